@@ -1,0 +1,263 @@
+//! `tubeline-render`: run WAV files through Tubeline's chain offline.
+//!
+//! ```text
+//! tubeline-render INPUT.wav OUTPUT.wav [--set id=value]... [--preset FILE]
+//! tubeline-render --demo [OUTPUT.wav] [--set id=value]...
+//! ```
+//!
+//! The output keeps the input's sample rate and channel count and is written
+//! as 32-bit float WAV (the chain can exceed 0 dBFS; nothing is clipped). It
+//! is written to a temporary file beside OUTPUT and renamed into place only
+//! when complete, so a failed render never leaves a half-written file.
+
+use std::fs;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use nice_plug::prelude::{Params, PluginState};
+
+use tubeline::params::TubelineParams;
+use tubeline::render::{demo_signal, render, RenderReport};
+
+/// Render WAV files through Tubeline's analog chain (DI box, tube preamp,
+/// headphone amp) with the same DSP core as the plugin.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Input WAV file (mono or stereo, any sample rate). Not used with --demo.
+    input: Option<PathBuf>,
+    /// Output WAV file (32-bit float, same rate and channels as the input).
+    output: Option<PathBuf>,
+    /// Set a parameter by its ID with a plain value: dB, %, Hz, ohms, on/off,
+    /// or a choice's name, e.g. --set pad=on --set in_trim=-6 --set cal=+20.
+    /// May be repeated. Applied after --preset.
+    #[arg(long = "set", value_name = "ID=VALUE")]
+    set: Vec<String>,
+    /// Load a preset or saved state file (the JSON the plugin saves).
+    #[arg(long, value_name = "FILE")]
+    preset: Option<PathBuf>,
+    /// Render the built-in demo signal (6 s: tone, sweep, chord) instead of
+    /// an input file. The first positional argument is then the output
+    /// (default: tubeline-demo.wav).
+    #[arg(long)]
+    demo: bool,
+    /// Host block size to process with (1 … 8192). The output does not depend
+    /// on it; it is here to prove that.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=8192))]
+    block: u32,
+    /// Sample rate of the demo signal, in Hz.
+    #[arg(long, default_value_t = 48_000)]
+    demo_rate: u32,
+    /// List every parameter ID with its range and default, then exit.
+    #[arg(long)]
+    list_params: bool,
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let params = TubelineParams::default();
+    if cli.list_params {
+        print_params(&params);
+        return Ok(());
+    }
+    if let Some(path) = &cli.preset {
+        load_preset(&params, path)?;
+    }
+    for assignment in &cli.set {
+        let (id, value) = assignment.split_once('=').with_context(|| {
+            format!("--set {assignment}: write it as ID=VALUE, for example --set pad=on")
+        })?;
+        params
+            .set_from_text(id.trim(), value)
+            .with_context(|| format!("--set {assignment}"))?;
+    }
+
+    let (input, sample_rate, output_path) = if cli.demo {
+        let out = cli
+            .input
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("tubeline-demo.wav"));
+        if cli.output.is_some() {
+            bail!("with --demo, give only the output file");
+        }
+        (demo_signal(f64::from(cli.demo_rate)), cli.demo_rate, out)
+    } else {
+        let (Some(inp), Some(out)) = (&cli.input, &cli.output) else {
+            bail!("give an input and an output file: tubeline-render INPUT.wav OUTPUT.wav (or try --demo)");
+        };
+        let (samples, rate) = read_wav(inp)?;
+        (samples, rate, out.clone())
+    };
+
+    let frames = input.first().map_or(0, Vec::len);
+    let bar = progress_bar(frames, sample_rate);
+    let started = Instant::now();
+    let (output, report) = render(
+        &params,
+        &input,
+        f64::from(sample_rate),
+        cli.block as usize,
+        |done| bar.set_position(done as u64),
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+
+    write_wav_atomically(&output_path, &output, sample_rate)?;
+    print_report(&report, frames, sample_rate, elapsed, &output_path);
+    Ok(())
+}
+
+fn load_preset(params: &TubelineParams, path: &Path) -> Result<()> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read preset {}", path.display()))?;
+    let state: PluginState = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a Tubeline preset (expected the JSON state the plugin saves)",
+            path.display()
+        )
+    })?;
+    params
+        .apply_state(&state)
+        .with_context(|| format!("preset {}", path.display()))
+}
+
+/// Read a WAV file into planar f32 channels.
+fn read_wav(path: &Path) -> Result<(Vec<Vec<f32>>, u32)> {
+    let hint = "Tubeline reads mono or stereo WAV files, PCM 8/16/24/32-bit or 32-bit float";
+    let mut reader = hound::WavReader::open(path)
+        .with_context(|| format!("cannot read {} as a WAV file ({hint})", path.display()))?;
+    let spec = reader.spec();
+    let channels = usize::from(spec.channels);
+    if !(1..=2).contains(&channels) {
+        bail!(
+            "{} has {channels} channels; {hint}. Split it into mono or stereo files first.",
+            path.display()
+        );
+    }
+    let interleaved: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => {
+            if spec.bits_per_sample != 32 {
+                bail!(
+                    "{} is {}-bit float; {hint}",
+                    path.display(),
+                    spec.bits_per_sample
+                );
+            }
+            reader.samples::<f32>().collect::<Result<_, _>>()
+        }
+        hound::SampleFormat::Int => {
+            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+        }
+    }
+    .with_context(|| format!("{} is damaged or truncated ({hint})", path.display()))?;
+    let mut planar = vec![Vec::with_capacity(interleaved.len() / channels); channels];
+    for frame in interleaved.chunks_exact(channels) {
+        for (ch, &s) in planar.iter_mut().zip(frame) {
+            ch.push(s);
+        }
+    }
+    Ok((planar, spec.sample_rate))
+}
+
+/// Write to a temporary file beside `path`, then rename it into place.
+fn write_wav_atomically(path: &Path, channels: &[Vec<f32>], sample_rate: u32) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new()
+        .prefix(".tubeline-render-")
+        .suffix(".wav.tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let spec = hound::WavSpec {
+        channels: channels.len() as u16,
+        sample_rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    {
+        let mut writer = hound::WavWriter::new(BufWriter::new(tmp.as_file()), spec)
+            .context("cannot start the WAV file")?;
+        let frames = channels.first().map_or(0, Vec::len);
+        for i in 0..frames {
+            for ch in channels {
+                writer.write_sample(ch[i])?;
+            }
+        }
+        writer
+            .finalize()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+fn progress_bar(frames: usize, sample_rate: u32) -> ProgressBar {
+    // Only worth a bar for files longer than ten seconds.
+    if frames < 10 * sample_rate as usize {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(frames as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:40}] {percent}% {elapsed} (eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn print_report(r: &RenderReport, frames: usize, rate: u32, elapsed: f64, out: &Path) {
+    let seconds = frames as f64 / f64::from(rate);
+    println!("wrote {} ({seconds:.2} s at {rate} Hz)", out.display());
+    println!(
+        "in : peak {:7.2} dBFS   rms {:7.2} dBFS",
+        r.peak_in_dbfs, r.rms_in_dbfs
+    );
+    println!(
+        "out: peak {:7.2} dBFS   rms {:7.2} dBFS",
+        r.peak_out_dbfs, r.rms_out_dbfs
+    );
+    println!(
+        "latency {} samples ({:.2} ms), removed from the output",
+        r.latency_samples,
+        r.latency_samples as f64 * 1000.0 / f64::from(rate)
+    );
+    if elapsed > 0.0 {
+        let channels_note = "all channels";
+        println!(
+            "speed {:.0}x real time ({:.1} ns per sample frame, {channels_note})",
+            seconds / elapsed,
+            elapsed * 1e9 / frames.max(1) as f64
+        );
+    }
+}
+
+fn print_params(params: &TubelineParams) {
+    println!("{:<10} {:<8} {:<22} default", "id", "group", "name");
+    for (id, ptr, group) in params.param_map() {
+        // SAFETY: `ptr` points into `params`, alive for this call.
+        let (name, default) = unsafe {
+            (
+                ptr.name().to_string(),
+                ptr.normalized_value_to_string(ptr.default_normalized_value(), true),
+            )
+        };
+        println!("{id:<10} {group:<8} {name:<22} {default}");
+    }
+}

@@ -1,0 +1,426 @@
+//! The chain: input calibration → [DI → preamp → headphone amp] → output.
+//!
+//! ```text
+//!  host f32 ──► sanitize ──► ×in_gain ──► ×pre_gain ──► oversampled section ──► ×out_gain ──► mix ──► bypass ──► f32
+//!  (dBFS)       (NaN→0)      (dBFS→V,     (pad −20 dB,   (non-linear stages;      (V→dBFS,     (dry delayed by the
+//!                            source,      polarity)      a pure delay of the      out trim)     wet path's latency)
+//!                            in trim)                    same latency when none
+//!                                                        is active)
+//! ```
+//!
+//! Units: the host's samples are dBFS (1.0 = full scale). Between `in_gain`
+//! and `out_gain` the signal is in volts: `in_gain` maps a sample of 1.0 to
+//! the peak voltage of a full-scale sine under the chosen calibration
+//! ("0 dBFS = X dBu"), scaled so that the track's nominal level stands for the
+//! source's nominal level; `out_gain` maps volts back with the same
+//! calibration. With every stage out, the chain is therefore an exact
+//! identity (delayed by the reported latency), because the arithmetic is
+//! `f64` and the result is rounded back to `f32` once.
+//!
+//! Host blocks are processed in chunks of at most [`MAX_BLOCK`] samples, so all
+//! scratch memory is fixed-size and allocated in [`Chain::prepare`]. Every
+//! continuous gain is smoothed per sample by the core, so the output does not
+//! depend on how the host splits its blocks.
+//!
+//! Latency is the oversampler's latency for the chosen quality, whether or not
+//! a non-linear stage is active, so that switching stages in and out never
+//! changes the latency a host has compensated for. The dry path (for mix and
+//! bypass) is delayed by the same amount.
+
+use super::delay::DelayLine;
+use super::oversampling::{Oversampler, Quality};
+use super::smoothing::LinearSmoother;
+use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
+
+/// Oversampling factor for the live (low-latency) quality.
+pub const LIVE_FACTOR: usize = 4;
+/// Oversampling factor for the high quality (and offline rendering).
+pub const HIGH_FACTOR: usize = 8;
+
+/// Gain of the preamp's pad, −20 dB.
+pub const PAD_DB: f64 = -20.0;
+
+/// Nominal level of a pro line (+4 dBu): the reference the source levels are
+/// measured from.
+pub const PRO_LINE_DBU: f64 = 4.0;
+
+/// What the track stands for electrically.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A microphone: nominal −50 dBu (an SM58 gives −52.4 dBu at 94 dB SPL).
+    Mic,
+    /// A passive instrument pickup: nominal −20 dBu (about 77 mV rms).
+    Instrument,
+    /// Consumer line, −10 dBV = −7.78 dBu.
+    ConsumerLine,
+    /// Professional line, +4 dBu.
+    ProLine,
+}
+
+impl Source {
+    /// Every variant, in display order.
+    pub const ALL: [Source; 4] = [
+        Source::Mic,
+        Source::Instrument,
+        Source::ConsumerLine,
+        Source::ProLine,
+    ];
+
+    /// Nominal level of this source in dBu.
+    pub fn nominal_dbu(self) -> f64 {
+        match self {
+            Source::Mic => -50.0,
+            Source::Instrument => -20.0,
+            // −10 dBV = 20·log10(0.316 23 / 0.774 60) dBu
+            Source::ConsumerLine => -10.0 - 20.0 * super::DBU_REF_VOLTS.log10(),
+            Source::ProLine => PRO_LINE_DBU,
+        }
+    }
+}
+
+/// Every setting of the chain, in physical units. `Copy`, so the plugin can
+/// build one per block and hand it over without allocating.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChainSettings {
+    /// Converter calibration: the dBu rms level of a full-scale sine.
+    pub cal_dbu: f64,
+    /// What the track stands for: with source S, the level a +4 dBu line
+    /// would have on this track stands for S's nominal level.
+    pub source: Source,
+    /// Trim before the chain, in dB.
+    pub in_trim_db: f64,
+    /// The preamp's −20 dB pad.
+    pub pad: bool,
+    /// Polarity (phase) reverse at the preamp input.
+    pub polarity: bool,
+    /// Trim after the chain, in dB.
+    pub out_trim_db: f64,
+    /// Wet fraction, 0 (dry) … 1 (wet).
+    pub mix: f64,
+    /// Host bypass: the output crossfades to the time-aligned dry signal.
+    pub bypass: bool,
+    /// Oversampling quality.
+    pub quality: Quality,
+}
+
+impl Default for ChainSettings {
+    fn default() -> Self {
+        Self {
+            cal_dbu: 18.0,
+            source: Source::ProLine,
+            in_trim_db: 0.0,
+            pad: false,
+            polarity: false,
+            out_trim_db: 0.0,
+            mix: 1.0,
+            bypass: false,
+            quality: Quality::Live,
+        }
+    }
+}
+
+impl ChainSettings {
+    /// Linear gain from a host sample to volts at the chain input.
+    pub fn input_gain(&self) -> f64 {
+        full_scale_peak_volts(self.cal_dbu)
+            * db_to_gain(self.source.nominal_dbu() - PRO_LINE_DBU)
+            * db_to_gain(self.in_trim_db)
+    }
+
+    /// Linear gain of pad and polarity.
+    pub fn preamp_input_gain(&self) -> f64 {
+        let pad = if self.pad { db_to_gain(PAD_DB) } else { 1.0 };
+        if self.polarity {
+            -pad
+        } else {
+            pad
+        }
+    }
+
+    /// Linear gain from volts at the chain output to a host sample.
+    pub fn output_gain(&self) -> f64 {
+        db_to_gain(self.out_trim_db) / full_scale_peak_volts(self.cal_dbu)
+    }
+
+    /// Oversampling factor of the chosen quality.
+    pub fn oversampling_factor(&self) -> usize {
+        match self.quality {
+            Quality::Live => LIVE_FACTOR,
+            Quality::High => HIGH_FACTOR,
+        }
+    }
+}
+
+/// Per-channel state.
+struct ChannelState {
+    /// The wet signal of the current chunk, in volts.
+    wet: [f64; MAX_BLOCK],
+    /// The dry signal of the current chunk, in dBFS, delayed to match `wet`.
+    dry: [f64; MAX_BLOCK],
+    /// Runs the non-linear stages at a multiple of the host rate.
+    oversampler: Oversampler,
+    /// Stands in for the oversampler's latency while no non-linear stage is
+    /// active, so the latency never depends on which stages are switched in.
+    wet_delay: DelayLine,
+    /// Aligns the dry signal with the wet path's latency.
+    dry_delay: DelayLine,
+}
+
+impl ChannelState {
+    fn new() -> Self {
+        Self {
+            wet: [0.0; MAX_BLOCK],
+            dry: [0.0; MAX_BLOCK],
+            oversampler: Oversampler::new(),
+            wet_delay: DelayLine::default(),
+            dry_delay: DelayLine::default(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.wet.fill(0.0);
+        self.dry.fill(0.0);
+        self.oversampler.reset();
+        self.wet_delay.reset();
+        self.dry_delay.reset();
+    }
+}
+
+/// Per-sample gain curves of one chunk, shared by all channels.
+struct GainCurves {
+    input: [f64; MAX_BLOCK],
+    preamp_input: [f64; MAX_BLOCK],
+    output: [f64; MAX_BLOCK],
+    mix: [f64; MAX_BLOCK],
+    bypass: [f64; MAX_BLOCK],
+}
+
+/// The whole signal chain for up to N channels.
+pub struct Chain {
+    /// The host stream this chain was prepared for.
+    spec: ProcessSpec,
+    /// The settings in force (targets of the smoothers).
+    settings: ChainSettings,
+    /// One state per channel, allocated in `prepare`.
+    channels: Vec<ChannelState>,
+    /// dBFS → volts, source and input trim.
+    input_gain: LinearSmoother,
+    /// Pad and polarity (ramps through zero on a polarity flip: no click).
+    preamp_input_gain: LinearSmoother,
+    /// Volts → dBFS and output trim.
+    output_gain: LinearSmoother,
+    /// Wet fraction.
+    mix: LinearSmoother,
+    /// 0 = processing, 1 = bypassed.
+    bypass: LinearSmoother,
+    /// Scratch for the per-sample gains of a chunk.
+    curves: Box<GainCurves>,
+    /// Latency of the wet path in host samples.
+    latency: usize,
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Chain {
+    /// An unprepared chain with default settings.
+    pub fn new() -> Self {
+        let settings = ChainSettings::default();
+        Self {
+            spec: ProcessSpec {
+                sample_rate: 48_000.0,
+                max_block: MAX_BLOCK,
+            },
+            settings,
+            channels: Vec::new(),
+            input_gain: LinearSmoother::new(settings.input_gain()),
+            preamp_input_gain: LinearSmoother::new(settings.preamp_input_gain()),
+            output_gain: LinearSmoother::new(settings.output_gain()),
+            mix: LinearSmoother::new(settings.mix),
+            bypass: LinearSmoother::new(0.0),
+            curves: Box::new(GainCurves {
+                input: [0.0; MAX_BLOCK],
+                preamp_input: [0.0; MAX_BLOCK],
+                output: [0.0; MAX_BLOCK],
+                mix: [0.0; MAX_BLOCK],
+                bypass: [0.0; MAX_BLOCK],
+            }),
+            latency: 0,
+        }
+    }
+
+    /// Allocate everything for `num_channels` channels at `sample_rate`.
+    /// The only method that allocates. Ends in a settled, reset state.
+    pub fn prepare(&mut self, sample_rate: f64, num_channels: usize) {
+        self.spec = ProcessSpec {
+            sample_rate,
+            max_block: MAX_BLOCK,
+        };
+        self.channels = (0..num_channels).map(|_| ChannelState::new()).collect();
+        let max_latency = [Quality::Live, Quality::High]
+            .into_iter()
+            .map(|q| {
+                let s = ChainSettings {
+                    quality: q,
+                    ..self.settings
+                };
+                Oversampler::latency_for(q, s.oversampling_factor(), sample_rate)
+            })
+            .max()
+            .unwrap_or(0);
+        for ch in &mut self.channels {
+            ch.oversampler.prepare(&self.spec);
+            ch.wet_delay.prepare(max_latency);
+            ch.dry_delay.prepare(max_latency);
+        }
+        for s in [
+            &mut self.input_gain,
+            &mut self.preamp_input_gain,
+            &mut self.output_gain,
+            &mut self.mix,
+            &mut self.bypass,
+        ] {
+            s.set_sample_rate(sample_rate);
+        }
+        self.apply_quality();
+        self.reset();
+    }
+
+    /// Clear all state and jump every smoother to its target. Never allocates.
+    pub fn reset(&mut self) {
+        for ch in &mut self.channels {
+            ch.reset();
+        }
+        let s = self.settings;
+        self.input_gain.reset(s.input_gain());
+        self.preamp_input_gain.reset(s.preamp_input_gain());
+        self.output_gain.reset(s.output_gain());
+        self.mix.reset(s.mix);
+        self.bypass.reset(if s.bypass { 1.0 } else { 0.0 });
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ChainSettings {
+        &self.settings
+    }
+
+    /// Take new settings. Continuous values ramp; a quality change
+    /// reconfigures the oversampler (no allocation) and changes the latency.
+    pub fn set_settings(&mut self, s: ChainSettings) {
+        if s == self.settings {
+            return;
+        }
+        let quality_changed = s.quality != self.settings.quality;
+        self.settings = s;
+        self.input_gain.set_target(s.input_gain());
+        self.preamp_input_gain.set_target(s.preamp_input_gain());
+        self.output_gain.set_target(s.output_gain());
+        self.mix.set_target(s.mix.clamp(0.0, 1.0));
+        self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
+        if quality_changed {
+            self.apply_quality();
+            for ch in &mut self.channels {
+                ch.reset();
+            }
+        }
+    }
+
+    fn apply_quality(&mut self) {
+        let (q, factor) = (self.settings.quality, self.settings.oversampling_factor());
+        for ch in &mut self.channels {
+            ch.oversampler.configure(q, factor);
+        }
+        self.latency = Oversampler::latency_for(q, factor, self.spec.sample_rate);
+        for ch in &mut self.channels {
+            ch.wet_delay.set_delay(self.latency);
+            ch.dry_delay.set_delay(self.latency);
+        }
+    }
+
+    /// Latency of the output relative to the input, in host samples.
+    pub fn latency_samples(&self) -> usize {
+        self.latency
+    }
+
+    /// Number of channels prepared.
+    pub fn num_channels(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Process a host block in place: one slice per channel, all the same
+    /// length. Channels beyond those prepared are left untouched. Never
+    /// allocates, locks or blocks.
+    pub fn process(&mut self, channels: &mut [&mut [f32]]) {
+        let len = channels.iter().map(|c| c.len()).min().unwrap_or(0);
+        let mut start = 0;
+        while start < len {
+            let n = (len - start).min(MAX_BLOCK);
+            self.process_chunk(channels, start, n);
+            start += n;
+        }
+    }
+
+    fn process_chunk(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
+        let c = &mut *self.curves;
+        self.input_gain.fill(&mut c.input[..n]);
+        self.preamp_input_gain.fill(&mut c.preamp_input[..n]);
+        self.output_gain.fill(&mut c.output[..n]);
+        self.mix.fill(&mut c.mix[..n]);
+        self.bypass.fill(&mut c.bypass[..n]);
+
+        for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
+            let host = &mut host[start..start + n];
+            let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
+            for ((w, d), &x) in wet.iter_mut().zip(dry.iter_mut()).zip(host.iter()) {
+                // Non-finite input would poison every filter state: treat it as silence.
+                let x = if x.is_finite() { f64::from(x) } else { 0.0 };
+                *d = x;
+                *w = x;
+            }
+            ch.dry_delay.process(dry);
+
+            for ((w, gi), gp) in wet.iter_mut().zip(&c.input[..n]).zip(&c.preamp_input[..n]) {
+                *w = *w * gi * gp;
+            }
+
+            // The non-linear stages run here, inside `ch.oversampler`, once they
+            // are switched in. With none active, a pure delay keeps the latency.
+            ch.wet_delay.process(wet);
+
+            for i in 0..n {
+                let processed = wet[i] * c.output[i];
+                let mixed = processed * c.mix[i] + dry[i] * (1.0 - c.mix[i]);
+                let out = mixed * (1.0 - c.bypass[i]) + dry[i] * c.bypass[i];
+                host[i] = out as f32;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_levels_are_the_documented_ones() {
+        assert!((Source::ConsumerLine.nominal_dbu() - (-7.78)).abs() < 0.01);
+        assert_eq!(Source::ProLine.nominal_dbu(), 4.0);
+    }
+
+    #[test]
+    fn calibration_maps_full_scale_to_the_stated_dbu() {
+        // A full-scale sine (peak 1.0) must have cal dBu rms in volts.
+        for cal in [18.0, 20.0, 22.0, 24.0] {
+            let s = ChainSettings {
+                cal_dbu: cal,
+                ..ChainSettings::default()
+            };
+            let volts_rms = s.input_gain() / 2f64.sqrt();
+            let dbu = 20.0 * (volts_rms / 0.7746).log10();
+            assert!((dbu - cal).abs() < 0.001, "{cal}: {dbu}");
+        }
+    }
+}

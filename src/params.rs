@@ -1,0 +1,508 @@
+//! The parameter tree: stable IDs, units, ranges and display formatting, and
+//! the mapping from parameter values to the DSP core's settings.
+//!
+//! IDs never change (scripts, presets and host automation rely on them):
+//! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
+//! `bypass`, `quality`. Values are stored in physical units (dB, %), so the
+//! renderer's `--set id=value` and preset files take plain values.
+//!
+//! Smoothing is owned by the DSP core, so no parameter here has a smoother.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use nice_plug::plugin::ParamValue;
+use nice_plug::prelude::*;
+
+use crate::dsp::chain::{ChainSettings, Source};
+use crate::dsp::oversampling::Quality;
+
+/// Range of the input and output trims, in dB.
+pub const TRIM_RANGE_DB: (f32, f32) = (-24.0, 24.0);
+
+/// Converter calibration: the dBu level of a full-scale sine.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calibration {
+    #[id = "18"]
+    #[name = "+18 dBu"]
+    Plus18,
+    #[id = "20"]
+    #[name = "+20 dBu"]
+    Plus20,
+    #[id = "22"]
+    #[name = "+22 dBu"]
+    Plus22,
+    #[id = "24"]
+    #[name = "+24 dBu"]
+    Plus24,
+}
+
+impl Calibration {
+    /// dBu rms of a full-scale sine.
+    pub fn dbu(self) -> f64 {
+        match self {
+            Calibration::Plus18 => 18.0,
+            Calibration::Plus20 => 20.0,
+            Calibration::Plus22 => 22.0,
+            Calibration::Plus24 => 24.0,
+        }
+    }
+}
+
+/// What the track stands for electrically.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceParam {
+    #[id = "mic"]
+    #[name = "Mic"]
+    Mic,
+    #[id = "instrument"]
+    #[name = "Instrument"]
+    Instrument,
+    #[id = "consumer_line"]
+    #[name = "Consumer line -10 dBV"]
+    ConsumerLine,
+    #[id = "pro_line"]
+    #[name = "Pro line +4 dBu"]
+    ProLine,
+}
+
+impl SourceParam {
+    /// The DSP core's source.
+    pub fn to_dsp(self) -> Source {
+        match self {
+            SourceParam::Mic => Source::Mic,
+            SourceParam::Instrument => Source::Instrument,
+            SourceParam::ConsumerLine => Source::ConsumerLine,
+            SourceParam::ProLine => Source::ProLine,
+        }
+    }
+}
+
+/// Oversampling quality.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QualityParam {
+    #[id = "live"]
+    #[name = "Live"]
+    Live,
+    #[id = "high"]
+    #[name = "High"]
+    High,
+}
+
+/// Input group: how the track's samples become volts.
+#[derive(Params)]
+pub struct InputParams {
+    /// Converter calibration.
+    #[id = "cal"]
+    pub cal: EnumParam<Calibration>,
+    /// What the track stands for.
+    #[id = "source"]
+    pub source: EnumParam<SourceParam>,
+    /// Trim before the chain.
+    #[id = "in_trim"]
+    pub in_trim: FloatParam,
+}
+
+/// Preamp group.
+#[derive(Params)]
+pub struct PreampParams {
+    /// −20 dB pad at the preamp input.
+    #[id = "pad"]
+    pub pad: BoolParam,
+    /// Polarity (phase) reverse.
+    #[id = "polarity"]
+    pub polarity: BoolParam,
+}
+
+/// Output group.
+#[derive(Params)]
+pub struct OutputParams {
+    /// Trim after the chain.
+    #[id = "out_trim"]
+    pub out_trim: FloatParam,
+    /// Dry/wet mix in percent.
+    #[id = "mix"]
+    pub mix: FloatParam,
+    /// The host's bypass.
+    #[id = "bypass"]
+    pub bypass: BoolParam,
+}
+
+/// Every parameter of the plugin.
+#[derive(Params)]
+pub struct TubelineParams {
+    #[nested(group = "Input")]
+    pub input: InputParams,
+    #[nested(group = "Preamp")]
+    pub preamp: PreampParams,
+    #[nested(group = "Output")]
+    pub output: OutputParams,
+    /// Oversampling quality (offline rendering always uses High).
+    #[id = "quality"]
+    pub quality: EnumParam<QualityParam>,
+}
+
+fn trim_param(name: &str) -> FloatParam {
+    FloatParam::new(
+        name,
+        0.0,
+        FloatRange::Linear {
+            min: TRIM_RANGE_DB.0,
+            max: TRIM_RANGE_DB.1,
+        },
+    )
+    .with_unit(" dB")
+    .with_step_size(0.01)
+    .with_value_to_string(formatters::v2s_f32_rounded(2))
+}
+
+fn on_off(name: &str, default: bool) -> BoolParam {
+    BoolParam::new(name, default)
+        .with_value_to_string(Arc::new(|v| if v { "On" } else { "Off" }.to_string()))
+        .with_string_to_value(Arc::new(|s| parse_bool(s)))
+}
+
+impl Default for TubelineParams {
+    fn default() -> Self {
+        Self {
+            input: InputParams {
+                cal: EnumParam::new("Calibration", Calibration::Plus18),
+                source: EnumParam::new("Source", SourceParam::ProLine),
+                in_trim: trim_param("Input Trim"),
+            },
+            preamp: PreampParams {
+                pad: on_off("Pad", false),
+                polarity: on_off("Polarity", false),
+            },
+            output: OutputParams {
+                out_trim: trim_param("Output Trim"),
+                mix: FloatParam::new(
+                    "Mix",
+                    100.0,
+                    FloatRange::Linear {
+                        min: 0.0,
+                        max: 100.0,
+                    },
+                )
+                .with_unit(" %")
+                .with_step_size(0.1)
+                .with_value_to_string(formatters::v2s_f32_rounded(1)),
+                bypass: BoolParam::new("Bypass", false).make_bypass(),
+            },
+            quality: EnumParam::new("Quality", QualityParam::Live),
+        }
+    }
+}
+
+impl TubelineParams {
+    /// The DSP settings for the current parameter values. `offline` forces the
+    /// highest quality, as the host's offline render mode demands.
+    pub fn snapshot(&self, offline: bool) -> ChainSettings {
+        let quality = if offline {
+            Quality::High
+        } else {
+            match self.quality.value() {
+                QualityParam::Live => Quality::Live,
+                QualityParam::High => Quality::High,
+            }
+        };
+        ChainSettings {
+            cal_dbu: self.input.cal.value().dbu(),
+            source: self.input.source.value().to_dsp(),
+            in_trim_db: f64::from(self.input.in_trim.value()),
+            pad: self.preamp.pad.value(),
+            polarity: self.preamp.polarity.value(),
+            out_trim_db: f64::from(self.output.out_trim.value()),
+            mix: f64::from(self.output.mix.value()) / 100.0,
+            bypass: self.output.bypass.value(),
+            quality,
+        }
+    }
+
+    /// Set one parameter from text, as a person types it on the renderer's
+    /// command line: a plain number (units such as "dB" or "%" may follow),
+    /// an on/off word, or an enum variant's ID or name.
+    pub fn set_from_text(&self, id: &str, text: &str) -> Result<(), ParamError> {
+        let map = self.param_map();
+        let Some((_, ptr, _)) = map.iter().find(|(pid, _, _)| pid == id) else {
+            return Err(ParamError::UnknownId {
+                id: id.to_string(),
+                known: map.iter().map(|(pid, _, _)| pid.clone()).collect(),
+            });
+        };
+        let bad = |expected: String| ParamError::BadValue {
+            id: id.to_string(),
+            value: text.to_string(),
+            expected,
+        };
+        // SAFETY: every `ParamPtr` in `map` points into `self`, which outlives this call.
+        unsafe {
+            match ptr {
+                ParamPtr::FloatParam(_) | ParamPtr::IntParam(_) => {
+                    let number = parse_number(text)
+                        .ok_or_else(|| bad(format!("a number{}", ptr.unit())))?;
+                    let (min, max) = (ptr.preview_plain(0.0), ptr.preview_plain(1.0));
+                    if !(min..=max).contains(&number) {
+                        return Err(bad(format!("a value from {min} to {max}{}", ptr.unit())));
+                    }
+                    ptr._internal_set_normalized_value(ptr.preview_normalized(number));
+                }
+                ParamPtr::BoolParam(_) => {
+                    let value = parse_bool(text).ok_or_else(|| bad("on or off".to_string()))?;
+                    ptr._internal_set_normalized_value(if value { 1.0 } else { 0.0 });
+                }
+                ParamPtr::EnumParam(p) => {
+                    if !(**p).set_from_id(text.trim()) {
+                        let names = enum_choices(ptr);
+                        let wanted = simplify(text);
+                        let index = names
+                            .iter()
+                            .position(|n| simplify(n) == wanted)
+                            .ok_or_else(|| bad(format!("one of: {}", names.join(", "))))?;
+                        let steps = ptr.step_count().unwrap_or(1).max(1);
+                        ptr._internal_set_normalized_value(index as f32 / steps as f32);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Load a saved state (a preset file or a host's saved state, which share
+    /// one JSON format). Every entry is checked before anything is changed,
+    /// so a corrupt state leaves the parameters as they were.
+    pub fn apply_state(&self, state: &PluginState) -> Result<(), ParamError> {
+        let map = self.param_map();
+        let mut plan = Vec::with_capacity(state.params.len());
+        for (id, value) in &state.params {
+            let Some((_, ptr, _)) = map.iter().find(|(pid, _, _)| pid == id) else {
+                return Err(ParamError::CorruptState(format!(
+                    "unknown parameter ID \"{id}\""
+                )));
+            };
+            // SAFETY: `ptr` points into `self`, which outlives this call.
+            let normalized = unsafe {
+                match (ptr, value) {
+                    (ParamPtr::FloatParam(_), ParamValue::F32(v)) if v.is_finite() => {
+                        let (min, max) = (ptr.preview_plain(0.0), ptr.preview_plain(1.0));
+                        if !(min..=max).contains(v) {
+                            return Err(ParamError::CorruptState(format!(
+                                "\"{id}\" = {v} is outside {min} … {max}"
+                            )));
+                        }
+                        ptr.preview_normalized(*v)
+                    }
+                    (ParamPtr::BoolParam(_), ParamValue::Bool(v)) => f32::from(u8::from(*v)),
+                    (ParamPtr::EnumParam(p), ParamValue::String(s)) => {
+                        let before = ptr.unmodulated_normalized_value();
+                        if !(**p).set_from_id(s) {
+                            return Err(ParamError::CorruptState(format!(
+                                "\"{id}\" has no choice \"{s}\""
+                            )));
+                        }
+                        let chosen = ptr.unmodulated_normalized_value();
+                        ptr._internal_set_normalized_value(before);
+                        chosen
+                    }
+                    (ParamPtr::EnumParam(_), ParamValue::I32(i)) => {
+                        let steps = ptr.step_count().unwrap_or(0) as i32;
+                        if !(0..=steps).contains(i) {
+                            return Err(ParamError::CorruptState(format!(
+                                "\"{id}\" has no choice number {i}"
+                            )));
+                        }
+                        *i as f32 / steps.max(1) as f32
+                    }
+                    _ => {
+                        return Err(ParamError::CorruptState(format!(
+                            "\"{id}\" has a value of the wrong type: {value:?}"
+                        )))
+                    }
+                }
+            };
+            plan.push((*ptr, normalized));
+        }
+        for (ptr, normalized) in plan {
+            // SAFETY: as above.
+            unsafe { ptr._internal_set_normalized_value(normalized) };
+        }
+        self.deserialize_fields(&state.fields);
+        Ok(())
+    }
+
+    /// The current values in the plugin's state format (what a host saves).
+    pub fn to_state(&self) -> PluginState {
+        let mut params = BTreeMap::new();
+        for (id, ptr, _) in self.param_map() {
+            // SAFETY: `ptr` points into `self`, which outlives this call.
+            let value = unsafe {
+                match ptr {
+                    ParamPtr::FloatParam(p) => ParamValue::F32((*p).unmodulated_plain_value()),
+                    ParamPtr::IntParam(p) => ParamValue::I32((*p).unmodulated_plain_value()),
+                    ParamPtr::BoolParam(p) => ParamValue::Bool((*p).unmodulated_plain_value()),
+                    ParamPtr::EnumParam(p) => match (*p).unmodulated_plain_id() {
+                        Some(s) => ParamValue::String(s.to_string()),
+                        None => ParamValue::I32((*p).unmodulated_plain_value()),
+                    },
+                }
+            };
+            params.insert(id, value);
+        }
+        PluginState {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            params,
+            fields: self.serialize_fields(),
+        }
+    }
+}
+
+/// The display names of an enum parameter's choices.
+///
+/// # Safety
+/// `ptr` must point to a live parameter.
+unsafe fn enum_choices(ptr: &ParamPtr) -> Vec<String> {
+    let steps = unsafe { ptr.step_count() }.unwrap_or(0);
+    (0..=steps)
+        .map(|i| unsafe { ptr.normalized_value_to_string(i as f32 / steps.max(1) as f32, false) })
+        .collect()
+}
+
+/// Lower case with everything but letters and digits removed, so "Pro line
+/// +4 dBu", "pro-line" and "ProLine" compare equal where they should.
+fn simplify(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Parse a number that may carry a unit ("-6", "-6 dB", "50%", "1k").
+pub fn parse_number(text: &str) -> Option<f32> {
+    let t = text.trim();
+    let end = t
+        .char_indices()
+        .find(|&(i, c)| {
+            !(c.is_ascii_digit() || c == '.' || ((c == '-' || c == '+') && i == 0) || c == 'e')
+        })
+        .map_or(t.len(), |(i, _)| i);
+    let (num, unit) = t.split_at(end);
+    let value: f32 = num.parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "db" | "hz" | "%" | "ohm" | "ohms" | "Ω" | "v" => 1.0,
+        "k" | "khz" | "kohm" | "kΩ" => 1000.0,
+        _ => return None,
+    };
+    Some(value * scale).filter(|v| v.is_finite())
+}
+
+/// Parse an on/off word.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" | "in" => Some(true),
+        "off" | "false" | "no" | "0" | "out" => Some(false),
+        _ => None,
+    }
+}
+
+/// A parameter could not be set from a person's input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamError {
+    /// No parameter has this ID.
+    UnknownId { id: String, known: Vec<String> },
+    /// The value does not fit the parameter.
+    BadValue {
+        id: String,
+        value: String,
+        expected: String,
+    },
+    /// A saved state or preset is not one this plugin can load.
+    CorruptState(String),
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamError::UnknownId { id, known } => write!(
+                f,
+                "unknown parameter ID \"{id}\"; the IDs are: {}",
+                known.join(", ")
+            ),
+            ParamError::BadValue {
+                id,
+                value,
+                expected,
+            } => write!(f, "\"{value}\" is not a valid value for \"{id}\": expected {expected}"),
+            ParamError::CorruptState(why) => write!(f, "the state or preset is corrupt: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_with_units_parse() {
+        assert_eq!(parse_number("-6"), Some(-6.0));
+        assert_eq!(parse_number("-6 dB"), Some(-6.0));
+        assert_eq!(parse_number("+3.5dB"), Some(3.5));
+        assert_eq!(parse_number("50%"), Some(50.0));
+        assert_eq!(parse_number("1.5k"), Some(1500.0));
+        assert_eq!(parse_number("loud"), None);
+        assert_eq!(parse_number("3 parsecs"), None);
+    }
+
+    #[test]
+    fn set_from_text_accepts_plain_values_and_rejects_bad_ones() {
+        let p = TubelineParams::default();
+        p.set_from_text("in_trim", "-6 dB").unwrap();
+        assert_eq!(p.input.in_trim.value(), -6.0);
+        p.set_from_text("pad", "on").unwrap();
+        assert!(p.preamp.pad.value());
+        p.set_from_text("cal", "+24 dBu").unwrap();
+        assert_eq!(p.input.cal.value(), Calibration::Plus24);
+        p.set_from_text("cal", "20").unwrap();
+        assert_eq!(p.input.cal.value(), Calibration::Plus20);
+        p.set_from_text("source", "mic").unwrap();
+        assert_eq!(p.input.source.value(), SourceParam::Mic);
+        p.set_from_text("source", "Consumer line -10 dBV").unwrap();
+        assert_eq!(p.input.source.value(), SourceParam::ConsumerLine);
+        p.set_from_text("quality", "High").unwrap();
+        assert_eq!(p.quality.value(), QualityParam::High);
+        p.set_from_text("mix", "25").unwrap();
+        assert_eq!(p.output.mix.value(), 25.0);
+
+        assert!(matches!(
+            p.set_from_text("gainz", "1"),
+            Err(ParamError::UnknownId { .. })
+        ));
+        let e = p.set_from_text("in_trim", "99").unwrap_err();
+        assert!(e.to_string().contains("-24"), "{e}");
+        assert!(p.set_from_text("pad", "maybe").is_err());
+        let e = p.set_from_text("source", "banjo").unwrap_err();
+        assert!(e.to_string().contains("Mic"), "{e}");
+    }
+
+    #[test]
+    fn state_round_trips_and_corrupt_state_changes_nothing() {
+        let p = TubelineParams::default();
+        p.set_from_text("out_trim", "3.25").unwrap();
+        p.set_from_text("polarity", "on").unwrap();
+        p.set_from_text("source", "instrument").unwrap();
+        let state = p.to_state();
+        let json = serde_json::to_string(&state).unwrap();
+
+        let q = TubelineParams::default();
+        q.apply_state(&serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(q.snapshot(false), p.snapshot(false));
+
+        let mut bad = state.clone();
+        bad.params.insert("in_trim".into(), ParamValue::F32(1000.0));
+        let r = TubelineParams::default();
+        assert!(r.apply_state(&bad).is_err());
+        assert_eq!(r.snapshot(false), TubelineParams::default().snapshot(false));
+    }
+}
