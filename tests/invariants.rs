@@ -1,0 +1,378 @@
+//! Chain invariants: identity, pad, polarity, block-size invariance, NaN
+//! recovery, no start-up thump, determinism, click-free switching.
+
+mod util;
+
+use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::oversampling::Quality;
+use util::*;
+
+const RATES: [f64; 4] = [44_100.0, 48_000.0, 96_000.0, 192_000.0];
+
+fn stereo(len: usize, sr: f64) -> Vec<Vec<f32>> {
+    vec![sine(997.0, 0.5, sr, len), noise(0.3, len, 7)]
+}
+
+#[test]
+fn every_stage_out_is_an_exact_identity_delayed_by_the_latency() {
+    for sr in RATES {
+        for quality in [Quality::Live, Quality::High] {
+            for cal_dbu in [18.0, 20.0, 22.0, 24.0] {
+                let s = ChainSettings {
+                    cal_dbu,
+                    quality,
+                    ..ChainSettings::default()
+                };
+                let input = stereo(4000, sr);
+                let (out, lat) = run_chain(s, &input, sr, 256);
+                for (x, y) in input.iter().zip(&out) {
+                    assert!(y[..lat].iter().all(|&v| v == 0.0));
+                    assert_eq!(&y[lat..], &x[..x.len() - lat], "sr {sr} cal {cal_dbu}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn trims_that_cancel_are_an_exact_identity_too() {
+    let sr = 48_000.0;
+    let s = ChainSettings {
+        in_trim_db: 7.5,
+        out_trim_db: -7.5,
+        ..ChainSettings::default()
+    };
+    let input = stereo(3000, sr);
+    let (out, lat) = run_chain(s, &input, sr, 64);
+    for (x, y) in input.iter().zip(&out) {
+        assert_eq!(&y[lat..], &x[..x.len() - lat]);
+    }
+}
+
+#[test]
+fn pad_gives_minus_20_db() {
+    let sr = 48_000.0;
+    let input = vec![sine(1000.0, 0.5, sr, 48_000)];
+    let (dry, _) = run_chain(ChainSettings::default(), &input, sr, 512);
+    let pad = ChainSettings {
+        pad: true,
+        ..ChainSettings::default()
+    };
+    let (wet, _) = run_chain(pad, &input, sr, 512);
+    let diff = rms_db(&wet[0][4800..]) - rms_db(&dry[0][4800..]);
+    assert!((diff + 20.0).abs() < 0.005, "pad measured {diff:.4} dB");
+}
+
+#[test]
+fn trims_give_their_db() {
+    let sr = 44_100.0;
+    let input = vec![sine(440.0, 0.25, sr, 44_100)];
+    let (dry, _) = run_chain(ChainSettings::default(), &input, sr, 512);
+    for (in_db, out_db) in [(-6.0, 0.0), (0.0, 3.0), (12.0, -24.0)] {
+        let s = ChainSettings {
+            in_trim_db: in_db,
+            out_trim_db: out_db,
+            ..ChainSettings::default()
+        };
+        let (wet, _) = run_chain(s, &input, sr, 512);
+        let diff = rms_db(&wet[0][4410..]) - rms_db(&dry[0][4410..]);
+        assert!((diff - (in_db + out_db)).abs() < 0.005, "{in_db}/{out_db}: {diff}");
+    }
+}
+
+#[test]
+fn source_sets_the_level_that_reaches_the_chain() {
+    // With every stage out the output shows the source's offset from pro line.
+    let sr = 48_000.0;
+    let input = vec![sine(1000.0, 0.5, sr, 24_000)];
+    let (dry, _) = run_chain(ChainSettings::default(), &input, sr, 512);
+    for (source, expected_db) in [
+        (Source::Mic, -54.0),
+        (Source::Instrument, -24.0),
+        (Source::ConsumerLine, -11.78),
+        (Source::ProLine, 0.0),
+    ] {
+        let s = ChainSettings {
+            source,
+            ..ChainSettings::default()
+        };
+        let (wet, _) = run_chain(s, &input, sr, 512);
+        let diff = rms_db(&wet[0][2400..]) - rms_db(&dry[0][2400..]);
+        assert!((diff - expected_db).abs() < 0.01, "{source:?}: {diff}");
+    }
+}
+
+#[test]
+fn polarity_gives_exact_negation() {
+    let sr = 96_000.0;
+    let input = stereo(20_000, sr);
+    for pad in [false, true] {
+        let base = ChainSettings {
+            pad,
+            ..ChainSettings::default()
+        };
+        let (a, _) = run_chain(base, &input, sr, 100);
+        let (b, _) = run_chain(
+            ChainSettings {
+                polarity: true,
+                ..base
+            },
+            &input,
+            sr,
+            100,
+        );
+        for (x, y) in a.iter().zip(&b) {
+            for (p, q) in x.iter().zip(y) {
+                assert_eq!(*q, -*p);
+            }
+        }
+    }
+}
+
+/// Run with settings that change at fixed sample positions, in host blocks
+/// of `block`, split at the change points as a host with sample-accurate
+/// automation does.
+fn run_automated(block: usize) -> Vec<Vec<f32>> {
+    let sr = 48_000.0;
+    let len = 30_000;
+    let input = stereo(len, sr);
+    let changes: [(usize, ChainSettings); 4] = [
+        (0, ChainSettings::default()),
+        (
+            5_000,
+            ChainSettings {
+                pad: true,
+                in_trim_db: 3.0,
+                ..ChainSettings::default()
+            },
+        ),
+        (
+            12_345,
+            ChainSettings {
+                polarity: true,
+                mix: 0.4,
+                out_trim_db: -2.0,
+                ..ChainSettings::default()
+            },
+        ),
+        (
+            20_001,
+            ChainSettings {
+                bypass: true,
+                cal_dbu: 24.0,
+                ..ChainSettings::default()
+            },
+        ),
+    ];
+    let mut chain = Chain::new();
+    chain.prepare(sr, 2);
+    let mut out = input.clone();
+    let mut pos = 0;
+    while pos < len {
+        let next_change = changes
+            .iter()
+            .map(|c| c.0)
+            .find(|&c| c > pos)
+            .unwrap_or(len);
+        let n = block.min(next_change - pos);
+        let current = changes.iter().rev().find(|c| c.0 <= pos).unwrap().1;
+        chain.set_settings(current);
+        let mut slices: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[pos..pos + n]).collect();
+        chain.process(&mut slices);
+        pos += n;
+    }
+    out
+}
+
+#[test]
+fn block_size_does_not_change_the_output() {
+    let reference = run_automated(1);
+    for block in [7, 64, 513, 4096, 8192] {
+        assert!(run_automated(block) == reference, "block size {block} differs");
+    }
+}
+
+#[test]
+fn re_render_is_bit_identical() {
+    assert!(run_automated(333) == run_automated(333));
+}
+
+#[test]
+fn non_finite_input_gives_finite_output_and_reset_recovers() {
+    let sr = 48_000.0;
+    let clean = stereo(4096, sr);
+    let mut dirty = clean.clone();
+    for (i, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, f32::MAX, 1e30]
+        .into_iter()
+        .enumerate()
+    {
+        dirty[0][100 + i * 37] = v;
+        dirty[1][900 + i * 11] = v;
+    }
+    for s in [
+        ChainSettings::default(),
+        ChainSettings {
+            pad: true,
+            polarity: true,
+            mix: 0.5,
+            quality: Quality::High,
+            ..ChainSettings::default()
+        },
+    ] {
+        let mut chain = Chain::new();
+        chain.set_settings(s);
+        chain.prepare(sr, 2);
+        let out = process_with(&mut chain, &dirty, 128);
+        assert!(out.iter().flatten().all(|v| v.is_finite()));
+        chain.reset();
+        let after = process_with(&mut chain, &clean, 128);
+        let (fresh, _) = run_chain(s, &clean, sr, 128);
+        assert!(after == fresh, "reset did not restore a clean state");
+    }
+}
+
+#[test]
+fn extreme_and_denormal_input_stays_finite() {
+    let sr = 44_100.0;
+    let loud = vec![sine(50.0, 1e5, sr, 8192)]; // +100 dBFS
+    let (out, _) = run_chain(ChainSettings::default(), &loud, sr, 512);
+    assert!(out[0].iter().all(|v| v.is_finite()));
+    let tiny = vec![vec![1e-42f32; 8192]];
+    let (out, _) = run_chain(ChainSettings::default(), &tiny, sr, 512);
+    assert!(out[0].iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn no_start_up_thump() {
+    // Silence in gives exact silence out from the first sample, in every mode.
+    for quality in [Quality::Live, Quality::High] {
+        for pad in [false, true] {
+            let s = ChainSettings {
+                quality,
+                pad,
+                mix: 0.7,
+                ..ChainSettings::default()
+            };
+            let (out, _) = run_chain(s, &[vec![0.0; 10_000], vec![0.0; 10_000]], 48_000.0, 512);
+            assert!(out.iter().flatten().all(|&v| v == 0.0));
+        }
+    }
+    // A chain that starts with non-default settings starts at them: no ramp
+    // from the defaults on the first block.
+    let s = ChainSettings {
+        pad: true,
+        ..ChainSettings::default()
+    };
+    let input = vec![sine(1000.0, 0.5, 48_000.0, 2000)];
+    let (out, lat) = run_chain(s, &input, 48_000.0, 512);
+    for (y, x) in out[0][lat..].iter().zip(&input[0]) {
+        assert!((f64::from(*y) - 0.1 * f64::from(*x)).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn parameter_steps_and_bypass_do_not_click() {
+    // A 100 Hz sine; the largest sample-to-sample change of the output while
+    // switching must stay near that of the sine itself (a click would be a
+    // jump of the order of the amplitude).
+    let sr = 48_000.0;
+    let len = 48_000;
+    let input = vec![sine(100.0, 0.5, sr, len)];
+    let max_step_sine = 0.5 * std::f64::consts::TAU * 100.0 / sr;
+    for change in [
+        ChainSettings {
+            polarity: true,
+            ..ChainSettings::default()
+        },
+        ChainSettings {
+            pad: true,
+            ..ChainSettings::default()
+        },
+        ChainSettings {
+            bypass: true,
+            out_trim_db: -12.0,
+            ..ChainSettings::default()
+        },
+        ChainSettings {
+            in_trim_db: 12.0,
+            ..ChainSettings::default()
+        },
+        ChainSettings {
+            mix: 0.0,
+            in_trim_db: -24.0,
+            ..ChainSettings::default()
+        },
+    ] {
+        let mut chain = Chain::new();
+        chain.prepare(sr, 1);
+        let mut out = input.clone();
+        let (a, b) = out[0].split_at_mut(len / 2);
+        chain.process(&mut [a]);
+        chain.set_settings(change);
+        chain.process(&mut [b]);
+        let worst = out[0]
+            .windows(2)
+            .map(|w| (f64::from(w[1]) - f64::from(w[0])).abs())
+            .fold(0.0, f64::max);
+        // A +12 dB trim raises the sine's own slope fourfold.
+        assert!(worst < 4.0 * max_step_sine * 1.05, "{change:?}: step {worst}");
+    }
+}
+
+#[test]
+fn latency_follows_quality_and_dry_stays_aligned() {
+    let sr = 48_000.0;
+    let input = vec![sine(1000.0, 0.5, sr, 8000)];
+    for quality in [Quality::Live, Quality::High] {
+        // Half dry, half wet must equal the input delayed: the two paths line up.
+        let s = ChainSettings {
+            mix: 0.5,
+            quality,
+            ..ChainSettings::default()
+        };
+        let (out, lat) = run_chain(s, &input, sr, 64);
+        let mut chain = Chain::new();
+        chain.set_settings(s);
+        chain.prepare(sr, 1);
+        assert_eq!(lat, chain.latency_samples());
+        for (y, x) in out[0][lat..].iter().zip(&input[0]) {
+            assert!((y - x).abs() <= 1e-7, "dry and wet misaligned");
+        }
+    }
+}
+
+#[test]
+fn dsp_core_knows_nothing_of_the_framework() {
+    fn visit(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                visit(&p, files);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![root.join("dsp.rs")];
+    visit(&root.join("dsp"), &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // Test modules may print their measurements; production code may not.
+        let text = text.split("#[cfg(test)]").next().unwrap();
+        if f.ends_with("tests.rs") {
+            continue;
+        }
+        for banned in [
+            "nice_plug",
+            "egui",
+            "std::sync",
+            "Mutex",
+            "nice_log",
+            "println!",
+            "eprintln!",
+        ] {
+            assert!(!text.contains(banned), "{} mentions {banned}", f.display());
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Signal generators and measurements shared by the integration tests.
+//! Independent of the implementation: plain formulas only.
+#![allow(dead_code)]
+
+use std::f64::consts::TAU;
+
+use tubeline::dsp::chain::{Chain, ChainSettings};
+
+/// A sine of `freq` Hz with peak `amp`, `len` samples at `sr`.
+pub fn sine(freq: f64, amp: f64, sr: f64, len: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (amp * (TAU * freq * i as f64 / sr).sin()) as f32)
+        .collect()
+}
+
+/// Deterministic white noise in −amp … amp (xorshift), for tests.
+pub fn noise(amp: f64, len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.max(1);
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 11) as f64 / (1u64 << 53) as f64;
+            (amp * (2.0 * u - 1.0)) as f32
+        })
+        .collect()
+}
+
+/// RMS of a slice in dB relative to 1.0.
+pub fn rms_db(x: &[f32]) -> f64 {
+    let sum: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    10.0 * (sum / x.len() as f64).log10()
+}
+
+/// Run planar `input` through a fresh chain with `settings` at `sr`, in host
+/// blocks of `block`. Returns the output (same length, latency not removed)
+/// and the chain's latency.
+pub fn run_chain(
+    settings: ChainSettings,
+    input: &[Vec<f32>],
+    sr: f64,
+    block: usize,
+) -> (Vec<Vec<f32>>, usize) {
+    let mut chain = Chain::new();
+    chain.set_settings(settings);
+    chain.prepare(sr, input.len());
+    let out = process_with(&mut chain, input, block);
+    (out, chain.latency_samples())
+}
+
+/// Process `input` through `chain` in blocks of `block`.
+pub fn process_with(chain: &mut Chain, input: &[Vec<f32>], block: usize) -> Vec<Vec<f32>> {
+    let mut out: Vec<Vec<f32>> = input.to_vec();
+    let len = out[0].len();
+    let mut start = 0;
+    while start < len {
+        let n = block.min(len - start);
+        let mut slices: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[start..start + n]).collect();
+        chain.process(&mut slices);
+        start += n;
+    }
+    out
+}
