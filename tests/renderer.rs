@@ -1,0 +1,224 @@
+//! The offline renderer end to end: the binary, its files and its errors.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use util::*;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tubeline-render"))
+}
+
+fn write_wav(path: &Path, channels: &[Vec<f32>], rate: u32, bits: u16, float: bool) {
+    let spec = hound::WavSpec {
+        channels: channels.len() as u16,
+        sample_rate: rate,
+        bits_per_sample: bits,
+        sample_format: if float {
+            hound::SampleFormat::Float
+        } else {
+            hound::SampleFormat::Int
+        },
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..channels[0].len() {
+        for ch in channels {
+            if float {
+                w.write_sample(ch[i]).unwrap();
+            } else {
+                let full = (1i64 << (bits - 1)) as f32;
+                w.write_sample((ch[i] * full).round() as i32).unwrap();
+            }
+        }
+    }
+    w.finalize().unwrap();
+}
+
+fn read_wav(path: &Path) -> (Vec<Vec<f32>>, hound::WavSpec) {
+    let mut r = hound::WavReader::open(path).unwrap();
+    let spec = r.spec();
+    let data: Vec<f32> = r.samples::<f32>().map(Result::unwrap).collect();
+    let n = usize::from(spec.channels);
+    let planar = (0..n)
+        .map(|c| data.iter().skip(c).step_by(n).copied().collect())
+        .collect();
+    (planar, spec)
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_err(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(!out.status.success(), "{args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn p(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn keeps_rate_and_channels_and_lines_up_with_the_input() {
+    let dir = tmp();
+    for (rate, channels) in [(44_100u32, 1usize), (96_000, 2)] {
+        let input: Vec<Vec<f32>> = (0..channels)
+            .map(|c| sine(440.0 * (c + 1) as f64, 0.4, f64::from(rate), 20_000))
+            .collect();
+        let (i, o) = (p(dir.path(), "in.wav"), p(dir.path(), "out.wav"));
+        write_wav(&i, &input, rate, 32, true);
+        let report = run_ok(&[s(&i), s(&o)]);
+        assert!(report.contains("latency"), "{report}");
+        let (out, spec) = read_wav(&o);
+        assert_eq!(spec.sample_rate, rate);
+        assert_eq!(usize::from(spec.channels), channels);
+        // Defaults are an identity, and the latency is removed.
+        assert_eq!(out, input);
+    }
+}
+
+#[test]
+fn reads_integer_pcm_and_applies_set_values() {
+    let dir = tmp();
+    let input = vec![sine(1000.0, 0.5, 48_000.0, 48_000)];
+    let (i, o) = (p(dir.path(), "in24.wav"), p(dir.path(), "out.wav"));
+    write_wav(&i, &input, 48_000, 24, false);
+    run_ok(&[s(&i), s(&o), "--set", "pad=on", "--set", "out_trim=+6 dB"]);
+    let (out, _) = read_wav(&o);
+    let gain = rms_db(&out[0][4800..]) - rms_db(&input[0][4800..]);
+    assert!((gain - (-14.0)).abs() < 0.01, "pad + 6 dB trim gave {gain}");
+}
+
+#[test]
+fn output_does_not_depend_on_block_size_and_re_renders_identically() {
+    let dir = tmp();
+    let input = vec![noise(0.5, 30_000, 3), sine(50.0, 0.7, 44_100.0, 30_000)];
+    let i = p(dir.path(), "in.wav");
+    write_wav(&i, &input, 44_100, 32, true);
+    let mut renders = Vec::new();
+    for block in ["1", "7", "64", "513", "4096", "4096"] {
+        let o = p(dir.path(), &format!("out{}.wav", renders.len()));
+        run_ok(&[s(&i), s(&o), "--block", block, "--set", "polarity=on", "--set", "mix=60"]);
+        renders.push(std::fs::read(&o).unwrap());
+    }
+    assert!(renders.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn reads_a_preset_in_the_plugin_state_format() {
+    let dir = tmp();
+    let params = tubeline::params::TubelineParams::default();
+    params.set_from_text("in_trim", "-12").unwrap();
+    let preset = p(dir.path(), "p.json");
+    std::fs::write(&preset, serde_json::to_string(&params.to_state()).unwrap()).unwrap();
+    let input = vec![sine(1000.0, 0.5, 48_000.0, 9600)];
+    let (i, o) = (p(dir.path(), "in.wav"), p(dir.path(), "out.wav"));
+    write_wav(&i, &input, 48_000, 32, true);
+    run_ok(&[s(&i), s(&o), "--preset", s(&preset)]);
+    let (out, _) = read_wav(&o);
+    let gain = rms_db(&out[0][2000..]) - rms_db(&input[0][2000..]);
+    assert!((gain + 12.0).abs() < 0.01, "{gain}");
+    // --set wins over the preset.
+    run_ok(&[s(&i), s(&o), "--preset", s(&preset), "--set", "in_trim=0"]);
+    assert_eq!(read_wav(&o).0, input);
+}
+
+#[test]
+fn demo_renders_with_no_input_file() {
+    let dir = tmp();
+    let o = p(dir.path(), "demo.wav");
+    let report = run_ok(&["--demo", s(&o), "--set", "pad=on"]);
+    assert!(report.contains("out: peak"), "{report}");
+    let (out, spec) = read_wav(&o);
+    assert_eq!(spec.channels, 2);
+    assert_eq!(out[0].len(), 6 * 48_000);
+    assert!(out.iter().flatten().any(|&v| v != 0.0));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_no_output_file() {
+    let dir = tmp();
+    let o = p(dir.path(), "out.wav");
+    let good = p(dir.path(), "good.wav");
+    write_wav(&good, &[sine(100.0, 0.1, 48_000.0, 4800)], 48_000, 16, false);
+
+    // Not a WAV at all.
+    let junk = p(dir.path(), "junk.wav");
+    std::fs::write(&junk, b"this is not audio").unwrap();
+    let e = run_err(&[s(&junk), s(&o)]);
+    assert!(e.contains("cannot read") && e.contains("WAV"), "{e}");
+
+    // A file that does not exist.
+    let e = run_err(&[s(&p(dir.path(), "missing.wav")), s(&o)]);
+    assert!(e.contains("missing.wav"), "{e}");
+
+    // A truncated WAV.
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = p(dir.path(), "cut.wav");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = run_err(&[s(&cut), s(&o)]);
+    assert!(e.contains("cut.wav"), "{e}");
+
+    // Too many channels.
+    let six = p(dir.path(), "six.wav");
+    write_wav(&six, &vec![vec![0.0; 100]; 6], 48_000, 16, false);
+    let e = run_err(&[s(&six), s(&o)]);
+    assert!(e.contains("6 channels"), "{e}");
+
+    // Unknown ID, out of range, bad word, missing '='.
+    let e = run_err(&[s(&good), s(&o), "--set", "drive=3"]);
+    assert!(e.contains("unknown parameter ID \"drive\"") && e.contains("in_trim"), "{e}");
+    let e = run_err(&[s(&good), s(&o), "--set", "in_trim=40"]);
+    assert!(e.contains("-24") && e.contains("24"), "{e}");
+    let e = run_err(&[s(&good), s(&o), "--set", "pad=sometimes"]);
+    assert!(e.contains("on or off"), "{e}");
+    let e = run_err(&[s(&good), s(&o), "--set", "pad"]);
+    assert!(e.contains("ID=VALUE"), "{e}");
+
+    // Corrupt presets.
+    let preset = p(dir.path(), "bad.json");
+    std::fs::write(&preset, "{ not json").unwrap();
+    let e = run_err(&[s(&good), s(&o), "--preset", s(&preset)]);
+    assert!(e.contains("not a Tubeline preset"), "{e}");
+    std::fs::write(
+        &preset,
+        r#"{"version":"0.1.0","params":{"in_trim":{"f32":99.0}},"fields":{}}"#,
+    )
+    .unwrap();
+    let e = run_err(&[s(&good), s(&o), "--preset", s(&preset)]);
+    assert!(e.contains("in_trim") && e.contains("outside"), "{e}");
+
+    assert!(!o.exists(), "a failed render left an output file");
+    // No temporary files left behind either.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_failed_render_keeps_the_previous_output() {
+    let dir = tmp();
+    let o = p(dir.path(), "out.wav");
+    std::fs::write(&o, b"previous render").unwrap();
+    let junk = p(dir.path(), "junk.wav");
+    std::fs::write(&junk, b"RIFF....WAVEjunk").unwrap();
+    run_err(&[s(&junk), s(&o)]);
+    assert_eq!(std::fs::read(&o).unwrap(), b"previous render");
+}
