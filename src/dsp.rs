@@ -14,7 +14,6 @@
 
 pub mod chain;
 pub mod delay;
-#[path = "dsp/oversampling_stub.rs"]
 pub mod oversampling;
 pub mod smoothing;
 

@@ -28,7 +28,7 @@
 //! bypass) is delayed by the same amount.
 
 use super::delay::DelayLine;
-use super::oversampling::{Oversampler, Quality};
+use super::oversampling::{latency_for, Oversampler, Quality};
 use super::smoothing::LinearSmoother;
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
@@ -267,7 +267,7 @@ impl Chain {
                     quality: q,
                     ..self.settings
                 };
-                Oversampler::latency_for(q, s.oversampling_factor(), sample_rate)
+                latency_for(q, s.oversampling_factor(), sample_rate)
             })
             .max()
             .unwrap_or(0);
@@ -333,7 +333,7 @@ impl Chain {
         for ch in &mut self.channels {
             ch.oversampler.configure(q, factor);
         }
-        self.latency = Oversampler::latency_for(q, factor, self.spec.sample_rate);
+        self.latency = latency_for(q, factor, self.spec.sample_rate);
         for ch in &mut self.channels {
             ch.wet_delay.set_delay(self.latency);
             ch.dry_delay.set_delay(self.latency);
