@@ -80,8 +80,7 @@ impl Plugin for Tubeline {
         let channels = audio_io_layout
             .main_output_channels
             .map_or(0, |c| c.get() as usize);
-        self.chain
-            .set_settings(self.params.snapshot(self.offline));
+        self.chain.set_settings(self.params.snapshot(self.offline));
         self.chain
             .prepare(f64::from(buffer_config.sample_rate), channels);
         self.reported_latency = self.chain.latency_samples() as u32;

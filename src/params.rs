@@ -160,7 +160,7 @@ fn trim_param(name: &str) -> FloatParam {
 fn on_off(name: &str, default: bool) -> BoolParam {
     BoolParam::new(name, default)
         .with_value_to_string(Arc::new(|v| if v { "On" } else { "Off" }.to_string()))
-        .with_string_to_value(Arc::new(|s| parse_bool(s)))
+        .with_string_to_value(Arc::new(parse_bool))
 }
 
 impl Default for TubelineParams {
@@ -240,8 +240,8 @@ impl TubelineParams {
         unsafe {
             match ptr {
                 ParamPtr::FloatParam(_) | ParamPtr::IntParam(_) => {
-                    let number = parse_number(text)
-                        .ok_or_else(|| bad(format!("a number{}", ptr.unit())))?;
+                    let number =
+                        parse_number(text).ok_or_else(|| bad(format!("a number{}", ptr.unit())))?;
                     let (min, max) = (ptr.preview_plain(0.0), ptr.preview_plain(1.0));
                     if !(min..=max).contains(&number) {
                         return Err(bad(format!("a value from {min} to {max}{}", ptr.unit())));
@@ -432,7 +432,10 @@ impl fmt::Display for ParamError {
                 id,
                 value,
                 expected,
-            } => write!(f, "\"{value}\" is not a valid value for \"{id}\": expected {expected}"),
+            } => write!(
+                f,
+                "\"{value}\" is not a valid value for \"{id}\": expected {expected}"
+            ),
             ParamError::CorruptState(why) => write!(f, "the state or preset is corrupt: {why}"),
         }
     }
@@ -496,7 +499,8 @@ mod tests {
         let json = serde_json::to_string(&state).unwrap();
 
         let q = TubelineParams::default();
-        q.apply_state(&serde_json::from_str(&json).unwrap()).unwrap();
+        q.apply_state(&serde_json::from_str(&json).unwrap())
+            .unwrap();
         assert_eq!(q.snapshot(false), p.snapshot(false));
 
         let mut bad = state.clone();

@@ -76,7 +76,10 @@ fn trims_give_their_db() {
         };
         let (wet, _) = run_chain(s, &input, sr, 512);
         let diff = rms_db(&wet[0][4410..]) - rms_db(&dry[0][4410..]);
-        assert!((diff - (in_db + out_db)).abs() < 0.005, "{in_db}/{out_db}: {diff}");
+        assert!(
+            (diff - (in_db + out_db)).abs() < 0.005,
+            "{in_db}/{out_db}: {diff}"
+        );
     }
 }
 
@@ -188,7 +191,10 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
 fn block_size_does_not_change_the_output() {
     let reference = run_automated(1);
     for block in [7, 64, 513, 4096, 8192] {
-        assert!(run_automated(block) == reference, "block size {block} differs");
+        assert!(
+            run_automated(block) == reference,
+            "block size {block} differs"
+        );
     }
 }
 
@@ -315,7 +321,10 @@ fn parameter_steps_and_bypass_do_not_click() {
             .map(|w| (f64::from(w[1]) - f64::from(w[0])).abs())
             .fold(0.0, f64::max);
         // A +12 dB trim raises the sine's own slope fourfold.
-        assert!(worst < 4.0 * max_step_sine * 1.05, "{change:?}: step {worst}");
+        assert!(
+            worst < 4.0 * max_step_sine * 1.05,
+            "{change:?}: step {worst}"
+        );
     }
 }
 

@@ -112,7 +112,16 @@ fn output_does_not_depend_on_block_size_and_re_renders_identically() {
     let mut renders = Vec::new();
     for block in ["1", "7", "64", "513", "4096", "4096"] {
         let o = p(dir.path(), &format!("out{}.wav", renders.len()));
-        run_ok(&[s(&i), s(&o), "--block", block, "--set", "polarity=on", "--set", "mix=60"]);
+        run_ok(&[
+            s(&i),
+            s(&o),
+            "--block",
+            block,
+            "--set",
+            "polarity=on",
+            "--set",
+            "mix=60",
+        ]);
         renders.push(std::fs::read(&o).unwrap());
     }
     assert!(renders.windows(2).all(|w| w[0] == w[1]));
@@ -154,7 +163,13 @@ fn bad_input_gets_a_clear_error_and_no_output_file() {
     let dir = tmp();
     let o = p(dir.path(), "out.wav");
     let good = p(dir.path(), "good.wav");
-    write_wav(&good, &[sine(100.0, 0.1, 48_000.0, 4800)], 48_000, 16, false);
+    write_wav(
+        &good,
+        &[sine(100.0, 0.1, 48_000.0, 4800)],
+        48_000,
+        16,
+        false,
+    );
 
     // Not a WAV at all.
     let junk = p(dir.path(), "junk.wav");
@@ -181,7 +196,10 @@ fn bad_input_gets_a_clear_error_and_no_output_file() {
 
     // Unknown ID, out of range, bad word, missing '='.
     let e = run_err(&[s(&good), s(&o), "--set", "drive=3"]);
-    assert!(e.contains("unknown parameter ID \"drive\"") && e.contains("in_trim"), "{e}");
+    assert!(
+        e.contains("unknown parameter ID \"drive\"") && e.contains("in_trim"),
+        "{e}"
+    );
     let e = run_err(&[s(&good), s(&o), "--set", "in_trim=40"]);
     assert!(e.contains("-24") && e.contains("24"), "{e}");
     let e = run_err(&[s(&good), s(&o), "--set", "pad=sometimes"]);

@@ -64,7 +64,7 @@ impl LinearSmoother {
 
     /// The value for the next sample.
     #[inline]
-    pub fn next(&mut self) -> f64 {
+    pub fn next_value(&mut self) -> f64 {
         if self.remaining > 0 {
             self.remaining -= 1;
             // Land exactly on the target so a settled gain multiplies exactly.
@@ -84,7 +84,7 @@ impl LinearSmoother {
             out.fill(self.current);
         } else {
             for v in out.iter_mut() {
-                *v = self.next();
+                *v = self.next_value();
             }
         }
     }

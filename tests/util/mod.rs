@@ -56,7 +56,8 @@ pub fn process_with(chain: &mut Chain, input: &[Vec<f32>], block: usize) -> Vec<
     let mut start = 0;
     while start < len {
         let n = block.min(len - start);
-        let mut slices: Vec<&mut [f32]> = out.iter_mut().map(|c| &mut c[start..start + n]).collect();
+        let mut slices: Vec<&mut [f32]> =
+            out.iter_mut().map(|c| &mut c[start..start + n]).collect();
         chain.process(&mut slices);
         start += n;
     }
