@@ -16,6 +16,7 @@ pub mod chain;
 pub mod delay;
 pub mod oversampling;
 pub mod smoothing;
+pub mod transformer;
 
 /// What a stage needs to know about the stream it will process.
 #[derive(Clone, Copy, Debug, PartialEq)]

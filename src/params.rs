@@ -3,7 +3,8 @@
 //!
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
-//! `bypass`, `quality`. Values are stored in physical units (dB, %), so the
+//! `bypass`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
+//! `mains_hz`, `di_source`, `di_load`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
 //!
 //! Smoothing is owned by the DSP core, so no parameter here has a smoother.
@@ -17,6 +18,7 @@ use nice_plug::prelude::*;
 
 use crate::dsp::chain::{ChainSettings, Source};
 use crate::dsp::oversampling::Quality;
+use crate::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 
 /// Range of the input and output trims, in dB.
 pub const TRIM_RANGE_DB: (f32, f32) = (-24.0, 24.0);
@@ -90,6 +92,62 @@ pub enum QualityParam {
     High,
 }
 
+/// DI transformer turns ratio.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiRatioParam {
+    #[id = "12"]
+    #[name = "12:1"]
+    R12,
+    #[id = "10"]
+    #[name = "10:1"]
+    R10,
+    #[id = "8"]
+    #[name = "8:1"]
+    R8,
+}
+
+/// DI input pad.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiPadParam {
+    #[id = "0"]
+    #[name = "0 dB"]
+    Off,
+    #[id = "-15"]
+    #[name = "-15 dB"]
+    Db15,
+    #[id = "-30"]
+    #[name = "-30 dB"]
+    Db30,
+}
+
+/// Mains frequency of the ground-loop hum.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MainsParam {
+    #[id = "50"]
+    #[name = "50 Hz"]
+    Hz50,
+    #[id = "60"]
+    #[name = "60 Hz"]
+    Hz60,
+}
+
+/// What feeds the DI.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiSourceParam {
+    #[id = "line_out"]
+    #[name = "Line out 100 ohm"]
+    LineOut,
+    #[id = "keyboard"]
+    #[name = "Keyboard 1 kohm"]
+    Keyboard,
+    #[id = "pickup"]
+    #[name = "Passive pickup"]
+    PassivePickup,
+}
+
+/// Range of the DI's load (the mic preamp's input impedance), in ohms.
+pub const DI_LOAD_RANGE_OHMS: (f32, f32) = (150.0, 10_000.0);
+
 /// Input group: how the track's samples become volts.
 #[derive(Params)]
 pub struct InputParams {
@@ -102,6 +160,61 @@ pub struct InputParams {
     /// Trim before the chain.
     #[id = "in_trim"]
     pub in_trim: FloatParam,
+}
+
+/// DI box group.
+#[derive(Params)]
+pub struct DiParams {
+    /// DI switched in.
+    #[id = "di_on"]
+    pub on: BoolParam,
+    /// Turns ratio.
+    #[id = "di_ratio"]
+    pub ratio: EnumParam<DiRatioParam>,
+    /// Input pad.
+    #[id = "di_pad"]
+    pub pad: EnumParam<DiPadParam>,
+    /// Ground lift (on = no hum).
+    #[id = "di_lift"]
+    pub lift: BoolParam,
+    /// Mains frequency of the hum.
+    #[id = "mains_hz"]
+    pub mains: EnumParam<MainsParam>,
+    /// What feeds the DI.
+    #[id = "di_source"]
+    pub source: EnumParam<DiSourceParam>,
+    /// The mic preamp's input impedance.
+    #[id = "di_load"]
+    pub load: FloatParam,
+}
+
+impl DiParams {
+    /// The DSP core's DI settings.
+    pub fn to_dsp(&self) -> DiSettings {
+        DiSettings {
+            ratio: match self.ratio.value() {
+                DiRatioParam::R12 => TurnsRatio::R12,
+                DiRatioParam::R10 => TurnsRatio::R10,
+                DiRatioParam::R8 => TurnsRatio::R8,
+            },
+            pad: match self.pad.value() {
+                DiPadParam::Off => DiPad::Off,
+                DiPadParam::Db15 => DiPad::Db15,
+                DiPadParam::Db30 => DiPad::Db30,
+            },
+            ground_lift: self.lift.value(),
+            mains_hz: match self.mains.value() {
+                MainsParam::Hz50 => Mains::Hz50,
+                MainsParam::Hz60 => Mains::Hz60,
+            },
+            source: match self.source.value() {
+                DiSourceParam::LineOut => DiSource::LineOut,
+                DiSourceParam::Keyboard => DiSource::Keyboard,
+                DiSourceParam::PassivePickup => DiSource::PassivePickup,
+            },
+            load_ohms: f64::from(self.load.value()),
+        }
+    }
 }
 
 /// Preamp group.
@@ -134,6 +247,8 @@ pub struct OutputParams {
 pub struct TubelineParams {
     #[nested(group = "Input")]
     pub input: InputParams,
+    #[nested(group = "DI")]
+    pub di: DiParams,
     #[nested(group = "Preamp")]
     pub preamp: PreampParams,
     #[nested(group = "Output")]
@@ -170,6 +285,26 @@ impl Default for TubelineParams {
                 cal: EnumParam::new("Calibration", Calibration::Plus18),
                 source: EnumParam::new("Source", SourceParam::ProLine),
                 in_trim: trim_param("Input Trim"),
+            },
+            di: DiParams {
+                on: on_off("DI", false),
+                ratio: EnumParam::new("DI Ratio", DiRatioParam::R12),
+                pad: EnumParam::new("DI Pad", DiPadParam::Off),
+                lift: on_off("Ground Lift", true),
+                mains: EnumParam::new("Mains", MainsParam::Hz50),
+                source: EnumParam::new("DI Source", DiSourceParam::LineOut),
+                load: FloatParam::new(
+                    "DI Load",
+                    1500.0,
+                    FloatRange::Skewed {
+                        min: DI_LOAD_RANGE_OHMS.0,
+                        max: DI_LOAD_RANGE_OHMS.1,
+                        factor: FloatRange::skew_factor(-1.5),
+                    },
+                )
+                .with_unit(" ohm")
+                .with_step_size(1.0)
+                .with_value_to_string(formatters::v2s_f32_rounded(0)),
             },
             preamp: PreampParams {
                 pad: on_off("Pad", false),
@@ -217,6 +352,8 @@ impl TubelineParams {
             mix: f64::from(self.output.mix.value()) / 100.0,
             bypass: self.output.bypass.value(),
             quality,
+            di_on: self.di.on.value(),
+            di: self.di.to_dsp(),
         }
     }
 

@@ -1,12 +1,19 @@
 //! The chain: input calibration → [DI → preamp → headphone amp] → output.
 //!
 //! ```text
-//!  host f32 ──► sanitize ──► ×in_gain ──► ×pre_gain ──► oversampled section ──► ×out_gain ──► mix ──► bypass ──► f32
-//!  (dBFS)       (NaN→0)      (dBFS→V,     (pad −20 dB,   (non-linear stages;      (V→dBFS,     (dry delayed by the
-//!                            source,      polarity)      a pure delay of the      out trim)     wet path's latency)
-//!                            in trim)                    same latency when none
-//!                                                        is active)
+//!  host f32 ──► sanitize ──► ×in_gain ──► oversampled section ──────────────────► ×out_gain ──► mix ──► bypass ──► f32
+//!  (dBFS)       (NaN→0)      (dBFS→V,     DI box → ×pre_gain → (preamp)              (V→dBFS,     (dry delayed by the
+//!                            source,             (pad −20 dB,                         out trim)     wet path's latency)
+//!                            in trim)             polarity)
+//!                                         or, with no non-linear stage in:
+//!                                         ×pre_gain → pure delay of the same latency
 //! ```
+//!
+//! Switching a stage in or out crossfades over 20 ms between the stage's
+//! input and output (the stage keeps running during the fade), and switching
+//! between the oversampled section and the pure delay crossfades the two
+//! paths, so no switch clicks. A stage that was fully out is reset when it
+//! comes back in, so it starts from its settled state.
 //!
 //! Units: the host's samples are dBFS (1.0 = full scale). Between `in_gain`
 //! and `out_gain` the signal is in volts: `in_gain` maps a sample of 1.0 to
@@ -28,8 +35,9 @@
 //! bypass) is delayed by the same amount.
 
 use super::delay::DelayLine;
-use super::oversampling::{latency_for, Oversampler, Quality};
+use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
+use super::transformer::{DiBox, DiSettings};
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -101,6 +109,10 @@ pub struct ChainSettings {
     pub bypass: bool,
     /// Oversampling quality.
     pub quality: Quality,
+    /// DI box switched in.
+    pub di_on: bool,
+    /// DI box settings.
+    pub di: DiSettings,
 }
 
 impl Default for ChainSettings {
@@ -115,6 +127,8 @@ impl Default for ChainSettings {
             mix: 1.0,
             bypass: false,
             quality: Quality::Live,
+            di_on: false,
+            di: DiSettings::default(),
         }
     }
 }
@@ -142,6 +156,11 @@ impl ChainSettings {
         db_to_gain(self.out_trim_db) / full_scale_peak_volts(self.cal_dbu)
     }
 
+    /// True when any stage that must run oversampled is switched in.
+    pub fn nonlinear_active(&self) -> bool {
+        self.di_on
+    }
+
     /// Oversampling factor of the chosen quality.
     pub fn oversampling_factor(&self) -> usize {
         match self.quality {
@@ -164,6 +183,10 @@ struct ChannelState {
     wet_delay: DelayLine,
     /// Aligns the dry signal with the wet path's latency.
     dry_delay: DelayLine,
+    /// The delay path's copy of the wet chunk while the two paths crossfade.
+    alt: [f64; MAX_BLOCK],
+    /// The stages that run at the oversampled rate, with their switches.
+    section: OversampledSection,
 }
 
 impl ChannelState {
@@ -174,15 +197,136 @@ impl ChannelState {
             oversampler: Oversampler::new(),
             wet_delay: DelayLine::default(),
             dry_delay: DelayLine::default(),
+            alt: [0.0; MAX_BLOCK],
+            section: OversampledSection::new(),
         }
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, s: &ChainSettings) {
         self.wet.fill(0.0);
         self.dry.fill(0.0);
+        self.alt.fill(0.0);
         self.oversampler.reset();
         self.wet_delay.reset();
         self.dry_delay.reset();
+        self.section.reset(s);
+    }
+}
+
+/// Switches a stage in and out with a crossfade between its input and output.
+struct StageSwitch {
+    /// 0 = out, 1 = in, ramping between.
+    amount: LinearSmoother,
+    /// The stage was fully out and must be reset before it runs again.
+    stale: bool,
+}
+
+impl StageSwitch {
+    fn new(on: bool) -> Self {
+        Self {
+            amount: LinearSmoother::new(f64::from(u8::from(on))),
+            stale: !on,
+        }
+    }
+
+    fn set(&mut self, on: bool) {
+        self.amount.set_target(f64::from(u8::from(on)));
+    }
+
+    fn jump(&mut self, on: bool) {
+        self.amount.reset(f64::from(u8::from(on)));
+        self.stale = !on;
+    }
+
+    /// Run `stage` on `block` (in place) with the crossfade applied. `reset`
+    /// is called first when the stage comes back from fully out.
+    #[inline]
+    fn run<S>(
+        &mut self,
+        stage: &mut S,
+        block: &mut [f64],
+        scratch: &mut [f64],
+        reset: fn(&mut S),
+        process: fn(&mut S, &mut [f64]),
+    ) {
+        if self.amount.is_settled() && self.amount.target() == 0.0 {
+            self.stale = true;
+            return;
+        }
+        if self.stale {
+            reset(stage);
+            self.stale = false;
+        }
+        if self.amount.is_settled() {
+            process(stage, block);
+            return;
+        }
+        let scratch = &mut scratch[..block.len()];
+        scratch.copy_from_slice(block);
+        process(stage, scratch);
+        for (x, y) in block.iter_mut().zip(scratch.iter()) {
+            let a = self.amount.next_value();
+            *x += a * (y - *x);
+        }
+    }
+}
+
+/// The stages that run inside the oversampler, per channel.
+struct OversampledSection {
+    /// The passive DI box.
+    di: DiBox,
+    /// Its in/out switch.
+    di_switch: StageSwitch,
+    /// Scratch at the oversampled rate for a stage being crossfaded.
+    scratch: Vec<f64>,
+}
+
+impl OversampledSection {
+    fn new() -> Self {
+        Self {
+            di: DiBox::new(),
+            di_switch: StageSwitch::new(false),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn prepare(&mut self, spec: &ProcessSpec) {
+        self.di.prepare(spec);
+        self.scratch = vec![0.0; spec.max_block];
+        self.set_sample_rate(spec.sample_rate);
+    }
+
+    fn set_sample_rate(&mut self, os_rate: f64) {
+        self.di.set_sample_rate(os_rate);
+        self.di_switch.amount.set_sample_rate(os_rate);
+    }
+
+    fn set_settings(&mut self, s: &ChainSettings) {
+        self.di.set_settings(s.di);
+        self.di_switch.set(s.di_on);
+    }
+
+    fn reset(&mut self, s: &ChainSettings) {
+        self.di.set_settings(s.di);
+        self.di.reset();
+        self.di_switch.jump(s.di_on);
+    }
+
+    /// Process one oversampled chunk. `pre_gain` holds the host-rate pad and
+    /// polarity gains; each covers `factor` samples of `up`.
+    fn process(&mut self, up: &mut [f64], pre_gain: &[f64], factor: usize) {
+        self.di_switch.run(
+            &mut self.di,
+            up,
+            &mut self.scratch,
+            DiBox::reset,
+            DiBox::process,
+        );
+        for (frame, g) in up.chunks_mut(factor).zip(pre_gain) {
+            for x in frame {
+                *x *= g;
+            }
+        }
     }
 }
 
@@ -193,6 +337,7 @@ struct GainCurves {
     output: [f64; MAX_BLOCK],
     mix: [f64; MAX_BLOCK],
     bypass: [f64; MAX_BLOCK],
+    oversampled: [f64; MAX_BLOCK],
 }
 
 /// The whole signal chain for up to N channels.
@@ -213,6 +358,10 @@ pub struct Chain {
     mix: LinearSmoother,
     /// 0 = processing, 1 = bypassed.
     bypass: LinearSmoother,
+    /// 1 = the oversampled section runs, 0 = the pure delay stands in.
+    oversampled: LinearSmoother,
+    /// The oversampler was fully out and must be reset before it runs again.
+    oversampler_stale: bool,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
     /// Latency of the wet path in host samples.
@@ -241,12 +390,15 @@ impl Chain {
             output_gain: LinearSmoother::new(settings.output_gain()),
             mix: LinearSmoother::new(settings.mix),
             bypass: LinearSmoother::new(0.0),
+            oversampled: LinearSmoother::new(0.0),
+            oversampler_stale: true,
             curves: Box::new(GainCurves {
                 input: [0.0; MAX_BLOCK],
                 preamp_input: [0.0; MAX_BLOCK],
                 output: [0.0; MAX_BLOCK],
                 mix: [0.0; MAX_BLOCK],
                 bypass: [0.0; MAX_BLOCK],
+                oversampled: [0.0; MAX_BLOCK],
             }),
             latency: 0,
         }
@@ -271,10 +423,15 @@ impl Chain {
             })
             .max()
             .unwrap_or(0);
+        let os_spec = ProcessSpec {
+            sample_rate: sample_rate * self.settings.oversampling_factor() as f64,
+            max_block: MAX_BLOCK * MAX_FACTOR,
+        };
         for ch in &mut self.channels {
             ch.oversampler.prepare(&self.spec);
             ch.wet_delay.prepare(max_latency);
             ch.dry_delay.prepare(max_latency);
+            ch.section.prepare(&os_spec);
         }
         for s in [
             &mut self.input_gain,
@@ -282,6 +439,7 @@ impl Chain {
             &mut self.output_gain,
             &mut self.mix,
             &mut self.bypass,
+            &mut self.oversampled,
         ] {
             s.set_sample_rate(sample_rate);
         }
@@ -291,10 +449,13 @@ impl Chain {
 
     /// Clear all state and jump every smoother to its target. Never allocates.
     pub fn reset(&mut self) {
-        for ch in &mut self.channels {
-            ch.reset();
-        }
         let s = self.settings;
+        for ch in &mut self.channels {
+            ch.reset(&s);
+        }
+        self.oversampled
+            .reset(f64::from(u8::from(s.nonlinear_active())));
+        self.oversampler_stale = false;
         self.input_gain.reset(s.input_gain());
         self.preamp_input_gain.reset(s.preamp_input_gain());
         self.output_gain.reset(s.output_gain());
@@ -320,18 +481,25 @@ impl Chain {
         self.output_gain.set_target(s.output_gain());
         self.mix.set_target(s.mix.clamp(0.0, 1.0));
         self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
+        self.oversampled
+            .set_target(f64::from(u8::from(s.nonlinear_active())));
+        for ch in &mut self.channels {
+            ch.section.set_settings(&s);
+        }
         if quality_changed {
             self.apply_quality();
             for ch in &mut self.channels {
-                ch.reset();
+                ch.reset(&s);
             }
         }
     }
 
     fn apply_quality(&mut self) {
         let (q, factor) = (self.settings.quality, self.settings.oversampling_factor());
+        let os_rate = self.spec.sample_rate * factor as f64;
         for ch in &mut self.channels {
             ch.oversampler.configure(q, factor);
+            ch.section.set_sample_rate(os_rate);
         }
         self.latency = latency_for(q, factor, self.spec.sample_rate);
         for ch in &mut self.channels {
@@ -370,6 +538,14 @@ impl Chain {
         self.output_gain.fill(&mut c.output[..n]);
         self.mix.fill(&mut c.mix[..n]);
         self.bypass.fill(&mut c.bypass[..n]);
+        let os_settled = self.oversampled.is_settled();
+        let os_on = self.oversampled.target() == 1.0;
+        self.oversampled.fill(&mut c.oversampled[..n]);
+        let run_os = !(os_settled && !os_on);
+        let run_delay = !(os_settled && os_on);
+        let reset_os = run_os && self.oversampler_stale;
+        self.oversampler_stale = !run_os;
+        let factor = self.settings.oversampling_factor();
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -381,14 +557,35 @@ impl Chain {
                 *w = x;
             }
             ch.dry_delay.process(dry);
-
-            for ((w, gi), gp) in wet.iter_mut().zip(&c.input[..n]).zip(&c.preamp_input[..n]) {
-                *w = *w * gi * gp;
+            for (w, g) in wet.iter_mut().zip(&c.input[..n]) {
+                *w *= g;
             }
 
-            // The non-linear stages run here, inside `ch.oversampler`, once they
-            // are switched in. With none active, a pure delay keeps the latency.
-            ch.wet_delay.process(wet);
+            // The delay path is always fed, so it is ready the moment the
+            // oversampled section is switched out.
+            let alt = &mut ch.alt[..n];
+            for ((a, w), g) in alt.iter_mut().zip(wet.iter()).zip(&c.preamp_input[..n]) {
+                *a = w * g;
+            }
+            ch.wet_delay.process(alt);
+
+            if run_os {
+                if reset_os {
+                    ch.oversampler.reset();
+                    ch.section.reset(&self.settings);
+                }
+                let section = &mut ch.section;
+                let pre_gain = &c.preamp_input[..n];
+                ch.oversampler
+                    .process(wet, |up| section.process(up, pre_gain, factor));
+                if run_delay {
+                    for ((w, a), k) in wet.iter_mut().zip(alt.iter()).zip(&c.oversampled[..n]) {
+                        *w = a + k * (*w - a);
+                    }
+                }
+            } else {
+                wet.copy_from_slice(alt);
+            }
 
             for i in 0..n {
                 let processed = wet[i] * c.output[i];
