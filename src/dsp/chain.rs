@@ -541,8 +541,8 @@ impl Chain {
         let os_settled = self.oversampled.is_settled();
         let os_on = self.oversampled.target() == 1.0;
         self.oversampled.fill(&mut c.oversampled[..n]);
-        let run_os = !(os_settled && !os_on);
-        let run_delay = !(os_settled && os_on);
+        let run_os = !os_settled || os_on;
+        let run_delay = !os_settled || !os_on;
         let reset_os = run_os && self.oversampler_stale;
         self.oversampler_stale = !run_os;
         let factor = self.settings.oversampling_factor();
