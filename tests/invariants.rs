@@ -5,7 +5,24 @@ mod util;
 
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
 use tubeline::dsp::oversampling::Quality;
+use tubeline::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 use util::*;
+
+/// Settings with the DI switched in, with hum (ground lift off) and a pad.
+fn with_di() -> ChainSettings {
+    ChainSettings {
+        di_on: true,
+        di: DiSettings {
+            ratio: TurnsRatio::R10,
+            pad: DiPad::Db15,
+            ground_lift: false,
+            mains_hz: Mains::Hz60,
+            source: DiSource::PassivePickup,
+            load_ohms: 600.0,
+        },
+        ..ChainSettings::default()
+    }
+}
 
 const RATES: [f64; 4] = [44_100.0, 48_000.0, 96_000.0, 192_000.0];
 
@@ -139,8 +156,17 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
     let sr = 48_000.0;
     let len = 30_000;
     let input = stereo(len, sr);
-    let changes: [(usize, ChainSettings); 4] = [
+    let changes: [(usize, ChainSettings); 7] = [
         (0, ChainSettings::default()),
+        (2_500, with_di()),
+        (
+            3_700,
+            ChainSettings {
+                quality: Quality::High,
+                ..with_di()
+            },
+        ),
+        (4_300, ChainSettings::default()),
         (
             5_000,
             ChainSettings {
@@ -224,6 +250,7 @@ fn non_finite_input_gives_finite_output_and_reset_recovers() {
             quality: Quality::High,
             ..ChainSettings::default()
         },
+        with_di(),
     ] {
         let mut chain = Chain::new();
         chain.set_settings(s);
@@ -244,8 +271,12 @@ fn extreme_and_denormal_input_stays_finite() {
     let (out, _) = run_chain(ChainSettings::default(), &loud, sr, 512);
     assert!(out[0].iter().all(|v| v.is_finite()));
     let tiny = vec![vec![1e-42f32; 8192]];
-    let (out, _) = run_chain(ChainSettings::default(), &tiny, sr, 512);
-    assert!(out[0].iter().all(|v| v.is_finite()));
+    for s in [ChainSettings::default(), with_di()] {
+        let (out, _) = run_chain(s, &loud, sr, 512);
+        assert!(out[0].iter().all(|v| v.is_finite()));
+        let (out, _) = run_chain(s, &tiny, sr, 512);
+        assert!(out[0].iter().all(|v| v.is_finite()));
+    }
 }
 
 #[test]
@@ -257,6 +288,7 @@ fn no_start_up_thump() {
                 quality,
                 pad,
                 mix: 0.7,
+                di_on: true,
                 ..ChainSettings::default()
             };
             let (out, _) = run_chain(s, &[vec![0.0; 10_000], vec![0.0; 10_000]], 48_000.0, 512);
@@ -306,6 +338,12 @@ fn parameter_steps_and_bypass_do_not_click() {
         ChainSettings {
             mix: 0.0,
             in_trim_db: -24.0,
+            ..ChainSettings::default()
+        },
+        // The DI switched in (−21.6 dB): the crossfade must not click. Its
+        // output is quieter, so the bound on the sine's slope still holds.
+        ChainSettings {
+            di_on: true,
             ..ChainSettings::default()
         },
     ] {
