@@ -17,6 +17,7 @@ pub mod delay;
 pub mod oversampling;
 pub mod smoothing;
 pub mod transformer;
+pub mod tube;
 
 /// What a stage needs to know about the stream it will process.
 #[derive(Clone, Copy, Debug, PartialEq)]

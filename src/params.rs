@@ -4,7 +4,8 @@
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
 //! `bypass`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
-//! `mains_hz`, `di_source`, `di_load`. Values are stored in physical units (dB, %), so the
+//! `mains_hz`, `di_source`, `di_load`; preamp: `pre_on`, `gain`, `level`,
+//! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
 //!
 //! Smoothing is owned by the DSP core, so no parameter here has a smoother.
@@ -19,6 +20,7 @@ use nice_plug::prelude::*;
 use crate::dsp::chain::{ChainSettings, Source};
 use crate::dsp::oversampling::Quality;
 use crate::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
+use crate::dsp::tube::{HighPass, PreampSettings, TubeType};
 
 /// Range of the input and output trims, in dB.
 pub const TRIM_RANGE_DB: (f32, f32) = (-24.0, 24.0);
@@ -145,6 +147,44 @@ pub enum DiSourceParam {
     PassivePickup,
 }
 
+/// Tube type of both preamp stages.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TubeParam {
+    #[id = "12ax7"]
+    #[name = "12AX7"]
+    T12AX7,
+    #[id = "12at7"]
+    #[name = "12AT7"]
+    T12AT7,
+    #[id = "12au7"]
+    #[name = "12AU7"]
+    T12AU7,
+}
+
+/// The preamp's high-pass filter.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HighPassParam {
+    #[id = "off"]
+    #[name = "Off"]
+    Off,
+    #[id = "40"]
+    #[name = "40 Hz"]
+    Hz40,
+    #[id = "80"]
+    #[name = "80 Hz"]
+    Hz80,
+    #[id = "120"]
+    #[name = "120 Hz"]
+    Hz120,
+}
+
+/// Range of the preamp's Gain, in dB.
+pub const GAIN_RANGE_DB: (f32, f32) = (0.0, 60.0);
+/// Range of the interstage Level, in dB.
+pub const LEVEL_RANGE_DB: (f32, f32) = (-60.0, 0.0);
+/// Range of the preamp's output level, in dB.
+pub const PRE_OUT_RANGE_DB: (f32, f32) = (-36.0, 24.0);
+
 /// Range of the DI's load (the mic preamp's input impedance), in ohms.
 pub const DI_LOAD_RANGE_OHMS: (f32, f32) = (150.0, 10_000.0);
 
@@ -188,6 +228,43 @@ pub struct DiParams {
     pub load: FloatParam,
 }
 
+impl PreampParams {
+    /// The DSP core's preamp settings.
+    pub fn to_dsp(&self) -> PreampSettings {
+        PreampSettings {
+            gain_db: f64::from(self.gain.value()),
+            level_db: f64::from(self.level.value()),
+            tube: match self.tube.value() {
+                TubeParam::T12AX7 => TubeType::Tube12AX7,
+                TubeParam::T12AT7 => TubeType::Tube12AT7,
+                TubeParam::T12AU7 => TubeType::Tube12AU7,
+            },
+            bias: f64::from(self.bias.value()),
+            hpf: match self.hpf.value() {
+                HighPassParam::Off => HighPass::Off,
+                HighPassParam::Hz40 => HighPass::Hz40,
+                HighPassParam::Hz80 => HighPass::Hz80,
+                HighPassParam::Hz120 => HighPass::Hz120,
+            },
+            output_db: f64::from(self.out.value()),
+        }
+    }
+}
+
+fn db_param(name: &str, default: f32, range: (f32, f32)) -> FloatParam {
+    FloatParam::new(
+        name,
+        default,
+        FloatRange::Linear {
+            min: range.0,
+            max: range.1,
+        },
+    )
+    .with_unit(" dB")
+    .with_step_size(0.01)
+    .with_value_to_string(formatters::v2s_f32_rounded(2))
+}
+
 impl DiParams {
     /// The DSP core's DI settings.
     pub fn to_dsp(&self) -> DiSettings {
@@ -220,6 +297,30 @@ impl DiParams {
 /// Preamp group.
 #[derive(Params)]
 pub struct PreampParams {
+    /// Tube preamp switched in.
+    #[id = "pre_on"]
+    pub on: BoolParam,
+    /// Gain at the mic input.
+    #[id = "gain"]
+    pub gain: FloatParam,
+    /// Interstage level between the two triode stages.
+    #[id = "level"]
+    pub level: FloatParam,
+    /// Tube type.
+    #[id = "tube"]
+    pub tube: EnumParam<TubeParam>,
+    /// Bias (character): −1 cold … +1 hot.
+    #[id = "bias"]
+    pub bias: FloatParam,
+    /// High-pass filter.
+    #[id = "hpf"]
+    pub hpf: EnumParam<HighPassParam>,
+    /// Output level of the preamp.
+    #[id = "pre_out"]
+    pub out: FloatParam,
+    /// Loudness matching of the preamp's output to its input.
+    #[id = "auto_gain"]
+    pub auto_gain: BoolParam,
     /// −20 dB pad at the preamp input.
     #[id = "pad"]
     pub pad: BoolParam,
@@ -259,17 +360,7 @@ pub struct TubelineParams {
 }
 
 fn trim_param(name: &str) -> FloatParam {
-    FloatParam::new(
-        name,
-        0.0,
-        FloatRange::Linear {
-            min: TRIM_RANGE_DB.0,
-            max: TRIM_RANGE_DB.1,
-        },
-    )
-    .with_unit(" dB")
-    .with_step_size(0.01)
-    .with_value_to_string(formatters::v2s_f32_rounded(2))
+    db_param(name, 0.0, TRIM_RANGE_DB)
 }
 
 fn on_off(name: &str, default: bool) -> BoolParam {
@@ -307,6 +398,31 @@ impl Default for TubelineParams {
                 .with_value_to_string(formatters::v2s_f32_rounded(0)),
             },
             preamp: PreampParams {
+                on: on_off("Preamp", false),
+                gain: db_param("Gain", 20.0, GAIN_RANGE_DB),
+                level: db_param("Level", -20.0, LEVEL_RANGE_DB),
+                tube: EnumParam::new("Tube", TubeParam::T12AX7),
+                bias: FloatParam::new(
+                    "Bias",
+                    0.0,
+                    FloatRange::Linear {
+                        min: -1.0,
+                        max: 1.0,
+                    },
+                )
+                .with_step_size(0.01)
+                .with_value_to_string(Arc::new(|v| {
+                    if v.abs() < 0.005 {
+                        "0.00 (nominal)".to_string()
+                    } else if v < 0.0 {
+                        format!("{v:.2} (cold)")
+                    } else {
+                        format!("+{v:.2} (hot)")
+                    }
+                })),
+                hpf: EnumParam::new("High-pass", HighPassParam::Off),
+                out: db_param("Preamp Output", 0.0, PRE_OUT_RANGE_DB),
+                auto_gain: on_off("Auto Gain", true),
                 pad: on_off("Pad", false),
                 polarity: on_off("Polarity", false),
             },
@@ -354,6 +470,9 @@ impl TubelineParams {
             quality,
             di_on: self.di.on.value(),
             di: self.di.to_dsp(),
+            pre_on: self.preamp.on.value(),
+            preamp: self.preamp.to_dsp(),
+            auto_gain: self.preamp.auto_gain.value(),
         }
     }
 

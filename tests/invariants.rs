@@ -6,7 +6,25 @@ mod util;
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
 use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
+use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
 use util::*;
+
+/// Settings with the tube preamp switched in and driven, with auto-gain.
+fn with_preamp() -> ChainSettings {
+    ChainSettings {
+        source: Source::Mic,
+        pre_on: true,
+        preamp: PreampSettings {
+            gain_db: 40.0,
+            level_db: -30.0,
+            tube: TubeType::Tube12AT7,
+            bias: 0.4,
+            hpf: HighPass::Hz80,
+            output_db: -3.0,
+        },
+        ..ChainSettings::default()
+    }
+}
 
 /// Settings with the DI switched in, with hum (ground lift off) and a pad.
 fn with_di() -> ChainSettings {
@@ -156,8 +174,17 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
     let sr = 48_000.0;
     let len = 30_000;
     let input = stereo(len, sr);
-    let changes: [(usize, ChainSettings); 7] = [
+    let changes: [(usize, ChainSettings); 9] = [
         (0, ChainSettings::default()),
+        (1_000, with_preamp()),
+        (
+            1_900,
+            ChainSettings {
+                di_on: true,
+                auto_gain: false,
+                ..with_preamp()
+            },
+        ),
         (2_500, with_di()),
         (
             3_700,
@@ -251,6 +278,7 @@ fn non_finite_input_gives_finite_output_and_reset_recovers() {
             ..ChainSettings::default()
         },
         with_di(),
+        with_preamp(),
     ] {
         let mut chain = Chain::new();
         chain.set_settings(s);
@@ -271,7 +299,7 @@ fn extreme_and_denormal_input_stays_finite() {
     let (out, _) = run_chain(ChainSettings::default(), &loud, sr, 512);
     assert!(out[0].iter().all(|v| v.is_finite()));
     let tiny = vec![vec![1e-42f32; 8192]];
-    for s in [ChainSettings::default(), with_di()] {
+    for s in [ChainSettings::default(), with_di(), with_preamp()] {
         let (out, _) = run_chain(s, &loud, sr, 512);
         assert!(out[0].iter().all(|v| v.is_finite()));
         let (out, _) = run_chain(s, &tiny, sr, 512);
@@ -289,7 +317,7 @@ fn no_start_up_thump() {
                 pad,
                 mix: 0.7,
                 di_on: true,
-                ..ChainSettings::default()
+                ..with_preamp()
             };
             let (out, _) = run_chain(s, &[vec![0.0; 10_000], vec![0.0; 10_000]], 48_000.0, 512);
             assert!(out.iter().flatten().all(|&v| v == 0.0));

@@ -1,13 +1,16 @@
 //! The chain: input calibration → [DI → preamp → headphone amp] → output.
 //!
 //! ```text
-//!  host f32 ──► sanitize ──► ×in_gain ──► oversampled section ──────────────────► ×out_gain ──► mix ──► bypass ──► f32
-//!  (dBFS)       (NaN→0)      (dBFS→V,     DI box → ×pre_gain → (preamp)              (V→dBFS,     (dry delayed by the
-//!                            source,             (pad −20 dB,                         out trim)     wet path's latency)
-//!                            in trim)             polarity)
+//!  host f32 ──► sanitize ──► ×in_gain ──► oversampled section ──────────► auto-gain ──► ×pre_out ──► ×out_gain ──► mix ──► bypass ──► f32
+//!  (dBFS)       (NaN→0)      (dBFS→V,     DI box → ×pre_gain → preamp    (loudness of   (preamp     (V→dBFS,     (dry delayed by the
+//!                            source,             (pad −20 dB,   (tubes)   the section    output      out trim)     wet path's latency)
+//!                            in trim)             polarity)               input)         level)
 //!                                         or, with no non-linear stage in:
 //!                                         ×pre_gain → pure delay of the same latency
 //! ```
+//!
+//! The preamp's output level is applied after the auto-gain, so that with
+//! auto-gain on the output level still does what it says.
 //!
 //! Switching a stage in or out crossfades over 20 ms between the stage's
 //! input and output (the stage keeps running during the fade), and switching
@@ -38,6 +41,7 @@ use super::delay::DelayLine;
 use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
 use super::transformer::{DiBox, DiSettings};
+use super::tube::{AutoGain, AutoGainSettings, Preamp, PreampSettings};
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -113,6 +117,13 @@ pub struct ChainSettings {
     pub di_on: bool,
     /// DI box settings.
     pub di: DiSettings,
+    /// Tube preamp switched in.
+    pub pre_on: bool,
+    /// Tube preamp settings (`output_db` is applied by the chain, after the
+    /// auto-gain).
+    pub preamp: PreampSettings,
+    /// Keep the preamp's output loudness matched to its input.
+    pub auto_gain: bool,
 }
 
 impl Default for ChainSettings {
@@ -129,6 +140,9 @@ impl Default for ChainSettings {
             quality: Quality::Live,
             di_on: false,
             di: DiSettings::default(),
+            pre_on: false,
+            preamp: PreampSettings::default(),
+            auto_gain: true,
         }
     }
 }
@@ -158,7 +172,30 @@ impl ChainSettings {
 
     /// True when any stage that must run oversampled is switched in.
     pub fn nonlinear_active(&self) -> bool {
-        self.di_on
+        self.di_on || self.pre_on
+    }
+
+    /// Linear gain after the auto-gain: the preamp's output level.
+    pub fn preamp_output_gain(&self) -> f64 {
+        if self.pre_on {
+            db_to_gain(self.preamp.output_db)
+        } else {
+            1.0
+        }
+    }
+
+    /// 1 when the auto-gain acts, else 0.
+    fn auto_gain_amount(&self) -> f64 {
+        f64::from(u8::from(self.pre_on && self.auto_gain))
+    }
+
+    /// The preamp settings handed to the stage: its output level is the
+    /// chain's to apply.
+    fn preamp_stage_settings(&self) -> PreampSettings {
+        PreampSettings {
+            output_db: 0.0,
+            ..self.preamp
+        }
     }
 
     /// Oversampling factor of the chosen quality.
@@ -185,6 +222,12 @@ struct ChannelState {
     dry_delay: DelayLine,
     /// The delay path's copy of the wet chunk while the two paths crossfade.
     alt: [f64; MAX_BLOCK],
+    /// The oversampled section's input: the auto-gain's loudness reference.
+    reference: [f64; MAX_BLOCK],
+    /// The auto-gain's output while it is crossfaded in or out.
+    compensated: [f64; MAX_BLOCK],
+    /// Matches the preamp's output loudness to its input.
+    auto_gain: AutoGain,
     /// The stages that run at the oversampled rate, with their switches.
     section: OversampledSection,
 }
@@ -198,6 +241,9 @@ impl ChannelState {
             wet_delay: DelayLine::default(),
             dry_delay: DelayLine::default(),
             alt: [0.0; MAX_BLOCK],
+            reference: [0.0; MAX_BLOCK],
+            compensated: [0.0; MAX_BLOCK],
+            auto_gain: AutoGain::new(),
             section: OversampledSection::new(),
         }
     }
@@ -206,6 +252,7 @@ impl ChannelState {
         self.wet.fill(0.0);
         self.dry.fill(0.0);
         self.alt.fill(0.0);
+        self.auto_gain.reset();
         self.oversampler.reset();
         self.wet_delay.reset();
         self.dry_delay.reset();
@@ -277,6 +324,10 @@ struct OversampledSection {
     di: DiBox,
     /// Its in/out switch.
     di_switch: StageSwitch,
+    /// The tube preamp.
+    preamp: Preamp,
+    /// Its in/out switch.
+    pre_switch: StageSwitch,
     /// Scratch at the oversampled rate for a stage being crossfaded.
     scratch: Vec<f64>,
 }
@@ -286,12 +337,15 @@ impl OversampledSection {
         Self {
             di: DiBox::new(),
             di_switch: StageSwitch::new(false),
+            preamp: Preamp::new(),
+            pre_switch: StageSwitch::new(false),
             scratch: Vec::new(),
         }
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.di.prepare(spec);
+        self.preamp.prepare(spec);
         self.scratch = vec![0.0; spec.max_block];
         self.set_sample_rate(spec.sample_rate);
     }
@@ -299,17 +353,40 @@ impl OversampledSection {
     fn set_sample_rate(&mut self, os_rate: f64) {
         self.di.set_sample_rate(os_rate);
         self.di_switch.amount.set_sample_rate(os_rate);
+        self.preamp.set_sample_rate(os_rate);
+        self.pre_switch.amount.set_sample_rate(os_rate);
     }
 
     fn set_settings(&mut self, s: &ChainSettings) {
         self.di.set_settings(s.di);
         self.di_switch.set(s.di_on);
+        self.preamp.set_settings(s.preamp_stage_settings());
+        self.pre_switch.set(s.pre_on);
     }
 
     fn reset(&mut self, s: &ChainSettings) {
         self.di.set_settings(s.di);
         self.di.reset();
         self.di_switch.jump(s.di_on);
+        self.preamp.set_settings(s.preamp_stage_settings());
+        self.preamp.reset();
+        self.pre_switch.jump(s.pre_on);
+    }
+
+    /// Small-signal gain of the section at 1 kHz: what the auto-gain
+    /// compensates at once (its slow loudness correction does the rest).
+    fn small_signal_gain(&self, s: &ChainSettings) -> f64 {
+        let di = if s.di_on {
+            self.di.response(1000.0).norm()
+        } else {
+            1.0
+        };
+        let pre = if s.pre_on {
+            self.preamp.small_signal_gain()
+        } else {
+            1.0
+        };
+        di * s.preamp_input_gain().abs() * pre
     }
 
     /// Process one oversampled chunk. `pre_gain` holds the host-rate pad and
@@ -327,6 +404,13 @@ impl OversampledSection {
                 *x *= g;
             }
         }
+        self.pre_switch.run(
+            &mut self.preamp,
+            up,
+            &mut self.scratch,
+            Preamp::reset,
+            Preamp::process,
+        );
     }
 }
 
@@ -338,6 +422,8 @@ struct GainCurves {
     mix: [f64; MAX_BLOCK],
     bypass: [f64; MAX_BLOCK],
     oversampled: [f64; MAX_BLOCK],
+    auto_gain: [f64; MAX_BLOCK],
+    preamp_output: [f64; MAX_BLOCK],
 }
 
 /// The whole signal chain for up to N channels.
@@ -362,6 +448,12 @@ pub struct Chain {
     oversampled: LinearSmoother,
     /// The oversampler was fully out and must be reset before it runs again.
     oversampler_stale: bool,
+    /// 1 = the auto-gain acts, 0 = it does not.
+    auto_gain: LinearSmoother,
+    /// The auto-gain was fully out and must be reset before it runs again.
+    auto_gain_stale: bool,
+    /// The preamp's output level.
+    preamp_output_gain: LinearSmoother,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
     /// Latency of the wet path in host samples.
@@ -392,6 +484,9 @@ impl Chain {
             bypass: LinearSmoother::new(0.0),
             oversampled: LinearSmoother::new(0.0),
             oversampler_stale: true,
+            auto_gain: LinearSmoother::new(0.0),
+            auto_gain_stale: true,
+            preamp_output_gain: LinearSmoother::new(1.0),
             curves: Box::new(GainCurves {
                 input: [0.0; MAX_BLOCK],
                 preamp_input: [0.0; MAX_BLOCK],
@@ -399,6 +494,8 @@ impl Chain {
                 mix: [0.0; MAX_BLOCK],
                 bypass: [0.0; MAX_BLOCK],
                 oversampled: [0.0; MAX_BLOCK],
+                auto_gain: [0.0; MAX_BLOCK],
+                preamp_output: [0.0; MAX_BLOCK],
             }),
             latency: 0,
         }
@@ -432,6 +529,7 @@ impl Chain {
             ch.wet_delay.prepare(max_latency);
             ch.dry_delay.prepare(max_latency);
             ch.section.prepare(&os_spec);
+            ch.auto_gain.prepare(&self.spec);
         }
         for s in [
             &mut self.input_gain,
@@ -440,6 +538,8 @@ impl Chain {
             &mut self.mix,
             &mut self.bypass,
             &mut self.oversampled,
+            &mut self.auto_gain,
+            &mut self.preamp_output_gain,
         ] {
             s.set_sample_rate(sample_rate);
         }
@@ -483,9 +583,12 @@ impl Chain {
         self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
         self.oversampled
             .set_target(f64::from(u8::from(s.nonlinear_active())));
+        self.auto_gain.set_target(s.auto_gain_amount());
+        self.preamp_output_gain.set_target(s.preamp_output_gain());
         for ch in &mut self.channels {
             ch.section.set_settings(&s);
         }
+        self.update_auto_gain();
         if quality_changed {
             self.apply_quality();
             for ch in &mut self.channels {
@@ -505,6 +608,18 @@ impl Chain {
         for ch in &mut self.channels {
             ch.wet_delay.set_delay(self.latency);
             ch.dry_delay.set_delay(self.latency);
+        }
+    }
+
+    /// Hand the section's small-signal gain to the auto-gain.
+    fn update_auto_gain(&mut self) {
+        let s = self.settings;
+        for ch in &mut self.channels {
+            let static_gain = ch.section.small_signal_gain(&s);
+            ch.auto_gain.set_settings(AutoGainSettings {
+                enabled: true,
+                static_gain,
+            });
         }
     }
 
@@ -546,6 +661,13 @@ impl Chain {
         let reset_os = run_os && self.oversampler_stale;
         self.oversampler_stale = !run_os;
         let factor = self.settings.oversampling_factor();
+        let ag_settled = self.auto_gain.is_settled();
+        let ag_on = self.auto_gain.target() == 1.0;
+        self.auto_gain.fill(&mut c.auto_gain[..n]);
+        let run_ag = !ag_settled || ag_on;
+        let reset_ag = run_ag && self.auto_gain_stale;
+        self.auto_gain_stale = !run_ag;
+        self.preamp_output_gain.fill(&mut c.preamp_output[..n]);
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -569,6 +691,7 @@ impl Chain {
             }
             ch.wet_delay.process(alt);
 
+            ch.reference[..n].copy_from_slice(wet);
             if run_os {
                 if reset_os {
                     ch.oversampler.reset();
@@ -587,8 +710,20 @@ impl Chain {
                 wet.copy_from_slice(alt);
             }
 
+            if run_ag {
+                if reset_ag {
+                    ch.auto_gain.reset();
+                }
+                let comp = &mut ch.compensated[..n];
+                comp.copy_from_slice(wet);
+                ch.auto_gain.process(&ch.reference[..n], comp);
+                for ((w, y), k) in wet.iter_mut().zip(comp.iter()).zip(&c.auto_gain[..n]) {
+                    *w += k * (y - *w);
+                }
+            }
+
             for i in 0..n {
-                let processed = wet[i] * c.output[i];
+                let processed = wet[i] * c.preamp_output[i] * c.output[i];
                 let mixed = processed * c.mix[i] + dry[i] * (1.0 - c.mix[i]);
                 let out = mixed * (1.0 - c.bypass[i]) + dry[i] * c.bypass[i];
                 host[i] = out as f32;
