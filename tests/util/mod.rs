@@ -63,3 +63,28 @@ pub fn process_with(chain: &mut Chain, input: &[Vec<f32>], block: usize) -> Vec<
     }
     out
 }
+
+/// Amplitude spectrum (peak units) of `x` with a rectangular window: exact
+/// for tones with a whole number of cycles in `x`.
+pub fn spectrum(x: &[f32]) -> Vec<f64> {
+    let mut planner = realfft::RealFftPlanner::<f64>::new();
+    let fft = planner.plan_fft_forward(x.len());
+    let mut input: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    let mut out = fft.make_output_vec();
+    fft.process(&mut input, &mut out).unwrap();
+    let n = x.len() as f64;
+    out.iter().map(|c| 2.0 * c.norm() / n).collect()
+}
+
+/// THD (ratio, not %) of a tone at bin `fundamental_bin`, harmonics 2…10
+/// below Nyquist.
+pub fn thd(x: &[f32], fundamental_bin: usize) -> f64 {
+    let s = spectrum(x);
+    let h1 = s[fundamental_bin];
+    let harmonics: f64 = (2..=10)
+        .map(|k| k * fundamental_bin)
+        .filter(|&b| b < s.len())
+        .map(|b| s[b] * s[b])
+        .sum();
+    harmonics.sqrt() / h1
+}
