@@ -11,11 +11,16 @@ use util::*;
 const RATE: u32 = 48_000;
 const CAL_DBU: f64 = 18.0;
 
-/// A 1 kHz sine at `dbu` rms under the default calibration (0 dBFS = +18 dBu).
+/// A 1 kHz sine at `dbu` rms under the default calibration: a full-scale
+/// sine (peak 1.0) is +18 dBu rms.
 fn tone_at_dbu(dbu: f64, secs: f64) -> Vec<f32> {
-    let rms_dbfs = dbu - CAL_DBU;
-    let peak = 10f64.powf(rms_dbfs / 20.0) * std::f64::consts::SQRT_2;
-    sine(1000.0, peak, f64::from(RATE), (secs * f64::from(RATE)) as usize)
+    let peak = 10f64.powf((dbu - CAL_DBU) / 20.0);
+    sine(
+        1000.0,
+        peak,
+        f64::from(RATE),
+        (secs * f64::from(RATE)) as usize,
+    )
 }
 
 fn render(input: &[f32], sets: &[&str]) -> Vec<f32> {
@@ -51,15 +56,21 @@ fn write_mono(path: &Path, x: &[f32]) {
     w.finalize().unwrap();
 }
 
-/// dBu rms of the steady second half of a render.
+/// dBu rms of the steady second half of a render (a sine's rms is 3.01 dB
+/// below its peak, and a full-scale peak is +18 dBu rms).
 fn dbu_of(x: &[f32]) -> f64 {
-    rms_db(&x[x.len() / 2..]) + CAL_DBU
+    rms_db(&x[x.len() / 2..]) + 20.0 * 2f64.sqrt().log10() + CAL_DBU
 }
 
 #[test]
 fn line_level_through_the_di_lands_at_mic_level() {
     let line = tone_at_dbu(4.0, 1.0);
-    let base = ["source=pro_line", "di_on=on", "di_source=line_out", "di_load=1500"];
+    let base = [
+        "source=pro_line",
+        "di_on=on",
+        "di_source=line_out",
+        "di_load=1500",
+    ];
     // 12:1 is −21.58 dB: +4 dBu → −17.58 dBu (the 100 Ω source costs 0.004 dB).
     let out = render(&line, &base);
     let dbu = dbu_of(&out);
@@ -68,7 +79,10 @@ fn line_level_through_the_di_lands_at_mic_level() {
     let mut padded = base.to_vec();
     padded.push("di_pad=-15");
     let dbu = dbu_of(&render(&line, &padded));
-    assert!((dbu - (4.0 - 21.584 - 15.0)).abs() < 0.05, "padded {dbu:.3} dBu");
+    assert!(
+        (dbu - (4.0 - 21.584 - 15.0)).abs() < 0.05,
+        "padded {dbu:.3} dBu"
+    );
 }
 
 #[test]
@@ -95,7 +109,11 @@ fn the_di_keeps_a_line_signal_clean_at_moderate_preamp_gain() {
         100.0 * thd_di
     );
     // Straight into the mic input the first grid is driven far past conduction.
-    assert!(thd_straight > 0.10, "straight in: THD {:.2} %", 100.0 * thd_straight);
+    assert!(
+        thd_straight > 0.10,
+        "straight in: THD {:.2} %",
+        100.0 * thd_straight
+    );
     // Through the DI and its pad the first grid sees 36.6 dB less: clean.
     assert!(thd_di < 0.01, "through the DI: THD {:.3} %", 100.0 * thd_di);
     assert!(thd_straight / thd_di > 30.0);

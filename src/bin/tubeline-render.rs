@@ -113,7 +113,8 @@ fn run(cli: Cli) -> Result<()> {
     bar.finish_and_clear();
 
     write_wav_atomically(&output_path, &output, sample_rate)?;
-    print_report(&report, frames, sample_rate, elapsed, &output_path);
+    let cal_dbu = params.snapshot(true).cal_dbu;
+    print_report(&report, frames, sample_rate, elapsed, &output_path, cal_dbu);
     Ok(())
 }
 
@@ -222,16 +223,28 @@ fn progress_bar(frames: usize, sample_rate: u32) -> ProgressBar {
     bar
 }
 
-fn print_report(r: &RenderReport, frames: usize, rate: u32, elapsed: f64, out: &Path) {
+fn print_report(
+    r: &RenderReport,
+    frames: usize,
+    rate: u32,
+    elapsed: f64,
+    out: &Path,
+    cal_dbu: f64,
+) {
     let seconds = frames as f64 / f64::from(rate);
     println!("wrote {} ({seconds:.2} s at {rate} Hz)", out.display());
+    println!("levels at the converter, 0 dBFS = {cal_dbu:+.0} dBu (a full-scale sine):");
     println!(
-        "in : peak {:7.2} dBFS   rms {:7.2} dBFS",
-        r.peak_in_dbfs, r.rms_in_dbfs
+        "in : peak {:7.2} dBFS   rms {:7.2} dBFS = {:7.2} dBu",
+        r.peak_in_dbfs,
+        r.rms_in_dbfs,
+        r.rms_in_dbfs + 3.0103 + cal_dbu
     );
     println!(
-        "out: peak {:7.2} dBFS   rms {:7.2} dBFS",
-        r.peak_out_dbfs, r.rms_out_dbfs
+        "out: peak {:7.2} dBFS   rms {:7.2} dBFS = {:7.2} dBu",
+        r.peak_out_dbfs,
+        r.rms_out_dbfs,
+        r.rms_out_dbfs + 3.0103 + cal_dbu
     );
     println!(
         "latency {} samples ({:.2} ms), removed from the output",
