@@ -1,13 +1,16 @@
 //! The chain: input calibration → [DI → preamp → headphone amp] → output.
 //!
 //! ```text
-//!  host f32 ──► sanitize ──► ×in_gain ──► oversampled section ──────────► auto-gain ──► ×pre_out ──► ×out_gain ──► mix ──► bypass ──► f32
-//!  (dBFS)       (NaN→0)      (dBFS→V,     DI box → ×pre_gain → preamp    (loudness of   (preamp     (V→dBFS,     (dry delayed by the
-//!                            source,             (pad −20 dB,   (tubes)   the section    output      out trim)     wet path's latency)
-//!                            in trim)             polarity)               input)         level)
-//!                                         or, with no non-linear stage in:
-//!                                         ×pre_gain → pure delay of the same latency
+//!  host f32 ──► sanitize ──► ×in_gain ──► DI box ──► ×pre_gain ──► oversampled preamp ──► auto-gain ──► ×pre_out ──► ×out_gain ──► mix ──► bypass ──► f32
+//!  (dBFS)       (NaN→0)      (dBFS→V,                (pad −20 dB,   (tubes; a pure delay   (loudness of   (preamp     (V→dBFS,     (dry delayed by the
+//!                            source,                  polarity)      of the same latency    the chain      output      out trim)     wet path's latency)
+//!                            in trim)                                when it is out)        input)         level)
 //! ```
+//!
+//! The DI box runs at the host rate: it is linear apart from its core, whose
+//! flux lives below a few hundred hertz and which the stage itself runs
+//! decimated (see `transformer.rs`), so oversampling would cost CPU and buy
+//! nothing. The tube preamp runs oversampled.
 //!
 //! The preamp's output level is applied after the auto-gain, so that with
 //! auto-gain on the output level still does what it says.
@@ -170,9 +173,9 @@ impl ChainSettings {
         db_to_gain(self.out_trim_db) / full_scale_peak_volts(self.cal_dbu)
     }
 
-    /// True when any stage that must run oversampled is switched in.
+    /// True when a stage that must run oversampled (the tube preamp) is in.
     pub fn nonlinear_active(&self) -> bool {
-        self.di_on || self.pre_on
+        self.pre_on
     }
 
     /// Linear gain after the auto-gain: the preamp's output level.
@@ -222,12 +225,18 @@ struct ChannelState {
     dry_delay: DelayLine,
     /// The delay path's copy of the wet chunk while the two paths crossfade.
     alt: [f64; MAX_BLOCK],
-    /// The oversampled section's input: the auto-gain's loudness reference.
+    /// The chain's input in volts: the auto-gain's loudness reference.
     reference: [f64; MAX_BLOCK],
     /// The auto-gain's output while it is crossfaded in or out.
     compensated: [f64; MAX_BLOCK],
     /// Matches the preamp's output loudness to its input.
     auto_gain: AutoGain,
+    /// The passive DI box (host rate).
+    di: DiBox,
+    /// Its in/out switch.
+    di_switch: StageSwitch,
+    /// Host-rate scratch for a stage being crossfaded.
+    scratch: [f64; MAX_BLOCK],
     /// The stages that run at the oversampled rate, with their switches.
     section: OversampledSection,
 }
@@ -244,6 +253,9 @@ impl ChannelState {
             reference: [0.0; MAX_BLOCK],
             compensated: [0.0; MAX_BLOCK],
             auto_gain: AutoGain::new(),
+            di: DiBox::new(),
+            di_switch: StageSwitch::new(false),
+            scratch: [0.0; MAX_BLOCK],
             section: OversampledSection::new(),
         }
     }
@@ -256,6 +268,9 @@ impl ChannelState {
         self.oversampler.reset();
         self.wet_delay.reset();
         self.dry_delay.reset();
+        self.di.set_settings(s.di);
+        self.di.reset();
+        self.di_switch.jump(s.di_on);
         self.section.reset(s);
     }
 }
@@ -320,10 +335,6 @@ impl StageSwitch {
 
 /// The stages that run inside the oversampler, per channel.
 struct OversampledSection {
-    /// The passive DI box.
-    di: DiBox,
-    /// Its in/out switch.
-    di_switch: StageSwitch,
     /// The tube preamp.
     preamp: Preamp,
     /// Its in/out switch.
@@ -335,8 +346,6 @@ struct OversampledSection {
 impl OversampledSection {
     fn new() -> Self {
         Self {
-            di: DiBox::new(),
-            di_switch: StageSwitch::new(false),
             preamp: Preamp::new(),
             pre_switch: StageSwitch::new(false),
             scratch: Vec::new(),
@@ -344,66 +353,29 @@ impl OversampledSection {
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
-        self.di.prepare(spec);
         self.preamp.prepare(spec);
         self.scratch = vec![0.0; spec.max_block];
         self.set_sample_rate(spec.sample_rate);
     }
 
     fn set_sample_rate(&mut self, os_rate: f64) {
-        self.di.set_sample_rate(os_rate);
-        self.di_switch.amount.set_sample_rate(os_rate);
         self.preamp.set_sample_rate(os_rate);
         self.pre_switch.amount.set_sample_rate(os_rate);
     }
 
     fn set_settings(&mut self, s: &ChainSettings) {
-        self.di.set_settings(s.di);
-        self.di_switch.set(s.di_on);
         self.preamp.set_settings(s.preamp_stage_settings());
         self.pre_switch.set(s.pre_on);
     }
 
     fn reset(&mut self, s: &ChainSettings) {
-        self.di.set_settings(s.di);
-        self.di.reset();
-        self.di_switch.jump(s.di_on);
         self.preamp.set_settings(s.preamp_stage_settings());
         self.preamp.reset();
         self.pre_switch.jump(s.pre_on);
     }
 
-    /// Small-signal gain of the section at 1 kHz: what the auto-gain
-    /// compensates at once (its slow loudness correction does the rest).
-    fn small_signal_gain(&self, s: &ChainSettings) -> f64 {
-        let di = if s.di_on {
-            self.di.response(1000.0).norm()
-        } else {
-            1.0
-        };
-        let pre = if s.pre_on {
-            self.preamp.small_signal_gain()
-        } else {
-            1.0
-        };
-        di * s.preamp_input_gain().abs() * pre
-    }
-
-    /// Process one oversampled chunk. `pre_gain` holds the host-rate pad and
-    /// polarity gains; each covers `factor` samples of `up`.
-    fn process(&mut self, up: &mut [f64], pre_gain: &[f64], factor: usize) {
-        self.di_switch.run(
-            &mut self.di,
-            up,
-            &mut self.scratch,
-            DiBox::reset,
-            DiBox::process,
-        );
-        for (frame, g) in up.chunks_mut(factor).zip(pre_gain) {
-            for x in frame {
-                *x *= g;
-            }
-        }
+    /// Process one oversampled chunk.
+    fn process(&mut self, up: &mut [f64]) {
         self.pre_switch.run(
             &mut self.preamp,
             up,
@@ -530,6 +502,8 @@ impl Chain {
             ch.dry_delay.prepare(max_latency);
             ch.section.prepare(&os_spec);
             ch.auto_gain.prepare(&self.spec);
+            ch.di.prepare(&self.spec);
+            ch.di_switch.amount.set_sample_rate(sample_rate);
         }
         for s in [
             &mut self.input_gain,
@@ -586,6 +560,8 @@ impl Chain {
         self.auto_gain.set_target(s.auto_gain_amount());
         self.preamp_output_gain.set_target(s.preamp_output_gain());
         for ch in &mut self.channels {
+            ch.di.set_settings(s.di);
+            ch.di_switch.set(s.di_on);
             ch.section.set_settings(&s);
         }
         self.update_auto_gain();
@@ -615,7 +591,19 @@ impl Chain {
     fn update_auto_gain(&mut self) {
         let s = self.settings;
         for ch in &mut self.channels {
-            let static_gain = ch.section.small_signal_gain(&s);
+            // What the auto-gain compensates at once (its slow loudness
+            // correction does the rest): the small-signal gain at 1 kHz.
+            let di = if s.di_on {
+                ch.di.response(1000.0).norm()
+            } else {
+                1.0
+            };
+            let pre = if s.pre_on {
+                ch.section.preamp.small_signal_gain()
+            } else {
+                1.0
+            };
+            let static_gain = di * s.preamp_input_gain().abs() * pre;
             ch.auto_gain.set_settings(AutoGainSettings {
                 enabled: true,
                 static_gain,
@@ -660,7 +648,6 @@ impl Chain {
         let run_delay = !os_settled || !os_on;
         let reset_os = run_os && self.oversampler_stale;
         self.oversampler_stale = !run_os;
-        let factor = self.settings.oversampling_factor();
         let ag_settled = self.auto_gain.is_settled();
         let ag_on = self.auto_gain.target() == 1.0;
         self.auto_gain.fill(&mut c.auto_gain[..n]);
@@ -682,25 +669,31 @@ impl Chain {
             for (w, g) in wet.iter_mut().zip(&c.input[..n]) {
                 *w *= g;
             }
+            ch.reference[..n].copy_from_slice(wet);
+            ch.di_switch.run(
+                &mut ch.di,
+                wet,
+                &mut ch.scratch,
+                DiBox::reset,
+                DiBox::process,
+            );
+            for (w, g) in wet.iter_mut().zip(&c.preamp_input[..n]) {
+                *w *= g;
+            }
 
             // The delay path is always fed, so it is ready the moment the
             // oversampled section is switched out.
             let alt = &mut ch.alt[..n];
-            for ((a, w), g) in alt.iter_mut().zip(wet.iter()).zip(&c.preamp_input[..n]) {
-                *a = w * g;
-            }
+            alt.copy_from_slice(wet);
             ch.wet_delay.process(alt);
 
-            ch.reference[..n].copy_from_slice(wet);
             if run_os {
                 if reset_os {
                     ch.oversampler.reset();
                     ch.section.reset(&self.settings);
                 }
                 let section = &mut ch.section;
-                let pre_gain = &c.preamp_input[..n];
-                ch.oversampler
-                    .process(wet, |up| section.process(up, pre_gain, factor));
+                ch.oversampler.process(wet, |up| section.process(up));
                 if run_delay {
                     for ((w, a), k) in wet.iter_mut().zip(alt.iter()).zip(&c.oversampled[..n]) {
                         *w = a + k * (*w - a);
