@@ -746,6 +746,25 @@ mod tests {
     }
 
     #[test]
+    fn every_choice_of_every_enum_reaches_the_dsp_settings() {
+        let p = TubelineParams::default();
+        for (id, ptr, _) in p.param_map() {
+            let ParamPtr::EnumParam(_) = ptr else {
+                continue;
+            };
+            // SAFETY: `ptr` points into `p`, alive for the test.
+            let names = unsafe { enum_choices(&ptr) };
+            let mut seen = Vec::new();
+            for name in &names {
+                p.set_from_text(&id, name).unwrap();
+                let snap = format!("{:?}", p.snapshot(false));
+                assert!(!seen.contains(&snap), "{id} = {name} changes nothing");
+                seen.push(snap);
+            }
+        }
+    }
+
+    #[test]
     fn state_round_trips_and_corrupt_state_changes_nothing() {
         let p = TubelineParams::default();
         p.set_from_text("out_trim", "3.25").unwrap();
