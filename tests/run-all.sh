@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The test command: `bash tests/run-all.sh` from the repository root.
+#
+#   1. cargo test --all-targets            (debug profile: unit, invariant, CLAP host,
+#                                           renderer tests; benches run once as tests)
+#   2. cargo xtask bundle tubeline --release  (target/bundled/Tubeline.{vst3,clap})
+#   3. python3 -m pytest tests/host/       (loads the release VST3 in pedalboard)
+#
+# Needs: Rust/cargo, and python3 with pedalboard, numpy and pytest
+# (`.ci/run` installs them; by hand: python3 -m pip install -r the list in .ci/run).
+#
+# Environment:
+#   TUBELINE_SKIP_HOST=1  skip steps 2 and 3 (the slow release build) for a
+#                         quick local run. CI never sets it.
+#   PYTHON                the Python interpreter (default: python3).
+#
+# Every step runs even if an earlier one failed (except that the host tests
+# need the bundle), so one run shows every failure. Exits non-zero if any step
+# failed; pytest's "no tests collected" (exit 5) counts as a failure.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+PYTHON="${PYTHON:-python3}"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+export TUBELINE_VST3="${TUBELINE_VST3:-$TARGET_DIR/bundled/Tubeline.vst3}"
+
+summary=()
+failed=0
+
+# run_step NAME COMMAND...: run a step, time it, record its result.
+run_step() {
+    local name="$1"
+    shift
+    echo
+    echo "=== run-all: ${name}: $* ==="
+    local start rc
+    start=$(date +%s)
+    set +e
+    "$@"
+    rc=$?
+    set -e
+    local secs=$(($(date +%s) - start))
+    if [[ $rc -eq 0 ]]; then
+        summary+=("${name} ok (${secs} s)")
+    else
+        summary+=("${name} FAILED with exit ${rc} (${secs} s)")
+        failed=1
+    fi
+    echo "=== run-all: ${name}: exit ${rc} after ${secs} s ==="
+    return $rc
+}
+
+run_pytest() {
+    local rc=0
+    PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -p no:cacheprovider -v tests/host/ || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        echo "run-all: pytest collected no tests in tests/host/: that is a failure" >&2
+    fi
+    return $rc
+}
+
+run_step "cargo test" cargo test --all-targets || true
+
+if [[ "${TUBELINE_SKIP_HOST:-}" == "1" ]]; then
+    echo
+    echo "=== run-all: TUBELINE_SKIP_HOST=1: release bundle and host tests skipped ==="
+    summary+=("release bundle SKIPPED" "host tests SKIPPED")
+else
+    if run_step "release bundle" cargo xtask bundle tubeline --release; then
+        run_step "host tests" run_pytest || true
+    else
+        summary+=("host tests NOT RUN (no bundle)")
+        failed=1
+    fi
+fi
+
+echo
+if [[ $failed -eq 0 ]]; then
+    verdict="OK"
+else
+    verdict="FAILED"
+fi
+joined="$(printf '%s; ' "${summary[@]}")"
+echo "run-all: ${verdict}: ${joined%; }"
+exit $failed
