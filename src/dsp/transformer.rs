@@ -1338,7 +1338,7 @@ mod tests {
             (TurnsRatio::R10, 10.0),
             (TurnsRatio::R8, 8.0),
         ] {
-            for fs in [96_000.0, 192_000.0] {
+            for fs in [44_100.0, 48_000.0, 96_000.0, 192_000.0] {
                 let d = boxed(
                     fs,
                     DiSettings {
@@ -1360,9 +1360,13 @@ mod tests {
 
     #[test]
     fn pads_are_nominal() {
-        for ratio in [TurnsRatio::R12, TurnsRatio::R10, TurnsRatio::R8] {
+        for (ratio, fs) in [
+            (TurnsRatio::R12, 48_000.0),
+            (TurnsRatio::R10, 44_100.0),
+            (TurnsRatio::R8, 192_000.0),
+        ] {
             let base = boxed(
-                192_000.0,
+                fs,
                 DiSettings {
                     ratio,
                     ..DiSettings::default()
@@ -1370,7 +1374,7 @@ mod tests {
             );
             for pad in [DiPad::Db15, DiPad::Db30] {
                 let p = boxed(
-                    192_000.0,
+                    fs,
                     DiSettings {
                         ratio,
                         pad,
@@ -1388,8 +1392,9 @@ mod tests {
 
     #[test]
     fn line_source_flat_20_to_20k() {
+        // The chain runs the DI at the host rate: 44.1 kHz is the hardest case.
         for ratio in [TurnsRatio::R12, TurnsRatio::R10, TurnsRatio::R8] {
-            for fs in [88_200.0, 192_000.0, 768_000.0] {
+            for fs in [44_100.0, 48_000.0, 96_000.0, 192_000.0, 768_000.0] {
                 let d = boxed(
                     fs,
                     DiSettings {
@@ -1536,7 +1541,8 @@ mod tests {
 
     #[test]
     fn saturation_is_worst_at_low_frequency() {
-        let fs = 192_000.0;
+        // At the rate the chain runs the DI (the host rate).
+        let fs = 48_000.0;
         let t20 = thd(fs, DiSettings::default(), 20.0, 20.0);
         let t1k = thd(fs, DiSettings::default(), 1000.0, 20.0);
         assert!(db(t20 / t1k) >= 20.0, "THD 20 Hz {t20} % vs 1 kHz {t1k} %");
