@@ -67,6 +67,11 @@
 //! for resistive sources into 1.5 kohm, up to 0.9 dB near 15-20 kHz in the
 //! extreme corners (150 ohm load, pickup).
 //!
+//! The chain runs this stage at the host rate, not oversampled: its only
+//! non-linearity is the core, which is driven by the flux (low-passed by
+//! nature) and already runs decimated (below), so oversampling would cost CPU
+//! and buy nothing. Tests check gain, pads and flatness at 44.1 and 48 kHz.
+//!
 //! # Core saturation (Jiles-Atherton)
 //!
 //! The magnetising branch `Lm` is non-linear. With the resistive parts of the
@@ -502,7 +507,7 @@ const MAX_FACTORS: usize = 6;
 pub struct DiBox {
     /// Current settings.
     settings: DiSettings,
-    /// Sample rate the stage runs at (the oversampled rate inside the chain).
+    /// Sample rate the stage runs at (the host rate inside the chain).
     fs: f64,
 
     /// Analog first/second-order factors of the linear circuit (recomputed
@@ -619,13 +624,13 @@ impl DiBox {
         s
     }
 
-    /// Prepare for a stream (the oversampled rate inside the chain).
+    /// Prepare for a stream (the host rate inside the chain).
     pub fn prepare(&mut self, spec: &ProcessSpec) {
         self.set_sample_rate(spec.sample_rate);
         self.reset();
     }
 
-    /// Change the sample rate (e.g. when the oversampling factor changes).
+    /// Change the sample rate.
     /// Recomputes the coefficients; never allocates. State is kept.
     pub fn set_sample_rate(&mut self, fs: f64) {
         let fs = if fs.is_finite() && fs > 1000.0 {
