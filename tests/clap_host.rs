@@ -553,9 +553,29 @@ fn the_allocation_counter_counts() {
 
 /// Many parameter events, including a quality change Live → High → Live
 /// (reconfigures the oversampler and changes the latency), a block with 40
-/// events (40 sub-blocks), and events at sample 0.
+/// events (40 sub-blocks), events at sample 0, and the DI and the tube
+/// preamp switched in and out with every kind of setting changed while they
+/// run (tube type, high-pass, bias, source and ratio recompute coefficients).
 fn busy_automation(p: &mut Plugin) -> Vec<Automation> {
     let mut e = vec![
+        at(512 + 5, "pre_on", 1.0),
+        at(512 + 6, "di_on", 1.0),
+        at(2 * 512 + 9, "tube", 2.0),
+        at(2 * 512 + 10, "hpf", 3.0),
+        at(3 * 512 + 20, "bias", value_of(p, "bias", "0.5")),
+        at(4 * 512 + 30, "gain", value_of(p, "gain", "45 dB")),
+        at(5 * 512 + 40, "di_source", 2.0),
+        at(5 * 512 + 41, "di_ratio", 1.0),
+        at(6 * 512 + 3, "di_lift", 0.0),
+        at(6 * 512 + 4, "mains_hz", 1.0),
+        at(6 * 512 + 5, "auto_gain", 0.0),
+        at(6 * 512 + 6, "di_load", 0.1),
+        at(7 * 512 + 9, "level", value_of(p, "level", "-40 dB")),
+        at(7 * 512 + 10, "pre_out", value_of(p, "pre_out", "6 dB")),
+        at(8 * 512 + 200, "pre_on", 0.0),
+        at(9 * 512 + 1, "pre_on", 1.0),
+        at(9 * 512 + 2, "auto_gain", 1.0),
+        at(10 * 512 + 3, "di_on", 0.0),
         at(0, "in_trim", value_of(p, "in_trim", "2 dB")),
         at(512 + 100, "pad", 1.0),
         at(512 + 300, "in_trim", value_of(p, "in_trim", "-3 dB")),
