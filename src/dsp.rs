@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod delay;
+pub mod headphone;
 pub mod oversampling;
 pub mod smoothing;
 pub mod transformer;

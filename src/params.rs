@@ -5,7 +5,8 @@
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
 //! `bypass`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
 //! `mains_hz`, `di_source`, `di_load`; preamp: `pre_on`, `gain`, `level`,
-//! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`. Values are stored in physical units (dB, %), so the
+//! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`; headphone amp: `hp_on`,
+//! `amp_z`, `amp_vol`, `amp_swing`, `hp_model`, `hp_norm`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
 //!
 //! Smoothing is owned by the DSP core, so no parameter here has a smoother.
@@ -18,6 +19,7 @@ use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 
 use crate::dsp::chain::{ChainSettings, Source};
+use crate::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
 use crate::dsp::oversampling::Quality;
 use crate::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 use crate::dsp::tube::{HighPass, PreampSettings, TubeType};
@@ -185,6 +187,39 @@ pub const LEVEL_RANGE_DB: (f32, f32) = (-60.0, 0.0);
 /// Range of the preamp's output level, in dB.
 pub const PRE_OUT_RANGE_DB: (f32, f32) = (-36.0, 24.0);
 
+/// The modelled headphone the amp drives.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadphoneParam {
+    #[id = "closed32"]
+    #[name = "32 ohm closed-back"]
+    Closed32,
+    #[id = "dyn80"]
+    #[name = "80 ohm dynamic"]
+    Dynamic80,
+    #[id = "dyn250"]
+    #[name = "250 ohm dynamic"]
+    Dynamic250,
+    #[id = "open300"]
+    #[name = "300 ohm open-back"]
+    Open300,
+    #[id = "dyn600"]
+    #[name = "600 ohm dynamic"]
+    Dynamic600,
+    #[id = "planar"]
+    #[name = "Planar"]
+    Planar,
+    #[id = "iem"]
+    #[name = "Balanced-armature IEM"]
+    Iem,
+}
+
+/// Range of the headphone amp's output impedance, in ohms.
+pub const AMP_Z_RANGE_OHMS: (f32, f32) = (0.0, 1000.0);
+/// Range of the headphone amp's volume, in dB.
+pub const AMP_VOL_RANGE_DB: (f32, f32) = (-40.0, 24.0);
+/// Range of the headphone amp's peak voltage swing, in volts.
+pub const AMP_SWING_RANGE_VOLTS: (f32, f32) = (0.5, 30.0);
+
 /// Range of the DI's load (the mic preamp's input impedance), in ohms.
 pub const DI_LOAD_RANGE_OHMS: (f32, f32) = (150.0, 10_000.0);
 
@@ -329,6 +364,50 @@ pub struct PreampParams {
     pub polarity: BoolParam,
 }
 
+/// Headphone amp group.
+#[derive(Params)]
+pub struct HeadphoneParams {
+    /// Headphone amp switched in.
+    #[id = "hp_on"]
+    pub on: BoolParam,
+    /// The amp's output impedance.
+    #[id = "amp_z"]
+    pub amp_z: FloatParam,
+    /// The amp's volume.
+    #[id = "amp_vol"]
+    pub volume: FloatParam,
+    /// The amp's peak voltage swing (its rails).
+    #[id = "amp_swing"]
+    pub swing: FloatParam,
+    /// The headphone it drives.
+    #[id = "hp_model"]
+    pub model: EnumParam<HeadphoneParam>,
+    /// Keep the 1 kHz level, keep the shape.
+    #[id = "hp_norm"]
+    pub normalize: BoolParam,
+}
+
+impl HeadphoneParams {
+    /// The DSP core's headphone settings.
+    pub fn to_dsp(&self) -> HeadphoneSettings {
+        HeadphoneSettings {
+            amp_z_ohms: f64::from(self.amp_z.value()),
+            volume_db: f64::from(self.volume.value()),
+            swing_volts: f64::from(self.swing.value()),
+            model: match self.model.value() {
+                HeadphoneParam::Closed32 => HeadphoneModel::Closed32,
+                HeadphoneParam::Dynamic80 => HeadphoneModel::Dynamic80,
+                HeadphoneParam::Dynamic250 => HeadphoneModel::Dynamic250,
+                HeadphoneParam::Open300 => HeadphoneModel::Open300,
+                HeadphoneParam::Dynamic600 => HeadphoneModel::Dynamic600,
+                HeadphoneParam::Planar => HeadphoneModel::Planar,
+                HeadphoneParam::Iem => HeadphoneModel::Iem,
+            },
+            normalize: self.normalize.value(),
+        }
+    }
+}
+
 /// Output group.
 #[derive(Params)]
 pub struct OutputParams {
@@ -352,6 +431,8 @@ pub struct TubelineParams {
     pub di: DiParams,
     #[nested(group = "Preamp")]
     pub preamp: PreampParams,
+    #[nested(group = "Headphone")]
+    pub headphone: HeadphoneParams,
     #[nested(group = "Output")]
     pub output: OutputParams,
     /// Oversampling quality (offline rendering always uses High).
@@ -426,6 +507,36 @@ impl Default for TubelineParams {
                 pad: on_off("Pad", false),
                 polarity: on_off("Polarity", false),
             },
+            headphone: HeadphoneParams {
+                on: on_off("Headphone Amp", false),
+                amp_z: FloatParam::new(
+                    "Amp Output Impedance",
+                    0.1,
+                    FloatRange::Skewed {
+                        min: AMP_Z_RANGE_OHMS.0,
+                        max: AMP_Z_RANGE_OHMS.1,
+                        factor: FloatRange::skew_factor(-2.5),
+                    },
+                )
+                .with_unit(" ohm")
+                .with_step_size(0.1)
+                .with_value_to_string(formatters::v2s_f32_rounded(1)),
+                volume: db_param("Amp Volume", 0.0, AMP_VOL_RANGE_DB),
+                swing: FloatParam::new(
+                    "Amp Swing",
+                    10.0,
+                    FloatRange::Skewed {
+                        min: AMP_SWING_RANGE_VOLTS.0,
+                        max: AMP_SWING_RANGE_VOLTS.1,
+                        factor: FloatRange::skew_factor(-1.0),
+                    },
+                )
+                .with_unit(" V")
+                .with_step_size(0.01)
+                .with_value_to_string(formatters::v2s_f32_rounded(2)),
+                model: EnumParam::new("Headphone", HeadphoneParam::Closed32),
+                normalize: on_off("Normalize Level", false),
+            },
             output: OutputParams {
                 out_trim: trim_param("Output Trim"),
                 mix: FloatParam::new(
@@ -473,6 +584,8 @@ impl TubelineParams {
             pre_on: self.preamp.on.value(),
             preamp: self.preamp.to_dsp(),
             auto_gain: self.preamp.auto_gain.value(),
+            hp_on: self.headphone.on.value(),
+            headphone: self.headphone.to_dsp(),
         }
     }
 

@@ -4,6 +4,7 @@
 mod util;
 
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
 use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
@@ -21,6 +22,22 @@ fn with_preamp() -> ChainSettings {
             bias: 0.4,
             hpf: HighPass::Hz80,
             output_db: -3.0,
+        },
+        ..ChainSettings::default()
+    }
+}
+
+/// Settings with the headphone amp switched in, driving an IEM from 33 Ω
+/// with a low swing limit so it clips on loud input.
+fn with_headphone() -> ChainSettings {
+    ChainSettings {
+        hp_on: true,
+        headphone: HeadphoneSettings {
+            amp_z_ohms: 33.0,
+            volume_db: 6.0,
+            swing_volts: 2.0,
+            model: HeadphoneModel::Iem,
+            normalize: true,
         },
         ..ChainSettings::default()
     }
@@ -174,8 +191,20 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
     let sr = 48_000.0;
     let len = 30_000;
     let input = stereo(len, sr);
-    let changes: [(usize, ChainSettings); 9] = [
+    let changes: [(usize, ChainSettings); 11] = [
         (0, ChainSettings::default()),
+        (400, with_headphone()),
+        (
+            700,
+            ChainSettings {
+                headphone: HeadphoneSettings {
+                    amp_z_ohms: 600.0,
+                    model: HeadphoneModel::Closed32,
+                    ..with_headphone().headphone
+                },
+                ..with_headphone()
+            },
+        ),
         (1_000, with_preamp()),
         (
             1_900,
@@ -279,6 +308,7 @@ fn non_finite_input_gives_finite_output_and_reset_recovers() {
         },
         with_di(),
         with_preamp(),
+        with_headphone(),
     ] {
         let mut chain = Chain::new();
         chain.set_settings(s);
@@ -299,7 +329,12 @@ fn extreme_and_denormal_input_stays_finite() {
     let (out, _) = run_chain(ChainSettings::default(), &loud, sr, 512);
     assert!(out[0].iter().all(|v| v.is_finite()));
     let tiny = vec![vec![1e-42f32; 8192]];
-    for s in [ChainSettings::default(), with_di(), with_preamp()] {
+    for s in [
+        ChainSettings::default(),
+        with_di(),
+        with_preamp(),
+        with_headphone(),
+    ] {
         let (out, _) = run_chain(s, &loud, sr, 512);
         assert!(out[0].iter().all(|v| v.is_finite()));
         let (out, _) = run_chain(s, &tiny, sr, 512);
@@ -317,6 +352,7 @@ fn no_start_up_thump() {
                 pad,
                 mix: 0.7,
                 di_on: true,
+                hp_on: true,
                 ..with_preamp()
             };
             let (out, _) = run_chain(s, &[vec![0.0; 10_000], vec![0.0; 10_000]], 48_000.0, 512);

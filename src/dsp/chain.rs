@@ -1,10 +1,11 @@
 //! The chain: input calibration → [DI → preamp → headphone amp] → output.
 //!
 //! ```text
-//!  host f32 ──► sanitize ──► ×in_gain ──► DI box ──► ×pre_gain ──► oversampled preamp ──► auto-gain ──► ×pre_out ──► ×out_gain ──► mix ──► bypass ──► f32
-//!  (dBFS)       (NaN→0)      (dBFS→V,                (pad −20 dB,   (tubes; a pure delay   (loudness of   (preamp     (V→dBFS,     (dry delayed by the
-//!                            source,                  polarity)      of the same latency    the chain      output      out trim)     wet path's latency)
-//!                            in trim)                                when it is out)        input)         level)
+//!  host f32 ──► sanitize ──► ×in_gain ──► DI box ──► ×pre_gain ──► oversampled preamp ──► auto-gain ──► ×pre_out ──► headphone amp ──► ×out_gain ──► mix ──► bypass ──► f32
+//!  (dBFS)       (NaN→0)      (dBFS→V,                (pad −20 dB,   (tubes; a pure delay   (loudness of   (preamp     (Zo into the     (V→dBFS,     (dry delayed by the
+//!                            source,                  polarity)      of the same latency    the chain      output      headphone load;  out trim)     wet path's latency)
+//!                            in trim)                                when it is out)        input)         level)      a pure delay
+//!                                                                                                                      when it is out)
 //! ```
 //!
 //! The DI box runs at the host rate: it is linear apart from its core, whose
@@ -41,6 +42,7 @@
 //! bypass) is delayed by the same amount.
 
 use super::delay::DelayLine;
+use super::headphone::{design_loads, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings};
 use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
 use super::transformer::{DiBox, DiSettings};
@@ -127,6 +129,10 @@ pub struct ChainSettings {
     pub preamp: PreampSettings,
     /// Keep the preamp's output loudness matched to its input.
     pub auto_gain: bool,
+    /// Headphone amp switched in.
+    pub hp_on: bool,
+    /// Headphone amp and load settings.
+    pub headphone: HeadphoneSettings,
 }
 
 impl Default for ChainSettings {
@@ -146,6 +152,8 @@ impl Default for ChainSettings {
             pre_on: false,
             preamp: PreampSettings::default(),
             auto_gain: true,
+            hp_on: false,
+            headphone: HeadphoneSettings::default(),
         }
     }
 }
@@ -237,6 +245,10 @@ struct ChannelState {
     di_switch: StageSwitch,
     /// Host-rate scratch for a stage being crossfaded.
     scratch: [f64; MAX_BLOCK],
+    /// The headphone amp driving its load (host rate).
+    headphone: HeadphoneAmp,
+    /// Stands in for the headphone amp's latency while it is out.
+    headphone_bypass: DelayLine,
     /// The stages that run at the oversampled rate, with their switches.
     section: OversampledSection,
 }
@@ -256,6 +268,8 @@ impl ChannelState {
             di: DiBox::new(),
             di_switch: StageSwitch::new(false),
             scratch: [0.0; MAX_BLOCK],
+            headphone: HeadphoneAmp::new(),
+            headphone_bypass: DelayLine::default(),
             section: OversampledSection::new(),
         }
     }
@@ -271,6 +285,9 @@ impl ChannelState {
         self.di.set_settings(s.di);
         self.di.reset();
         self.di_switch.jump(s.di_on);
+        self.headphone.set_settings(s.headphone);
+        self.headphone.reset();
+        self.headphone_bypass.reset();
         self.section.reset(s);
     }
 }
@@ -386,6 +403,20 @@ impl OversampledSection {
     }
 }
 
+/// Crossfade `out` (a stage's input) towards `processed` (its output) by
+/// `amount` per sample; when the switch has settled (fully in), take the
+/// output exactly.
+#[inline]
+fn blend(out: &mut [f64], processed: &[f64], amount: &[f64], settled: bool) {
+    if settled {
+        out.copy_from_slice(processed);
+    } else {
+        for ((w, y), k) in out.iter_mut().zip(processed).zip(amount) {
+            *w += k * (y - *w);
+        }
+    }
+}
+
 /// Per-sample gain curves of one chunk, shared by all channels.
 struct GainCurves {
     input: [f64; MAX_BLOCK],
@@ -396,6 +427,7 @@ struct GainCurves {
     oversampled: [f64; MAX_BLOCK],
     auto_gain: [f64; MAX_BLOCK],
     preamp_output: [f64; MAX_BLOCK],
+    headphone: [f64; MAX_BLOCK],
 }
 
 /// The whole signal chain for up to N channels.
@@ -426,6 +458,10 @@ pub struct Chain {
     auto_gain_stale: bool,
     /// The preamp's output level.
     preamp_output_gain: LinearSmoother,
+    /// 1 = the headphone amp is in, 0 = a pure delay stands in.
+    headphone: LinearSmoother,
+    /// The headphone amp was fully out and must be reset before it runs again.
+    headphone_stale: bool,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
     /// Latency of the wet path in host samples.
@@ -459,6 +495,8 @@ impl Chain {
             auto_gain: LinearSmoother::new(0.0),
             auto_gain_stale: true,
             preamp_output_gain: LinearSmoother::new(1.0),
+            headphone: LinearSmoother::new(0.0),
+            headphone_stale: true,
             curves: Box::new(GainCurves {
                 input: [0.0; MAX_BLOCK],
                 preamp_input: [0.0; MAX_BLOCK],
@@ -468,6 +506,7 @@ impl Chain {
                 oversampled: [0.0; MAX_BLOCK],
                 auto_gain: [0.0; MAX_BLOCK],
                 preamp_output: [0.0; MAX_BLOCK],
+                headphone: [0.0; MAX_BLOCK],
             }),
             latency: 0,
         }
@@ -491,7 +530,9 @@ impl Chain {
                 latency_for(q, s.oversampling_factor(), sample_rate)
             })
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            + HeadphoneAmp::new().latency_samples();
+        let designs = design_loads(sample_rate);
         let os_spec = ProcessSpec {
             sample_rate: sample_rate * self.settings.oversampling_factor() as f64,
             max_block: MAX_BLOCK * MAX_FACTOR,
@@ -504,6 +545,10 @@ impl Chain {
             ch.auto_gain.prepare(&self.spec);
             ch.di.prepare(&self.spec);
             ch.di_switch.amount.set_sample_rate(sample_rate);
+            ch.headphone.prepare_with(&self.spec, &designs);
+            ch.headphone_bypass.prepare(max_latency);
+            ch.headphone_bypass
+                .set_delay(ch.headphone.latency_samples());
         }
         for s in [
             &mut self.input_gain,
@@ -514,6 +559,7 @@ impl Chain {
             &mut self.oversampled,
             &mut self.auto_gain,
             &mut self.preamp_output_gain,
+            &mut self.headphone,
         ] {
             s.set_sample_rate(sample_rate);
         }
@@ -559,7 +605,9 @@ impl Chain {
             .set_target(f64::from(u8::from(s.nonlinear_active())));
         self.auto_gain.set_target(s.auto_gain_amount());
         self.preamp_output_gain.set_target(s.preamp_output_gain());
+        self.headphone.set_target(f64::from(u8::from(s.hp_on)));
         for ch in &mut self.channels {
+            ch.headphone.set_settings(s.headphone);
             ch.di.set_settings(s.di);
             ch.di_switch.set(s.di_on);
             ch.section.set_settings(&s);
@@ -580,9 +628,14 @@ impl Chain {
             ch.oversampler.configure(q, factor);
             ch.section.set_sample_rate(os_rate);
         }
-        self.latency = latency_for(q, factor, self.spec.sample_rate);
+        let os_latency = latency_for(q, factor, self.spec.sample_rate);
+        let hp_latency = self
+            .channels
+            .first()
+            .map_or(0, |ch| ch.headphone.latency_samples());
+        self.latency = os_latency + hp_latency;
         for ch in &mut self.channels {
-            ch.wet_delay.set_delay(self.latency);
+            ch.wet_delay.set_delay(os_latency);
             ch.dry_delay.set_delay(self.latency);
         }
     }
@@ -609,6 +662,12 @@ impl Chain {
                 static_gain,
             });
         }
+    }
+
+    /// Voltage, current and power at the headphone, per channel (for the
+    /// editor and the renderer's report).
+    pub fn headphone_levels(&self, channel: usize) -> Option<HeadphoneLevels> {
+        self.channels.get(channel).map(|ch| ch.headphone.levels())
     }
 
     /// Latency of the output relative to the input, in host samples.
@@ -655,6 +714,12 @@ impl Chain {
         let reset_ag = run_ag && self.auto_gain_stale;
         self.auto_gain_stale = !run_ag;
         self.preamp_output_gain.fill(&mut c.preamp_output[..n]);
+        let hp_settled = self.headphone.is_settled();
+        let hp_on = self.headphone.target() == 1.0;
+        self.headphone.fill(&mut c.headphone[..n]);
+        let run_hp = !hp_settled || hp_on;
+        let reset_hp = run_hp && self.headphone_stale;
+        self.headphone_stale = !run_hp;
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -710,13 +775,30 @@ impl Chain {
                 let comp = &mut ch.compensated[..n];
                 comp.copy_from_slice(wet);
                 ch.auto_gain.process(&ch.reference[..n], comp);
-                for ((w, y), k) in wet.iter_mut().zip(comp.iter()).zip(&c.auto_gain[..n]) {
-                    *w += k * (y - *w);
+                blend(wet, comp, &c.auto_gain[..n], ag_settled);
+            }
+
+            for (w, g) in wet.iter_mut().zip(&c.preamp_output[..n]) {
+                *w *= g;
+            }
+
+            // The headphone amp; its bypass delay is always fed so it is
+            // ready the moment the amp is switched out.
+            if run_hp {
+                if reset_hp {
+                    ch.headphone.reset();
                 }
+                let amp = &mut ch.scratch[..n];
+                amp.copy_from_slice(wet);
+                ch.headphone.process(amp);
+                ch.headphone_bypass.process(wet);
+                blend(wet, amp, &c.headphone[..n], hp_settled);
+            } else {
+                ch.headphone_bypass.process(wet);
             }
 
             for i in 0..n {
-                let processed = wet[i] * c.preamp_output[i] * c.output[i];
+                let processed = wet[i] * c.output[i];
                 let mixed = processed * c.mix[i] + dry[i] * (1.0 - c.mix[i]);
                 let out = mixed * (1.0 - c.bypass[i]) + dry[i] * c.bypass[i];
                 host[i] = out as f32;

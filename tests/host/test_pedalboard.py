@@ -74,13 +74,27 @@ PREAMP_PARAMETERS = {
     "auto_gain": "Auto Gain",
 }
 # A later issue that adds parameters (e.g. the headphone amp) adds them here.
-EXPECTED_PARAMETERS = {**CORE_PARAMETERS, **DI_PARAMETERS, **PREAMP_PARAMETERS}
+HEADPHONE_PARAMETERS = {
+    "headphone_amp": "Headphone Amp",
+    "amp_output_impedance_ohm": "Amp Output Impedance (ohm)",
+    "amp_volume_db": "Amp Volume (dB)",
+    "amp_swing_v": "Amp Swing (V)",
+    "headphone": "Headphone",
+    "normalize_level": "Normalize Level",
+}
+EXPECTED_PARAMETERS = {
+    **CORE_PARAMETERS,
+    **DI_PARAMETERS,
+    **PREAMP_PARAMETERS,
+    **HEADPHONE_PARAMETERS,
+}
 
 # The switch of every stage in the chain and its "out" value. A later issue
 # that adds a stage adds its switch here, so "all stages out" stays true.
 STAGES_OUT = {
     "di": False,
     "preamp": False,
+    "headphone_amp": False,
 }
 
 # Nominal level of each source relative to the pro line (+4 dBu): with every
