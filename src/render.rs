@@ -3,6 +3,7 @@
 //! latency removed so the output lines up with the input.
 
 use crate::dsp::chain::Chain;
+use crate::dsp::headphone::HeadphoneLevels;
 use crate::params::TubelineParams;
 
 /// What a render measured.
@@ -18,6 +19,9 @@ pub struct RenderReport {
     pub rms_out_dbfs: f64,
     /// Latency of the chain that was removed, in samples.
     pub latency_samples: usize,
+    /// With the headphone amp in: the loudest moment at the headphone (the
+    /// highest 300 ms rms voltage and mean power over the file, any channel).
+    pub headphone_peak: Option<HeadphoneLevels>,
 }
 
 /// Render planar `input` (one `Vec` per channel) at `sample_rate` with the
@@ -45,6 +49,8 @@ pub fn render(
     let total = frames + latency;
     let mut output: Vec<Vec<f32>> = vec![Vec::with_capacity(frames); channels];
     let mut block: Vec<Vec<f32>> = vec![vec![0.0; block_size]; channels];
+    let hp_on = params.snapshot(true).hp_on;
+    let mut headphone_peak: Option<HeadphoneLevels> = None;
     let mut pos = 0;
     while pos < total {
         let n = block_size.min(total - pos);
@@ -55,6 +61,15 @@ pub fn render(
         }
         let mut slices: Vec<&mut [f32]> = block.iter_mut().map(|b| &mut b[..n]).collect();
         chain.process(&mut slices);
+        if hp_on {
+            for lv in (0..channels).filter_map(|c| chain.headphone_levels(c)) {
+                let peak = headphone_peak.get_or_insert(lv);
+                peak.v_rms_volts = peak.v_rms_volts.max(lv.v_rms_volts);
+                peak.i_rms_amps = peak.i_rms_amps.max(lv.i_rms_amps);
+                peak.power_watts = peak.power_watts.max(lv.power_watts);
+                peak.power_mw = peak.power_mw.max(lv.power_mw);
+            }
+        }
         for (out, b) in output.iter_mut().zip(&block) {
             for (i, &s) in b[..n].iter().enumerate() {
                 if pos + i >= latency {
@@ -74,6 +89,7 @@ pub fn render(
         peak_out_dbfs,
         rms_out_dbfs,
         latency_samples: latency,
+        headphone_peak,
     };
     (output, report)
 }

@@ -240,3 +240,24 @@ fn a_failed_render_keeps_the_previous_output() {
     run_err(&[s(&junk), s(&o)]);
     assert_eq!(std::fs::read(&o).unwrap(), b"previous render");
 }
+
+#[test]
+fn headphone_report_gives_levels_damping_and_a_plain_warning() {
+    let dir = tmp();
+    let o = p(dir.path(), "demo.wav");
+    // 32 Ω closed-back from an IEC 120 Ω output: DESIGN.md's numbers are a
+    // 2.90 dB response deviation and 13.5 dB less level; 120 > 32/8 warns.
+    let report = run_ok(&["--demo", s(&o), "--set", "hp_on=on", "--set", "amp_z=120"]);
+    assert!(report.contains("damping factor 0.3"), "{report}");
+    assert!(report.contains("level at 1 kHz -13.5"), "{report}");
+    assert!(report.contains("deviation 20 Hz-20 kHz 2.9"), "{report}");
+    assert!(report.contains("mW"), "{report}");
+    assert!(
+        report.contains("warning: Output impedance 120 ohm"),
+        "{report}"
+    );
+    // From an ideal source there is nothing to warn about.
+    let report = run_ok(&["--demo", s(&o), "--set", "hp_on=on", "--set", "amp_z=0.1"]);
+    assert!(report.contains("damping factor 320"), "{report}");
+    assert!(!report.contains("warning"), "{report}");
+}

@@ -20,6 +20,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use nice_plug::prelude::{Params, PluginState};
 
+use tubeline::dsp::headphone::{load_report, HeadphoneLevels, HeadphoneSettings};
 use tubeline::params::TubelineParams;
 use tubeline::render::{demo_signal, render, RenderReport};
 
@@ -113,8 +114,18 @@ fn run(cli: Cli) -> Result<()> {
     bar.finish_and_clear();
 
     write_wav_atomically(&output_path, &output, sample_rate)?;
-    let cal_dbu = params.snapshot(true).cal_dbu;
-    print_report(&report, frames, sample_rate, elapsed, &output_path, cal_dbu);
+    let settings = params.snapshot(true);
+    print_report(
+        &report,
+        frames,
+        sample_rate,
+        elapsed,
+        &output_path,
+        settings.cal_dbu,
+    );
+    if settings.hp_on {
+        print_headphone_report(&settings.headphone, report.headphone_peak.as_ref());
+    }
     Ok(())
 }
 
@@ -258,6 +269,36 @@ fn print_report(
             seconds / elapsed,
             elapsed * 1e9 / frames.max(1) as f64
         );
+    }
+}
+
+fn print_headphone_report(hp: &HeadphoneSettings, peak: Option<&HeadphoneLevels>) {
+    let r = load_report(hp.model, None, hp.amp_z_ohms);
+    println!(
+        "headphone: {} ({:.0} ohm nominal) from {:.1} ohm: damping factor {:.1}",
+        hp.model.name(),
+        r.nominal_ohms,
+        hp.amp_z_ohms,
+        r.damping_factor
+    );
+    println!(
+        "  level at 1 kHz {:+.2} dB, response deviation 20 Hz-20 kHz {:.2} dB{}",
+        r.level_1k_db,
+        r.deviation_db,
+        if hp.normalize {
+            " (normalized: the 1 kHz loss is made up)"
+        } else {
+            ""
+        }
+    );
+    if let Some(p) = peak {
+        println!(
+            "  loudest 300 ms at the headphone: {:.3} V rms, {:.2} mW",
+            p.v_rms_volts, p.power_mw
+        );
+    }
+    if let Some(w) = r.warning {
+        println!("  warning: {w}");
     }
 }
 
