@@ -7,6 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tubeline::dsp::chain::{Chain, ChainSettings, Source, LIVE_FACTOR};
 use tubeline::dsp::oversampling::Quality;
+use tubeline::dsp::headphone::{design_loads, HeadphoneAmp, HeadphoneModel, HeadphoneSettings};
 use tubeline::dsp::transformer::DiBox;
 use tubeline::dsp::tube::Preamp;
 use tubeline::dsp::ProcessSpec;
@@ -117,6 +118,35 @@ fn bench_stages_alone(c: &mut Criterion) {
             }
         })
     });
+
+    let host_spec = ProcessSpec {
+        sample_rate: RATE,
+        max_block: BLOCK,
+    };
+    let designs = design_loads(RATE);
+    for model in [HeadphoneModel::Closed32, HeadphoneModel::Iem] {
+        let mut amps = [HeadphoneAmp::new(), HeadphoneAmp::new()];
+        for a in &mut amps {
+            a.prepare_with(&host_spec, &designs);
+            a.set_settings(HeadphoneSettings {
+                amp_z_ohms: 33.0,
+                model,
+                ..HeadphoneSettings::default()
+            });
+            a.reset();
+        }
+        let mut buf = host_line.clone();
+        group.bench_function(format!("headphone_{model:?}"), |b| {
+            b.iter(|| {
+                buf.clone_from(&host_line);
+                for (a, ch) in amps.iter_mut().zip(buf.iter_mut()) {
+                    for block in ch.chunks_mut(BLOCK) {
+                        a.process(block);
+                    }
+                }
+            })
+        });
+    }
 
     let mut pres = [Preamp::new(), Preamp::new()];
     for p in &mut pres {
