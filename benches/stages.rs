@@ -6,8 +6,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tubeline::dsp::chain::{Chain, ChainSettings, Source, LIVE_FACTOR};
-use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::headphone::{design_loads, HeadphoneAmp, HeadphoneModel, HeadphoneSettings};
+use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::transformer::DiBox;
 use tubeline::dsp::tube::Preamp;
 use tubeline::dsp::ProcessSpec;

@@ -195,9 +195,9 @@ impl ChainSettings {
         }
     }
 
-    /// 1 when the auto-gain acts, else 0.
-    fn auto_gain_amount(&self) -> f64 {
-        f64::from(u8::from(self.pre_on && self.auto_gain))
+    /// True when the auto-gain acts.
+    fn auto_gain_on(&self) -> bool {
+        self.pre_on && self.auto_gain
     }
 
     /// The preamp settings handed to the stage: its output level is the
@@ -235,14 +235,13 @@ struct ChannelState {
     alt: [f64; MAX_BLOCK],
     /// The chain's input in volts: the auto-gain's loudness reference.
     reference: [f64; MAX_BLOCK],
-    /// The auto-gain's output while it is crossfaded in or out.
+    /// Scratch for the oversampled section's and the auto-gain's output
+    /// while they are crossfaded with their input.
     compensated: [f64; MAX_BLOCK],
     /// Matches the preamp's output loudness to its input.
     auto_gain: AutoGain,
     /// The passive DI box (host rate).
     di: DiBox,
-    /// Its in/out switch.
-    di_switch: StageSwitch,
     /// Host-rate scratch for a stage being crossfaded.
     scratch: [f64; MAX_BLOCK],
     /// The headphone amp driving its load (host rate).
@@ -266,7 +265,6 @@ impl ChannelState {
             compensated: [0.0; MAX_BLOCK],
             auto_gain: AutoGain::new(),
             di: DiBox::new(),
-            di_switch: StageSwitch::new(false),
             scratch: [0.0; MAX_BLOCK],
             headphone: HeadphoneAmp::new(),
             headphone_bypass: DelayLine::default(),
@@ -284,7 +282,6 @@ impl ChannelState {
         self.dry_delay.reset();
         self.di.set_settings(s.di);
         self.di.reset();
-        self.di_switch.jump(s.di_on);
         self.headphone.set_settings(s.headphone);
         self.headphone.reset();
         self.headphone_bypass.reset();
@@ -292,15 +289,28 @@ impl ChannelState {
     }
 }
 
-/// Switches a stage in and out with a crossfade between its input and output.
-struct StageSwitch {
+/// An in/out switch with a crossfade: a 0 … 1 amount ramped per sample,
+/// and the knowledge of whether what it switches was fully out (and so must
+/// be reset before it runs again, to start from its settled state).
+struct Switch {
     /// 0 = out, 1 = in, ramping between.
     amount: LinearSmoother,
-    /// The stage was fully out and must be reset before it runs again.
+    /// What it switches was fully out.
     stale: bool,
 }
 
-impl StageSwitch {
+/// What a switch asks of one chunk.
+#[derive(Clone, Copy)]
+struct SwitchPlan {
+    /// The switched thing must run (it is in, or fading).
+    run: bool,
+    /// …after a reset, because it was fully out.
+    reset: bool,
+    /// The amount is constant over the chunk (so fully in when `run`).
+    settled: bool,
+}
+
+impl Switch {
     fn new(on: bool) -> Self {
         Self {
             amount: LinearSmoother::new(f64::from(u8::from(on))),
@@ -317,36 +327,49 @@ impl StageSwitch {
         self.stale = !on;
     }
 
-    /// Run `stage` on `block` (in place) with the crossfade applied. `reset`
-    /// is called first when the stage comes back from fully out.
+    /// Fill `curve` with the chunk's amounts and say what must happen.
+    fn plan(&mut self, curve: &mut [f64]) -> SwitchPlan {
+        let settled = self.amount.is_settled();
+        let on = self.amount.target() == 1.0;
+        self.amount.fill(curve);
+        let run = !settled || on;
+        let reset = run && self.stale;
+        self.stale = !run;
+        SwitchPlan {
+            run,
+            reset,
+            settled,
+        }
+    }
+
+    /// Run `stage` on `block` in place, crossfaded by the switch. `scratch`
+    /// and `curve` are at least `block.len()` long.
     #[inline]
-    fn run<S>(
+    fn run_stage<S>(
         &mut self,
         stage: &mut S,
         block: &mut [f64],
         scratch: &mut [f64],
+        curve: &mut [f64],
         reset: fn(&mut S),
         process: fn(&mut S, &mut [f64]),
     ) {
-        if self.amount.is_settled() && self.amount.target() == 0.0 {
-            self.stale = true;
+        let n = block.len();
+        let plan = self.plan(&mut curve[..n]);
+        if !plan.run {
             return;
         }
-        if self.stale {
+        if plan.reset {
             reset(stage);
-            self.stale = false;
         }
-        if self.amount.is_settled() {
+        if plan.settled {
             process(stage, block);
             return;
         }
-        let scratch = &mut scratch[..block.len()];
+        let scratch = &mut scratch[..n];
         scratch.copy_from_slice(block);
         process(stage, scratch);
-        for (x, y) in block.iter_mut().zip(scratch.iter()) {
-            let a = self.amount.next_value();
-            *x += a * (y - *x);
-        }
+        blend(block, scratch, &curve[..n], false);
     }
 }
 
@@ -355,23 +378,27 @@ struct OversampledSection {
     /// The tube preamp.
     preamp: Preamp,
     /// Its in/out switch.
-    pre_switch: StageSwitch,
+    pre_switch: Switch,
     /// Scratch at the oversampled rate for a stage being crossfaded.
     scratch: Vec<f64>,
+    /// The switch's amounts at the oversampled rate.
+    curve: Vec<f64>,
 }
 
 impl OversampledSection {
     fn new() -> Self {
         Self {
             preamp: Preamp::new(),
-            pre_switch: StageSwitch::new(false),
+            pre_switch: Switch::new(false),
             scratch: Vec::new(),
+            curve: Vec::new(),
         }
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
         self.preamp.prepare(spec);
         self.scratch = vec![0.0; spec.max_block];
+        self.curve = vec![0.0; spec.max_block];
         self.set_sample_rate(spec.sample_rate);
     }
 
@@ -393,10 +420,11 @@ impl OversampledSection {
 
     /// Process one oversampled chunk.
     fn process(&mut self, up: &mut [f64]) {
-        self.pre_switch.run(
+        self.pre_switch.run_stage(
             &mut self.preamp,
             up,
             &mut self.scratch,
+            &mut self.curve,
             Preamp::reset,
             Preamp::process,
         );
@@ -424,6 +452,7 @@ struct GainCurves {
     output: [f64; MAX_BLOCK],
     mix: [f64; MAX_BLOCK],
     bypass: [f64; MAX_BLOCK],
+    di: [f64; MAX_BLOCK],
     oversampled: [f64; MAX_BLOCK],
     auto_gain: [f64; MAX_BLOCK],
     preamp_output: [f64; MAX_BLOCK],
@@ -448,20 +477,16 @@ pub struct Chain {
     mix: LinearSmoother,
     /// 0 = processing, 1 = bypassed.
     bypass: LinearSmoother,
-    /// 1 = the oversampled section runs, 0 = the pure delay stands in.
-    oversampled: LinearSmoother,
-    /// The oversampler was fully out and must be reset before it runs again.
-    oversampler_stale: bool,
-    /// 1 = the auto-gain acts, 0 = it does not.
-    auto_gain: LinearSmoother,
-    /// The auto-gain was fully out and must be reset before it runs again.
-    auto_gain_stale: bool,
+    /// The DI box in or out.
+    di: Switch,
+    /// The oversampled section in, or the pure delay that stands in for it.
+    oversampled: Switch,
+    /// The auto-gain acting or not.
+    auto_gain: Switch,
     /// The preamp's output level.
     preamp_output_gain: LinearSmoother,
-    /// 1 = the headphone amp is in, 0 = a pure delay stands in.
-    headphone: LinearSmoother,
-    /// The headphone amp was fully out and must be reset before it runs again.
-    headphone_stale: bool,
+    /// The headphone amp in, or the pure delay that stands in for it.
+    headphone: Switch,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
     /// Latency of the wet path in host samples.
@@ -490,19 +515,18 @@ impl Chain {
             output_gain: LinearSmoother::new(settings.output_gain()),
             mix: LinearSmoother::new(settings.mix),
             bypass: LinearSmoother::new(0.0),
-            oversampled: LinearSmoother::new(0.0),
-            oversampler_stale: true,
-            auto_gain: LinearSmoother::new(0.0),
-            auto_gain_stale: true,
+            di: Switch::new(false),
+            oversampled: Switch::new(false),
+            auto_gain: Switch::new(false),
             preamp_output_gain: LinearSmoother::new(1.0),
-            headphone: LinearSmoother::new(0.0),
-            headphone_stale: true,
+            headphone: Switch::new(false),
             curves: Box::new(GainCurves {
                 input: [0.0; MAX_BLOCK],
                 preamp_input: [0.0; MAX_BLOCK],
                 output: [0.0; MAX_BLOCK],
                 mix: [0.0; MAX_BLOCK],
                 bypass: [0.0; MAX_BLOCK],
+                di: [0.0; MAX_BLOCK],
                 oversampled: [0.0; MAX_BLOCK],
                 auto_gain: [0.0; MAX_BLOCK],
                 preamp_output: [0.0; MAX_BLOCK],
@@ -544,7 +568,6 @@ impl Chain {
             ch.section.prepare(&os_spec);
             ch.auto_gain.prepare(&self.spec);
             ch.di.prepare(&self.spec);
-            ch.di_switch.amount.set_sample_rate(sample_rate);
             ch.headphone.prepare_with(&self.spec, &designs);
             ch.headphone_bypass.prepare(max_latency);
             ch.headphone_bypass
@@ -556,10 +579,11 @@ impl Chain {
             &mut self.output_gain,
             &mut self.mix,
             &mut self.bypass,
-            &mut self.oversampled,
-            &mut self.auto_gain,
+            &mut self.di.amount,
+            &mut self.oversampled.amount,
+            &mut self.auto_gain.amount,
             &mut self.preamp_output_gain,
-            &mut self.headphone,
+            &mut self.headphone.amount,
         ] {
             s.set_sample_rate(sample_rate);
         }
@@ -573,9 +597,10 @@ impl Chain {
         for ch in &mut self.channels {
             ch.reset(&s);
         }
-        self.oversampled
-            .reset(f64::from(u8::from(s.nonlinear_active())));
-        self.oversampler_stale = false;
+        self.di.jump(s.di_on);
+        self.oversampled.jump(s.nonlinear_active());
+        self.auto_gain.jump(s.auto_gain_on());
+        self.headphone.jump(s.hp_on);
         self.input_gain.reset(s.input_gain());
         self.preamp_input_gain.reset(s.preamp_input_gain());
         self.output_gain.reset(s.output_gain());
@@ -601,15 +626,14 @@ impl Chain {
         self.output_gain.set_target(s.output_gain());
         self.mix.set_target(s.mix.clamp(0.0, 1.0));
         self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
-        self.oversampled
-            .set_target(f64::from(u8::from(s.nonlinear_active())));
-        self.auto_gain.set_target(s.auto_gain_amount());
+        self.di.set(s.di_on);
+        self.oversampled.set(s.nonlinear_active());
+        self.auto_gain.set(s.auto_gain_on());
         self.preamp_output_gain.set_target(s.preamp_output_gain());
-        self.headphone.set_target(f64::from(u8::from(s.hp_on)));
+        self.headphone.set(s.hp_on);
         for ch in &mut self.channels {
             ch.headphone.set_settings(s.headphone);
             ch.di.set_settings(s.di);
-            ch.di_switch.set(s.di_on);
             ch.section.set_settings(&s);
         }
         self.update_auto_gain();
@@ -700,26 +724,11 @@ impl Chain {
         self.output_gain.fill(&mut c.output[..n]);
         self.mix.fill(&mut c.mix[..n]);
         self.bypass.fill(&mut c.bypass[..n]);
-        let os_settled = self.oversampled.is_settled();
-        let os_on = self.oversampled.target() == 1.0;
-        self.oversampled.fill(&mut c.oversampled[..n]);
-        let run_os = !os_settled || os_on;
-        let run_delay = !os_settled || !os_on;
-        let reset_os = run_os && self.oversampler_stale;
-        self.oversampler_stale = !run_os;
-        let ag_settled = self.auto_gain.is_settled();
-        let ag_on = self.auto_gain.target() == 1.0;
-        self.auto_gain.fill(&mut c.auto_gain[..n]);
-        let run_ag = !ag_settled || ag_on;
-        let reset_ag = run_ag && self.auto_gain_stale;
-        self.auto_gain_stale = !run_ag;
+        let di = self.di.plan(&mut c.di[..n]);
+        let os = self.oversampled.plan(&mut c.oversampled[..n]);
+        let ag = self.auto_gain.plan(&mut c.auto_gain[..n]);
         self.preamp_output_gain.fill(&mut c.preamp_output[..n]);
-        let hp_settled = self.headphone.is_settled();
-        let hp_on = self.headphone.target() == 1.0;
-        self.headphone.fill(&mut c.headphone[..n]);
-        let run_hp = !hp_settled || hp_on;
-        let reset_hp = run_hp && self.headphone_stale;
-        self.headphone_stale = !run_hp;
+        let hp = self.headphone.plan(&mut c.headphone[..n]);
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -735,13 +744,15 @@ impl Chain {
                 *w *= g;
             }
             ch.reference[..n].copy_from_slice(wet);
-            ch.di_switch.run(
-                &mut ch.di,
-                wet,
-                &mut ch.scratch,
-                DiBox::reset,
-                DiBox::process,
-            );
+            if di.run {
+                if di.reset {
+                    ch.di.reset();
+                }
+                let out = &mut ch.scratch[..n];
+                out.copy_from_slice(wet);
+                ch.di.process(out);
+                blend(wet, out, &c.di[..n], di.settled);
+            }
             for (w, g) in wet.iter_mut().zip(&c.preamp_input[..n]) {
                 *w *= g;
             }
@@ -752,30 +763,29 @@ impl Chain {
             alt.copy_from_slice(wet);
             ch.wet_delay.process(alt);
 
-            if run_os {
-                if reset_os {
+            if os.run {
+                if os.reset {
                     ch.oversampler.reset();
                     ch.section.reset(&self.settings);
                 }
                 let section = &mut ch.section;
-                ch.oversampler.process(wet, |up| section.process(up));
-                if run_delay {
-                    for ((w, a), k) in wet.iter_mut().zip(alt.iter()).zip(&c.oversampled[..n]) {
-                        *w = a + k * (*w - a);
-                    }
-                }
+                let up = &mut ch.compensated[..n];
+                up.copy_from_slice(wet);
+                ch.oversampler.process(up, |x| section.process(x));
+                wet.copy_from_slice(alt);
+                blend(wet, up, &c.oversampled[..n], os.settled);
             } else {
                 wet.copy_from_slice(alt);
             }
 
-            if run_ag {
-                if reset_ag {
+            if ag.run {
+                if ag.reset {
                     ch.auto_gain.reset();
                 }
                 let comp = &mut ch.compensated[..n];
                 comp.copy_from_slice(wet);
                 ch.auto_gain.process(&ch.reference[..n], comp);
-                blend(wet, comp, &c.auto_gain[..n], ag_settled);
+                blend(wet, comp, &c.auto_gain[..n], ag.settled);
             }
 
             for (w, g) in wet.iter_mut().zip(&c.preamp_output[..n]) {
@@ -784,15 +794,15 @@ impl Chain {
 
             // The headphone amp; its bypass delay is always fed so it is
             // ready the moment the amp is switched out.
-            if run_hp {
-                if reset_hp {
+            if hp.run {
+                if hp.reset {
                     ch.headphone.reset();
                 }
                 let amp = &mut ch.scratch[..n];
                 amp.copy_from_slice(wet);
                 ch.headphone.process(amp);
                 ch.headphone_bypass.process(wet);
-                blend(wet, amp, &c.headphone[..n], hp_settled);
+                blend(wet, amp, &c.headphone[..n], hp.settled);
             } else {
                 ch.headphone_bypass.process(wet);
             }
