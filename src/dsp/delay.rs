@@ -45,12 +45,25 @@ impl DelayLine {
             return;
         }
         let len = self.buffer.len();
+        let mut write = self.write;
+        let mut read = if write >= self.delay {
+            write - self.delay
+        } else {
+            write + len - self.delay
+        };
         for x in block.iter_mut() {
-            self.buffer[self.write] = *x;
-            let read = (self.write + len - self.delay) % len;
+            self.buffer[write] = *x;
             *x = self.buffer[read];
-            self.write = (self.write + 1) % len;
+            write += 1;
+            if write == len {
+                write = 0;
+            }
+            read += 1;
+            if read == len {
+                read = 0;
+            }
         }
+        self.write = write;
     }
 }
 
