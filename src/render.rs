@@ -3,7 +3,7 @@
 //! latency removed so the output lines up with the input.
 
 use crate::dsp::chain::Chain;
-use crate::dsp::headphone::HeadphoneLevels;
+use crate::dsp::headphone::{design_custom, HeadphoneLevels, HeadphoneModel, ImpedanceCurve};
 use crate::params::TubelineParams;
 
 /// What a render measured.
@@ -26,10 +26,12 @@ pub struct RenderReport {
 
 /// Render planar `input` (one `Vec` per channel) at `sample_rate` with the
 /// parameters in `params`, in host blocks of `block_size`. Offline: the
-/// highest quality is used. `progress` is called with the number of input
-/// samples done so far.
+/// highest quality is used. With `headphone_curve`, the headphone amp is
+/// switched in and drives that measured load. `progress` is called with the
+/// number of input samples done so far.
 pub fn render(
     params: &TubelineParams,
+    headphone_curve: Option<&ImpedanceCurve>,
     input: &[Vec<f32>],
     sample_rate: f64,
     block_size: usize,
@@ -39,9 +41,21 @@ pub fn render(
     let frames = input.first().map_or(0, Vec::len);
     let block_size = block_size.max(1);
 
+    let mut settings = params.snapshot(true);
+    if headphone_curve.is_some() {
+        settings.hp_on = true;
+        settings.headphone.model = HeadphoneModel::Custom;
+    }
     let mut chain = Chain::new();
-    chain.set_settings(params.snapshot(true));
+    chain.set_settings(settings);
     chain.prepare(sample_rate, channels);
+    if let Some(curve) = headphone_curve {
+        let filter = design_custom(curve, settings.headphone.amp_z_ohms, sample_rate);
+        for c in 0..channels {
+            chain.swap_headphone_custom(c, filter.clone());
+        }
+        chain.reset();
+    }
     let latency = chain.latency_samples();
 
     // Feed the input followed by `latency` samples of silence, and drop the
@@ -49,7 +63,7 @@ pub fn render(
     let total = frames + latency;
     let mut output: Vec<Vec<f32>> = vec![Vec::with_capacity(frames); channels];
     let mut block: Vec<Vec<f32>> = vec![vec![0.0; block_size]; channels];
-    let hp_on = params.snapshot(true).hp_on;
+    let hp_on = settings.hp_on;
     let mut headphone_peak: Option<HeadphoneLevels> = None;
     let mut pos = 0;
     while pos < total {

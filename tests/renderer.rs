@@ -261,3 +261,37 @@ fn headphone_report_gives_levels_damping_and_a_plain_warning() {
     assert!(report.contains("damping factor 320"), "{report}");
     assert!(!report.contains("warning"), "{report}");
 }
+
+#[test]
+fn a_measured_headphone_curve_from_csv_drives_the_amp() {
+    let dir = tmp();
+    // A purely resistive 32 Ω "headphone" from a 120 Ω output: the voltage
+    // divider gives 32/152 at every frequency, −13.53 dB.
+    let mut csv = String::from("Freq(Hz),Magnitude(ohm),Phase(deg)\n");
+    for i in 0..40 {
+        let f = 10.0 * 2400f64.powf(f64::from(i) / 39.0);
+        csv.push_str(&format!("{f:.3},32.0,0.0\n"));
+    }
+    let curve = p(dir.path(), "flat32.csv");
+    std::fs::write(&curve, &csv).unwrap();
+    let input = vec![sine(1000.0, 0.1, 48_000.0, 24_000)];
+    let (i, o) = (p(dir.path(), "in.wav"), p(dir.path(), "out.wav"));
+    write_wav(&i, &input, 48_000, 32, true);
+    let report = run_ok(&[s(&i), s(&o), "--hp-csv", s(&curve), "--set", "amp_z=120"]);
+    assert!(report.contains("measured curve"), "{report}");
+    let (out, _) = read_wav(&o);
+    let gain = rms_db(&out[0][4800..]) - rms_db(&input[0][4800..]);
+    let expected = 20.0 * (32.0f64 / 152.0).log10();
+    assert!(
+        (gain - expected).abs() < 0.1,
+        "{gain} dB, expected {expected}"
+    );
+
+    // A malformed curve names the line and the problem, and nothing is written.
+    let bad = p(dir.path(), "bad.csv");
+    std::fs::write(&bad, "f,z,phase\n20,32,0\n40,abc,0\n").unwrap();
+    std::fs::remove_file(&o).unwrap();
+    let e = run_err(&[s(&i), s(&o), "--hp-csv", s(&bad)]);
+    assert!(e.contains("bad.csv") && e.contains("line 3"), "{e}");
+    assert!(!o.exists());
+}

@@ -20,7 +20,10 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use nice_plug::prelude::{Params, PluginState};
 
-use tubeline::dsp::headphone::{load_report, HeadphoneLevels, HeadphoneSettings};
+use tubeline::dsp::headphone::{
+    load_report, parse_impedance_csv, HeadphoneLevels, HeadphoneModel, HeadphoneSettings,
+    ImpedanceCurve,
+};
 use tubeline::params::TubelineParams;
 use tubeline::render::{demo_signal, render, RenderReport};
 
@@ -41,6 +44,11 @@ struct Cli {
     /// Load a preset or saved state file (the JSON the plugin saves).
     #[arg(long, value_name = "FILE")]
     preset: Option<PathBuf>,
+    /// Drive a measured headphone instead of a modelled one: an impedance
+    /// CSV (frequency Hz, |Z| ohm, phase degrees, as REW, ARTA or DATS
+    /// export). Switches the headphone amp in.
+    #[arg(long, value_name = "FILE")]
+    hp_csv: Option<PathBuf>,
     /// Render the built-in demo signal (6 s: tone, sweep, chord) instead of
     /// an input file. The first positional argument is then the output
     /// (default: tubeline-demo.wav).
@@ -100,11 +108,24 @@ fn run(cli: Cli) -> Result<()> {
         (samples, rate, out.clone())
     };
 
+    let curve = match &cli.hp_csv {
+        Some(path) => {
+            let text = fs::read_to_string(path)
+                .with_context(|| format!("cannot read impedance curve {}", path.display()))?;
+            Some(
+                parse_impedance_csv(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+
     let frames = input.first().map_or(0, Vec::len);
     let bar = progress_bar(frames, sample_rate);
     let started = Instant::now();
     let (output, report) = render(
         &params,
+        curve.as_ref(),
         &input,
         f64::from(sample_rate),
         cli.block as usize,
@@ -114,7 +135,11 @@ fn run(cli: Cli) -> Result<()> {
     bar.finish_and_clear();
 
     write_wav_atomically(&output_path, &output, sample_rate)?;
-    let settings = params.snapshot(true);
+    let mut settings = params.snapshot(true);
+    if curve.is_some() {
+        settings.hp_on = true;
+        settings.headphone.model = HeadphoneModel::Custom;
+    }
     print_report(
         &report,
         frames,
@@ -124,7 +149,11 @@ fn run(cli: Cli) -> Result<()> {
         settings.cal_dbu,
     );
     if settings.hp_on {
-        print_headphone_report(&settings.headphone, report.headphone_peak.as_ref());
+        print_headphone_report(
+            &settings.headphone,
+            curve.as_ref(),
+            report.headphone_peak.as_ref(),
+        );
     }
     Ok(())
 }
@@ -272,11 +301,19 @@ fn print_report(
     }
 }
 
-fn print_headphone_report(hp: &HeadphoneSettings, peak: Option<&HeadphoneLevels>) {
-    let r = load_report(hp.model, None, hp.amp_z_ohms);
+fn print_headphone_report(
+    hp: &HeadphoneSettings,
+    curve: Option<&ImpedanceCurve>,
+    peak: Option<&HeadphoneLevels>,
+) {
+    let r = load_report(hp.model, curve, hp.amp_z_ohms);
     println!(
         "headphone: {} ({:.0} ohm nominal) from {:.1} ohm: damping factor {:.1}",
-        hp.model.name(),
+        if curve.is_some() {
+            "measured curve"
+        } else {
+            hp.model.name()
+        },
         r.nominal_ohms,
         hp.amp_z_ohms,
         r.damping_factor

@@ -42,7 +42,9 @@
 //! bypass) is delayed by the same amount.
 
 use super::delay::DelayLine;
-use super::headphone::{design_loads, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings};
+use super::headphone::{
+    design_loads, CustomFilter, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings,
+};
 use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
 use super::transformer::{DiBox, DiSettings};
@@ -689,6 +691,21 @@ impl Chain {
                 static_gain,
             });
         }
+    }
+
+    /// Hand a measured headphone curve's filter (from
+    /// [`super::headphone::design_custom`], designed off the audio thread for
+    /// this sample rate and the current output impedance) to one channel's
+    /// headphone amp. It takes effect with `HeadphoneModel::Custom`. Never
+    /// allocates; returns the filter it displaces, for the caller to free
+    /// off the audio thread.
+    pub fn swap_headphone_custom(
+        &mut self,
+        channel: usize,
+        filter: CustomFilter,
+    ) -> Option<CustomFilter> {
+        let ch = self.channels.get_mut(channel)?;
+        Some(ch.headphone.swap_custom(filter))
     }
 
     /// Voltage, current and power at the headphone, per channel (for the
