@@ -455,7 +455,7 @@ impl Default for TubelineParams {
         Self {
             input: InputParams {
                 cal: EnumParam::new("Calibration", Calibration::Plus18),
-                source: EnumParam::new("Source", SourceParam::ProLine),
+                source: EnumParam::new("Source", SourceParam::Mic),
                 in_trim: trim_param("Input Trim"),
             },
             di: DiParams {
@@ -479,7 +479,7 @@ impl Default for TubelineParams {
                 .with_value_to_string(formatters::v2s_f32_rounded(0)),
             },
             preamp: PreampParams {
-                on: on_off("Preamp", false),
+                on: on_off("Preamp", true),
                 gain: db_param("Gain", 20.0, GAIN_RANGE_DB),
                 level: db_param("Level", -20.0, LEVEL_RANGE_DB),
                 tube: EnumParam::new("Tube", TubeParam::T12AX7),

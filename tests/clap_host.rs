@@ -126,7 +126,7 @@ fn every_parameter_is_listed_once_with_name_group_range_and_unit() {
         // ones 0..step_count.
         let (stepped, max, default) = match id {
             "cal" => (true, 3.0, 0.0),                   // +18 dBu
-            "source" => (true, 3.0, 3.0),                // pro line
+            "source" => (true, 3.0, 0.0),                // mic
             "in_trim" | "out_trim" => (false, 1.0, 0.5), // 0 dB of −24 … +24
             "mix" => (false, 1.0, 1.0),                  // 100 %
             "pad" | "polarity" | "bypass" => (true, 1.0, 0.0),
@@ -169,9 +169,9 @@ fn every_parameter_is_listed_once_with_name_group_range_and_unit() {
 // ---------------------------------------------------------------------------
 
 #[test]
-fn default_settings_are_an_exact_delay_at_every_sample_rate() {
+fn every_stage_out_is_an_exact_delay_at_every_sample_rate() {
     for sample_rate in [44_100.0, 48_000.0, 96_000.0, 192_000.0] {
-        let mut p = Plugin::new();
+        let mut p = Plugin::all_stages_out();
         assert_eq!(p.main_port_channels(), (2, 2), "stereo ports");
         let mut proc = p.activate(sample_rate, 2, 1024);
         p.pump();
@@ -235,7 +235,7 @@ fn automation(p: &mut Plugin) -> Vec<Automation> {
 
 /// Run `input` at 48 kHz through a fresh instance.
 fn render(input: &[Vec<f32>], blocks: &[usize], events: &[Automation]) -> Vec<Vec<f32>> {
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     let mut proc = p.activate(SR, 2, 4096);
     let out = on_audio_thread(|| {
         proc.start();
@@ -249,7 +249,7 @@ fn render(input: &[Vec<f32>], blocks: &[usize], events: &[Automation]) -> Vec<Ve
 
 #[test]
 fn automation_takes_effect_at_its_sample_and_ramps_over_20_ms() {
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     let events = automation(&mut p);
     let latency = chain_latency(SR, Quality::Live) as usize;
     let len = 13 * 512 + latency;
@@ -313,7 +313,7 @@ fn automation_takes_effect_at_its_sample_and_ramps_over_20_ms() {
 
 #[test]
 fn automation_gives_the_same_output_for_every_block_size() {
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     let events = automation(&mut p);
     let len = 13 * 512 + 300;
     let input = stereo_sine(SR, len);
@@ -350,7 +350,7 @@ const SETTINGS: [(&str, &str); 8] = [
 #[test]
 fn saved_state_recalls_exactly_in_a_fresh_instance() {
     // Instance A: set everything through parameter events while processing.
-    let mut a = Plugin::new();
+    let mut a = Plugin::all_stages_out();
     let events: Vec<Automation> = SETTINGS
         .iter()
         .enumerate()
@@ -398,7 +398,7 @@ fn saved_state_recalls_exactly_in_a_fresh_instance() {
             .any(|w| w == format!("\"{id}\"").as_bytes())),
         "the state names every parameter by its string ID"
     );
-    let mut b = Plugin::new();
+    let mut b = Plugin::all_stages_out();
     b.load_state(&state).expect("loading a saved state");
     for (id, ..) in PARAMS {
         assert_eq!(b.value(id), a.value(id), "\"{id}\" after loading the state");
@@ -461,11 +461,11 @@ fn garbage_states(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn loading_garbage_state_fails_cleanly_and_the_instance_keeps_working() {
-    let mut reference = Plugin::new();
+    let mut reference = Plugin::all_stages_out();
     let valid = reference.save_state();
 
     // Inactive instance: every load fails, nothing changes.
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     for (what, bytes) in garbage_states(&valid) {
         assert!(p.load_state(&bytes).is_err(), "{what}: must be rejected");
         for (id, ..) in PARAMS {
@@ -475,7 +475,7 @@ fn loading_garbage_state_fails_cleanly_and_the_instance_keeps_working() {
 
     // Active instance: same, and it goes on processing exactly as a twin
     // that never saw the garbage.
-    let mut twin = Plugin::new();
+    let mut twin = Plugin::all_stages_out();
     let mut proc_p = p.activate(SR, 2, 512);
     let mut proc_t = twin.activate(SR, 2, 512);
     let first = stereo_sine(SR, 3000);
@@ -539,7 +539,7 @@ fn the_allocation_counter_counts() {
 
     // Allocations made inside the plugin library are counted too: formatting
     // a parameter value builds a `String` in nice-plug.
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     let mut buf = [0u8; 64];
     reset_violation_count();
     let len = assert_no_alloc(|| p.value_to_text_into("in_trim", 0.625, &mut buf));
@@ -599,7 +599,7 @@ fn busy_automation(p: &mut Plugin) -> Vec<Automation> {
 
 #[test]
 fn processing_with_automation_and_a_quality_change_does_not_allocate() {
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     let events = busy_automation(&mut p);
     let mut proc = p.activate(SR, 2, 4096);
     let len = 12 * 512;
@@ -634,7 +634,7 @@ fn processing_with_automation_and_a_quality_change_does_not_allocate() {
 
 #[test]
 fn reset_during_processing_does_not_allocate_and_clears_everything() {
-    let mut p = Plugin::new();
+    let mut p = Plugin::all_stages_out();
     let mut proc = p.activate(SR, 2, 1024);
     let latency = p.latency() as usize;
     let noisy = vec![noise(0.5, 2048, 5), noise(0.5, 2048, 6)];

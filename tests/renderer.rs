@@ -47,6 +47,15 @@ fn read_wav(path: &Path) -> (Vec<Vec<f32>>, hound::WavSpec) {
     (planar, spec)
 }
 
+/// Every stage out and a pro-line source: the chain is an exact identity
+/// (the plugin's defaults put the tube preamp in, with a mic source).
+const ALL_OUT: [&str; 4] = ["--set", "pre_on=off", "--set", "source=pro_line"];
+
+/// `args` followed by [`ALL_OUT`].
+fn all_out<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    args.iter().copied().chain(ALL_OUT).collect()
+}
+
 fn run_ok(args: &[&str]) -> String {
     let out = bin().args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -81,7 +90,7 @@ fn keeps_rate_and_channels_and_lines_up_with_the_input() {
             .collect();
         let (i, o) = (p(dir.path(), "in.wav"), p(dir.path(), "out.wav"));
         write_wav(&i, &input, rate, 32, true);
-        let report = run_ok(&[s(&i), s(&o)]);
+        let report = run_ok(&all_out(&[s(&i), s(&o)]));
         assert!(report.contains("latency"), "{report}");
         let (out, spec) = read_wav(&o);
         assert_eq!(spec.sample_rate, rate);
@@ -97,7 +106,14 @@ fn reads_integer_pcm_and_applies_set_values() {
     let input = vec![sine(1000.0, 0.5, 48_000.0, 48_000)];
     let (i, o) = (p(dir.path(), "in24.wav"), p(dir.path(), "out.wav"));
     write_wav(&i, &input, 48_000, 24, false);
-    run_ok(&[s(&i), s(&o), "--set", "pad=on", "--set", "out_trim=+6 dB"]);
+    run_ok(&all_out(&[
+        s(&i),
+        s(&o),
+        "--set",
+        "pad=on",
+        "--set",
+        "out_trim=+6 dB",
+    ]));
     let (out, _) = read_wav(&o);
     let gain = rms_db(&out[0][4800..]) - rms_db(&input[0][4800..]);
     assert!((gain - (-14.0)).abs() < 0.01, "pad + 6 dB trim gave {gain}");
@@ -132,12 +148,25 @@ fn reads_a_preset_in_the_plugin_state_format() {
     let dir = tmp();
     let params = tubeline::params::TubelineParams::default();
     params.set_from_text("in_trim", "-12").unwrap();
+    params.set_from_text("pre_on", "off").unwrap();
+    params.set_from_text("source", "pro_line").unwrap();
     let preset = p(dir.path(), "p.json");
     std::fs::write(&preset, serde_json::to_string(&params.to_state()).unwrap()).unwrap();
     let input = vec![sine(1000.0, 0.5, 48_000.0, 9600)];
     let (i, o) = (p(dir.path(), "in.wav"), p(dir.path(), "out.wav"));
     write_wav(&i, &input, 48_000, 32, true);
     run_ok(&[s(&i), s(&o), "--preset", s(&preset)]);
+    // (The preset switches every stage out itself.)
+    let (out, _) = read_wav(&o);
+    let gain = rms_db(&out[0][2000..]) - rms_db(&input[0][2000..]);
+    assert!((gain + 12.0).abs() < 0.01, "{gain}");
+    // A host's saved CLAP state (length-prefixed JSON) loads too.
+    let json = serde_json::to_vec(&params.to_state()).unwrap();
+    let mut clap_state = (json.len() as u64).to_le_bytes().to_vec();
+    clap_state.extend_from_slice(&json);
+    let saved = p(dir.path(), "saved.state");
+    std::fs::write(&saved, &clap_state).unwrap();
+    run_ok(&[s(&i), s(&o), "--preset", s(&saved)]);
     let (out, _) = read_wav(&o);
     let gain = rms_db(&out[0][2000..]) - rms_db(&input[0][2000..]);
     assert!((gain + 12.0).abs() < 0.01, "{gain}");
@@ -277,7 +306,14 @@ fn a_measured_headphone_curve_from_csv_drives_the_amp() {
     let input = vec![sine(1000.0, 0.1, 48_000.0, 24_000)];
     let (i, o) = (p(dir.path(), "in.wav"), p(dir.path(), "out.wav"));
     write_wav(&i, &input, 48_000, 32, true);
-    let report = run_ok(&[s(&i), s(&o), "--hp-csv", s(&curve), "--set", "amp_z=120"]);
+    let report = run_ok(&all_out(&[
+        s(&i),
+        s(&o),
+        "--hp-csv",
+        s(&curve),
+        "--set",
+        "amp_z=120",
+    ]));
     assert!(report.contains("measured curve"), "{report}");
     let (out, _) = read_wav(&o);
     let gain = rms_db(&out[0][4800..]) - rms_db(&input[0][4800..]);

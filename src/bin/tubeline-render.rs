@@ -159,9 +159,8 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn load_preset(params: &TubelineParams, path: &Path) -> Result<()> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read preset {}", path.display()))?;
-    let state: PluginState = serde_json::from_str(&text).with_context(|| {
+    let bytes = fs::read(path).with_context(|| format!("cannot read preset {}", path.display()))?;
+    let state: PluginState = serde_json::from_slice(state_json(&bytes)).with_context(|| {
         format!(
             "{} is not a Tubeline preset (expected the JSON state the plugin saves)",
             path.display()
@@ -170,6 +169,19 @@ fn load_preset(params: &TubelineParams, path: &Path) -> Result<()> {
     params
         .apply_state(&state)
         .with_context(|| format!("preset {}", path.display()))
+}
+
+/// The JSON inside a preset file: either the JSON itself, or a host's saved
+/// CLAP state, which nice-plug writes as the JSON's length (u64,
+/// little-endian) followed by the JSON.
+fn state_json(bytes: &[u8]) -> &[u8] {
+    if let Some((len, rest)) = bytes.split_first_chunk::<8>() {
+        let len = u64::from_le_bytes(*len);
+        if len == rest.len() as u64 && rest.first() == Some(&b'{') {
+            return rest;
+        }
+    }
+    bytes
 }
 
 /// Read a WAV file into planar f32 channels.

@@ -3,8 +3,8 @@
 //! ```text
 //!  host f32 ──► sanitize ──► ×in_gain ──► DI box ──► ×pre_gain ──► oversampled preamp ──► auto-gain ──► ×pre_out ──► headphone amp ──► ×out_gain ──► mix ──► bypass ──► f32
 //!  (dBFS)       (NaN→0)      (dBFS→V,                (pad −20 dB,   (tubes; a pure delay   (loudness of   (preamp     (Zo into the     (V→dBFS,     (dry delayed by the
-//!                            source,                  polarity)      of the same latency    the chain      output      headphone load;  out trim)     wet path's latency)
-//!                            in trim)                                when it is out)        input)         level)      a pure delay
+//!                            source,                  polarity)      of the same latency    the track)     output      headphone load;  out trim)     wet path's latency)
+//!                            in trim)                                when it is out)                       level)      a pure delay
 //!                                                                                                                      when it is out)
 //! ```
 //!
@@ -238,8 +238,12 @@ struct ChannelState {
     dry_delay: DelayLine,
     /// The delay path's copy of the wet chunk while the two paths crossfade.
     alt: [f64; MAX_BLOCK],
-    /// The chain's input in volts: the auto-gain's loudness reference.
+    /// The track in output volts: the auto-gain's loudness reference.
     reference: [f64; MAX_BLOCK],
+    /// Delays the reference by the oversampled section's latency, so the
+    /// auto-gain compares the track with what the section made of the same
+    /// samples (a misaligned start would read the section as silent).
+    reference_delay: DelayLine,
     /// Scratch for the oversampled section's and the auto-gain's output
     /// while they are crossfaded with their input.
     compensated: [f64; MAX_BLOCK],
@@ -267,6 +271,7 @@ impl ChannelState {
             dry_delay: DelayLine::default(),
             alt: [0.0; MAX_BLOCK],
             reference: [0.0; MAX_BLOCK],
+            reference_delay: DelayLine::default(),
             compensated: [0.0; MAX_BLOCK],
             auto_gain: AutoGain::new(),
             di: DiBox::new(),
@@ -285,6 +290,7 @@ impl ChannelState {
         self.oversampler.reset();
         self.wet_delay.reset();
         self.dry_delay.reset();
+        self.reference_delay.reset();
         self.di.set_settings(s.di);
         self.di.reset();
         self.headphone.set_settings(s.headphone);
@@ -570,6 +576,7 @@ impl Chain {
             ch.oversampler.prepare(&self.spec);
             ch.wet_delay.prepare(max_latency);
             ch.dry_delay.prepare(max_latency);
+            ch.reference_delay.prepare(max_latency);
             ch.section.prepare(&os_spec);
             ch.auto_gain.prepare(&self.spec);
             ch.di.prepare(&self.spec);
@@ -665,6 +672,7 @@ impl Chain {
         self.latency = os_latency + hp_latency;
         for ch in &mut self.channels {
             ch.wet_delay.set_delay(os_latency);
+            ch.reference_delay.set_delay(os_latency);
             ch.dry_delay.set_delay(self.latency);
         }
     }
@@ -685,7 +693,9 @@ impl Chain {
             } else {
                 1.0
             };
-            let static_gain = di * s.preamp_input_gain().abs() * pre;
+            // From the track (in output volts) to the section's output.
+            let source_and_trim = s.input_gain() / full_scale_peak_volts(s.cal_dbu);
+            let static_gain = source_and_trim * di * s.preamp_input_gain().abs() * pre;
             ch.auto_gain.set_settings(AutoGainSettings {
                 enabled: true,
                 static_gain,
@@ -749,6 +759,7 @@ impl Chain {
         let ag = self.auto_gain.plan(&mut c.auto_gain[..n]);
         self.preamp_output_gain.fill(&mut c.preamp_output[..n]);
         let hp = self.headphone.plan(&mut c.headphone[..n]);
+        let track_volts = full_scale_peak_volts(self.settings.cal_dbu);
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -759,11 +770,16 @@ impl Chain {
                 *d = x;
                 *w = x;
             }
+            // The auto-gain's reference: the track itself, in the volts the
+            // output conversion maps back to the same dBFS.
+            for (r, w) in ch.reference[..n].iter_mut().zip(wet.iter()) {
+                *r = w * track_volts;
+            }
+            ch.reference_delay.process(&mut ch.reference[..n]);
             ch.dry_delay.process(dry);
             for (w, g) in wet.iter_mut().zip(&c.input[..n]) {
                 *w *= g;
             }
-            ch.reference[..n].copy_from_slice(wet);
             if di.run {
                 if di.reset {
                     ch.di.reset();

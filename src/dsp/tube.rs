@@ -514,7 +514,7 @@ trait Lane:
     fn flush(self) -> Self;
     /// Segment lookup at a table coordinate `x` in [0, n − 1e-9]: the
     /// fraction t and the segment's coefficients.
-    fn lookup(x: Self, seg: &[Segment]) -> (Self, [Self; SEG_LEN]);
+    fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]);
 }
 
 /// NaN to 0, everything else clamped to ±limit (branch-free: the NaN test
@@ -588,9 +588,9 @@ impl Lane for f64 {
         flush1(self)
     }
     #[inline(always)]
-    fn lookup(x: Self, seg: &[Segment]) -> (Self, [Self; SEG_LEN]) {
+    fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]) {
         let (i, t) = split_index(x);
-        (t, seg[i].0)
+        (t, seg[i & SEG_MASK].0)
     }
 }
 
@@ -639,10 +639,10 @@ impl Lane for F2 {
         F2([flush1(self.0[0]), flush1(self.0[1])])
     }
     #[inline(always)]
-    fn lookup(x: Self, seg: &[Segment]) -> (Self, [Self; SEG_LEN]) {
+    fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]) {
         let (i0, t0) = split_index(x.0[0]);
         let (i1, t1) = split_index(x.0[1]);
-        let (a, b) = (&seg[i0].0, &seg[i1].0);
+        let (a, b) = (&seg[i0 & SEG_MASK].0, &seg[i1 & SEG_MASK].0);
         (F2([t0, t1]), std::array::from_fn(|k| F2([a[k], b[k]])))
     }
 }
@@ -653,6 +653,14 @@ impl Lane for F2 {
 
 /// Number of cubic segments per curve table.
 const TABLE_SEGMENTS: usize = 1024;
+
+/// Index mask of a segment number: indices in range are unchanged, and the
+/// mask lets the compiler drop the bounds check of the table lookup.
+const SEG_MASK: usize = TABLE_SEGMENTS - 1;
+
+/// A whole curve table's segments (fixed size, so a masked index is always
+/// in bounds).
+type Segments = [Segment; TABLE_SEGMENTS];
 
 /// Coefficients per segment, see [`Segment`].
 const SEG_LEN: usize = 9;
@@ -772,6 +780,16 @@ impl CurveTable {
             vp + self.vpk_ref_volts,
             ig + (u - self.hi_volts).max(0.0) * self.ig_slope_hi,
         )
+    }
+
+    /// The segments as a fixed-size array (the table always has
+    /// `TABLE_SEGMENTS` once built).
+    #[inline]
+    fn segments(&self) -> &Segments {
+        match <&Segments>::try_from(self.seg.as_slice()) {
+            Ok(s) => s,
+            Err(_) => unreachable!("curve tables have TABLE_SEGMENTS segments"),
+        }
     }
 
     /// dVpk/du at u (for small-signal gain).
@@ -990,7 +1008,7 @@ impl<L: Lane> StageLanes<L> {
 #[derive(Clone, Copy, Debug)]
 struct StageKernel<'a> {
     /// Segments of the selected tube.
-    seg: &'a [Segment],
+    seg: &'a Segments,
     /// Miller output per unit of (x − vc): g·kth·(segments per volt)·(1 + b),
     /// with the Thevenin divider, table scaling and pre-emphasis gain folded in.
     kg: f64,
@@ -1119,6 +1137,7 @@ impl StageKernel<'_> {
         let (xs, qs) = (&mut xs[..n], &mut qs[..n]);
         let big = L::splat(f64::MAX);
         let (mut q_max, mut q_min, mut step_min) = (-big, big, big);
+        let mut step_max = L::default();
         let mut q_prev = st.q_prev;
         for (j, (q, x)) in qs.iter_mut().zip(xs.iter_mut()).enumerate() {
             *x = pre(j);
@@ -1126,7 +1145,9 @@ impl StageKernel<'_> {
             st.ig_prev = L::default();
             q_max = q_max.hi(v);
             q_min = q_min.lo(v);
-            step_min = step_min.lo((v - q_prev).abs());
+            let step = (v - q_prev).abs();
+            step_min = step_min.lo(step);
+            step_max = step_max.hi(step);
             q_prev = v;
             *q = v;
         }
@@ -1138,17 +1159,56 @@ impl StageKernel<'_> {
             return;
         }
         let mut fp = *f_prev;
-        let fast =
-            !(-q_min).any_gt(0.0) && !q_max.any_gt(self.last) && step_min.all_gt(ADAA_MIN_STEP);
+        let in_range = !(-q_min).any_gt(0.0) && !q_max.any_gt(self.last);
         let mut q_prev = st.q_prev;
-        if fast {
-            let s = L::splat;
+        let s = L::splat;
+        if in_range && !step_max.any_gt(ADAA_MIN_STEP) {
+            // Silence and quiet tails: every step is below `ADAA_MIN_STEP`,
+            // so every sample takes the mid-point value (no quotient, no
+            // antiderivative except at the chunk's end). The same arithmetic
+            // as `adaa` for each sample.
+            if !step_max.any_gt(0.0) {
+                // Every q equals the previous one: one value for the chunk.
+                let q = q_prev;
+                let (t, c) = L::lookup(q, self.seg);
+                let tm = t - (q - q_prev) * s(0.5);
+                let out = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - s(self.dc);
+                for j in 0..n {
+                    post(j, out);
+                }
+                fp = antiderivative(&c, t);
+            } else {
+                for (j, q) in qs.iter().enumerate() {
+                    let (t, c) = L::lookup(*q, self.seg);
+                    let tm = t - (*q - q_prev) * s(0.5);
+                    post(j, c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - s(self.dc));
+                    q_prev = *q;
+                }
+                let (t, c) = L::lookup(q_prev, self.seg);
+                fp = antiderivative(&c, t);
+            }
+        } else if in_range && step_min.all_gt(ADAA_MIN_STEP) {
             for (j, q) in qs.iter().enumerate() {
                 // In range: the clamps and extensions are identities (adding
                 // exact zeros), and |dq| > ADAA_MIN_STEP picks the quotient.
                 let (t, c) = L::lookup(*q, self.seg);
                 let big_f = antiderivative(&c, t);
                 post(j, (big_f - fp) / (*q - q_prev) - s(self.dc));
+                q_prev = *q;
+                fp = big_f;
+            }
+        } else if in_range {
+            // Mostly large steps with a few small ones (near the peaks of a
+            // sine, during a tail's fade): the in-range arithmetic of `adaa`
+            // (no clamps) with both candidates and a branch-free pick.
+            for (j, q) in qs.iter().enumerate() {
+                let (t, c) = L::lookup(*q, self.seg);
+                let big_f = antiderivative(&c, t);
+                let dq = *q - q_prev;
+                let tm = t - dq * s(0.5);
+                let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+                let out = L::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - fp) / dq, f_mid);
+                post(j, out - s(self.dc));
                 q_prev = *q;
                 fp = big_f;
             }
@@ -1313,7 +1373,7 @@ impl TriodeStage {
         let kth = self.kth * t.inv_h * (1.0 + self.comp_b);
         let g = self.miller_g;
         StageKernel {
-            seg: &t.seg,
+            seg: t.segments(),
             kg: g * kth,
             kg2: 2.0 * g * kth,
             m_y: 1.0 - g,

@@ -172,6 +172,30 @@ impl Plugin {
         }
     }
 
+    /// A new instance with every stage switched out and a pro-line source,
+    /// loaded through the plugin's own state format: the chain is then an
+    /// exact identity (delayed by its latency), which many tests build on.
+    /// (The plugin's own defaults put the tube preamp in, for use on insert.)
+    pub fn all_stages_out() -> Self {
+        let params = tubeline::params::TubelineParams::default();
+        for (id, value) in [
+            ("pre_on", "off"),
+            ("di_on", "off"),
+            ("hp_on", "off"),
+            ("source", "pro_line"),
+        ] {
+            params.set_from_text(id, value).unwrap();
+        }
+        // nice-plug's CLAP state: the JSON's length (u64, little-endian), then the JSON.
+        let json = serde_json::to_vec(&params.to_state()).unwrap();
+        let mut state = (json.len() as u64).to_le_bytes().to_vec();
+        state.extend_from_slice(&json);
+        let mut p = Self::new();
+        p.load_state(&state)
+            .expect("loading an all-stages-out state");
+        p
+    }
+
     fn params_ext(&mut self) -> PluginParams {
         self.instance
             .plugin_handle()

@@ -157,8 +157,11 @@ def set_param(plugin, name, value):
 
 
 def all_stages_out(plugin):
+    """Every stage out and a pro-line source: the chain is an exact identity.
+    (The plugin's defaults put the tube preamp in, with a mic source.)"""
     for name, out in STAGES_OUT.items():
         set_param(plugin, name, out)
+    set_param(plugin, "source", "Pro line +4 dBu")
 
 
 def process(plugin, x):
@@ -241,13 +244,17 @@ def test_parameter_choices_and_defaults(bundle):
     assert params["output_trim_db"].range[:2] == (-24.0, 24.0)
     assert params["mix"].range[:2] == (0.0, 100.0)
     assert p.calibration == "+18 dBu"
-    assert p.source == "Pro line +4 dBu"
+    assert p.source == "Mic"
     assert p.input_trim_db == 0.0 and p.output_trim_db == 0.0
     assert not p.pad and not p.polarity and not p.bypass
     assert p.mix == 100.0
     assert p.quality == "Live"
+    # Useful on insert: the tube preamp is in by default, the DI and the
+    # headphone amp are out.
+    defaults_in = {"preamp"}
     for name, out in STAGES_OUT.items():
-        assert bool(getattr(p, name)) == out, f"stage switch {name} should default to out"
+        assert bool(getattr(p, name)) == (name in defaults_in), f"stage switch {name} default"
+    assert bool(p.auto_gain)
 
 
 def test_reported_latency_is_compensated(plugin):
