@@ -67,6 +67,7 @@ fn line_level_through_the_di_lands_at_mic_level() {
     let line = tone_at_dbu(4.0, 1.0);
     let base = [
         "source=pro_line",
+        "pre_on=off",
         "di_on=on",
         "di_source=line_out",
         "di_load=1500",

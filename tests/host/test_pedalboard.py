@@ -202,6 +202,11 @@ def plugin(bundle):
     """A fresh instance with default settings and every stage out."""
     p = pedalboard.load_plugin(bundle)
     all_stages_out(p)
+    # pedalboard hands parameter changes to the plugin inside the next
+    # process() call, where the chain ramps them over 20 ms like any
+    # automation. One short warm-up render delivers them; every later
+    # process() starts with a reset, so tests see the settled chain.
+    p.process(np.zeros((2, 4800), dtype=np.float32), SR)
     return p
 
 
