@@ -116,11 +116,17 @@
 //! the CPU overlaps many samples. A chunk in which any sample reaches grid
 //! current is redone serially (the grid current charges the coupling
 //! capacitor one sample later); the arithmetic is identical either way.
-//! [`StereoPreamp`] runs two channels in the two lanes of SSE2 registers.
-//! Cost per oversampled sample per channel (release, baseline x86-64, this
-//! 2-core machine while loaded by other builds; callgrind instructions in
-//! brackets): stereo ≈ 11 ns (≈ 134 instr), mono ≈ 15 ns (≈ 191 instr), the
-//! earlier scalar version without ADAA ≈ 21 ns (134 instr).
+//! The ADAA pass picks a loop per chunk by its steps (see
+//! `StageKernel::process_chunk`), so silence and decaying tails, where every
+//! step is below the mid-point threshold, are the cheapest chunks: they need
+//! no division (before, they took the general clamped path and silence cost
+//! 30 % more than signal). [`StereoPreamp`] runs two channels in the two
+//! lanes of SSE2 registers; mono runs its ADAA two samples at a time in them.
+//! Cost per oversampled sample per channel (release, baseline x86-64,
+//! callgrind instructions; timings on this loaded 2-core machine are only
+//! indicative): mono ≈ 170 instr on a −40 dB sine, ≈ 168 on a decaying
+//! tail, ≈ 115 on silence (was 194 / 238 / 255); stereo ≈ 128 on a sine and
+//! ≈ 78 on silence (was 135 / 169).
 //!
 //! Latency: 0 samples (plus the fractional ADAA group delay above, ≈ 0.11
 //! oversampled samples per stage, not an integer latency). Units: volts in (at the mic input, after pad and
@@ -515,6 +521,75 @@ trait Lane:
     /// Segment lookup at a table coordinate `x` in [0, n − 1e-9]: the
     /// fraction t and the segment's coefficients.
     fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]);
+
+    /// The ADAA quotients of a chunk known to stay inside the table with
+    /// every step above `ADAA_MIN_STEP` (so the clamps and extensions are
+    /// identities and the quotient is picked): `post(j, y)` for each sample,
+    /// returns the last (q, F(q)).
+    #[inline(always)]
+    fn adaa_quotients(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        mut f_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> (Self, Self) {
+        let dc = Self::splat(k.dc);
+        for (j, q) in qs.iter().enumerate() {
+            let (t, c) = Self::lookup(*q, k.seg);
+            let big_f = antiderivative(&c, t);
+            post(j, (big_f - f_prev) / (*q - q_prev) - dc);
+            q_prev = *q;
+            f_prev = big_f;
+        }
+        (q_prev, f_prev)
+    }
+
+    /// In range with small and large steps mixed (near the peaks of a sine,
+    /// during a tail's fade): the in-range arithmetic of `adaa` (no clamps)
+    /// with both candidates and a branch-free pick. Returns the last (q, F(q)).
+    #[inline(always)]
+    fn adaa_mixed(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        mut f_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> (Self, Self) {
+        let (half, dc) = (Self::splat(0.5), Self::splat(k.dc));
+        for (j, q) in qs.iter().enumerate() {
+            let (t, c) = Self::lookup(*q, k.seg);
+            let big_f = antiderivative(&c, t);
+            let dq = *q - q_prev;
+            let tm = t - dq * half;
+            let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+            let out = Self::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - f_prev) / dq, f_mid);
+            post(j, out - dc);
+            q_prev = *q;
+            f_prev = big_f;
+        }
+        (q_prev, f_prev)
+    }
+
+    /// The ADAA mid-point values of a chunk known to stay inside the table
+    /// with every step at most `ADAA_MIN_STEP`: `post(j, y)` for each
+    /// sample, returns the last q.
+    #[inline(always)]
+    fn adaa_mids(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> Self {
+        let (half, dc) = (Self::splat(0.5), Self::splat(k.dc));
+        for (j, q) in qs.iter().enumerate() {
+            let (t, c) = Self::lookup(*q, k.seg);
+            let tm = t - (*q - q_prev) * half;
+            post(j, c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - dc);
+            q_prev = *q;
+        }
+        q_prev
+    }
 }
 
 /// NaN to 0, everything else clamped to ±limit (branch-free: the NaN test
@@ -592,6 +667,111 @@ impl Lane for f64 {
         let (i, t) = split_index(x);
         (t, seg[i & SEG_MASK].0)
     }
+
+    /// Two samples at a time in the lanes of an `F2` (the quotients are
+    /// independent given the previous F): the same operations per sample.
+    #[inline(always)]
+    fn adaa_quotients(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        mut f_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> (Self, Self) {
+        let dc = F2::splat(k.dc);
+        let pairs = qs.chunks_exact(2);
+        let rest = pairs.remainder();
+        for (j, p) in pairs.enumerate() {
+            let q = F2([p[0], p[1]]);
+            let (t, c) = F2::lookup(q, k.seg);
+            let big_f = antiderivative(&c, t);
+            let y = (big_f - F2([f_prev, big_f.0[0]])) / (q - F2([q_prev, p[0]])) - dc;
+            post(2 * j, y.0[0]);
+            post(2 * j + 1, y.0[1]);
+            q_prev = p[1];
+            f_prev = big_f.0[1];
+        }
+        let j0 = qs.len() - rest.len();
+        for (j, q) in rest.iter().enumerate() {
+            let (t, c) = f64::lookup(*q, k.seg);
+            let big_f = antiderivative(&c, t);
+            post(j0 + j, (big_f - f_prev) / (*q - q_prev) - k.dc);
+            q_prev = *q;
+            f_prev = big_f;
+        }
+        (q_prev, f_prev)
+    }
+
+    /// Two samples at a time, as `adaa_quotients`.
+    #[inline(always)]
+    fn adaa_mixed(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        mut f_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> (Self, Self) {
+        let (half, dc) = (F2::splat(0.5), F2::splat(k.dc));
+        let pairs = qs.chunks_exact(2);
+        let rest = pairs.remainder();
+        for (j, p) in pairs.enumerate() {
+            let q = F2([p[0], p[1]]);
+            let (t, c) = F2::lookup(q, k.seg);
+            let big_f = antiderivative(&c, t);
+            let dq = q - F2([q_prev, p[0]]);
+            let tm = t - dq * half;
+            let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+            let quot = (big_f - F2([f_prev, big_f.0[0]])) / dq;
+            let y = F2::pick_abs_gt(dq, ADAA_MIN_STEP, quot, f_mid) - dc;
+            post(2 * j, y.0[0]);
+            post(2 * j + 1, y.0[1]);
+            q_prev = p[1];
+            f_prev = big_f.0[1];
+        }
+        let j0 = qs.len() - rest.len();
+        for (j, q) in rest.iter().enumerate() {
+            let (t, c) = f64::lookup(*q, k.seg);
+            let big_f = antiderivative(&c, t);
+            let dq = *q - q_prev;
+            let tm = t - dq * 0.5;
+            let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+            let out = f64::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - f_prev) / dq, f_mid);
+            post(j0 + j, out - k.dc);
+            q_prev = *q;
+            f_prev = big_f;
+        }
+        (q_prev, f_prev)
+    }
+
+    /// Two samples at a time, as `adaa_quotients`.
+    #[inline(always)]
+    fn adaa_mids(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> Self {
+        let (half, dc) = (F2::splat(0.5), F2::splat(k.dc));
+        let pairs = qs.chunks_exact(2);
+        let rest = pairs.remainder();
+        for (j, p) in pairs.enumerate() {
+            let q = F2([p[0], p[1]]);
+            let (t, c) = F2::lookup(q, k.seg);
+            let tm = t - (q - F2([q_prev, p[0]])) * half;
+            let y = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - dc;
+            post(2 * j, y.0[0]);
+            post(2 * j + 1, y.0[1]);
+            q_prev = p[1];
+        }
+        let j0 = qs.len() - rest.len();
+        for (j, q) in rest.iter().enumerate() {
+            let (t, c) = f64::lookup(*q, k.seg);
+            let tm = t - (*q - q_prev) * 0.5;
+            post(j0 + j, c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - k.dc);
+            q_prev = *q;
+        }
+        q_prev
+    }
 }
 
 impl Lane for F2 {
@@ -663,15 +843,17 @@ const SEG_MASK: usize = TABLE_SEGMENTS - 1;
 type Segments = [Segment; TABLE_SEGMENTS];
 
 /// Coefficients per segment, see [`Segment`].
-const SEG_LEN: usize = 9;
+const SEG_LEN: usize = 12;
 
 /// One table segment in its local coordinate t ∈ [0, 1]:
-/// `[c0, c1, c2, c3, F0, g0, g1, g2, g3]` with
+/// `[c0, c1, c2, c3, F0, g0, g1, g2, g3, c1/2, c2/3, c3/4]` with
 /// `Vpk − Vpk_ref = c0 + c1·t + c2·t² + c3·t³` (cubic Hermite),
 /// its antiderivative in table units `F = F0 + c0·t + c1·t²/2 + c2·t³/3 + c3·t⁴/4`
 /// (F0 accumulated over the segments below, zero at the nominal operating
 /// point, so small signals difference small numbers), and
-/// `Ig = g0 + g1·t + g2·t² + g3·t³`.
+/// `Ig = g0 + g1·t + g2·t² + g3·t³`. The last three are the antiderivative's
+/// coefficients, stored pre-divided (the same products the sample loop would
+/// form, so nothing changes but two multiplies per lookup).
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C, align(8))]
 struct Segment([f64; SEG_LEN]);
@@ -738,14 +920,27 @@ impl CurveTable {
                 let (y1, d1, g1, e1) = w[1];
                 let (a, b, c, d) = hermite(y0 - vpk_ref, y1 - vpk_ref, d0 * h, d1 * h);
                 let (p, q, r, s) = hermite(g0, g1, e0 * h, e1 * h);
-                let s0 = Segment([a, b, c, d, big_f, p, q, r, s]);
+                let s0 = Segment([
+                    a,
+                    b,
+                    c,
+                    d,
+                    big_f,
+                    p,
+                    q,
+                    r,
+                    s,
+                    b * 0.5,
+                    c * (1.0 / 3.0),
+                    d * 0.25,
+                ]);
                 big_f += a + b / 2.0 + c / 3.0 + d / 4.0;
                 s0
             })
             .collect();
         let first_ig = seg
             .iter()
-            .position(|c| c.0[5..].iter().any(|v| *v != 0.0))
+            .position(|c| c.0[5..9].iter().any(|v| *v != 0.0))
             .unwrap_or(n);
         let mut table = CurveTable {
             ig_start_volts: lo + h * first_ig as f64,
@@ -804,8 +999,7 @@ impl CurveTable {
 /// The antiderivative polynomial of one segment at t (table units).
 #[inline(always)]
 fn antiderivative<L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
-    let s = L::splat;
-    c[4] + t * (c[0] + t * (c[1] * s(0.5) + t * (c[2] * s(1.0 / 3.0) + t * (c[3] * s(0.25)))))
+    c[4] + t * (c[0] + t * (c[9] + t * (c[10] + t * c[11])))
 }
 
 /// 1.5 · 2^52: adding it to a small f64 leaves its rounded integer part in the
@@ -1112,41 +1306,44 @@ impl StageKernel<'_> {
         out
     }
 
-    /// A chunk of `n` ≤ `CHUNK` samples: `pre(j)` gives input sample j,
-    /// `post(j, y)` takes output sample j (both fused into this stage's loops
-    /// so their own recursions overlap with its work). When no sample of the
-    /// chunk reaches grid current, the linear recursions run first over the
-    /// whole chunk and the ADAA after it, as independent per-sample work
-    /// (what makes the loop fast; chunks that stay inside the table and never
-    /// step by less than `ADAA_MIN_STEP` skip the clamps and the mid-point
-    /// fallback, which would not change a bit there); otherwise the chunk is
-    /// redone serially. All paths do identical arithmetic for each sample.
+    /// A chunk of at most `CHUNK` input samples `xs`; `post(j, y)` takes
+    /// output sample j (fused into this stage's ADAA loop so its own
+    /// recursion overlaps with this work). When no sample of the chunk
+    /// reaches grid current, the linear recursions run first over the whole
+    /// chunk and the ADAA after it, as independent per-sample work;
+    /// otherwise the chunk is redone serially. A chunk that stays inside the
+    /// table skips the clamps and takes one of four ADAA loops by its steps:
+    /// all exactly zero (silence: one value for the chunk), all at most
+    /// `ADAA_MIN_STEP` (quiet tails: mid-point values only, no division),
+    /// all above it (quotients only), or mixed (both and a pick). Silence and
+    /// tails are therefore the cheapest chunks, not the dearest. All paths
+    /// do identical arithmetic for each sample (bit-identical output).
     #[inline(always)]
     fn process_chunk<L: Lane>(
         &self,
         st: &mut StageLanes<L>,
         f_prev: &mut L,
-        n: usize,
-        mut pre: impl FnMut(usize) -> L,
+        xs: &[L],
         mut post: impl FnMut(usize, L),
     ) {
-        let n = n.min(CHUNK);
+        let xs = &xs[..xs.len().min(CHUNK)];
+        let n = xs.len();
         let saved = *st;
-        let mut xs = [L::default(); CHUNK];
         let mut qs = [L::default(); CHUNK];
-        let (xs, qs) = (&mut xs[..n], &mut qs[..n]);
+        let qs = &mut qs[..n];
         let big = L::splat(f64::MAX);
-        let (mut q_max, mut q_min, mut step_min) = (-big, big, big);
+        // Four running maxima (the minima as maxima of negated values, so
+        // the compiler can pair them in `maxpd`s).
+        let (mut q_max, mut q_min_neg, mut step_min_neg) = (-big, -big, -big);
         let mut step_max = L::default();
         let mut q_prev = st.q_prev;
-        for (j, (q, x)) in qs.iter_mut().zip(xs.iter_mut()).enumerate() {
-            *x = pre(j);
+        for (q, x) in qs.iter_mut().zip(xs) {
             let v = self.linear(st, *x);
             st.ig_prev = L::default();
             q_max = q_max.hi(v);
-            q_min = q_min.lo(v);
+            q_min_neg = q_min_neg.hi(-v);
             let step = (v - q_prev).abs();
-            step_min = step_min.lo(step);
+            step_min_neg = step_min_neg.hi(-step);
             step_max = step_max.hi(step);
             q_prev = v;
             *q = v;
@@ -1159,7 +1356,7 @@ impl StageKernel<'_> {
             return;
         }
         let mut fp = *f_prev;
-        let in_range = !(-q_min).any_gt(0.0) && !q_max.any_gt(self.last);
+        let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
         let mut q_prev = st.q_prev;
         let s = L::splat;
         if in_range && !step_max.any_gt(ADAA_MIN_STEP) {
@@ -1178,40 +1375,16 @@ impl StageKernel<'_> {
                 }
                 fp = antiderivative(&c, t);
             } else {
-                for (j, q) in qs.iter().enumerate() {
-                    let (t, c) = L::lookup(*q, self.seg);
-                    let tm = t - (*q - q_prev) * s(0.5);
-                    post(j, c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - s(self.dc));
-                    q_prev = *q;
-                }
+                q_prev = L::adaa_mids(self, qs, q_prev, &mut post);
                 let (t, c) = L::lookup(q_prev, self.seg);
                 fp = antiderivative(&c, t);
             }
-        } else if in_range && step_min.all_gt(ADAA_MIN_STEP) {
-            for (j, q) in qs.iter().enumerate() {
-                // In range: the clamps and extensions are identities (adding
-                // exact zeros), and |dq| > ADAA_MIN_STEP picks the quotient.
-                let (t, c) = L::lookup(*q, self.seg);
-                let big_f = antiderivative(&c, t);
-                post(j, (big_f - fp) / (*q - q_prev) - s(self.dc));
-                q_prev = *q;
-                fp = big_f;
-            }
+        } else if in_range && (-step_min_neg).all_gt(ADAA_MIN_STEP) {
+            // In range: the clamps and extensions are identities (adding
+            // exact zeros), and |dq| > ADAA_MIN_STEP picks the quotient.
+            (q_prev, fp) = L::adaa_quotients(self, qs, q_prev, fp, &mut post);
         } else if in_range {
-            // Mostly large steps with a few small ones (near the peaks of a
-            // sine, during a tail's fade): the in-range arithmetic of `adaa`
-            // (no clamps) with both candidates and a branch-free pick.
-            for (j, q) in qs.iter().enumerate() {
-                let (t, c) = L::lookup(*q, self.seg);
-                let big_f = antiderivative(&c, t);
-                let dq = *q - q_prev;
-                let tm = t - dq * s(0.5);
-                let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
-                let out = L::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - fp) / dq, f_mid);
-                post(j, out - s(self.dc));
-                q_prev = *q;
-                fp = big_f;
-            }
+            (q_prev, fp) = L::adaa_mixed(self, qs, q_prev, fp, &mut post);
         } else {
             for (j, q) in qs.iter().enumerate() {
                 let (out, big_f, ..) = self.adaa(*q, q_prev, fp);
@@ -1756,14 +1929,16 @@ impl PreampCore {
     /// high-pass, stage 1, stage 2, output), so that each loop is short and
     /// the CPU overlaps many samples; every state is flushed at fixed
     /// absolute sample positions, so the result does not depend on the block
-    /// partition.
+    /// partition. `load(i, v)` fills `v` with the input samples from index
+    /// `i` on, `store(i, v)` writes the output samples `v` from index `i` on
+    /// (whole chunks, so the sample loops need no bounds checks).
     #[inline(always)]
     fn run<L: Lane>(
         &mut self,
         state: &mut ChannelState<L>,
         len: usize,
-        mut load: impl FnMut(usize) -> L,
-        mut store: impl FnMut(usize, L),
+        mut load: impl FnMut(usize, &mut [L]),
+        mut store: impl FnMut(usize, &[L]),
     ) {
         if self.hpf_restart {
             state.hpf = [L::default(); 2];
@@ -1796,29 +1971,28 @@ impl PreampCore {
                     (gain_in[j], gain_level[j], gain_out[j]) = (gi, gl, go);
                 }
             }
-            let hs = &mut st.hpf;
-            k1.process_chunk(
-                &mut st.s1,
-                &mut f1,
-                n,
-                |j| {
-                    let v = load(i0 + j).sanitize(INPUT_LIMIT_VOLTS) * L::splat(gain_in[j]);
-                    if hpf_on {
-                        hpf.tick(hs, v)
-                    } else {
-                        v
-                    }
-                },
-                |j, y| buf[j] = y * L::splat(gain_level[j]),
-            );
+            let mut inp = [L::default(); CHUNK];
+            load(i0, &mut inp[..n]);
+            // Input guard and gain (no recursion: vectorises), then the
+            // high-pass in its own short loop.
+            let inp = &mut inp[..n];
+            for (v, g) in inp.iter_mut().zip(&gain_in) {
+                *v = v.sanitize(INPUT_LIMIT_VOLTS) * L::splat(*g);
+            }
+            if hpf_on {
+                for v in inp.iter_mut() {
+                    *v = hpf.tick(&mut st.hpf, *v);
+                }
+            }
+            k1.process_chunk(&mut st.s1, &mut f1, inp, |j, y| {
+                buf[j] = y * L::splat(gain_level[j]);
+            });
             let so = &mut st.out;
-            k2.process_chunk(
-                &mut st.s2,
-                &mut f2,
-                n,
-                |j| buf[j],
-                |j, y| store(i0 + j, out_hp.tick(so, y) * L::splat(gain_out[j])),
-            );
+            let mut out = [L::default(); CHUNK];
+            k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| {
+                out[j] = out_hp.tick(so, y) * L::splat(gain_out[j])
+            });
+            store(i0, &out[..n]);
             counter += n as u64;
             i0 += n;
             if counter.is_multiple_of(CHUNK as u64) {
@@ -1925,8 +2099,20 @@ impl Preamp {
         }
         let len = block.len();
         let dst = std::cell::Cell::from_mut(block).as_slice_of_cells();
-        self.core
-            .run(&mut self.state, len, |i| dst[i].get(), |i, v| dst[i].set(v));
+        self.core.run(
+            &mut self.state,
+            len,
+            |i, v| {
+                for (d, s) in v.iter_mut().zip(&dst[i..]) {
+                    *d = s.get();
+                }
+            },
+            |i, v| {
+                for (d, s) in dst[i..].iter().zip(v) {
+                    d.set(*s);
+                }
+            },
+        );
     }
 
     /// Linear gain from mic input to output for tiny signals at 1 kHz.
@@ -2036,10 +2222,16 @@ impl StereoPreamp {
         self.core.run(
             &mut self.state,
             len,
-            |i| F2([lc[i].get(), rc[i].get()]),
-            |i, v: F2| {
-                lc[i].set(v.0[0]);
-                rc[i].set(v.0[1]);
+            |i, v: &mut [F2]| {
+                for (d, (l, r)) in v.iter_mut().zip(lc[i..].iter().zip(&rc[i..])) {
+                    *d = F2([l.get(), r.get()]);
+                }
+            },
+            |i, v: &[F2]| {
+                for (s, (l, r)) in v.iter().zip(lc[i..].iter().zip(&rc[i..])) {
+                    l.set(s.0[0]);
+                    r.set(s.0[1]);
+                }
             },
         );
     }
