@@ -562,3 +562,42 @@ fn shared_designs_match_own_prepare() {
     let peak = (0..64).max_by(|i, j| h[*i].abs().total_cmp(&h[*j].abs()));
     assert_eq!(peak, Some(a.latency_samples()), "{h:?}");
 }
+
+#[test]
+fn block_partition_with_clipping_and_ramp() {
+    // Bursts that cross the swing knee (so some chunks take the soft-clip
+    // path and others the linear one), for a 3-state and a 5-state load,
+    // with a Zo change at sample 3000: a block that holds the end of the
+    // ramp runs per sample to its end, so the steady block loop must
+    // match the per-sample path to the bit.
+    let fs = 48000.0;
+    let input: Vec<f64> = noise(6000)
+        .iter()
+        .enumerate()
+        .map(|(n, v)| if (n / 700) % 3 == 1 { v * 30.0 } else { *v })
+        .collect();
+    for model in [HeadphoneModel::Closed32, HeadphoneModel::Iem] {
+        let mut amp = HeadphoneAmp::new();
+        amp.prepare(&spec(fs));
+        let mut s = settings(model, 10.0);
+        s.swing_volts = 5.0;
+        let run = |amp: &mut HeadphoneAmp, bs: usize| {
+            amp.set_settings(s);
+            amp.reset();
+            let mut x = input.clone();
+            let (a, b) = x.split_at_mut(3000);
+            a.chunks_mut(bs).for_each(|c| amp.process(c));
+            amp.set_settings(HeadphoneSettings {
+                amp_z_ohms: 33.0,
+                ..s
+            });
+            b.chunks_mut(bs).for_each(|c| amp.process(c));
+            x
+        };
+        let reference = run(&mut amp, 1);
+        assert!(reference.iter().any(|v| v.abs() > 1.5), "loud bursts");
+        for bs in [7usize, 64, 513, 3000, 4096] {
+            assert_eq!(run(&mut amp, bs), reference, "{model:?} block size {bs}");
+        }
+    }
+}
