@@ -6,16 +6,34 @@
 //! the plugin framework.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use nice_plug::prelude::*;
 
 pub mod dsp;
+pub mod headphone_curve;
 pub mod params;
 pub mod render;
 
 use dsp::chain::Chain;
+use dsp::headphone::HeadphoneModel;
+use headphone_curve::{curve_channel, CurveReceiver, CurveSender};
 use params::TubelineParams;
+
+/// Work done off the audio thread.
+pub enum Task {
+    /// Read the measured headphone curve named in the state and design its
+    /// filter for this output impedance and sample rate.
+    DesignCurve {
+        zo_ohms: f64,
+        sample_rate: f64,
+        channels: usize,
+    },
+}
+
+/// Redesign a measured curve's filter when the output impedance moves by more
+/// than this fraction (Zo is part of the filter).
+const CURVE_ZO_TOLERANCE: f64 = 0.005;
 
 /// The plugin instance.
 pub struct Tubeline {
@@ -27,15 +45,52 @@ pub struct Tubeline {
     offline: bool,
     /// Latency last reported to the host.
     reported_latency: u32,
+    /// Receives measured-curve filters designed off the audio thread.
+    curve_rx: CurveReceiver,
+    /// The background side of `curve_rx`, used by the task executor.
+    curve_tx: Arc<Mutex<CurveSender>>,
+    /// The last error loading the measured curve, for the editor.
+    pub curve_error: Arc<RwLock<Option<String>>>,
+    /// Output impedance the current measured-curve filter was designed for.
+    curve_zo_ohms: f64,
+    /// Host samples since the last redesign was asked for (debounce).
+    samples_since_curve_request: usize,
+    /// The host's sample rate.
+    sample_rate: f64,
+    /// Channels activated.
+    channels: usize,
+    /// No block processed since activation or reset: a filter installed now
+    /// starts without a crossfade.
+    fresh: bool,
 }
 
 impl Default for Tubeline {
     fn default() -> Self {
+        let (tx, rx) = curve_channel();
         Self {
             params: Arc::new(TubelineParams::default()),
             chain: Chain::new(),
             offline: false,
             reported_latency: 0,
+            curve_rx: rx,
+            curve_tx: Arc::new(Mutex::new(tx)),
+            curve_error: Arc::new(RwLock::new(None)),
+            curve_zo_ohms: f64::NAN,
+            samples_since_curve_request: 0,
+            sample_rate: 48_000.0,
+            channels: 0,
+            fresh: true,
+        }
+    }
+}
+
+impl Tubeline {
+    /// The task that designs the measured curve for the current settings.
+    fn curve_task(&self) -> Task {
+        Task::DesignCurve {
+            zo_ohms: self.chain.settings().headphone.amp_z_ohms,
+            sample_rate: self.sample_rate,
+            channels: self.channels,
         }
     }
 }
@@ -64,10 +119,38 @@ impl Plugin for Tubeline {
 
     type Editor = ();
     type SysExMessage = ();
-    type BackgroundTask = ();
+    type BackgroundTask = Task;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        let path = self.params.hp_csv.clone();
+        let sender = self.curve_tx.clone();
+        let error = self.curve_error.clone();
+        Box::new(move |task| match task {
+            Task::DesignCurve {
+                zo_ohms,
+                sample_rate,
+                channels,
+            } => {
+                let path = path.read().map(|p| p.clone()).unwrap_or_default();
+                if path.is_empty() {
+                    return;
+                }
+                let result = match sender.lock() {
+                    Ok(mut s) => s.load(&path, zo_ohms, sample_rate, channels),
+                    Err(_) => Err("the curve loader is unavailable".to_string()),
+                };
+                if let Err(e) = &result {
+                    nice_log!("headphone curve: {e}");
+                }
+                if let Ok(mut slot) = error.write() {
+                    *slot = result.err();
+                }
+            }
+        })
     }
 
     fn activate(
@@ -85,11 +168,23 @@ impl Plugin for Tubeline {
             .prepare(f64::from(buffer_config.sample_rate), channels);
         self.reported_latency = self.chain.latency_samples() as u32;
         context.set_latency_samples(self.reported_latency);
+        self.sample_rate = f64::from(buffer_config.sample_rate);
+        self.channels = channels;
+        self.fresh = true;
+        // Design the measured curve now, if one is chosen, so it is there
+        // from the first block.
+        // A later change of Zo may ask for a redesign at once.
+        self.samples_since_curve_request = usize::MAX / 2;
+        if self.chain.settings().headphone.model == HeadphoneModel::Custom {
+            self.curve_zo_ohms = self.chain.settings().headphone.amp_z_ohms;
+            context.execute(self.curve_task());
+        }
         true
     }
 
     fn reset(&mut self) {
         self.chain.reset();
+        self.fresh = true;
     }
 
     fn process(
@@ -99,6 +194,30 @@ impl Plugin for Tubeline {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         self.chain.set_settings(self.params.snapshot(self.offline));
+
+        // A measured headphone curve has the output impedance built in: ask
+        // for a new design when it moves (at most every 100 ms), and install
+        // whatever the background has designed.
+        let hp = self.chain.settings().headphone;
+        if hp.model == HeadphoneModel::Custom {
+            self.samples_since_curve_request = self
+                .samples_since_curve_request
+                .saturating_add(buffer.samples());
+            // (NaN before the first design: counts as moved.)
+            let within = (hp.amp_z_ohms - self.curve_zo_ohms).abs()
+                <= CURVE_ZO_TOLERANCE * self.curve_zo_ohms.abs() + 0.01;
+            let moved = !within;
+            if moved && self.samples_since_curve_request as f64 >= 0.1 * self.sample_rate {
+                self.curve_zo_ohms = hp.amp_z_ohms;
+                self.samples_since_curve_request = 0;
+                context.execute_background(self.curve_task());
+            }
+        }
+        if self.curve_rx.install(&mut self.chain) && self.fresh {
+            self.chain.reset();
+        }
+        self.fresh = false;
+
         let latency = self.chain.latency_samples() as u32;
         if latency != self.reported_latency {
             self.reported_latency = latency;

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
@@ -211,6 +211,9 @@ pub enum HeadphoneParam {
     #[id = "iem"]
     #[name = "Balanced-armature IEM"]
     Iem,
+    #[id = "custom"]
+    #[name = "Measured curve (CSV)"]
+    Custom,
 }
 
 /// Range of the headphone amp's output impedance, in ohms.
@@ -402,6 +405,7 @@ impl HeadphoneParams {
                 HeadphoneParam::Dynamic600 => HeadphoneModel::Dynamic600,
                 HeadphoneParam::Planar => HeadphoneModel::Planar,
                 HeadphoneParam::Iem => HeadphoneModel::Iem,
+                HeadphoneParam::Custom => HeadphoneModel::Custom,
             },
             normalize: self.normalize.value(),
         }
@@ -438,6 +442,10 @@ pub struct TubelineParams {
     /// Oversampling quality (offline rendering always uses High).
     #[id = "quality"]
     pub quality: EnumParam<QualityParam>,
+    /// Path of the measured headphone impedance curve (CSV) that
+    /// `hp_model` = "Measured curve" uses. Saved in the plugin state.
+    #[persist = "hp_csv"]
+    pub hp_csv: Arc<RwLock<String>>,
 }
 
 fn trim_param(name: &str) -> FloatParam {
@@ -553,6 +561,7 @@ impl Default for TubelineParams {
                 bypass: BoolParam::new("Bypass", false).make_bypass(),
             },
             quality: EnumParam::new("Quality", QualityParam::Live),
+            hp_csv: Arc::new(RwLock::new(String::new())),
         }
     }
 }

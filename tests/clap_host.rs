@@ -680,3 +680,114 @@ fn reset_during_processing_does_not_allocate_and_clears_everything() {
     on_audio_thread(|| proc.stop());
     p.deactivate(proc);
 }
+
+// ---------------------------------------------------------------------------
+// 7. A measured headphone curve named in the state: loaded off the audio
+//    thread, handed over without allocating, redesigned when Zo moves
+// ---------------------------------------------------------------------------
+
+/// nice-plug's CLAP state for `params`: the JSON's length, then the JSON.
+fn clap_state(params: &tubeline::params::TubelineParams) -> Vec<u8> {
+    let json = serde_json::to_vec(&params.to_state()).unwrap();
+    let mut state = (json.len() as u64).to_le_bytes().to_vec();
+    state.extend_from_slice(&json);
+    state
+}
+
+/// An instance whose state chooses the headphone amp driving the curve in
+/// `csv` from 120 Ω, with every other stage out.
+fn with_curve(csv: &str) -> (Plugin, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("curve.csv");
+    std::fs::write(&path, csv).unwrap();
+    let params = tubeline::params::TubelineParams::default();
+    for (id, value) in [
+        ("pre_on", "off"),
+        ("source", "pro_line"),
+        ("hp_on", "on"),
+        ("hp_model", "custom"),
+        ("amp_z", "120"),
+    ] {
+        params.set_from_text(id, value).unwrap();
+    }
+    *params.hp_csv.write().unwrap() = path.to_str().unwrap().to_string();
+    let mut p = Plugin::new();
+    p.load_state(&clap_state(&params)).unwrap();
+    (p, dir)
+}
+
+fn rms_db(x: &[f32]) -> f64 {
+    let s: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    10.0 * (s / x.len() as f64).log10()
+}
+
+/// A purely resistive 32 Ω "headphone": from 120 Ω the divider is 32/152 at
+/// every frequency.
+fn resistive_32_ohm_csv() -> String {
+    let mut csv = String::from("Freq(Hz),Magnitude(ohm),Phase(deg)\n");
+    for i in 0..40 {
+        let f = 10.0 * 2400f64.powf(f64::from(i) / 39.0);
+        csv.push_str(&format!("{f:.3},32.0,0.0\n"));
+    }
+    csv
+}
+
+#[test]
+fn a_measured_curve_in_the_state_drives_the_headphone_amp_without_allocating() {
+    let (mut p, _dir) = with_curve(&resistive_32_ohm_csv());
+    let mut proc = p.activate(SR, 2, 1024);
+    p.pump();
+    let len = 64 * 512;
+    let input = stereo_sine(SR, len);
+    // Zo moves from 120 to 33 Ω at block 8: the filter is redesigned off the
+    // audio thread (given up to ~0.3 s of wall time here) and crossfaded in.
+    let events = [at(8 * 512, "amp_z", value_of(&mut p, "amp_z", "33"))];
+    let mut output = vec![vec![0.0f32; len]; 2];
+    // Block by block, pumping the host's main thread in between: nice-plug
+    // runs background tasks from there.
+    let mut violations = 0;
+    on_audio_thread(|| proc.start());
+    for start in (0..len).step_by(512) {
+        violations += on_audio_thread(|| {
+            reset_violation_count();
+            assert_no_alloc(|| proc.process_block(&input, &mut output, start, 512, &events));
+            violation_count()
+        });
+        p.pump();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    on_audio_thread(|| proc.stop());
+    p.pump();
+    assert_eq!(violations, 0, "allocations on the audio thread");
+    let gain = rms_db(&output[0][2048..8 * 512]) - rms_db(&input[0][2048..8 * 512]);
+    let expected = 20.0 * (32.0f64 / 152.0).log10();
+    assert!(
+        (gain - expected).abs() < 0.1,
+        "from 120 Ω: {gain:.3} dB, expected {expected:.3}"
+    );
+    let tail = 60 * 512..len;
+    let gain = rms_db(&output[0][tail.clone()]) - rms_db(&input[0][tail]);
+    let expected = 20.0 * (32.0f64 / 65.0).log10();
+    assert!(
+        (gain - expected).abs() < 0.1,
+        "from 33 Ω: {gain:.3} dB, expected {expected:.3}"
+    );
+}
+
+#[test]
+fn a_malformed_curve_leaves_the_load_flat_and_the_output_finite() {
+    let (mut p, _dir) = with_curve("f,z,phase\n20,32,0\n40,abc,0\n");
+    let mut proc = p.activate(SR, 2, 1024);
+    p.pump();
+    let input = stereo_sine(SR, 8 * 512);
+    let output = on_audio_thread(|| {
+        proc.start();
+        let out = proc.run(&input, &[512], &[]);
+        proc.stop();
+        out
+    });
+    assert_finite(&output, "output");
+    // No curve could be loaded: the custom load is flat (unity).
+    let gain = rms_db(&output[0][2048..]) - rms_db(&input[0][2048..]);
+    assert!(gain.abs() < 0.1, "{gain:.3} dB");
+}

@@ -323,6 +323,28 @@ fn a_measured_headphone_curve_from_csv_drives_the_amp() {
         "{gain} dB, expected {expected}"
     );
 
+    // A preset that chooses the "Measured curve" headphone names its file.
+    let params = tubeline::params::TubelineParams::default();
+    for (id, value) in [
+        ("pre_on", "off"),
+        ("source", "pro_line"),
+        ("hp_on", "on"),
+        ("hp_model", "custom"),
+        ("amp_z", "120"),
+    ] {
+        params.set_from_text(id, value).unwrap();
+    }
+    *params.hp_csv.write().unwrap() = s(&curve).to_string();
+    let preset = p(dir.path(), "measured.json");
+    std::fs::write(&preset, serde_json::to_string(&params.to_state()).unwrap()).unwrap();
+    run_ok(&[s(&i), s(&o), "--preset", s(&preset)]);
+    let (out, _) = read_wav(&o);
+    let gain = rms_db(&out[0][4800..]) - rms_db(&input[0][4800..]);
+    assert!(
+        (gain - expected).abs() < 0.1,
+        "preset: {gain} dB, expected {expected}"
+    );
+
     // A malformed curve names the line and the problem, and nothing is written.
     let bad = p(dir.path(), "bad.csv");
     std::fs::write(&bad, "f,z,phase\n20,32,0\n40,abc,0\n").unwrap();

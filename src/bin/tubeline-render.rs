@@ -46,7 +46,8 @@ struct Cli {
     preset: Option<PathBuf>,
     /// Drive a measured headphone instead of a modelled one: an impedance
     /// CSV (frequency Hz, |Z| ohm, phase degrees, as REW, ARTA or DATS
-    /// export). Switches the headphone amp in.
+    /// export). Switches the headphone amp in. Without it, a preset that
+    /// chooses the "Measured curve" headphone uses the curve it names.
     #[arg(long, value_name = "FILE")]
     hp_csv: Option<PathBuf>,
     /// Render the built-in demo signal (6 s: tone, sweep, chord) instead of
@@ -108,7 +109,14 @@ fn run(cli: Cli) -> Result<()> {
         (samples, rate, out.clone())
     };
 
-    let curve = match &cli.hp_csv {
+    // The measured curve: --hp-csv, or the one a preset names for the
+    // "Measured curve" headphone.
+    let preset_curve = params.hp_csv.read().map(|p| p.clone()).unwrap_or_default();
+    let curve_path = cli.hp_csv.clone().or_else(|| {
+        let custom = params.snapshot(true).headphone.model == HeadphoneModel::Custom;
+        (custom && !preset_curve.is_empty()).then(|| PathBuf::from(&preset_curve))
+    });
+    let curve = match &curve_path {
         Some(path) => {
             let text = fs::read_to_string(path)
                 .with_context(|| format!("cannot read impedance curve {}", path.display()))?;
