@@ -21,7 +21,7 @@ use tubeline::dsp::chain::{Chain, ChainSettings};
 use tubeline::dsp::oversampling::Quality;
 
 use host::{at, on_audio_thread, param_hash, Automation, Plugin};
-use util::{noise, sine};
+use util::{noise, resistive_csv, sine};
 
 /// The parameter IDs of issue 2, with display name and group (CLAP module).
 const PARAMS: [(&str, &str, &str); 9] = [
@@ -721,20 +721,9 @@ fn rms_db(x: &[f32]) -> f64 {
     10.0 * (s / x.len() as f64).log10()
 }
 
-/// A purely resistive 32 Ω "headphone": from 120 Ω the divider is 32/152 at
-/// every frequency.
-fn resistive_32_ohm_csv() -> String {
-    let mut csv = String::from("Freq(Hz),Magnitude(ohm),Phase(deg)\n");
-    for i in 0..40 {
-        let f = 10.0 * 2400f64.powf(f64::from(i) / 39.0);
-        csv.push_str(&format!("{f:.3},32.0,0.0\n"));
-    }
-    csv
-}
-
 #[test]
 fn a_measured_curve_in_the_state_drives_the_headphone_amp_without_allocating() {
-    let (mut p, _dir) = with_curve(&resistive_32_ohm_csv());
+    let (mut p, _dir) = with_curve(&resistive_csv(32.0));
     let mut proc = p.activate(SR, 2, 1024);
     p.pump();
     let len = 64 * 512;

@@ -296,11 +296,7 @@ fn a_measured_headphone_curve_from_csv_drives_the_amp() {
     let dir = tmp();
     // A purely resistive 32 Ω "headphone" from a 120 Ω output: the voltage
     // divider gives 32/152 at every frequency, −13.53 dB.
-    let mut csv = String::from("Freq(Hz),Magnitude(ohm),Phase(deg)\n");
-    for i in 0..40 {
-        let f = 10.0 * 2400f64.powf(f64::from(i) / 39.0);
-        csv.push_str(&format!("{f:.3},32.0,0.0\n"));
-    }
+    let csv = resistive_csv(32.0);
     let curve = p(dir.path(), "flat32.csv");
     std::fs::write(&curve, &csv).unwrap();
     let input = vec![sine(1000.0, 0.1, 48_000.0, 24_000)];

@@ -88,3 +88,15 @@ pub fn thd(x: &[f32], fundamental_bin: usize) -> f64 {
         .sum();
     harmonics.sqrt() / h1
 }
+
+/// An impedance CSV (as measurement tools export it) of a purely resistive
+/// `ohms` load from 10 Hz to 24 kHz: from an output impedance Zo the divider
+/// is ohms/(ohms+Zo) at every frequency.
+pub fn resistive_csv(ohms: f64) -> String {
+    let mut csv = String::from("Freq(Hz),Magnitude(ohm),Phase(deg)\n");
+    for i in 0..40 {
+        let f = 10.0 * 2400f64.powf(f64::from(i) / 39.0);
+        csv.push_str(&format!("{f:.3},{ohms:.1},0.0\n"));
+    }
+    csv
+}

@@ -105,7 +105,6 @@ fn exactness(fs: f64) -> (f64, f64) {
                 k += 1 + k / 64;
             }
         }
-        println!("{fs} Hz {m:?}: {:.4} dB {:.3} deg", worst_m.0, worst_m.1);
         worst_db = worst_db.max(worst_m.0);
         worst_deg = worst_deg.max(worst_m.1);
     }
@@ -115,21 +114,18 @@ fn exactness(fs: f64) -> (f64, f64) {
 #[test]
 fn exact_at_44k1() {
     let (db, deg) = exactness(44100.0);
-    println!("44.1 kHz: worst {db:.4} dB, {deg:.3} deg");
     assert!(db <= 0.05 && deg <= 2.0, "{db} dB {deg} deg");
 }
 
 #[test]
 fn exact_at_48k() {
     let (db, deg) = exactness(48000.0);
-    println!("48 kHz: worst {db:.4} dB, {deg:.3} deg");
     assert!(db <= 0.05 && deg <= 2.0, "{db} dB {deg} deg");
 }
 
 #[test]
 fn exact_at_96k() {
     let (db, deg) = exactness(96000.0);
-    println!("96 kHz: worst {db:.4} dB, {deg:.3} deg");
     assert!(db <= 0.05 && deg <= 2.0, "{db} dB {deg} deg");
 }
 
@@ -448,7 +444,6 @@ fn csv_filter_accuracy_and_swap() {
             .sum();
         worst = worst.max((20.0 * (got.norm() / want).log10()).abs());
     }
-    println!("custom CSV worst {worst:.4} dB");
     assert!(worst < 0.1, "{worst}");
     s.amp_z_ohms = 120.0;
     amp.set_settings(s);
@@ -458,45 +453,6 @@ fn csv_filter_accuracy_and_swap() {
         back.is_empty(),
         "the first displaced filter is still fading"
     );
-}
-
-#[test]
-#[ignore]
-fn bench_ns_per_sample() {
-    let fs = 48000.0;
-    let mut l = HeadphoneAmp::new();
-    l.prepare(&spec(fs));
-    for m in [HeadphoneModel::Closed32, HeadphoneModel::Iem] {
-        l.set_settings(settings(m, 33.0));
-        l.reset();
-        let mut x = noise(48000);
-        let t = std::time::Instant::now();
-        for _ in 0..20 {
-            x.chunks_mut(512).for_each(|c| l.process(c));
-        }
-        let ns = t.elapsed().as_nanos() as f64 / (20.0 * 48000.0);
-        println!("{m:?}: {ns:.2} ns/sample/channel");
-    }
-    let curve = parse_impedance_csv(&csv_from_model(HeadphoneModel::Closed32, ",")).unwrap();
-    l.set_settings(settings(HeadphoneModel::Custom, 33.0));
-    let t = std::time::Instant::now();
-    let f = design_custom(&curve, 33.0, fs);
-    println!("design_custom: {:?}, {} taps", t.elapsed(), f.len());
-    let _ = l.swap_custom(f);
-    l.reset();
-    let mut x = noise(48000);
-    let t = std::time::Instant::now();
-    for _ in 0..5 {
-        x.chunks_mut(512).for_each(|c| l.process(c));
-    }
-    println!(
-        "custom: {:.2} ns/sample/channel",
-        t.elapsed().as_nanos() as f64 / (5.0 * 48000.0)
-    );
-    let t = std::time::Instant::now();
-    let mut a = HeadphoneAmp::new();
-    a.prepare(&spec(fs));
-    println!("prepare: {:?}", t.elapsed());
 }
 
 #[test]
@@ -537,7 +493,6 @@ fn exact_between_presets_and_stable_at_extremes() {
                 "{m:?} {zo}"
             );
             let tail: f64 = h[n - 1024..].iter().map(|v| v.abs()).sum();
-            println!("{m:?} {zo}: tail {tail:e}");
             assert!(tail < 1e-5, "{m:?} {zo}: tail {tail}");
         }
     }
