@@ -2032,6 +2032,84 @@ impl PreampCore {
     }
 }
 
+/// What [`Preamp`] and [`StereoPreamp`] share: both are a [`PreampCore`]
+/// (settings, tables, coefficients) plus per-sample state, and differ only in
+/// how many channels the state carries and how `process` runs.
+macro_rules! preamp_front {
+    ($ty:ident) => {
+        impl Default for $ty {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl $ty {
+            /// An unprepared preamp with default settings.
+            pub fn new() -> Self {
+                Self {
+                    core: PreampCore::new(),
+                    state: ChannelState::default(),
+                }
+            }
+
+            /// Build tables (allocates, ~10 ms once) and set the rate;
+            /// settles the operating point.
+            pub fn prepare(&mut self, spec: &ProcessSpec) {
+                self.core.prepare(spec);
+                self.reset();
+            }
+
+            /// Recompute every rate-dependent coefficient without allocating.
+            pub fn set_sample_rate(&mut self, fs: f64) {
+                self.core.set_sample_rate(fs);
+            }
+
+            /// The settings in use.
+            pub fn settings(&self) -> PreampSettings {
+                self.core.settings
+            }
+
+            /// Apply settings; recomputes only what changed. Never allocates.
+            pub fn set_settings(&mut self, s: PreampSettings) {
+                self.core.apply_settings(s, false);
+            }
+
+            /// Back to the settled operating point (silence in gives exactly
+            /// zero out).
+            pub fn reset(&mut self) {
+                self.core.reset();
+                self.state = if self.core.prepared() {
+                    ChannelState::rest(&self.core)
+                } else {
+                    ChannelState::default()
+                };
+            }
+
+            /// Linear small-signal gain from mic input to output at 1 kHz.
+            pub fn small_signal_gain(&self) -> f64 {
+                self.core.small_signal_response(1000.0).norm()
+            }
+
+            /// Small-signal response at `freq_hz` (filters, ADAA averaging and
+            /// its pre-emphasis included).
+            pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
+                self.core.small_signal_response(freq_hz)
+            }
+
+            /// Static transfer curve: output volts for a constant mic-input
+            /// voltage (for plotting).
+            pub fn transfer_curve(&self, v_in: f64) -> f64 {
+                self.core.transfer_curve(v_in)
+            }
+
+            /// Operating points (Vk, Vp, Ip) of both stages at rest.
+            pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
+                self.core.operating_points()
+            }
+        }
+    };
+}
+
 /// The tube mic preamp, one per channel. Runs at the oversampled rate.
 ///
 /// Per-sample cost: see the module header; [`StereoPreamp`] runs both
@@ -2044,53 +2122,9 @@ pub struct Preamp {
     state: ChannelState<f64>,
 }
 
-impl Default for Preamp {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+preamp_front!(Preamp);
 
 impl Preamp {
-    /// An unprepared preamp with default settings.
-    pub fn new() -> Self {
-        Self {
-            core: PreampCore::new(),
-            state: ChannelState::default(),
-        }
-    }
-
-    /// Build tables (allocates, ~10 ms once) and set the rate; settles the
-    /// operating point.
-    pub fn prepare(&mut self, spec: &ProcessSpec) {
-        self.core.prepare(spec);
-        self.reset();
-    }
-
-    /// Recompute every rate-dependent coefficient without allocating.
-    pub fn set_sample_rate(&mut self, fs: f64) {
-        self.core.set_sample_rate(fs);
-    }
-
-    /// The settings in use.
-    pub fn settings(&self) -> PreampSettings {
-        self.core.settings
-    }
-
-    /// Apply settings; recomputes only what changed. Never allocates.
-    pub fn set_settings(&mut self, s: PreampSettings) {
-        self.core.apply_settings(s, false);
-    }
-
-    /// Back to the settled operating point (silence in gives exactly zero out).
-    pub fn reset(&mut self) {
-        self.core.reset();
-        self.state = if self.core.prepared() {
-            ChannelState::rest(&self.core)
-        } else {
-            ChannelState::default()
-        };
-    }
-
     /// Process one channel in place: mic-input volts in, output volts out.
     pub fn process(&mut self, block: &mut [f64]) {
         if !self.core.prepared() {
@@ -2115,35 +2149,12 @@ impl Preamp {
         );
     }
 
-    /// Linear gain from mic input to output for tiny signals at 1 kHz.
-    pub fn small_signal_gain(&self) -> f64 {
-        self.small_signal_response(1000.0).norm()
-    }
-
-    /// Small-signal response from mic input to output at the current rate and
-    /// settings (linear filters exact, tube curves linearised at the
-    /// operating point). Positive real at mid-band: the preamp is non-inverting.
-    pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
-        self.core.small_signal_response(freq_hz)
-    }
-
-    /// Static (instantaneous) transfer curve from mic-input volts to output
-    /// volts, capacitors uncharged, filters ignored: for the editor's plot.
-    pub fn transfer_curve(&self, v_in: f64) -> f64 {
-        self.core.transfer_curve(v_in)
-    }
-
     /// Grid bias shift of each stage caused by grid current (0 V at rest).
     pub fn grid_bias_volts(&self) -> [f64; 2] {
         [
             -self.state.s1.vc * self.core.stage1.kth,
             -self.state.s2.vc * self.core.stage2.kth,
         ]
-    }
-
-    /// Operating point (Vk, Vp, Ip) of each stage.
-    pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
-        self.core.operating_points()
     }
 }
 
@@ -2159,52 +2170,9 @@ pub struct StereoPreamp {
     state: ChannelState<F2>,
 }
 
-impl Default for StereoPreamp {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+preamp_front!(StereoPreamp);
 
 impl StereoPreamp {
-    /// An unprepared stereo preamp with default settings.
-    pub fn new() -> Self {
-        Self {
-            core: PreampCore::new(),
-            state: ChannelState::default(),
-        }
-    }
-
-    /// Build tables (allocates, once) and set the rate; settles the operating point.
-    pub fn prepare(&mut self, spec: &ProcessSpec) {
-        self.core.prepare(spec);
-        self.reset();
-    }
-
-    /// Recompute every rate-dependent coefficient without allocating.
-    pub fn set_sample_rate(&mut self, fs: f64) {
-        self.core.set_sample_rate(fs);
-    }
-
-    /// The settings in use.
-    pub fn settings(&self) -> PreampSettings {
-        self.core.settings
-    }
-
-    /// Apply settings to both channels; recomputes only what changed.
-    pub fn set_settings(&mut self, s: PreampSettings) {
-        self.core.apply_settings(s, false);
-    }
-
-    /// Back to the settled operating point.
-    pub fn reset(&mut self) {
-        self.core.reset();
-        self.state = if self.core.prepared() {
-            ChannelState::rest(&self.core)
-        } else {
-            ChannelState::default()
-        };
-    }
-
     /// Process both channels in place (same length; the shorter length is
     /// processed if they differ).
     pub fn process_stereo(&mut self, left: &mut [f64], right: &mut [f64]) {
@@ -2236,30 +2204,10 @@ impl StereoPreamp {
         );
     }
 
-    /// Linear gain from mic input to output for tiny signals at 1 kHz.
-    pub fn small_signal_gain(&self) -> f64 {
-        self.core.small_signal_response(1000.0).norm()
-    }
-
-    /// Small-signal response (see [`Preamp::small_signal_response`]).
-    pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
-        self.core.small_signal_response(freq_hz)
-    }
-
-    /// Static transfer curve (see [`Preamp::transfer_curve`]).
-    pub fn transfer_curve(&self, v_in: f64) -> f64 {
-        self.core.transfer_curve(v_in)
-    }
-
     /// Grid bias shift `[channel][stage]` caused by grid current (0 V at rest).
     pub fn grid_bias_volts(&self) -> [[f64; 2]; 2] {
         let (k1, k2) = (self.core.stage1.kth, self.core.stage2.kth);
         std::array::from_fn(|c| [-self.state.s1.vc.0[c] * k1, -self.state.s2.vc.0[c] * k2])
-    }
-
-    /// Operating point (Vk, Vp, Ip) of each stage.
-    pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
-        self.core.operating_points()
     }
 }
 // ---------------------------------------------------------------------------
