@@ -13,6 +13,7 @@ use nice_plug::prelude::*;
 pub mod dsp;
 pub mod headphone_curve;
 pub mod params;
+pub mod presets;
 pub mod render;
 
 use dsp::chain::Chain;
