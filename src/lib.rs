@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use nice_plug::prelude::*;
 
+pub mod advice;
 pub mod dsp;
 pub mod headphone_curve;
 pub mod params;
