@@ -309,8 +309,8 @@ const FACTORY: &[FactoryEntry] = &[
     (
         "IEC 120 ohm out into 80 ohm closed-backs",
         "A headphone output built to the old IEC 61938 120 ohm rule, driving 80 ohm \
-         closed-backs: above the 1/8 rule, so the bass resonance comes up by about a dB \
-         and the level drops.",
+         closed-backs: far above the 1/8 rule, so the level drops and the bass \
+         resonance (a 200 ohm impedance peak) comes up by almost 4 dB.",
         &[
             ("source", "pro_line"),
             ("pre_on", "off"),
