@@ -73,6 +73,17 @@ pub struct Preset {
     pub state: PluginState,
 }
 
+impl Preset {
+    /// A preset of the parameters' current values (what "Save preset" stores).
+    pub fn from_params(name: &str, description: &str, params: &TubelineParams) -> Self {
+        Preset {
+            name: name.to_string(),
+            description: description.to_string(),
+            state: params.to_state(),
+        }
+    }
+}
+
 /// A preset file could not be read, parsed, validated or written. The message
 /// names the file and says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,11 +341,7 @@ fn build(name: &str, description: &str, settings: &[(&str, &str)]) -> Preset {
             panic!("factory preset \"{name}\": {id}={value}: {e}");
         }
     }
-    Preset {
-        name: name.to_string(),
-        description: description.to_string(),
-        state: params.to_state(),
-    }
+    Preset::from_params(name, description, &params)
 }
 
 /// Lower case, letters and digits only: how preset names are compared.
@@ -577,12 +584,22 @@ pub fn load_user(path: &Path) -> Result<Preset, PresetError> {
 /// `XDG_CONFIG_HOME` is an absolute path, else `$HOME/.config/tubeline/presets`
 /// (`./tubeline/presets` if there is no home either). Not created here.
 pub fn user_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
+    user_dir_from(
+        std::env::var_os("XDG_CONFIG_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+/// [`user_dir`] for given values of `XDG_CONFIG_HOME` and `HOME`.
+pub fn user_dir_from(
+    xdg_config_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> PathBuf {
+    let base = xdg_config_home
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
+            home.map(PathBuf::from)
                 .filter(|p| p.is_absolute())
                 .map(|h| h.join(".config"))
         })
@@ -642,9 +659,19 @@ mod tests {
     }
 
     #[test]
-    fn user_dir_follows_xdg() {
-        // Only reads the environment; the test checks the shape of the path.
-        let d = user_dir();
-        assert!(d.ends_with("tubeline/presets"), "{}", d.display());
+    fn user_dir_follows_the_xdg_rule() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            user_dir_from(os("/cfg"), os("/home/a")),
+            Path::new("/cfg/tubeline/presets")
+        );
+        // Unset, empty or relative XDG_CONFIG_HOME: ~/.config.
+        for xdg in [None, os(""), os("rel/dir")] {
+            assert_eq!(
+                user_dir_from(xdg, os("/home/a")),
+                Path::new("/home/a/.config/tubeline/presets")
+            );
+        }
+        assert_eq!(user_dir_from(None, None), Path::new("./tubeline/presets"));
     }
 }
