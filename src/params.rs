@@ -446,6 +446,9 @@ pub struct TubelineParams {
     /// `hp_model` = "Measured curve" uses. Saved in the plugin state.
     #[persist = "hp_csv"]
     pub hp_csv: Arc<RwLock<String>>,
+    /// The editor window's size, restored when it opens.
+    #[persist = "editor"]
+    pub editor_size: Arc<RwLock<crate::editor::EditorSize>>,
 }
 
 fn trim_param(name: &str) -> FloatParam {
@@ -562,6 +565,7 @@ impl Default for TubelineParams {
             },
             quality: EnumParam::new("Quality", QualityParam::Live),
             hp_csv: Arc::new(RwLock::new(String::new())),
+            editor_size: Arc::new(RwLock::new(crate::editor::EditorSize::default())),
         }
     }
 }
