@@ -15,6 +15,7 @@
 pub mod chain;
 pub mod delay;
 pub mod headphone;
+pub mod meters;
 pub mod oversampling;
 pub mod smoothing;
 pub mod transformer;

@@ -45,10 +45,11 @@ use super::delay::DelayLine;
 use super::headphone::{
     design_loads, CustomFilter, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings,
 };
+use super::meters::{ChainMeters, Tap, TapSums};
 use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
 use super::transformer::{DiBox, DiSettings};
-use super::tube::{AutoGain, AutoGainSettings, Preamp, PreampSettings};
+use super::tube::{AutoGain, AutoGainSettings, Preamp, PreampSettings, GRID_CONDUCTION_VOLTS};
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -502,6 +503,15 @@ pub struct Chain {
     curves: Box<GainCurves>,
     /// Latency of the wet path in host samples.
     latency: usize,
+    /// The level taps run (off: they cost nothing).
+    metering: bool,
+    /// Peak and power sums of the taps since the last `take_meters`.
+    taps: TapSums,
+    /// Host samples the taps cover.
+    meter_samples: u64,
+    /// The oversampled section ran since the last `take_meters` (its grid
+    /// peaks mean something).
+    meter_section_ran: bool,
 }
 
 impl Default for Chain {
@@ -544,6 +554,10 @@ impl Chain {
                 headphone: [0.0; MAX_BLOCK],
             }),
             latency: 0,
+            metering: false,
+            taps: TapSums::default(),
+            meter_samples: 0,
+            meter_section_ran: false,
         }
     }
 
@@ -724,6 +738,87 @@ impl Chain {
         self.channels.get(channel).map(|ch| ch.headphone.levels())
     }
 
+    /// Switch the level taps on or off (off by default; off, they cost
+    /// nothing). Switching on starts a fresh accumulation. Never allocates.
+    pub fn set_metering(&mut self, on: bool) {
+        if on && !self.metering {
+            self.metering = true;
+            self.take_meters();
+        }
+        self.metering = on;
+    }
+
+    /// Whether the level taps run.
+    pub fn metering(&self) -> bool {
+        self.metering
+    }
+
+    /// The meters since the last call (all zero while metering is off), and
+    /// restart the accumulation. Never allocates.
+    ///
+    /// Levels are peak (max over channels) and rms (power mean over
+    /// channels) in volts at each tap; grid, DI and headphone readings are
+    /// the maximum over channels (grid bias, grid peak, DI saturation) or the
+    /// mean (headphone power; the headphone current as the rms over
+    /// channels). A grid peak reads the stage's bias when the preamp did not
+    /// run during the period.
+    pub fn take_meters(&mut self) -> ChainMeters {
+        if !self.metering {
+            return ChainMeters::default();
+        }
+        let s = self.settings;
+        let values = (self.meter_samples as f64) * self.channels.len() as f64;
+        let taps = std::mem::take(&mut self.taps);
+        let mut m = ChainMeters {
+            input: taps.reading(Tap::Input, values),
+            di_out: taps.reading(Tap::DiOut, values),
+            preamp_in: taps.reading(Tap::PreampIn, values),
+            preamp_out: taps.reading(Tap::PreampOut, values),
+            headphone: taps.reading(Tap::Headphone, values),
+            output: taps.reading(Tap::Output, values),
+            grid_conduction_volts: GRID_CONDUCTION_VOLTS,
+            samples: self.meter_samples,
+            ..ChainMeters::default()
+        };
+        let nch = self.channels.len();
+        let mut grid_peak = [f64::NEG_INFINITY; 2];
+        let mut grid_bias = [f64::NEG_INFINITY; 2];
+        let (mut di_sat, mut power, mut current_sq) = (0.0f64, 0.0, 0.0);
+        for ch in &mut self.channels {
+            let pre = &mut ch.section.preamp;
+            let peaks = pre.take_grid_peak_volts()[0];
+            let (ops, shift) = (pre.operating_points(), pre.grid_bias_volts());
+            for i in 0..2 {
+                let bias = -ops[i].0 + shift[i];
+                grid_bias[i] = grid_bias[i].max(bias);
+                let peak = if self.meter_section_ran {
+                    peaks[i]
+                } else {
+                    bias
+                };
+                grid_peak[i] = grid_peak[i].max(peak);
+            }
+            di_sat = di_sat.max(ch.di.take_peak_saturation());
+            let hp = ch.headphone.levels();
+            power += hp.power_watts;
+            current_sq += hp.i_rms_amps * hp.i_rms_amps;
+        }
+        if nch > 0 {
+            m.grid_peak_volts = grid_peak;
+            m.grid_bias_volts = grid_bias;
+            if s.di_on {
+                m.di_saturation = di_sat;
+            }
+            if s.hp_on {
+                m.headphone_power_watts = power / nch as f64;
+                m.headphone_current_amps = (current_sq / nch as f64).sqrt();
+            }
+        }
+        self.meter_samples = 0;
+        self.meter_section_ran = false;
+        m
+    }
+
     /// Latency of the output relative to the input, in host samples.
     pub fn latency_samples(&self) -> usize {
         self.latency
@@ -760,6 +855,12 @@ impl Chain {
         self.preamp_output_gain.fill(&mut c.preamp_output[..n]);
         let hp = self.headphone.plan(&mut c.headphone[..n]);
         let track_volts = full_scale_peak_volts(self.settings.cal_dbu);
+        let metering = self.metering;
+        let taps = &mut self.taps;
+        if metering {
+            self.meter_samples += n as u64;
+            self.meter_section_ran |= os.run;
+        }
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -780,6 +881,9 @@ impl Chain {
             for (w, g) in wet.iter_mut().zip(&c.input[..n]) {
                 *w *= g;
             }
+            if metering {
+                taps.add(Tap::Input, wet);
+            }
             if di.run {
                 if di.reset {
                     ch.di.reset();
@@ -789,8 +893,14 @@ impl Chain {
                 ch.di.process(out);
                 blend(wet, out, &c.di[..n], di.settled);
             }
+            if metering {
+                taps.add(Tap::DiOut, wet);
+            }
             for (w, g) in wet.iter_mut().zip(&c.preamp_input[..n]) {
                 *w *= g;
+            }
+            if metering {
+                taps.add(Tap::PreampIn, wet);
             }
 
             // The delay path is always fed, so it is ready the moment the
@@ -827,6 +937,13 @@ impl Chain {
             for (w, g) in wet.iter_mut().zip(&c.preamp_output[..n]) {
                 *w *= g;
             }
+            if metering {
+                taps.add(Tap::PreampOut, wet);
+                if !hp.run {
+                    // Out: the headphone sees what the preamp gives.
+                    taps.add(Tap::Headphone, wet);
+                }
+            }
 
             // The headphone amp; its bypass delay is always fed so it is
             // ready the moment the amp is switched out.
@@ -839,8 +956,14 @@ impl Chain {
                 ch.headphone.process(amp);
                 ch.headphone_bypass.process(wet);
                 blend(wet, amp, &c.headphone[..n], hp.settled);
+                if metering {
+                    taps.add(Tap::Headphone, wet);
+                }
             } else {
                 ch.headphone_bypass.process(wet);
+            }
+            if metering {
+                taps.add(Tap::Output, wet);
             }
 
             for i in 0..n {

@@ -561,6 +561,9 @@ pub struct DiBox {
     ja_h: f64,
     /// Normalised magnetisation M/Ms of the J-A core.
     ja_m: f64,
+    /// Largest |flux linkage| of the core since the last
+    /// `take_peak_saturation` (or reset), volt-seconds (for the meters).
+    flux_peak: f64,
     /// Current value of the interpolated output correction, volts.
     corr: f64,
     /// Per-sample increment of the correction (linear interpolation).
@@ -612,6 +615,7 @@ impl DiBox {
             i_nl: 0.0,
             ja_h: 0.0,
             ja_m: 0.0,
+            flux_peak: 0.0,
             corr: 0.0,
             corr_step: 0.0,
             corr_target: 0.0,
@@ -693,6 +697,7 @@ impl DiBox {
         self.i_nl = 0.0;
         self.ja_h = 0.0;
         self.ja_m = 0.0;
+        self.flux_peak = 0.0;
         self.corr = 0.0;
         self.corr_step = 0.0;
         self.corr_target = 0.0;
@@ -708,6 +713,20 @@ impl DiBox {
             h *= s.response(zi);
         }
         h
+    }
+
+    /// Peak |B|/B_sat of the core since the last call (or reset), and
+    /// restart the peak. B is proportional to the flux linkage λ and
+    /// λ_s = λ(M = Ms) with h = 0, so the ratio is |λ|/λ_s: about 1 in
+    /// full saturation, above 1 by the (small) ε·h term beyond it.
+    pub fn take_peak_saturation(&mut self) -> f64 {
+        let r = self.flux_peak / self.lambda_sat;
+        self.flux_peak = 0.0;
+        if r.is_finite() {
+            r
+        } else {
+            0.0
+        }
     }
 
     /// Effective component values for the current settings:
@@ -965,6 +984,7 @@ impl DiBox {
         }
         self.ja_h = h;
         self.ja_m = m;
+        self.flux_peak = self.flux_peak.max(lambda.abs());
         self.i_nl = i_nl;
         self.nu = if nu.abs() < 1e-30 { 0.0 } else { nu };
         if self.lambda_lin.abs() < 1e-30 {

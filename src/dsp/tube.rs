@@ -173,6 +173,11 @@ pub struct KorenTriode {
     pub cgp_farads: f64,
 }
 
+/// Grid-to-cathode voltage at which grid current starts in this model:
+/// the grid diode conducts for Vd > 0 (Koren's `DX` without an offset) and
+/// Vgk = Vd + RGI·Ig, so Ig > 0 exactly when Vgk > 0 V.
+pub const GRID_CONDUCTION_VOLTS: f64 = 0.0;
+
 #[inline]
 fn softplus(x: f64) -> f64 {
     if x > 30.0 {
@@ -500,6 +505,8 @@ trait Lane:
 {
     /// Every lane set to `v`.
     fn splat(v: f64) -> Self;
+    /// Lane `i` (the last lane when `i` is beyond them).
+    fn lane(self, i: usize) -> f64;
     /// Lane-wise `if self < o { self } else { o }` (one `minpd`).
     fn lo(self, o: Self) -> Self;
     /// Lane-wise `if self > o { self } else { o }` (one `maxpd`).
@@ -613,6 +620,10 @@ impl Lane for f64 {
     #[inline(always)]
     fn splat(v: f64) -> Self {
         v
+    }
+    #[inline(always)]
+    fn lane(self, _i: usize) -> f64 {
+        self
     }
     #[inline(always)]
     fn lo(self, o: Self) -> Self {
@@ -778,6 +789,10 @@ impl Lane for F2 {
     #[inline(always)]
     fn splat(v: f64) -> Self {
         F2([v, v])
+    }
+    #[inline(always)]
+    fn lane(self, i: usize) -> f64 {
+        self.0[i.min(1)]
     }
     #[inline(always)]
     fn lo(self, o: Self) -> Self {
@@ -1318,6 +1333,8 @@ impl StageKernel<'_> {
     /// all above it (quotients only), or mixed (both and a pick). Silence and
     /// tails are therefore the cheapest chunks, not the dearest. All paths
     /// do identical arithmetic for each sample (bit-identical output).
+    /// Returns the chunk's largest table coordinate per lane (the grid
+    /// drive's peak, for the meters: Vgk rises monotonically with q).
     #[inline(always)]
     fn process_chunk<L: Lane>(
         &self,
@@ -1325,7 +1342,7 @@ impl StageKernel<'_> {
         f_prev: &mut L,
         xs: &[L],
         mut post: impl FnMut(usize, L),
-    ) {
+    ) -> L {
         let xs = &xs[..xs.len().min(CHUNK)];
         let n = xs.len();
         let saved = *st;
@@ -1350,10 +1367,12 @@ impl StageKernel<'_> {
         }
         if q_max.any_gt(self.ig_start) {
             *st = saved;
+            let mut q_peak = -big;
             for (j, x) in xs.iter().enumerate() {
                 post(j, self.tick(st, f_prev, *x));
+                q_peak = q_peak.hi(st.q_prev);
             }
-            return;
+            return q_peak;
         }
         let mut fp = *f_prev;
         let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
@@ -1395,6 +1414,7 @@ impl StageKernel<'_> {
         }
         st.q_prev = q_prev;
         *f_prev = fp;
+        q_max
     }
 
     /// Output at rest, computed exactly as `adaa` does for a zero step (so
@@ -1633,6 +1653,17 @@ impl TriodeStage {
         -self.state.vc * self.kth
     }
 
+    /// Grid-to-cathode voltage at table coordinate `q` (the grid drive u
+    /// less the drop of the grid current across Rth + Rs): how the meters
+    /// turn a peak coordinate into volts.
+    fn vgk_at(&self, q: f64) -> f64 {
+        let Some(t) = self.tables.get(self.tube.index()) else {
+            return 0.0;
+        };
+        let u = t.lo_volts + q / t.inv_h;
+        u - self.grid_r(self.tube.index()) * t.eval(u).1
+    }
+
     /// Plate output resistance Ra ‖ rp at the operating point.
     pub fn output_ohms(&self) -> f64 {
         let (vk, vp, _) = self.operating_point();
@@ -1793,6 +1824,9 @@ struct ChannelState<L> {
     hpf: [L; 2],
     /// Output coupling integrator.
     out: L,
+    /// Largest table coordinate of each stage since the last
+    /// `take_grid_peak_volts` (0, the table's bottom, when none).
+    q_peak: [L; 2],
 }
 
 impl<L: Lane> ChannelState<L> {
@@ -1984,14 +2018,15 @@ impl PreampCore {
                     *v = hpf.tick(&mut st.hpf, *v);
                 }
             }
-            k1.process_chunk(&mut st.s1, &mut f1, inp, |j, y| {
+            let p1 = k1.process_chunk(&mut st.s1, &mut f1, inp, |j, y| {
                 buf[j] = y * L::splat(gain_level[j]);
             });
             let so = &mut st.out;
             let mut out = [L::default(); CHUNK];
-            k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| {
+            let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| {
                 out[j] = out_hp.tick(so, y) * L::splat(gain_out[j])
             });
+            st.q_peak = [st.q_peak[0].hi(p1), st.q_peak[1].hi(p2)];
             store(i0, &out[..n]);
             counter += n as u64;
             i0 += n;
@@ -2036,7 +2071,7 @@ impl PreampCore {
 /// (settings, tables, coefficients) plus per-sample state, and differ only in
 /// how many channels the state carries and how `process` runs.
 macro_rules! preamp_front {
-    ($ty:ident) => {
+    ($ty:ident, $lanes:expr) => {
         impl Default for $ty {
             fn default() -> Self {
                 Self::new()
@@ -2085,6 +2120,9 @@ macro_rules! preamp_front {
                 };
             }
 
+            /// Channels carried (lanes of the state).
+            pub const CHANNELS: usize = $lanes;
+
             /// Linear small-signal gain from mic input to output at 1 kHz.
             pub fn small_signal_gain(&self) -> f64 {
                 self.core.small_signal_response(1000.0).norm()
@@ -2106,6 +2144,17 @@ macro_rules! preamp_front {
             pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
                 self.core.operating_points()
             }
+
+            /// Most positive grid-to-cathode voltage `[channel][stage]` since
+            /// the last call (or since `reset`), in volts; restarts the
+            /// peak. Before any sample it reads the table's bottom (deep
+            /// cut-off, far below the bias).
+            pub fn take_grid_peak_volts(&mut self) -> [[f64; 2]; $lanes] {
+                let peaks = self.state.q_peak;
+                self.state.q_peak = Default::default();
+                let (s1, s2) = (&self.core.stage1, &self.core.stage2);
+                std::array::from_fn(|c| [s1.vgk_at(peaks[0].lane(c)), s2.vgk_at(peaks[1].lane(c))])
+            }
         }
     };
 }
@@ -2122,7 +2171,7 @@ pub struct Preamp {
     state: ChannelState<f64>,
 }
 
-preamp_front!(Preamp);
+preamp_front!(Preamp, 1);
 
 impl Preamp {
     /// Process one channel in place: mic-input volts in, output volts out.
@@ -2170,7 +2219,7 @@ pub struct StereoPreamp {
     state: ChannelState<F2>,
 }
 
-preamp_front!(StereoPreamp);
+preamp_front!(StereoPreamp, 2);
 
 impl StereoPreamp {
     /// Process both channels in place (same length; the shorter length is
