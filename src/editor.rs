@@ -20,8 +20,11 @@
 //!
 //! With `TUBELINE_PROBE=/path/file.json` in the environment, the editor
 //! writes (at most 4× a second, temp file + rename) what the audio thread
-//! published: the block counter and the settings `process()` applied. The
-//! standalone GUI test reads it.
+//! published: the block counter and the settings `process()` applied, plus
+//! the rectangle of every control (`"controls": {"pre_on": [x0, y0, x1, y1]}`
+//! in window points; multiply by `"pixels_per_point"` for pixels). The
+//! standalone GUI test (tests/gui/) reads it to find the Preamp switch and
+//! to see the click arrive at the audio thread.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -177,7 +180,7 @@ impl App {
     /// Draw one frame. Needs only a `Ui` and the host context.
     pub fn draw(&mut self, ui: &mut Ui, gui: &GuiContext) {
         self.poll_meters();
-        self.write_probe();
+        self.write_probe(ui.ctx().pixels_per_point());
         ui.ctx().request_repaint_after(Duration::from_millis(40));
 
         let setter = gui.param_setter();
@@ -409,7 +412,7 @@ impl App {
     }
 
     /// Write the probe file (at most every `PROBE_INTERVAL`).
-    fn write_probe(&mut self) {
+    fn write_probe(&mut self, pixels_per_point: f32) {
         let Some(path) = &self.view.probe_path else {
             return;
         };
@@ -421,7 +424,19 @@ impl App {
             return;
         }
         self.view.last_probe = Some(Instant::now());
-        if let Err(e) = crate::meters::write_atomically(path, &self.shared.meters.probe_json()) {
+        // What the audio thread published, plus where the controls are (in
+        // window points), so a GUI test can click them without guessing.
+        let mut probe: serde_json::Value =
+            serde_json::from_str(&self.shared.meters.probe_json()).unwrap_or_default();
+        let controls: serde_json::Map<String, serde_json::Value> = self
+            .view
+            .placed
+            .iter()
+            .map(|(id, r)| (id.clone(), serde_json::json!([r.min.x, r.min.y, r.max.x, r.max.y])))
+            .collect();
+        probe["controls"] = serde_json::Value::Object(controls);
+        probe["pixels_per_point"] = serde_json::json!(pixels_per_point);
+        if let Err(e) = crate::meters::write_atomically(path, &probe.to_string()) {
             if self.view.probe_error.is_none() {
                 nice_plug::nice_log!("cannot write the probe file {}: {e}", path.display());
             }

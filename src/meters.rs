@@ -70,6 +70,35 @@ pub struct MeterSnapshot {
     pub samples: u64,
 }
 
+impl From<crate::dsp::meters::LevelReading> for Level {
+    fn from(r: crate::dsp::meters::LevelReading) -> Self {
+        Self {
+            peak_volts: r.peak_volts,
+            rms_volts: r.rms_volts,
+        }
+    }
+}
+
+impl From<&crate::dsp::meters::ChainMeters> for MeterSnapshot {
+    fn from(m: &crate::dsp::meters::ChainMeters) -> Self {
+        Self {
+            input: m.input.into(),
+            di_out: m.di_out.into(),
+            preamp_in: m.preamp_in.into(),
+            preamp_out: m.preamp_out.into(),
+            headphone: m.headphone.into(),
+            output: m.output.into(),
+            grid_peak_volts: m.grid_peak_volts,
+            grid_bias_volts: m.grid_bias_volts,
+            grid_conduction_volts: m.grid_conduction_volts,
+            di_saturation: m.di_saturation,
+            headphone_power_watts: m.headphone_power_watts,
+            headphone_current_amps: m.headphone_current_amps,
+            samples: m.samples,
+        }
+    }
+}
+
 /// Number of `f64` slots a [`MeterSnapshot`] occupies (samples excluded).
 const SNAPSHOT_F64S: usize = 6 * 2 + 2 + 2 + 4;
 
