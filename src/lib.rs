@@ -16,6 +16,7 @@ pub mod editor;
 pub mod headphone_curve;
 pub mod meters;
 pub mod params;
+pub mod presets;
 pub mod render;
 
 use dsp::chain::Chain;
