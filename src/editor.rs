@@ -38,10 +38,12 @@ use serde::{Deserialize, Serialize};
 use crate::meters::{MeterSnapshot, SharedMeters};
 use crate::params::TubelineParams;
 
+pub mod audition;
 pub mod panels;
 pub mod plots;
 pub mod widgets;
 
+use audition::Audition;
 use panels::{Note, Panel, PanelInputs, PanelState};
 use plots::{Axes, ResponseModel, Series, Spectrum};
 use widgets::Controls;
@@ -133,6 +135,8 @@ struct View {
     restore_size: bool,
     /// Last probe write error (shown once).
     probe_error: Option<String>,
+    /// A/B slots and presets.
+    audition: Audition,
 }
 
 /// The editor application.
@@ -161,6 +165,7 @@ impl App {
                 last_probe: None,
                 restore_size: true,
                 probe_error: None,
+                audition: Audition::default(),
             },
         }
     }
@@ -205,15 +210,18 @@ impl App {
             .show(ui, |ui| {
                 ui.spacing_mut().item_spacing = Vec2::new(6.0, 4.0);
                 // Top bar.
+                let shared = self.shared.clone();
+                let audition = &mut self.view.audition;
                 ui.allocate_ui(Vec2::new(ui.available_width(), TOP_BAR_HEIGHT), |ui| {
                     ui.horizontal(|ui| {
                         ui.label(RichText::new("TUBELINE").heading().strong());
-                        ui.label(
-                            RichText::new("DI → tube preamp → headphone amp, calibrated in volts")
-                                .small(),
-                        );
+                        ui.separator();
+                        audition.ui(ui, &shared, gui, &mut placed);
                     });
                 });
+                if std::mem::take(&mut audition.state_applied) {
+                    self.view.panel.csv_path_loaded = false;
+                }
                 ui.separator();
 
                 // Stage panels.
@@ -283,9 +291,9 @@ impl App {
         );
         let z_max = z.iter().map(|p| p.1).fold(1.0, f64::max) * 1.2;
         let spectrum = self.view.spectrum.points(rate);
-        // Tube transfer: span the mic-input voltage that drives the first
-        // grid 2 V past its bias at the current gain.
-        let span = 2.0 * 10f64.powf(-settings.preamp.gain_db / 20.0) * 10.0;
+        // Tube transfer: span twice the mic-input voltage at which the
+        // output reaches 90 % of its swing (found on a log grid).
+        let span = model.transfer_span();
         let transfer = model.transfer_curve(span);
         let out_max = transfer
             .iter()
@@ -296,8 +304,9 @@ impl App {
         let curve = model.curve_db.clone();
         let mic_peak = self.view.display.preamp_in.peak_volts;
         let cols = 4;
+        let height = (ui.available_height() - 24.0).max(PLOT_HEIGHT);
         ui.columns(cols, |c| {
-            let size = |ui: &Ui| Vec2::new(ui.available_width(), PLOT_HEIGHT);
+            let size = |ui: &Ui| Vec2::new(ui.available_width(), height);
             let s0 = size(&c[0]);
             plots::plot(
                 &mut c[0],
@@ -361,12 +370,10 @@ impl App {
             let s3 = size(&c[3]);
             let z_scaled: Vec<(f64, f64)> =
                 z.iter().map(|&(f, v)| (f, 12.0 * v / z_max - 6.0)).collect();
-            let mut axes = Axes::audio((-6.0, 6.0), 2.0);
-            axes.y_grid
-                .push((6.0, format!("|Z| {:.0} Ω", z_max)));
+            let axes = Axes::audio((-6.0, 6.0), 2.0);
             plots::plot(
                 &mut c[3],
-                "Headphone |Z| (grey) and deviation dB (orange)",
+                &format!("Headphone |Z| (grey, 0-{z_max:.0} ohm) and deviation dB (orange)"),
                 s3,
                 &axes,
                 &[

@@ -251,6 +251,21 @@ impl ResponseModel {
         h
     }
 
+    /// Twice the mic-input voltage at which the transfer curve has covered
+    /// 90 % of its positive swing (the interesting part of the curve).
+    pub fn transfer_span(&self) -> f64 {
+        let y0 = self.preamp.transfer_curve(0.0);
+        let top = self.preamp.transfer_curve(10.0) - y0;
+        let mut x = 1e-6;
+        while x < 10.0 {
+            if (self.preamp.transfer_curve(x) - y0).abs() >= 0.9 * top.abs() {
+                return 2.0 * x;
+            }
+            x *= 1.1;
+        }
+        10.0
+    }
+
     /// The tube's transfer curve for the cached settings: (mic input volts,
     /// output volts) over ±`span_volts`.
     pub fn transfer_curve(&self, span_volts: f64) -> Vec<(f64, f64)> {

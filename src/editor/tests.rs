@@ -383,3 +383,81 @@ fn the_editor_size_is_saved_in_the_state_and_sanitized() {
     assert_eq!(bad.width, DEFAULT_SIZE.0);
     assert_eq!(bad.height, MIN_SIZE.1);
 }
+
+#[test]
+fn ab_slots_switch_through_the_host_and_b_starts_as_a_copy_of_a() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    h.params.set_from_text("gain", "30").unwrap();
+    let b = h.rect_of("slot_B").center();
+    let a = h.rect_of("slot_A").center();
+    h.click(b);
+    assert_eq!(h.app.view.audition.active(), 1);
+    assert_eq!(h.params.preamp.gain.value(), 30.0, "B starts as a copy of A");
+    h.params.set_from_text("gain", "50").unwrap();
+    h.params.set_from_text("pad", "on").unwrap();
+    h.host.log.lock().unwrap().clear();
+    h.click(a);
+    assert_eq!(h.params.preamp.gain.value(), 30.0);
+    assert!(!h.params.preamp.pad.value());
+    let log = h.host.log.lock().unwrap().clone();
+    let i = log.iter().position(|l| l == "begin gain").expect("gain went through the host");
+    assert!(log[i + 1].starts_with("set gain") && log[i + 2] == "end gain", "{log:?}");
+    h.click(b);
+    assert_eq!(h.params.preamp.gain.value(), 50.0);
+    assert!(h.params.preamp.pad.value());
+    // Copy B to A, then A has B's settings.
+    h.click(h.rect_of("copy_slot").center());
+    h.click(a);
+    assert_eq!(h.params.preamp.gain.value(), 50.0);
+}
+
+#[test]
+fn presets_load_through_the_host_and_a_corrupt_one_changes_nothing() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    let shared = h.app.shared.clone();
+    for preset in crate::presets::factory() {
+        h.app.view.audition.load(&shared, &h.gui, &preset);
+        assert_eq!(h.app.view.audition.status(), None, "{}", preset.name);
+        let expected = TubelineParams::default();
+        expected.apply_state(&preset.state).unwrap();
+        assert_eq!(
+            h.params.snapshot(false),
+            expected.snapshot(false),
+            "{} did not load",
+            preset.name
+        );
+    }
+    let before = h.params.snapshot(false);
+    let mut bad = crate::presets::factory()[0].clone();
+    bad.state
+        .params
+        .insert("in_trim".into(), nice_plug::plugin::ParamValue::F32(1000.0));
+    h.app.view.audition.load(&shared, &h.gui, &bad);
+    assert_eq!(h.params.snapshot(false), before);
+    let status = h.app.view.audition.status().unwrap();
+    assert!(status.contains("in_trim"), "{status}");
+}
+
+#[test]
+fn a_saved_user_preset_is_a_file_that_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(default_size(), 1.0);
+    h.app.view.audition.set_user_dir(dir.path().to_path_buf());
+    h.params.set_from_text("gain", "41").unwrap();
+    let shared = h.app.shared.clone();
+    h.app.view.audition.save(&shared, "My vocal");
+    let listed = crate::presets::list_user(dir.path());
+    assert_eq!(listed.len(), 1, "{:?}", h.app.view.audition.status());
+    let preset = listed[0].1.as_ref().unwrap();
+    assert_eq!(preset.name, "My vocal");
+    h.params.set_from_text("gain", "5").unwrap();
+    h.app.view.audition.load(&shared, &h.gui, preset);
+    assert_eq!(h.params.preamp.gain.value(), 41.0);
+    // No name: a message says what to do, nothing is written.
+    h.app.view.audition.save(&shared, "  ");
+    assert!(h.app.view.audition.status().unwrap().contains("name"));
+    assert_eq!(crate::presets::list_user(dir.path()).len(), 1);
+}
