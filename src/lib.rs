@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use nice_plug::prelude::*;
 use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings};
 
+pub mod advice;
 pub mod dsp;
 pub mod editor;
 pub mod headphone_curve;

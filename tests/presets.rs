@@ -642,3 +642,79 @@ fn plan_state_names_the_parameter_and_changes_nothing_on_error() {
     assert!(presets::same_state(&before, &p.to_state()));
     assert_eq!(p.preamp.level.value(), -33.0);
 }
+
+// ----------------------------------------------- advice on real meters --
+
+/// The advice for `preset` after 2 s of a −18 dBFS rms 1 kHz tone through
+/// a metering chain (the meters cover the last second).
+fn advice_after_tone(preset: &Preset) -> Vec<tubeline::advice::Advice> {
+    use tubeline::dsp::chain::Chain;
+    let settings = params_for(preset, &[]).snapshot(false);
+    let mut chain = Chain::new();
+    chain.set_settings(settings);
+    chain.prepare(SR, 1);
+    chain.set_metering(true);
+    let amp = 10f64.powf(-18.0 / 20.0) * 2f64.sqrt();
+    let x = tones(&[(1000.0, amp)], 2.0);
+    let half = x.len() / 2;
+    let _ = process_with(&mut chain, &[x[..half].to_vec()], 512);
+    let _ = chain.take_meters();
+    let _ = process_with(&mut chain, &[x[half..].to_vec()], 512);
+    let m = chain.take_meters();
+    tubeline::advice::advise(&settings, Some(&m))
+}
+
+#[test]
+fn advice_on_real_meters_matches_the_presets_intent() {
+    let texts = |a: &[tubeline::advice::Advice]| {
+        a.iter()
+            .map(|a| a.text.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    // Dirty but quiet drives the first grid past conduction (1.38 V peak of
+    // drive against a −1.2 V bias): the advice says so.
+    let a = advice_after_tone(&factory("Dirty but quiet"));
+    assert!(
+        a.iter()
+            .any(|a| a.text.starts_with("Preamp clipping before the tube")),
+        "{}",
+        texts(&a)
+    );
+    // The clean and the padded presets get no clipping advice, and the pad
+    // answers the line-into-mic rule.
+    for name in ["Warm 60s tube vocal", "Hot line into a mic input (pad it)"] {
+        let a = advice_after_tone(&factory(name));
+        assert!(
+            !a.iter()
+                .any(|a| a.text.contains("clipping") || a.text.contains("Line level")),
+            "{name}: {}",
+            texts(&a)
+        );
+    }
+    // Without the pad, the line-level rule and the clipping rule both fire.
+    let unpadded = params_for(
+        &factory("Hot line into a mic input (pad it)"),
+        &[("pad", "off")],
+    );
+    let a = tubeline::advice::advise(&unpadded.snapshot(false), None);
+    assert!(
+        a.iter()
+            .any(|a| a.text.starts_with("Line level into a mic input")),
+        "{}",
+        texts(&a)
+    );
+    // The "don't" preset and the ground-loop preset explain themselves.
+    let a = advice_after_tone(&factory("Preamp line out driving 32 ohm cans (don't)"));
+    assert!(
+        a.iter().any(|a| a.text.contains("line output")),
+        "{}",
+        texts(&a)
+    );
+    let a = advice_after_tone(&factory("Ground loop hum (lift off)"));
+    assert!(
+        a.iter().any(|a| a.text.contains("Ground lift is off")),
+        "{}",
+        texts(&a)
+    );
+}
