@@ -203,7 +203,23 @@ impl App {
             .view
             .last_reading
             .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
-        let notes: Vec<(Panel, Note)> = Vec::new();
+        // Advice from the settings and, while audio runs, the meters.
+        let chain_meters = crate::dsp::meters::ChainMeters::from(&self.view.display);
+        let notes: Vec<(Panel, Note)> =
+            crate::advice::advise(&settings, live.then_some(&chain_meters))
+                .into_iter()
+                .map(|a| {
+                    let panel = match a.stage {
+                        crate::advice::Stage::Input => Panel::Input,
+                        crate::advice::Stage::Di => Panel::Di,
+                        crate::advice::Stage::Preamp => Panel::Preamp,
+                        crate::advice::Stage::Headphone => Panel::Headphone,
+                        crate::advice::Stage::Output => Panel::Output,
+                    };
+                    let warning = a.severity == crate::advice::Severity::Warning;
+                    (panel, Note { warning, text: a.text })
+                })
+                .collect();
 
         egui::ScrollArea::both()
             .auto_shrink([false, false])

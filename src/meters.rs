@@ -99,6 +99,35 @@ impl From<&crate::dsp::meters::ChainMeters> for MeterSnapshot {
     }
 }
 
+impl From<Level> for crate::dsp::meters::LevelReading {
+    fn from(l: Level) -> Self {
+        Self {
+            peak_volts: l.peak_volts,
+            rms_volts: l.rms_volts,
+        }
+    }
+}
+
+impl From<&MeterSnapshot> for crate::dsp::meters::ChainMeters {
+    fn from(m: &MeterSnapshot) -> Self {
+        Self {
+            input: m.input.into(),
+            di_out: m.di_out.into(),
+            preamp_in: m.preamp_in.into(),
+            preamp_out: m.preamp_out.into(),
+            headphone: m.headphone.into(),
+            output: m.output.into(),
+            grid_peak_volts: m.grid_peak_volts,
+            grid_bias_volts: m.grid_bias_volts,
+            grid_conduction_volts: m.grid_conduction_volts,
+            di_saturation: m.di_saturation,
+            headphone_power_watts: m.headphone_power_watts,
+            headphone_current_amps: m.headphone_current_amps,
+            samples: m.samples,
+        }
+    }
+}
+
 /// Number of `f64` slots a [`MeterSnapshot`] occupies (samples excluded).
 const SNAPSHOT_F64S: usize = 6 * 2 + 2 + 2 + 4;
 

@@ -221,6 +221,9 @@ pub fn panel(
         Panel::Output => {
             controls.slider(ui, "out_trim", &p.output.out_trim);
             controls.slider(ui, "mix", &p.output.mix);
+            ui.horizontal(|ui| {
+                controls.toggle(ui, "compare", &p.output.compare);
+            });
             ui.separator();
             let trim = f64::from(p.output.out_trim.value());
             level_readout(ui, "Output", &inputs.meters.output, cal, trim, inputs.live);

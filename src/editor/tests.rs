@@ -103,6 +103,14 @@ impl Harness {
 
     /// Run one frame with `events`; returns every text drawn.
     fn frame(&mut self, events: Vec<Event>) -> Vec<String> {
+        self.frame_with_positions(events)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// Run one frame; returns every text drawn with its position.
+    fn frame_with_positions(&mut self, events: Vec<Event>) -> Vec<(String, Pos2)> {
         let mut raw = RawInput {
             screen_rect: Some(Rect::from_min_size(Pos2::ZERO, self.size)),
             events,
@@ -117,9 +125,9 @@ impl Harness {
         out.textures_delta.clear();
         assert_eq!(out.pixels_per_point, self.ppp);
         let mut texts = Vec::new();
-        fn collect(shape: &egui::Shape, texts: &mut Vec<String>) {
+        fn collect(shape: &egui::Shape, texts: &mut Vec<(String, Pos2)>) {
             match shape {
-                egui::Shape::Text(t) => texts.push(t.galley.text().to_string()),
+                egui::Shape::Text(t) => texts.push((t.galley.text().to_string(), t.pos)),
                 egui::Shape::Vec(v) => v.iter().for_each(|s| collect(s, texts)),
                 _ => {}
             }
@@ -460,4 +468,36 @@ fn a_saved_user_preset_is_a_file_that_loads_back() {
     h.app.view.audition.save(&shared, "  ");
     assert!(h.app.view.audition.status().unwrap().contains("name"));
     assert_eq!(crate::presets::list_user(dir.path()).len(), 1);
+}
+
+#[test]
+fn advice_shows_in_the_panel_of_its_stage() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    let texts = h.frame_with_positions(vec![]);
+    assert!(!texts.iter().any(|(t, _)| t.contains("Line level into a mic input")));
+    // A pro line into the mic input with neither DI nor pad.
+    h.params.set_from_text("source", "pro_line").unwrap();
+    let texts = h.frame_with_positions(vec![]);
+    let (_, pos) = texts
+        .iter()
+        .find(|(t, _)| t.contains("Line level into a mic input"))
+        .expect("the line-into-mic advice is shown");
+    let expected = crate::advice::advise(&h.params.snapshot(false), None)
+        .into_iter()
+        .find(|a| a.text.starts_with("Line level into a mic input"))
+        .unwrap()
+        .stage;
+    let anchor = match expected {
+        crate::advice::Stage::Input => "in_trim",
+        crate::advice::Stage::Di => "di_load",
+        crate::advice::Stage::Preamp => "gain",
+        crate::advice::Stage::Headphone => "amp_z",
+        crate::advice::Stage::Output => "out_trim",
+    };
+    let column = h.rect_of(anchor);
+    assert!(
+        pos.x >= column.left() - 1.0 && pos.x < column.left() + 2.0 * widgets::SLIDER_WIDTH,
+        "advice at {pos:?}, its panel's controls at {column:?}"
+    );
 }
