@@ -193,12 +193,7 @@ impl App {
         placed.clear();
         let params = self.shared.params.clone();
         let settings = params.snapshot(false);
-        let curve_error = self
-            .shared
-            .curve_error
-            .read()
-            .ok()
-            .and_then(|e| e.clone());
+        let curve_error = self.shared.curve_error.read().ok().and_then(|e| e.clone());
         let live = self
             .view
             .last_reading
@@ -217,7 +212,13 @@ impl App {
                         crate::advice::Stage::Output => Panel::Output,
                     };
                     let warning = a.severity == crate::advice::Severity::Warning;
-                    (panel, Note { warning, text: a.text })
+                    (
+                        panel,
+                        Note {
+                            warning,
+                            text: a.text,
+                        },
+                    )
                 })
                 .collect();
 
@@ -311,11 +312,7 @@ impl App {
         // output reaches 90 % of its swing (found on a log grid).
         let span = model.transfer_span();
         let transfer = model.transfer_curve(span);
-        let out_max = transfer
-            .iter()
-            .map(|p| p.1.abs())
-            .fold(1e-3, f64::max)
-            * 1.1;
+        let out_max = transfer.iter().map(|p| p.1.abs()).fold(1e-3, f64::max) * 1.1;
         let gain_1k = model.gain_1k_db;
         let curve = model.curve_db.clone();
         let mic_peak = self.view.display.preamp_in.peak_volts;
@@ -384,8 +381,10 @@ impl App {
                 &series,
             );
             let s3 = size(&c[3]);
-            let z_scaled: Vec<(f64, f64)> =
-                z.iter().map(|&(f, v)| (f, 12.0 * v / z_max - 6.0)).collect();
+            let z_scaled: Vec<(f64, f64)> = z
+                .iter()
+                .map(|&(f, v)| (f, 12.0 * v / z_max - 6.0))
+                .collect();
             let axes = Axes::audio((-6.0, 6.0), 2.0);
             plots::plot(
                 &mut c[3],
@@ -421,9 +420,7 @@ impl App {
             if n > 0 {
                 if let Ok(chunk) = rx.read_chunk(n) {
                     let (a, b) = chunk.as_slices();
-                    self.view
-                        .spectrum
-                        .push(a.iter().chain(b.iter()).copied());
+                    self.view.spectrum.push(a.iter().chain(b.iter()).copied());
                     chunk.commit_all();
                     got = true;
                 }
@@ -455,7 +452,12 @@ impl App {
             .view
             .placed
             .iter()
-            .map(|(id, r)| (id.clone(), serde_json::json!([r.min.x, r.min.y, r.max.x, r.max.y])))
+            .map(|(id, r)| {
+                (
+                    id.clone(),
+                    serde_json::json!([r.min.x, r.min.y, r.max.x, r.max.y]),
+                )
+            })
             .collect();
         probe["controls"] = serde_json::Value::Object(controls);
         probe["pixels_per_point"] = serde_json::json!(pixels_per_point);

@@ -145,7 +145,11 @@ impl Tubeline {
             },
             buffer.samples(),
         );
-        if !self.meters.editor_open.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self
+            .meters
+            .editor_open
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return;
         }
         // The chain keeps accumulating until the editor has read the last

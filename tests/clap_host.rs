@@ -657,7 +657,10 @@ fn processing_with_the_editor_meters_on_does_not_allocate() {
     std::env::remove_var("TUBELINE_METERS");
     p.pump();
     assert_finite(&output, "output");
-    assert_eq!(violations, 0, "allocations on the audio thread with metering on");
+    assert_eq!(
+        violations, 0,
+        "allocations on the audio thread with metering on"
+    );
     p.deactivate(proc);
 }
 

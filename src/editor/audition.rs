@@ -29,11 +29,12 @@ const NOT_SOUND_FIELDS: &[&str] = &["editor"];
 
 /// Apply `state` through the host. Changes nothing and returns the reason
 /// when the state does not fit this plugin.
-pub fn apply_through_host(shared: &Shared, gui: &GuiContext, state: &PluginState) -> Result<(), String> {
-    let plan = shared
-        .params
-        .plan_state(state)
-        .map_err(|e| e.to_string())?;
+pub fn apply_through_host(
+    shared: &Shared,
+    gui: &GuiContext,
+    state: &PluginState,
+) -> Result<(), String> {
+    let plan = shared.params.plan_state(state).map_err(|e| e.to_string())?;
     for (ptr, normalized) in plan {
         // SAFETY: every pointer comes from `shared.params`, which the host
         // and this editor keep alive.
@@ -124,7 +125,11 @@ impl Audition {
     /// Copy the live settings into the other slot.
     pub fn copy_to_other(&mut self, shared: &Shared) {
         self.slots[1 - self.active] = Some(shared.params.to_state());
-        let (from, to) = if self.active == 0 { ("A", "B") } else { ("B", "A") };
+        let (from, to) = if self.active == 0 {
+            ("A", "B")
+        } else {
+            ("B", "A")
+        };
         self.status = Some((format!("Copied {from} to {to}"), false));
     }
 
@@ -165,7 +170,13 @@ impl Audition {
     }
 
     /// The top bar's audition controls.
-    pub fn ui(&mut self, ui: &mut Ui, shared: &Shared, gui: &GuiContext, placed: &mut Vec<(String, egui::Rect)>) {
+    pub fn ui(
+        &mut self,
+        ui: &mut Ui,
+        shared: &Shared,
+        gui: &GuiContext,
+        placed: &mut Vec<(String, egui::Rect)>,
+    ) {
         let label = self.loaded.clone().unwrap_or_else(|| "Presets".to_string());
         let menu = ui.menu_button(label, |ui| {
             ui.label(RichText::new("Factory").strong());
@@ -205,7 +216,11 @@ impl Audition {
         for (i, name) in ["A", "B"].iter().enumerate() {
             let on = self.active == i;
             let text = RichText::new(*name).strong();
-            let text = if on { text.color(egui::Color32::BLACK) } else { text };
+            let text = if on {
+                text.color(egui::Color32::BLACK)
+            } else {
+                text
+            };
             let mut button = egui::Button::new(text);
             if on {
                 button = button.fill(ON_COLOUR);
@@ -216,7 +231,11 @@ impl Audition {
             }
             placed.push((format!("slot_{name}"), r.rect));
         }
-        let copy = if self.active == 0 { "Copy A to B" } else { "Copy B to A" };
+        let copy = if self.active == 0 {
+            "Copy A to B"
+        } else {
+            "Copy B to A"
+        };
         let r = ui.button(copy);
         if r.clicked() {
             self.copy_to_other(shared);
@@ -236,7 +255,11 @@ impl Audition {
         }
         placed.push(("save_preset".to_string(), r.rect));
         if let Some((text, error)) = &self.status {
-            let colour = if *error { CLIP_COLOUR } else { ui.visuals().weak_text_color() };
+            let colour = if *error {
+                CLIP_COLOUR
+            } else {
+                ui.visuals().weak_text_color()
+            };
             ui.label(RichText::new(text).small().color(colour));
         }
     }

@@ -120,7 +120,14 @@ pub fn panel(
             controls.slider(ui, "in_trim", &p.input.in_trim);
             controls.choice(ui, "quality", &p.quality);
             ui.separator();
-            level_readout(ui, "Chain input", &inputs.meters.input, cal, 0.0, inputs.live);
+            level_readout(
+                ui,
+                "Chain input",
+                &inputs.meters.input,
+                cal,
+                0.0,
+                inputs.live,
+            );
         }
         Panel::Di => {
             controls.choice(ui, "di_ratio", &p.di.ratio);
@@ -134,7 +141,9 @@ pub fn panel(
             ui.separator();
             level_readout(ui, "DI out", &inputs.meters.di_out, cal, 0.0, inputs.live);
             let sat = inputs.meters.di_saturation;
-            ui.label(RichText::new(format!("Core flux: {:.0} % of saturation", 100.0 * sat)).small());
+            ui.label(
+                RichText::new(format!("Core flux: {:.0} % of saturation", 100.0 * sat)).small(),
+            );
             level_bar(
                 ui,
                 BAR_WIDTH,
@@ -158,7 +167,14 @@ pub fn panel(
                 controls.toggle(ui, "auto_gain", &p.preamp.auto_gain);
             });
             ui.separator();
-            level_readout(ui, "Mic input", &inputs.meters.preamp_in, cal, 0.0, inputs.live);
+            level_readout(
+                ui,
+                "Mic input",
+                &inputs.meters.preamp_in,
+                cal,
+                0.0,
+                inputs.live,
+            );
             let m = inputs.meters;
             for stage in 0..2 {
                 ui.label(
@@ -255,9 +271,9 @@ fn level_readout(ui: &mut Ui, name: &str, level: &Level, cal_dbu: f64, trim_db: 
     let dbfs_peak = gain_to_db(level.peak_volts / full_scale_peak_volts(cal_dbu)) + trim_db;
     // An rms in dBFS on the same scale as the peak: a full-scale sine's rms
     // is 1/√2 of its peak, i.e. it reads 0 dBFS rms at 0 dBFS peak.
-    let dbfs_rms = gain_to_db(
-        level.rms_volts * std::f64::consts::SQRT_2 / full_scale_peak_volts(cal_dbu),
-    ) + trim_db;
+    let dbfs_rms =
+        gain_to_db(level.rms_volts * std::f64::consts::SQRT_2 / full_scale_peak_volts(cal_dbu))
+            + trim_db;
     let text = if live {
         format!(
             "{name}: {} dBu · {} dBFS pk",

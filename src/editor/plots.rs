@@ -108,14 +108,20 @@ pub fn plot(ui: &mut Ui, title: &str, size: Vec2, axes: &Axes, series: &[Series<
         ui.label(egui::RichText::new(title).strong());
         let (outer, _) = ui.allocate_exact_size(size, egui::Sense::hover());
         let painter = ui.painter_at(outer);
-        let rect = Rect::from_min_max(outer.min + Vec2::new(30.0, 4.0), outer.max - Vec2::new(6.0, 14.0));
+        let rect = Rect::from_min_max(
+            outer.min + Vec2::new(30.0, 4.0),
+            outer.max - Vec2::new(6.0, 14.0),
+        );
         painter.rect_filled(outer, 3.0, ui.visuals().extreme_bg_color);
         let grid = Stroke::new(1.0, ui.visuals().faint_bg_color.gamma_multiply(2.0));
         let text = ui.visuals().weak_text_color();
         let font = egui::FontId::proportional(10.0);
         for (x, label) in &axes.x_grid {
             let p = axes.to_screen(rect, *x, axes.y.0);
-            painter.line_segment([Pos2::new(p.x, rect.top()), Pos2::new(p.x, rect.bottom())], grid);
+            painter.line_segment(
+                [Pos2::new(p.x, rect.top()), Pos2::new(p.x, rect.bottom())],
+                grid,
+            );
             painter.text(
                 Pos2::new(p.x, rect.bottom() + 1.0),
                 egui::Align2::CENTER_TOP,
@@ -126,7 +132,10 @@ pub fn plot(ui: &mut Ui, title: &str, size: Vec2, axes: &Axes, series: &[Series<
         }
         for (y, label) in &axes.y_grid {
             let p = axes.to_screen(rect, axes.x.0, *y);
-            painter.line_segment([Pos2::new(rect.left(), p.y), Pos2::new(rect.right(), p.y)], grid);
+            painter.line_segment(
+                [Pos2::new(rect.left(), p.y), Pos2::new(rect.right(), p.y)],
+                grid,
+            );
             painter.text(
                 Pos2::new(rect.left() - 3.0, p.y),
                 egui::Align2::RIGHT_CENTER,
@@ -278,13 +287,16 @@ impl ResponseModel {
     }
 }
 
+/// (x, y) points of a curve.
+pub type Curve = Vec<(f64, f64)>;
+
 /// |Z|(f) of a headphone model and the level deviation 20·log10|Z/(Z+Zo)|
 /// relative to 1 kHz, at `freqs`.
 pub fn headphone_curves(
     model: HeadphoneModel,
     zo_ohms: f64,
     freqs: &[f64],
-) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+) -> (Curve, Curve) {
     let divider = |f: f64| {
         let z = model.impedance(f);
         (z / (z + zo_ohms)).norm()
@@ -358,11 +370,7 @@ impl Spectrum {
         for (i, v) in self.input.iter_mut().enumerate() {
             *v = self.history[(self.pos + i) % FFT_LEN] * self.window[i];
         }
-        if self
-            .fft
-            .process(&mut self.input, &mut self.output)
-            .is_err()
-        {
+        if self.fft.process(&mut self.input, &mut self.output).is_err() {
             return;
         }
         // A full-scale sine of amplitude 1 gives |X| = N/4 with a Hann
@@ -411,9 +419,9 @@ mod tests {
         assert!(dev.iter().all(|&(_, d)| d.abs() < 1e-9));
         // DESIGN.md: a 32 ohm closed-back from 120 ohm deviates 2.9 dB.
         let (_, dev) = headphone_curves(HeadphoneModel::Closed32, 120.0, &freqs);
-        let (lo, hi) = dev
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &(_, d)| (lo.min(d), hi.max(d)));
+        let (lo, hi) = dev.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, d)| {
+            (lo.min(d), hi.max(d))
+        });
         assert!(((hi - lo) - 2.90).abs() < 0.2, "{}", hi - lo);
     }
 
@@ -439,6 +447,10 @@ mod tests {
         m.update(&s);
         // 12:1 into its rated load: -21.58 dB (DESIGN.md), within the
         // transformer's loading tolerance.
-        assert!((m.gain_1k_db - 20.0 * (1.0f64 / 12.0).log10()).abs() < 0.5, "{}", m.gain_1k_db);
+        assert!(
+            (m.gain_1k_db - 20.0 * (1.0f64 / 12.0).log10()).abs() < 0.5,
+            "{}",
+            m.gain_1k_db
+        );
     }
 }

@@ -185,7 +185,10 @@ fn every_parameter_has_a_labelled_control_at_100_150_and_200_percent() {
                 h.app.placed().iter().any(|(i, _)| *i == id),
                 "{id} has no control at {ppp}x"
             );
-            assert!(all.contains(&name), "label \"{name}\" ({id}) not drawn at {ppp}x");
+            assert!(
+                all.contains(&name),
+                "label \"{name}\" ({id}) not drawn at {ppp}x"
+            );
         }
         for title in ["Input", "DI box", "Tube preamp", "Headphone amp", "Output"] {
             assert!(texts.iter().any(|t| t == title), "panel {title} missing");
@@ -246,7 +249,10 @@ fn clicking_the_preamp_switch_goes_through_the_host() {
     assert!(h.params.preamp.on.value(), "the preamp is in by default");
     let at = h.rect_of("pre_on").center();
     h.click(at);
-    assert!(!h.params.preamp.on.value(), "the click did not switch the preamp out");
+    assert!(
+        !h.params.preamp.on.value(),
+        "the click did not switch the preamp out"
+    );
     let log = h.host.log.lock().unwrap().clone();
     assert_eq!(log, vec!["begin pre_on", "set pre_on 0", "end pre_on"]);
     // And back in.
@@ -264,7 +270,11 @@ fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
     let r = h.rect_of("gain");
     let at = Pos2::new(r.left() + 40.0, r.bottom() - 8.0);
     h.click(at);
-    assert_eq!(h.params.preamp.gain.value(), 47.0, "a single click changes nothing");
+    assert_eq!(
+        h.params.preamp.gain.value(),
+        47.0,
+        "a single click changes nothing"
+    );
     h.click(at);
     assert_eq!(h.params.preamp.gain.value(), 20.0, "default Gain is 20 dB");
     let log = h.host.log.lock().unwrap().clone();
@@ -314,8 +324,16 @@ fn dragging_moves_relative_and_shift_is_ten_times_finer() {
     let fine = h.params.input.in_trim.value() - coarse;
     assert!((fine - 1.2).abs() < 0.05, "{fine}");
     let log = h.host.log.lock().unwrap().clone();
-    assert_eq!(log.iter().filter(|l| l.starts_with("begin")).count(), 2, "{log:?}");
-    assert_eq!(log.iter().filter(|l| l.starts_with("end")).count(), 2, "{log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("begin")).count(),
+        2,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("end")).count(),
+        2,
+        "{log:?}"
+    );
     assert_eq!(log.last().unwrap(), "end in_trim");
 }
 
@@ -402,7 +420,11 @@ fn ab_slots_switch_through_the_host_and_b_starts_as_a_copy_of_a() {
     let a = h.rect_of("slot_A").center();
     h.click(b);
     assert_eq!(h.app.view.audition.active(), 1);
-    assert_eq!(h.params.preamp.gain.value(), 30.0, "B starts as a copy of A");
+    assert_eq!(
+        h.params.preamp.gain.value(),
+        30.0,
+        "B starts as a copy of A"
+    );
     h.params.set_from_text("gain", "50").unwrap();
     h.params.set_from_text("pad", "on").unwrap();
     h.host.log.lock().unwrap().clear();
@@ -410,8 +432,14 @@ fn ab_slots_switch_through_the_host_and_b_starts_as_a_copy_of_a() {
     assert_eq!(h.params.preamp.gain.value(), 30.0);
     assert!(!h.params.preamp.pad.value());
     let log = h.host.log.lock().unwrap().clone();
-    let i = log.iter().position(|l| l == "begin gain").expect("gain went through the host");
-    assert!(log[i + 1].starts_with("set gain") && log[i + 2] == "end gain", "{log:?}");
+    let i = log
+        .iter()
+        .position(|l| l == "begin gain")
+        .expect("gain went through the host");
+    assert!(
+        log[i + 1].starts_with("set gain") && log[i + 2] == "end gain",
+        "{log:?}"
+    );
     h.click(b);
     assert_eq!(h.params.preamp.gain.value(), 50.0);
     assert!(h.params.preamp.pad.value());
@@ -475,7 +503,9 @@ fn advice_shows_in_the_panel_of_its_stage() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     let texts = h.frame_with_positions(vec![]);
-    assert!(!texts.iter().any(|(t, _)| t.contains("Line level into a mic input")));
+    assert!(!texts
+        .iter()
+        .any(|(t, _)| t.contains("Line level into a mic input")));
     // A pro line into the mic input with neither DI nor pad.
     h.params.set_from_text("source", "pro_line").unwrap();
     let texts = h.frame_with_positions(vec![]);

@@ -46,7 +46,8 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
                 ui.data_mut(|d| d.insert_temp(memory, start));
             }
             if response.dragged() {
-                let fine = ui.input(|i| i.modifiers.shift || i.modifiers.command || i.modifiers.ctrl);
+                let fine =
+                    ui.input(|i| i.modifiers.shift || i.modifiers.command || i.modifiers.ctrl);
                 let scale = if fine { FINE_FACTOR } else { 1.0 };
                 // The first frame of a drag also carries the movement
                 // egui waited for before calling it a drag.
@@ -90,7 +91,10 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
             let d = param.preview_normalized(param.default_plain_value());
             let dx = rect.left() + rect.width() * d;
             painter.line_segment(
-                [Pos2::new(dx, rect.bottom() - 4.0), Pos2::new(dx, rect.bottom())],
+                [
+                    Pos2::new(dx, rect.bottom() - 4.0),
+                    Pos2::new(dx, rect.bottom()),
+                ],
                 Stroke::new(1.0, ui.visuals().text_color()),
             );
         }
@@ -138,11 +142,7 @@ impl Controls<'_> {
     pub fn toggle(&mut self, ui: &mut Ui, id: &str, param: &BoolParam) -> Response {
         let on = param.value();
         let text = RichText::new(param.name());
-        let text = if on {
-            text.color(Color32::BLACK)
-        } else {
-            text
-        };
+        let text = if on { text.color(Color32::BLACK) } else { text };
         let button = egui::Button::new(text).fill(if on {
             ON_COLOUR
         } else {
@@ -178,10 +178,7 @@ impl Controls<'_> {
                     .selected_text(names[current])
                     .show_ui(ui, |ui| {
                         for (i, name) in names.iter().enumerate() {
-                            if ui
-                                .selectable_label(i == current, *name)
-                                .clicked()
-                            {
+                            if ui.selectable_label(i == current, *name).clicked() {
                                 chosen = Some(i);
                             }
                         }
@@ -272,7 +269,10 @@ pub fn grid_bar(
         };
         let from = x(bias_vgk.min(peak_vgk));
         painter.rect_filled(
-            Rect::from_min_max(Pos2::new(from, rect.top()), Pos2::new(x(peak_vgk), rect.bottom())),
+            Rect::from_min_max(
+                Pos2::new(from, rect.top()),
+                Pos2::new(x(peak_vgk), rect.bottom()),
+            ),
             1.0,
             colour,
         );
