@@ -292,11 +292,7 @@ pub type Curve = Vec<(f64, f64)>;
 
 /// |Z|(f) of a headphone model and the level deviation 20·log10|Z/(Z+Zo)|
 /// relative to 1 kHz, at `freqs`.
-pub fn headphone_curves(
-    model: HeadphoneModel,
-    zo_ohms: f64,
-    freqs: &[f64],
-) -> (Curve, Curve) {
+pub fn headphone_curves(model: HeadphoneModel, zo_ohms: f64, freqs: &[f64]) -> (Curve, Curve) {
     let divider = |f: f64| {
         let z = model.impedance(f);
         (z / (z + zo_ohms)).norm()
