@@ -3,7 +3,7 @@
 //!
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
-//! `bypass`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
+//! `bypass`, `compare`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
 //! `mains_hz`, `di_source`, `di_load`; preamp: `pre_on`, `gain`, `level`,
 //! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`; headphone amp: `hp_on`,
 //! `amp_z`, `amp_vol`, `amp_swing`, `hp_model`, `hp_norm`. Values are stored in physical units (dB, %), so the
@@ -424,6 +424,9 @@ pub struct OutputParams {
     /// The host's bypass.
     #[id = "bypass"]
     pub bypass: BoolParam,
+    /// Level-matched compare: play the dry signal at the output's loudness.
+    #[id = "compare"]
+    pub compare: BoolParam,
 }
 
 /// Every parameter of the plugin.
@@ -446,6 +449,9 @@ pub struct TubelineParams {
     /// `hp_model` = "Measured curve" uses. Saved in the plugin state.
     #[persist = "hp_csv"]
     pub hp_csv: Arc<RwLock<String>>,
+    /// The editor window's size, restored when it opens.
+    #[persist = "editor"]
+    pub editor_size: Arc<RwLock<crate::editor::EditorSize>>,
 }
 
 fn trim_param(name: &str) -> FloatParam {
@@ -559,9 +565,11 @@ impl Default for TubelineParams {
                 .with_step_size(0.1)
                 .with_value_to_string(formatters::v2s_f32_rounded(1)),
                 bypass: BoolParam::new("Bypass", false).make_bypass(),
+                compare: on_off("Compare Dry", false),
             },
             quality: EnumParam::new("Quality", QualityParam::Live),
             hp_csv: Arc::new(RwLock::new(String::new())),
+            editor_size: Arc::new(RwLock::new(crate::editor::EditorSize::default())),
         }
     }
 }
@@ -587,6 +595,7 @@ impl TubelineParams {
             out_trim_db: f64::from(self.output.out_trim.value()),
             mix: f64::from(self.output.mix.value()) / 100.0,
             bypass: self.output.bypass.value(),
+            compare: self.output.compare.value(),
             quality,
             di_on: self.di.on.value(),
             di: self.di.to_dsp(),

@@ -211,6 +211,7 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
             ChainSettings {
                 di_on: true,
                 auto_gain: false,
+                compare: true,
                 ..with_preamp()
             },
         ),
@@ -486,4 +487,61 @@ fn dsp_core_knows_nothing_of_the_framework() {
             assert!(!text.contains(banned), "{} mentions {banned}", f.display());
         }
     }
+}
+
+#[test]
+fn processing_never_allocates_with_every_stage_compare_and_meters() {
+    use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
+    // The counter must count here, or this test would pass vacuously.
+    reset_violation_count();
+    let v = assert_no_alloc(|| std::hint::black_box(Vec::<u8>::with_capacity(16)));
+    assert_eq!(
+        violation_count(),
+        1,
+        "the allocation counter is not installed"
+    );
+    drop(v);
+    reset_violation_count();
+
+    let sr = 48_000.0;
+    let mut chain = Chain::new();
+    chain.prepare(sr, 2);
+    let input = stereo(20_000, sr);
+    let mut out = input.clone();
+    let all_in = ChainSettings {
+        di_on: true,
+        hp_on: true,
+        headphone: with_headphone().headphone,
+        ..with_preamp()
+    };
+    let steps = [
+        all_in,
+        ChainSettings {
+            compare: true,
+            ..all_in
+        },
+        ChainSettings {
+            compare: true,
+            quality: Quality::High,
+            ..all_in
+        },
+        ChainSettings::default(),
+    ];
+    assert_no_alloc(|| {
+        chain.set_metering(true);
+        let mut pos = 0;
+        for (k, s) in steps.iter().cycle().take(16).enumerate() {
+            chain.set_settings(*s);
+            let n = 1_250;
+            let (l, r) = out.split_at_mut(1);
+            chain.process(&mut [&mut l[0][pos..pos + n], &mut r[0][pos..pos + n]]);
+            pos += n;
+            if k % 3 == 0 {
+                std::hint::black_box(chain.take_meters());
+            }
+        }
+        chain.reset();
+    });
+    assert_eq!(violation_count(), 0, "the chain allocated while processing");
+    assert!(out.iter().flatten().all(|v| v.is_finite()));
 }

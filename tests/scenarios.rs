@@ -1,11 +1,16 @@
 //! The scenarios people ask about, end to end through the renderer: volts
-//! in (a +4 dBu line signal under the converter calibration), dBu out.
+//! in (a +4 dBu line signal under the converter calibration), dBu out; and
+//! through the chain itself: loudness matching (compare, auto-gain)
+//! measured with an integrated BS.1770 loudness computed here.
 
 mod util;
 
+use std::f64::consts::TAU;
 use std::path::Path;
 use std::process::Command;
 
+use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::tube::PreampSettings;
 use util::*;
 
 const RATE: u32 = 48_000;
@@ -118,4 +123,269 @@ fn the_di_keeps_a_line_signal_clean_at_moderate_preamp_gain() {
     // Through the DI and its pad the first grid sees 36.6 dB less: clean.
     assert!(thd_di < 0.01, "through the DI: THD {:.3} %", 100.0 * thd_di);
     assert!(thd_straight / thd_di > 30.0);
+}
+
+// ---------------------------------------------------------------------------
+// Loudness through the chain
+// ---------------------------------------------------------------------------
+
+/// K-weighting with the BS.1770-4 48 kHz coefficients typed in from the
+/// recommendation's tables (pre-filter shelf, then RLB high-pass).
+fn k_weighted(x: &[f32]) -> Vec<f64> {
+    let stages = [
+        (
+            [
+                1.535_124_859_586_97,
+                -2.691_696_189_406_38,
+                1.198_392_810_852_85,
+            ],
+            [-1.690_659_293_182_41, 0.732_480_774_215_85],
+        ),
+        (
+            [1.0, -2.0, 1.0],
+            [-1.990_047_454_833_98, 0.990_072_250_366_21],
+        ),
+    ];
+    let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    for (b, a) in stages {
+        let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
+        for v in y.iter_mut() {
+            let out = b[0] * *v + b[1] * x1 + b[2] * x2 - a[0] * y1 - a[1] * y2;
+            (x2, x1, y2, y1) = (x1, *v, y1, out);
+            *v = out;
+        }
+    }
+    y
+}
+
+/// Integrated loudness (LUFS) of stereo at 48 kHz per BS.1770-4: 400 ms
+/// blocks every 100 ms, channel powers summed, absolute gate −70 LUFS,
+/// relative gate 10 LU below the absolutely gated loudness.
+fn integrated_lufs(channels: &[Vec<f32>]) -> f64 {
+    let k: Vec<Vec<f64>> = channels.iter().map(|c| k_weighted(c)).collect();
+    let (block, step) = (19_200, 4_800);
+    let len = k[0].len();
+    let z: Vec<f64> = (0..)
+        .map(|b| b * step)
+        .take_while(|s| s + block <= len)
+        .map(|s| {
+            k.iter()
+                .map(|c| c[s..s + block].iter().map(|v| v * v).sum::<f64>() / block as f64)
+                .sum()
+        })
+        .collect();
+    let lufs = |p: f64| -0.691 + 10.0 * p.log10();
+    let mean = |zs: &[f64]| zs.iter().sum::<f64>() / zs.len() as f64;
+    let abs: Vec<f64> = z.iter().copied().filter(|&p| lufs(p) > -70.0).collect();
+    let rel = lufs(mean(&abs)) - 10.0;
+    let gated: Vec<f64> = abs.into_iter().filter(|&p| lufs(p) > rel).collect();
+    lufs(mean(&gated))
+}
+
+/// Deterministic uniform noise in −1 … 1 (an LCG).
+fn lcg(seed: &mut u64) -> f64 {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    (*seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+}
+
+/// Scale `x` to `dbfs` rms.
+fn at_rms(mut x: Vec<f64>, dbfs: f64) -> Vec<f32> {
+    let r = (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt();
+    let g = 10f64.powf(dbfs / 20.0) / r;
+    x.iter_mut().map(|v| (*v * g) as f32).collect()
+}
+
+/// Pink noise (Paul Kellet's filter) at `dbfs` rms.
+fn pink(len: usize, dbfs: f64, mut seed: u64) -> Vec<f32> {
+    let mut b = [0.0; 7];
+    let x = (0..len)
+        .map(|_| {
+            let w = lcg(&mut seed);
+            b[0] = 0.99886 * b[0] + w * 0.0555179;
+            b[1] = 0.99332 * b[1] + w * 0.0750759;
+            b[2] = 0.96900 * b[2] + w * 0.1538520;
+            b[3] = 0.86650 * b[3] + w * 0.3104856;
+            b[4] = 0.55000 * b[4] + w * 0.5329522;
+            b[5] = -0.7616 * b[5] - w * 0.0168980;
+            let y = b.iter().sum::<f64>() + w * 0.5362;
+            b[6] = w * 0.115926;
+            y
+        })
+        .collect();
+    at_rms(x, dbfs)
+}
+
+/// Music-like: decaying chords with harmonics, a bass line, noise-burst
+/// drums every 250 ms and a phrase 10 dB down in the last 0.5 s of every 2 s, at
+/// `dbfs` rms.
+fn music(len: usize, dbfs: f64, mut seed: u64) -> Vec<f32> {
+    let fs = 48_000.0;
+    let notes = [220.0, 277.18, 329.63, 246.94, 293.66, 369.99, 196.0, 261.63];
+    let x = (0..len)
+        .map(|i| {
+            let t = i as f64 / fs;
+            let bar = (t / 0.5) as usize;
+            let tn = t - bar as f64 * 0.5;
+            let env = (-tn * 4.0).exp() * (1.0 - (-tn * 400.0).exp());
+            let mut v = 0.0;
+            for k in 0..3 {
+                let f = notes[(bar + 2 * k) % notes.len()];
+                for h in 1..6 {
+                    v += env * (TAU * f * h as f64 * t).sin() / (h * h) as f64;
+                }
+            }
+            v += 0.8 * (TAU * 55.0 * (1 + bar % 3) as f64 * t).sin() * (-tn * 2.0).exp();
+            v += 0.7 * lcg(&mut seed) * (-(t % 0.25) * 60.0).exp();
+            v * if (t % 2.0) > 1.5 { 0.3 } else { 1.0 }
+        })
+        .collect();
+    at_rms(x, dbfs)
+}
+
+/// Run stereo through a fresh chain at 48 kHz in blocks of `block`.
+fn through(settings: ChainSettings, input: &[Vec<f32>], block: usize) -> Vec<Vec<f32>> {
+    run_chain(settings, input, 48_000.0, block).0
+}
+
+/// A mic track at −20 dBFS rms into the preamp at high gain (the first grid
+/// conducts on peaks), auto-gain on, output trim +6 dB.
+fn driven() -> ChainSettings {
+    ChainSettings {
+        source: Source::Mic,
+        pre_on: true,
+        preamp: PreampSettings {
+            gain_db: 60.0,
+            ..PreampSettings::default()
+        },
+        auto_gain: true,
+        out_trim_db: 6.0,
+        ..ChainSettings::default()
+    }
+}
+
+#[test]
+fn compare_plays_the_dry_signal_at_the_output_loudness() {
+    let len = 48_000 * 8;
+    for (name, input) in [
+        ("pink", vec![pink(len, -20.0, 3), pink(len, -20.0, 5)]),
+        ("music", vec![music(len, -20.0, 3), music(len, -20.0, 4)]),
+    ] {
+        for settings in [
+            driven(),
+            ChainSettings {
+                auto_gain: false,
+                preamp: PreampSettings {
+                    level_db: -50.0,
+                    ..driven().preamp
+                },
+                ..driven()
+            },
+        ] {
+            let off = through(settings, &input, 256);
+            let on = through(
+                ChainSettings {
+                    compare: true,
+                    ..settings
+                },
+                &input,
+                256,
+            );
+            let (l_off, l_on, l_in) = (
+                integrated_lufs(&off),
+                integrated_lufs(&on),
+                integrated_lufs(&input),
+            );
+            println!(
+                "{name}, auto-gain {}: in {l_in:.2} LUFS, compare off {l_off:.2}, on {l_on:.2}",
+                settings.auto_gain
+            );
+            assert!(
+                (l_on - l_off).abs() < 0.5,
+                "{name}: compare on {l_on:.2} LUFS, off {l_off:.2} LUFS"
+            );
+            // The dry signal is really what plays: not the processed one
+            // (auto-gain off leaves a large level difference to undo).
+            if !settings.auto_gain {
+                assert!((l_off - l_in).abs() > 6.0, "{l_off} vs {l_in}");
+            }
+        }
+    }
+}
+
+#[test]
+fn switching_compare_on_is_already_matched() {
+    // Six seconds with compare off, then on: the second after the switch
+    // is as loud as the second before it.
+    let len = 48_000 * 8;
+    let input = [pink(len, -20.0, 9), pink(len, -20.0, 10)];
+    let mut chain = Chain::new();
+    chain.set_settings(driven());
+    chain.prepare(48_000.0, 2);
+    let switch = 48_000 * 6;
+    let head: Vec<Vec<f32>> = input.iter().map(|c| c[..switch].to_vec()).collect();
+    let tail: Vec<Vec<f32>> = input.iter().map(|c| c[switch..].to_vec()).collect();
+    let before = process_with(&mut chain, &head, 512);
+    chain.set_settings(ChainSettings {
+        compare: true,
+        ..driven()
+    });
+    let after = process_with(&mut chain, &tail, 512);
+    let second = |x: &[Vec<f32>], from: usize| -> Vec<Vec<f32>> {
+        x.iter().map(|c| c[from..from + 48_000].to_vec()).collect()
+    };
+    let (l_before, l_after) = (
+        integrated_lufs(&second(&before, switch - 48_000)),
+        // Skip the 20 ms crossfade.
+        integrated_lufs(&second(&after, 960)),
+    );
+    assert!(
+        (l_after - l_before).abs() < 0.5,
+        "before {l_before:.2} LUFS, after {l_after:.2} LUFS"
+    );
+}
+
+#[test]
+fn compare_with_every_stage_out_is_the_dry_signal() {
+    let len = 48_000 * 3;
+    let input = vec![music(len, -20.0, 1), pink(len, -30.0, 2)];
+    let s = ChainSettings {
+        compare: true,
+        ..ChainSettings::default()
+    };
+    let (out, latency) = run_chain(s, &input, 48_000.0, 100);
+    for (o, i) in out.iter().zip(&input) {
+        assert!(o[..latency].iter().all(|v| *v == 0.0));
+        let worst = o[latency..]
+            .iter()
+            .zip(i)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1e-6, "worst difference {worst}");
+    }
+}
+
+#[test]
+fn the_renderer_takes_compare() {
+    // `compare=on` reaches the chain: with the preamp driven and auto-gain
+    // off, the output is the dry signal at the processed loudness, so the
+    // spectrum of a sine keeps no harmonics.
+    let tone = tone_at_dbu(4.0, 3.0);
+    let sets = [
+        "source=pro_line",
+        "pre_on=on",
+        "gain=10",
+        "level=-40",
+        "auto_gain=off",
+    ];
+    let wet = render(&tone, &sets);
+    let mut with_compare = sets.to_vec();
+    with_compare.push("compare=on");
+    let dry = render(&tone, &with_compare);
+    let tail = |x: &[f32]| thd(&x[x.len() - 48_000..], 1000);
+    assert!(tail(&wet) > 0.01, "driven: THD {}", tail(&wet));
+    assert!(tail(&dry) < 1e-4, "compare: THD {}", tail(&dry));
+    let level = |x: &[f32]| rms_db(&x[x.len() - 48_000..]);
+    assert!((level(&wet) - level(&dry)).abs() < 1.0);
 }

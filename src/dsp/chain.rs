@@ -1,12 +1,20 @@
 //! The chain: input calibration → [DI → preamp → headphone amp] → output.
 //!
 //! ```text
-//!  host f32 ──► sanitize ──► ×in_gain ──► DI box ──► ×pre_gain ──► oversampled preamp ──► auto-gain ──► ×pre_out ──► headphone amp ──► ×out_gain ──► mix ──► bypass ──► f32
+//!  host f32 ──► sanitize ──► ×in_gain ──► DI box ──► ×pre_gain ──► oversampled preamp ──► auto-gain ──► ×pre_out ──► headphone amp ──► ×out_gain ──► mix ──► compare ──► bypass ──► f32
 //!  (dBFS)       (NaN→0)      (dBFS→V,                (pad −20 dB,   (tubes; a pure delay   (loudness of   (preamp     (Zo into the     (V→dBFS,     (dry delayed by the
-//!                            source,                  polarity)      of the same latency    the track)     output      headphone load;  out trim)     wet path's latency)
-//!                            in trim)                                when it is out)                       level)      a pure delay
-//!                                                                                                                      when it is out)
+//!                            source,                  polarity)      of the same latency    the track)     output      headphone load;  out trim)     wet path's latency;
+//!                            in trim)                                when it is out)                       level)      a pure delay                  compare plays it at
+//!                                                                                                                      when it is out)               the output's loudness)
 //! ```
+//!
+//! Compare ("level-matched bypass") crossfades over 20 ms, like bypass, to
+//! the time-aligned dry signal times `√(P_out/P_dry)`, where the P are the
+//! K-weighted (BS.1770) powers of the output (after mix, before compare)
+//! and of the dry signal, averaged over about 3 s by the auto-gain's
+//! estimator ([`LoudnessPair`]). The estimator runs whether compare is on or
+//! not, so switching is instant and already matched: a listener compares
+//! character, not loudness. Per channel, like the auto-gain.
 //!
 //! The DI box runs at the host rate: it is linear apart from its core, whose
 //! flux lives below a few hundred hertz and which the stage itself runs
@@ -49,7 +57,9 @@ use super::meters::{ChainMeters, Tap, TapSums};
 use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
 use super::transformer::{DiBox, DiSettings};
-use super::tube::{AutoGain, AutoGainSettings, Preamp, PreampSettings, GRID_CONDUCTION_VOLTS};
+use super::tube::{
+    AutoGain, AutoGainSettings, LoudnessPair, Preamp, PreampSettings, GRID_CONDUCTION_VOLTS,
+};
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -122,6 +132,9 @@ pub struct ChainSettings {
     pub mix: f64,
     /// Host bypass: the output crossfades to the time-aligned dry signal.
     pub bypass: bool,
+    /// Level-matched compare: the output crossfades to the time-aligned dry
+    /// signal played at the loudness of the processed output.
+    pub compare: bool,
     /// Oversampling quality.
     pub quality: Quality,
     /// DI box switched in.
@@ -152,6 +165,7 @@ impl Default for ChainSettings {
             out_trim_db: 0.0,
             mix: 1.0,
             bypass: false,
+            compare: false,
             quality: Quality::Live,
             di_on: false,
             di: DiSettings::default(),
@@ -260,6 +274,8 @@ struct ChannelState {
     headphone_bypass: DelayLine,
     /// The stages that run at the oversampled rate, with their switches.
     section: OversampledSection,
+    /// Loudness of the dry signal and of the output, for the compare.
+    compare: CompareMatch,
 }
 
 impl ChannelState {
@@ -280,6 +296,7 @@ impl ChannelState {
             headphone: HeadphoneAmp::new(),
             headphone_bypass: DelayLine::default(),
             section: OversampledSection::new(),
+            compare: CompareMatch::new(),
         }
     }
 
@@ -298,6 +315,76 @@ impl ChannelState {
         self.headphone.reset();
         self.headphone_bypass.reset();
         self.section.reset(s);
+        self.compare.reset();
+    }
+}
+
+/// The gain that plays the dry signal at the processed output's loudness:
+/// `√(P_out/P_dry)` from a [`LoudnessPair`] (the auto-gain's K-weighted,
+/// 3 s estimator) of the dry signal and the output before compare and
+/// bypass, in host samples. It runs whether or not compare is on, so
+/// switching is instant and already matched; the gain is recomputed every
+/// hop (32 samples) and ramped linearly between hops. Before the first
+/// estimate, and in silence, it holds (1 at first).
+struct CompareMatch {
+    /// K-weighted powers of the dry signal (a) and the output (b).
+    loudness: LoudnessPair,
+    /// Gain at the start of the current hop.
+    gain_from: f64,
+    /// Gain at the end of the current hop.
+    gain_to: f64,
+}
+
+impl CompareMatch {
+    /// The gain's range, ±80 dB: past it one of the signals is silence.
+    const LIMIT: f64 = 1e4;
+
+    fn new() -> Self {
+        Self {
+            loudness: LoudnessPair::new(),
+            gain_from: 1.0,
+            gain_to: 1.0,
+        }
+    }
+
+    fn set_sample_rate(&mut self, fs: f64) {
+        self.loudness.set_sample_rate(fs);
+    }
+
+    fn reset(&mut self) {
+        self.loudness.reset();
+        self.gain_from = 1.0;
+        self.gain_to = 1.0;
+    }
+
+    /// Measure `dry` and `out` (same length) and write the dry signal's
+    /// matching gain per sample into `gain`.
+    fn process(&mut self, dry: &[f64], out: &[f64], gain: &mut [f64]) {
+        let mut start = 0;
+        while start < dry.len() {
+            let phase = self.loudness.hop_phase();
+            let take = self.loudness.hop_left().min(dry.len() - start);
+            let step = (self.gain_to - self.gain_from) / LoudnessPair::HOP as f64;
+            let mut loud = self.loudness;
+            for j in 0..take {
+                let i = start + j;
+                loud.weigh(dry[i], out[i]);
+                gain[i] = self.gain_from + step * (phase + j + 1) as f64;
+            }
+            self.loudness = loud;
+            if self.loudness.advance(take) {
+                self.loudness.end_hop();
+                self.gain_from = self.gain_to;
+                let [p_dry, p_out] = self.loudness.powers();
+                if p_dry > 1e-30 && p_out > 1e-30 {
+                    let g = (p_out / p_dry).sqrt();
+                    if g.is_finite() {
+                        self.gain_to = g.clamp(1.0 / Self::LIMIT, Self::LIMIT);
+                    }
+                }
+            }
+            start += take;
+        }
     }
 }
 
@@ -464,6 +551,7 @@ struct GainCurves {
     output: [f64; MAX_BLOCK],
     mix: [f64; MAX_BLOCK],
     bypass: [f64; MAX_BLOCK],
+    compare: [f64; MAX_BLOCK],
     di: [f64; MAX_BLOCK],
     oversampled: [f64; MAX_BLOCK],
     auto_gain: [f64; MAX_BLOCK],
@@ -489,6 +577,8 @@ pub struct Chain {
     mix: LinearSmoother,
     /// 0 = processing, 1 = bypassed.
     bypass: LinearSmoother,
+    /// 0 = processed output, 1 = level-matched dry (compare).
+    compare: LinearSmoother,
     /// The DI box in or out.
     di: Switch,
     /// The oversampled section in, or the pure delay that stands in for it.
@@ -536,6 +626,7 @@ impl Chain {
             output_gain: LinearSmoother::new(settings.output_gain()),
             mix: LinearSmoother::new(settings.mix),
             bypass: LinearSmoother::new(0.0),
+            compare: LinearSmoother::new(0.0),
             di: Switch::new(false),
             oversampled: Switch::new(false),
             auto_gain: Switch::new(false),
@@ -547,6 +638,7 @@ impl Chain {
                 output: [0.0; MAX_BLOCK],
                 mix: [0.0; MAX_BLOCK],
                 bypass: [0.0; MAX_BLOCK],
+                compare: [0.0; MAX_BLOCK],
                 di: [0.0; MAX_BLOCK],
                 oversampled: [0.0; MAX_BLOCK],
                 auto_gain: [0.0; MAX_BLOCK],
@@ -593,6 +685,7 @@ impl Chain {
             ch.reference_delay.prepare(max_latency);
             ch.section.prepare(&os_spec);
             ch.auto_gain.prepare(&self.spec);
+            ch.compare.set_sample_rate(sample_rate);
             ch.di.prepare(&self.spec);
             ch.headphone.prepare_with(&self.spec, &designs);
             ch.headphone_bypass.prepare(max_latency);
@@ -605,6 +698,7 @@ impl Chain {
             &mut self.output_gain,
             &mut self.mix,
             &mut self.bypass,
+            &mut self.compare,
             &mut self.di.amount,
             &mut self.oversampled.amount,
             &mut self.auto_gain.amount,
@@ -615,6 +709,11 @@ impl Chain {
         }
         self.apply_quality();
         self.reset();
+        // The auto-gain's static compensation depends on the prepared
+        // stages with the settings in force (`reset` hands them over): set
+        // it now, not only when the settings change, or a chain set up
+        // before `prepare` starts with the default compensation.
+        self.update_auto_gain();
     }
 
     /// Clear all state and jump every smoother to its target. Never allocates.
@@ -632,6 +731,7 @@ impl Chain {
         self.output_gain.reset(s.output_gain());
         self.mix.reset(s.mix);
         self.bypass.reset(if s.bypass { 1.0 } else { 0.0 });
+        self.compare.reset(if s.compare { 1.0 } else { 0.0 });
     }
 
     /// The settings in force.
@@ -652,6 +752,7 @@ impl Chain {
         self.output_gain.set_target(s.output_gain());
         self.mix.set_target(s.mix.clamp(0.0, 1.0));
         self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
+        self.compare.set_target(if s.compare { 1.0 } else { 0.0 });
         self.di.set(s.di_on);
         self.oversampled.set(s.nonlinear_active());
         self.auto_gain.set(s.auto_gain_on());
@@ -849,6 +950,8 @@ impl Chain {
         self.output_gain.fill(&mut c.output[..n]);
         self.mix.fill(&mut c.mix[..n]);
         self.bypass.fill(&mut c.bypass[..n]);
+        let compare_off = self.compare.is_settled() && self.compare.target() == 0.0;
+        self.compare.fill(&mut c.compare[..n]);
         let di = self.di.plan(&mut c.di[..n]);
         let os = self.oversampled.plan(&mut c.oversampled[..n]);
         let ag = self.auto_gain.plan(&mut c.auto_gain[..n]);
@@ -966,10 +1069,22 @@ impl Chain {
                 taps.add(Tap::Output, wet);
             }
 
+            let mixed = &mut ch.alt[..n];
             for i in 0..n {
                 let processed = wet[i] * c.output[i];
-                let mixed = processed * c.mix[i] + dry[i] * (1.0 - c.mix[i]);
-                let out = mixed * (1.0 - c.bypass[i]) + dry[i] * c.bypass[i];
+                mixed[i] = processed * c.mix[i] + dry[i] * (1.0 - c.mix[i]);
+            }
+            // The compare's loudness match runs all the time, so switching
+            // is instant and already matched.
+            let dry_gain = &mut ch.scratch[..n];
+            ch.compare.process(dry, mixed, dry_gain);
+            if !compare_off {
+                for i in 0..n {
+                    mixed[i] += c.compare[i] * (dry[i] * dry_gain[i] - mixed[i]);
+                }
+            }
+            for i in 0..n {
+                let out = mixed[i] * (1.0 - c.bypass[i]) + dry[i] * c.bypass[i];
                 host[i] = out as f32;
             }
         }

@@ -2370,6 +2370,142 @@ impl KWeighting {
     }
 }
 
+/// Two K-weighted (BS.1770) loudness estimates averaged alike: the shared
+/// estimator of [`AutoGain`] and of the chain's level-matched compare.
+///
+/// Per sample both signals run through the K-weighting together (the two
+/// lanes of an `F2`) and their squares are summed; every
+/// `AUTO_GAIN_HOP` (32) samples, counted from reset so the block size does
+/// not matter, the hop's mean powers move one-pole averages with a 3 s time
+/// constant. Over the first seconds the average is a cumulative mean,
+/// started as if 0.5 s of zeros had been averaged: both powers are biased
+/// alike, so their ratio is not, and early transients move it less. Hops in
+/// which both signals stay below −240 dB are skipped, so in silence the
+/// averages hold. Latency 0; never allocates.
+#[derive(Clone, Copy, Debug)]
+pub struct LoudnessPair {
+    /// K-weighting of signal a (lane 0) and signal b (lane 1).
+    k: KWeighting,
+    /// Sum over the current hop of the squared K-weighted signals.
+    acc: F2,
+    /// Smoothed K-weighted powers of a and b.
+    power: [f64; 2],
+    /// Steady-state averaging coefficient per hop.
+    alpha: f64,
+    /// Samples averaged so far (for the cumulative-mean start).
+    n: f64,
+    /// 0.5 s in samples: the head start of the cumulative mean.
+    warm_samples: f64,
+    /// Sample index since reset (hops are tied to it).
+    counter: u64,
+}
+
+impl Default for LoudnessPair {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LoudnessPair {
+    /// Samples per hop (the averages move once per hop).
+    pub const HOP: usize = AUTO_GAIN_HOP as usize;
+
+    /// An estimator at 48 kHz with empty averages.
+    pub fn new() -> Self {
+        let mut l = Self {
+            k: KWeighting::default(),
+            acc: F2::default(),
+            power: [0.0; 2],
+            alpha: 0.0,
+            n: 0.0,
+            warm_samples: 24_000.0,
+            counter: 0,
+        };
+        l.set_sample_rate(48_000.0);
+        l
+    }
+
+    /// Recompute coefficients for a new rate without allocating.
+    pub fn set_sample_rate(&mut self, fs: f64) {
+        self.k.set(fs);
+        self.alpha = -(-(AUTO_GAIN_HOP as f64) / (fs * AUTO_GAIN_TIME_CONSTANT_MS * 1e-3)).exp_m1();
+        self.warm_samples = 0.5 * fs;
+    }
+
+    /// Forget the history.
+    pub fn reset(&mut self) {
+        self.k.reset();
+        self.acc = F2::default();
+        self.power = [0.0; 2];
+        self.n = 0.0;
+        self.counter = 0;
+    }
+
+    /// The smoothed K-weighted mean-square powers of a and b.
+    pub fn powers(&self) -> [f64; 2] {
+        self.power
+    }
+
+    /// Samples left in the current hop (1 … 32).
+    #[inline]
+    pub fn hop_left(&self) -> usize {
+        AUTO_GAIN_HOP as usize - (self.counter % AUTO_GAIN_HOP) as usize
+    }
+
+    /// Position in the current hop of the next sample (0 … 31).
+    #[inline]
+    pub fn hop_phase(&self) -> usize {
+        (self.counter % AUTO_GAIN_HOP) as usize
+    }
+
+    /// K-weight one sample of both signals and add their squares to the
+    /// hop's sums; returns the K-weighted values. Non-finite input counts
+    /// as 0.
+    #[inline(always)]
+    pub fn weigh(&mut self, a: f64, b: f64) -> (f64, f64) {
+        let fin = |v: f64| if v.is_finite() { v } else { 0.0 };
+        let kw = self.k.tick(F2([fin(a), fin(b)]));
+        self.acc = self.acc + kw * kw;
+        (kw.0[0], kw.0[1])
+    }
+
+    /// Count `n` samples weighed (at most `hop_left()`); true when they
+    /// end the hop, after which the caller must call `end_hop`.
+    #[inline]
+    pub fn advance(&mut self, n: usize) -> bool {
+        self.counter += n as u64;
+        self.counter.is_multiple_of(AUTO_GAIN_HOP)
+    }
+
+    /// End of a hop: fold the hop's mean powers into the averages. Returns
+    /// the averaging coefficient used, or `None` for a silent hop (the
+    /// averages hold), so a caller can average its own hop sums alike.
+    pub fn end_hop(&mut self) -> Option<f64> {
+        let inv = 1.0 / AUTO_GAIN_HOP as f64;
+        let (m_a, m_b) = (self.acc.0[0] * inv, self.acc.0[1] * inv);
+        self.acc = F2::default();
+        self.k.flush();
+        let folded = if m_a > 1e-24 || m_b > 1e-24 {
+            self.n += AUTO_GAIN_HOP as f64;
+            let a = self
+                .alpha
+                .max(AUTO_GAIN_HOP as f64 / (self.n + self.warm_samples));
+            self.power[0] += a * (m_a - self.power[0]);
+            self.power[1] += a * (m_b - self.power[1]);
+            Some(a)
+        } else {
+            None
+        };
+        if !(self.power[0].is_finite() && self.power[1].is_finite()) {
+            let counter = self.counter;
+            self.reset();
+            self.counter = counter;
+            return None;
+        }
+        folded
+    }
+}
+
 /// Loudness matching of the preamp output to its input, at the HOST rate
 /// (after downsampling). Latency 0.
 ///
@@ -2378,8 +2514,8 @@ impl KWeighting {
 /// `corr² = (P_ref/P_proc) · (P_ref/P_out)`, where P are K-weighted
 /// (BS.1770) mean squares of the reference, of the statically compensated
 /// processed signal and of the output, all smoothed by identical one-pole
-/// averages with a 3 s time constant (a cumulative mean during the first
-/// seconds after reset, so it is right from the start). The second factor
+/// averages with a 3 s time constant (a [`LoudnessPair`] for the first two,
+/// the same coefficients for the third). The second factor
 /// feeds back the loudness already delivered, so the integrated loudness
 /// converges to the reference's even while the compression changes.
 /// Per sample only the two K-weightings (run together in SIMD lanes) and
@@ -2402,35 +2538,21 @@ pub struct AutoGain {
     settings: AutoGainSettings,
     /// Host sample rate.
     fs: f64,
-    /// K-weighting of the reference (lane 0) and the processed signal (lane 1).
-    k: KWeighting,
-    /// Sum over the current hop of the squared K-weighted reference (lane 0)
-    /// and statically compensated processed signal (lane 1).
-    acc: F2,
+    /// K-weighted powers of the reference (a) and of the statically
+    /// compensated processed signal (b).
+    loudness: LoudnessPair,
     /// Sum over the current hop of the squared K-weighted output.
     acc_out: f64,
-    /// Smoothed K-weighted power of the reference.
-    p_ref: f64,
-    /// Smoothed K-weighted power of the statically compensated processed signal.
-    p_proc: f64,
     /// Smoothed K-weighted power of the output (after the correction): the
     /// loudness already delivered, fed back so the integrated loudness
     /// converges to the reference's.
     p_out: f64,
-    /// Steady-state averaging coefficient per hop.
-    alpha: f64,
-    /// Samples averaged so far (for the cumulative-mean start).
-    n: f64,
-    /// 0.5 s in samples: the head start of the cumulative mean.
-    warm_samples: f64,
     /// Per-hop smoothing of the correction (250 ms time constant).
     beta: f64,
     /// Correction at the start of the current hop.
     corr_from: f64,
     /// Correction at the end of the current hop.
     corr_to: f64,
-    /// Sample index since reset.
-    counter: u64,
     /// Whether a correction has been estimated since reset.
     has_estimate: bool,
 }
@@ -2447,19 +2569,12 @@ impl AutoGain {
         let mut a = Self {
             settings: AutoGainSettings::default(),
             fs: 48_000.0,
-            k: KWeighting::default(),
-            acc: F2::default(),
+            loudness: LoudnessPair::new(),
             acc_out: 0.0,
-            p_ref: 0.0,
-            p_proc: 0.0,
             p_out: 0.0,
-            alpha: 0.0,
-            n: 0.0,
-            warm_samples: 24_000.0,
             beta: 1.0,
             corr_from: 1.0,
             corr_to: 1.0,
-            counter: 0,
             has_estimate: false,
         };
         a.set_sample_rate(48_000.0);
@@ -2475,9 +2590,7 @@ impl AutoGain {
     /// Recompute coefficients for a new host rate without allocating.
     pub fn set_sample_rate(&mut self, fs: f64) {
         self.fs = fs;
-        self.k.set(fs);
-        self.alpha = -(-(AUTO_GAIN_HOP as f64) / (fs * AUTO_GAIN_TIME_CONSTANT_MS * 1e-3)).exp_m1();
-        self.warm_samples = 0.5 * fs;
+        self.loudness.set_sample_rate(fs);
         self.beta = -(-(AUTO_GAIN_HOP as f64) / (fs * 0.25)).exp_m1();
     }
 
@@ -2496,16 +2609,11 @@ impl AutoGain {
 
     /// Forget the loudness history.
     pub fn reset(&mut self) {
-        self.k.reset();
-        self.acc = F2::default();
+        self.loudness.reset();
         self.acc_out = 0.0;
-        self.p_ref = 0.0;
-        self.p_proc = 0.0;
         self.p_out = 0.0;
-        self.n = 0.0;
         self.corr_from = 1.0;
         self.corr_to = 1.0;
-        self.counter = 0;
         self.has_estimate = false;
     }
 
@@ -2517,50 +2625,37 @@ impl AutoGain {
     /// End of a hop: fold the hop's mean powers into the averages and move
     /// the correction.
     fn end_hop(&mut self) {
-        let inv = 1.0 / AUTO_GAIN_HOP as f64;
-        let (m_ref, m_proc, m_out) = (self.acc.0[0] * inv, self.acc.0[1] * inv, self.acc_out * inv);
-        self.acc = F2::default();
+        let m_out = self.acc_out / AUTO_GAIN_HOP as f64;
         self.acc_out = 0.0;
-        if m_ref > 1e-24 || m_proc > 1e-24 {
-            self.n += AUTO_GAIN_HOP as f64;
-            // Cumulative mean over the first seconds, started as if 0.5 s of
-            // zeros had been averaged: both powers are biased alike, so their
-            // ratio is not, and early drum hits move it less.
-            let a = self
-                .alpha
-                .max(AUTO_GAIN_HOP as f64 / (self.n + self.warm_samples));
-            self.p_ref += a * (m_ref - self.p_ref);
-            self.p_proc += a * (m_proc - self.p_proc);
+        if let Some(a) = self.loudness.end_hop() {
             self.p_out += a * (m_out - self.p_out);
         }
-        if !self.has_estimate && self.p_ref > 1e-30 && self.p_proc > 1e-30 {
+        let [p_ref, p_proc] = self.loudness.powers();
+        if !self.has_estimate && p_ref > 1e-30 && p_proc > 1e-30 {
             // First estimate: use it at once, do not ramp from the neutral 1.
-            self.corr_to = (self.p_ref / self.p_proc).sqrt().clamp(1e-6, 1e6);
+            self.corr_to = (p_ref / p_proc).sqrt().clamp(1e-6, 1e6);
             self.has_estimate = true;
         }
         self.corr_from = self.corr_to;
-        if self.has_estimate && self.p_ref > 1e-30 && self.p_proc > 1e-30 && self.p_out > 1e-30 {
-            let fair = self.p_ref / self.p_proc;
+        if self.has_estimate && p_ref > 1e-30 && p_proc > 1e-30 && self.p_out > 1e-30 {
+            let fair = p_ref / p_proc;
             // Feedback on the loudness delivered so far: if the last
             // seconds came out louder than the reference, lean lower.
-            let debt = (self.p_ref / self.p_out).clamp(0.25, 4.0);
+            let debt = (p_ref / self.p_out).clamp(0.25, 4.0);
             let target = (fair * debt).sqrt().clamp(1e-6, 1e6);
             self.corr_to += self.beta * (target - self.corr_to);
         }
-        self.k.flush();
-        if !(self.p_ref.is_finite()
-            && self.p_proc.is_finite()
-            && self.p_out.is_finite()
-            && self.corr_to.is_finite())
-        {
-            self.p_ref = 0.0;
-            self.p_proc = 0.0;
-            self.p_out = 0.0;
-            self.n = 0.0;
-            self.corr_from = 1.0;
-            self.corr_to = 1.0;
-            self.has_estimate = false;
+        if !(self.p_out.is_finite() && self.corr_to.is_finite()) {
+            self.reset_estimate();
         }
+    }
+
+    /// Forget the estimate after non-finite arithmetic (keeps the hop phase).
+    fn reset_estimate(&mut self) {
+        self.p_out = 0.0;
+        self.corr_from = 1.0;
+        self.corr_to = 1.0;
+        self.has_estimate = false;
     }
 
     /// `processed` *= auto gain, measured against `reference_in` (same length;
@@ -2573,25 +2668,23 @@ impl AutoGain {
         let n = reference_in.len().min(processed.len());
         let (mut r, mut p) = (&reference_in[..n], &mut processed[..n]);
         while !r.is_empty() {
-            let phase = (self.counter % AUTO_GAIN_HOP) as usize;
-            let take = (AUTO_GAIN_HOP as usize - phase).min(r.len());
+            let phase = self.loudness.hop_phase();
+            let take = self.loudness.hop_left().min(r.len());
             let (rh, rt) = r.split_at(take);
             let (ph, pt) = std::mem::take(&mut p).split_at_mut(take);
             let step = (self.corr_to - self.corr_from) / AUTO_GAIN_HOP as f64;
-            let (mut acc, mut acc_out, mut k) = (self.acc, self.acc_out, self.k);
+            let (mut acc_out, mut loud) = (self.acc_out, self.loudness);
             let fin = |v: f64| if v.is_finite() { v } else { 0.0 };
             for (j, (rv, pv)) in rh.iter().zip(ph.iter_mut()).enumerate() {
-                let x = F2([fin(*rv), fin(*pv) * comp]);
-                let kw = k.tick(x);
-                acc = acc + kw * kw;
+                let x = fin(*pv) * comp;
+                let (_, kp) = loud.weigh(*rv, x);
                 let corr = self.corr_from + step * (phase + j + 1) as f64;
-                let ko = kw.0[1] * corr;
+                let ko = kp * corr;
                 acc_out += ko * ko;
-                *pv = x.0[1] * corr;
+                *pv = x * corr;
             }
-            (self.acc, self.acc_out, self.k) = (acc, acc_out, k);
-            self.counter += take as u64;
-            if self.counter.is_multiple_of(AUTO_GAIN_HOP) {
+            (self.acc_out, self.loudness) = (acc_out, loud);
+            if self.loudness.advance(take) {
                 self.end_hop();
             }
             r = rt;
