@@ -148,20 +148,50 @@ impl Harness {
     }
 
     fn click(&mut self, at: Pos2) {
-        self.frame(vec![Event::PointerMoved(at)]);
+        self.click_with(at, PointerButton::Primary, Modifiers::NONE);
+    }
+
+    /// Press and release `button` at `at` with `modifiers` held.
+    fn click_with(&mut self, at: Pos2, button: PointerButton, modifiers: Modifiers) {
+        self.frame(vec![
+            Event::ModifiersChanged(modifiers),
+            Event::PointerMoved(at),
+        ]);
         self.frame(vec![Event::PointerButton {
             pos: at,
-            button: PointerButton::Primary,
+            button,
             pressed: true,
-            modifiers: Modifiers::NONE,
+            modifiers,
         }]);
         self.frame(vec![Event::PointerButton {
             pos: at,
-            button: PointerButton::Primary,
+            button,
             pressed: false,
+            modifiers,
+        }]);
+        self.frame(vec![Event::ModifiersChanged(Modifiers::NONE)]);
+    }
+
+    /// Type `text` into the focused widget and press `key`; returns the
+    /// texts drawn in the frame after.
+    fn type_and_press(&mut self, text: &str, key: egui::Key) -> Vec<String> {
+        if !text.is_empty() {
+            self.frame(vec![Event::Text(text.to_string())]);
+        }
+        self.frame(vec![Event::Key {
+            key,
+            physical_key: None,
+            pressed: true,
+            repeat: false,
             modifiers: Modifiers::NONE,
         }]);
-        self.frame(vec![]);
+        self.frame(vec![Event::Key {
+            key,
+            physical_key: None,
+            pressed: false,
+            repeat: false,
+            modifiers: Modifiers::NONE,
+        }])
     }
 }
 
@@ -530,4 +560,100 @@ fn advice_shows_in_the_panel_of_its_stage() {
         pos.x >= column.left() - 1.0 && pos.x < column.left() + 2.0 * widgets::SLIDER_WIDTH,
         "advice at {pos:?}, its panel's controls at {column:?}"
     );
+}
+
+/// Where to click on a slider: its bar is the lower part of the control
+/// (the name is above it).
+fn slider_point(h: &Harness, id: &str) -> Pos2 {
+    let r = h.rect_of(id);
+    Pos2::new(r.left() + 40.0, r.bottom() - 8.0)
+}
+
+#[test]
+fn a_typed_value_with_its_unit_goes_through_the_host() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    h.click_with(
+        slider_point(&h, "gain"),
+        PointerButton::Secondary,
+        Modifiers::NONE,
+    );
+    assert!(h.host.log.lock().unwrap().is_empty(), "opening changes nothing");
+    h.type_and_press("35 dB", egui::Key::Enter);
+    assert_eq!(h.params.preamp.gain.value(), 35.0);
+    // 35 dB of the 0 … 60 dB range, as one gesture.
+    let log = h.host.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_eq!(log[0], "begin gain");
+    let normalized: f32 = log[1].strip_prefix("set gain ").unwrap().parse().unwrap();
+    assert!((normalized - 35.0 / 60.0).abs() < 1e-6, "{log:?}");
+    assert_eq!(log[2], "end gain");
+    // The field closed: the slider is back with the new value beside it.
+    let texts = h.frame(vec![]);
+    assert!(texts.iter().any(|t| t == "35.00 dB"), "{texts:?}");
+}
+
+#[test]
+fn ctrl_click_types_kilo_ohms_into_the_di_load() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    h.click_with(
+        slider_point(&h, "di_load"),
+        PointerButton::Primary,
+        Modifiers::CTRL,
+    );
+    h.type_and_press("2.2k", egui::Key::Enter);
+    assert_eq!(h.params.di.load.value(), 2200.0);
+}
+
+#[test]
+fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let at = slider_point(&h, "gain");
+    h.click_with(at, PointerButton::Secondary, Modifiers::NONE);
+    let texts = h.type_and_press("abc", egui::Key::Enter);
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+    assert!(h.host.log.lock().unwrap().is_empty());
+    let error = texts
+        .iter()
+        .find(|t| t.contains("\"abc\""))
+        .unwrap_or_else(|| panic!("no error shown: {texts:?}"));
+    assert!(error.contains("from 0 to 60 dB"), "{error}");
+    // Out of range is refused the same way; the field stays open for a
+    // fix, with the refused text selected so typing replaces it.
+    let texts = h.type_and_press("75", egui::Key::Enter);
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("\"75\"") && t.contains("from 0 to 60 dB")),
+        "{texts:?}"
+    );
+    // Escape closes the field and changes nothing.
+    let texts = h.type_and_press("", egui::Key::Escape);
+    assert!(!texts.iter().any(|t| t.contains("expected")), "{texts:?}");
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+    assert!(h.host.log.lock().unwrap().is_empty());
+    // And the slider is back: a double-click still resets.
+    h.params.set_from_text("gain", "47").unwrap();
+    h.frame(vec![]);
+    h.click(at);
+    h.click(at);
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+}
+
+#[test]
+fn typed_values_parse_like_the_renderer_and_check_the_range() {
+    let p = TubelineParams::default();
+    assert_eq!(widgets::parse_typed(&p.preamp.gain, " 35 dB "), Ok(35.0));
+    assert_eq!(widgets::parse_typed(&p.headphone.amp_z, "600 ohm"), Ok(600.0));
+    assert_eq!(widgets::parse_typed(&p.di.load, "1.5k"), Ok(1500.0));
+    assert_eq!(widgets::parse_typed(&p.output.mix, "50%"), Ok(50.0));
+    let e = widgets::parse_typed(&p.input.in_trim, "-30").unwrap_err();
+    assert!(e.to_string().contains("from -24 to 24 dB"), "{e}");
+    assert!(widgets::parse_typed(&p.preamp.gain, "loud").is_err());
 }
