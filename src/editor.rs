@@ -39,6 +39,7 @@ use crate::meters::{MeterSnapshot, SharedMeters};
 use crate::params::TubelineParams;
 
 pub mod audition;
+pub mod help;
 pub mod panels;
 pub mod plots;
 pub mod widgets;

@@ -657,3 +657,35 @@ fn typed_values_parse_like_the_renderer_and_check_the_range() {
     assert!(e.to_string().contains("from -24 to 24 dB"), "{e}");
     assert!(widgets::parse_typed(&p.preamp.gain, "loud").is_err());
 }
+
+#[test]
+fn every_control_on_screen_has_hover_help() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    for (id, _) in h.app.placed() {
+        assert!(!help::help(id).trim().is_empty(), "{id} has no hover help");
+    }
+}
+
+#[test]
+fn hovering_a_slider_shows_its_help() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    // egui waits for the pointer to rest before it shows a tooltip: no
+    // waiting in a test.
+    h.ctx.all_styles_mut(|s| {
+        s.interaction.tooltip_delay = 0.0;
+        s.interaction.show_tooltips_only_when_still = false;
+    });
+    let at = slider_point(&h, "amp_z");
+    h.frame(vec![Event::PointerMoved(at)]);
+    h.frame(vec![]);
+    let texts = h.frame(vec![]);
+    assert!(
+        texts.iter().any(|t| t == help::help("amp_z")),
+        "the amp_z tooltip did not show: {texts:?}"
+    );
+    assert!(texts.iter().any(|t| t == widgets::SLIDER_USAGE));
+}

@@ -9,6 +9,9 @@
 //! applies, Escape cancels, a bad value shows what is expected and changes
 //! nothing). Switches are toggle buttons, choices are combo boxes.
 //!
+//! Every control shows its hover help from [`super::help::help`] (the
+//! README's words).
+//!
 //! [`Controls`] also records the rectangle of every control it places under
 //! the parameter's ID: the headless layout tests check them for overlap and
 //! overflow, and the GUI test derives click positions from the same layout.
@@ -261,7 +264,10 @@ impl Controls<'_> {
         let r = ui
             .vertical(|ui| {
                 ui.label(RichText::new(param.name()).small());
-                param_slider(ui, param, self.setter).on_hover_text(SLIDER_USAGE);
+                param_slider(ui, param, self.setter).on_hover_ui(|ui| {
+                    ui.label(super::help::help(id));
+                    ui.label(RichText::new(SLIDER_USAGE).small().weak());
+                });
             })
             .response;
         self.record(id, r.rect);
@@ -277,9 +283,14 @@ impl Controls<'_> {
         } else {
             ui.visuals().widgets.inactive.weak_bg_fill
         });
-        let r = ui
-            .add(button)
-            .on_hover_text(format!("{}: {}", param.name(), param));
+        let r = ui.add(button).on_hover_ui(|ui| {
+            ui.label(super::help::help(id));
+            ui.label(
+                RichText::new(format!("{}: {} (click to switch)", param.name(), param))
+                    .small()
+                    .weak(),
+            );
+        });
         if r.clicked() {
             self.setter.begin_set_parameter(param);
             self.setter.set_parameter(param, !on);
@@ -311,7 +322,9 @@ impl Controls<'_> {
                                 chosen = Some(i);
                             }
                         }
-                    });
+                    })
+                    .response
+                    .on_hover_text(super::help::help(id));
                 if let Some(i) = chosen.filter(|&i| i != current) {
                     self.setter.begin_set_parameter(param);
                     self.setter.set_parameter(param, T::from_index(i));
