@@ -247,12 +247,13 @@ impl Audition {
         }
         placed.push(("copy_slot".to_string(), r.rect));
         ui.separator();
-        let r = ui.add(
-            egui::TextEdit::singleline(&mut self.save_name)
-                .desired_width(140.0)
-                .hint_text("preset name"),
-        )
-        .on_hover_text(super::help::help("preset_name"));
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.save_name)
+                    .desired_width(140.0)
+                    .hint_text("preset name"),
+            )
+            .on_hover_text(super::help::help("preset_name"));
         placed.push(("preset_name".to_string(), r.rect));
         let r = ui
             .button("Save preset...")

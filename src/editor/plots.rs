@@ -12,16 +12,22 @@
 //!   realfft, in dB relative to a full-scale sine (a full-scale sine reads
 //!   0 dB: the Hann window's coherent gain 1/2 is divided out).
 //! - The tube's static transfer curve and the headphone's |Z|(f) with the
-//!   resulting deviation 20·log10|Z/(Z+Zo)|, normalised to 1 kHz.
+//!   resulting deviation 20·log10|Z/(Z+Zo)|, normalised to 1 kHz: of the
+//!   chosen model, or of the measured curve (`hp_model` = custom), which
+//!   [`MeasuredCurve`] reads and parses in the editor thread with the
+//!   plugin's own CSV parser (`parse_impedance_csv`, the one the audio
+//!   side's filter design uses), cached by path and modification time.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
 use num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::dsp::chain::ChainSettings;
-use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel};
+use crate::dsp::headphone::{parse_impedance_csv, HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
 use crate::dsp::oversampling::Oversampler;
 use crate::dsp::transformer::DiBox;
 use crate::dsp::tube::{Preamp, PreampSettings};
@@ -293,20 +299,76 @@ pub type Curve = Vec<(f64, f64)>;
 /// |Z|(f) of a headphone model and the level deviation 20·log10|Z/(Z+Zo)|
 /// relative to 1 kHz, at `freqs`.
 pub fn headphone_curves(model: HeadphoneModel, zo_ohms: f64, freqs: &[f64]) -> (Curve, Curve) {
+    divider_curves(|f| model.impedance(f), zo_ohms, freqs)
+}
+
+/// |Z|(f) of any load `impedance(f)` (complex ohms) and the level deviation
+/// 20·log10|Z/(Z+Zo)| of the divider it makes with the amp's output
+/// impedance `zo_ohms`, relative to 1 kHz, at `freqs`.
+pub fn divider_curves(
+    impedance: impl Fn(f64) -> Complex<f64>,
+    zo_ohms: f64,
+    freqs: &[f64],
+) -> (Curve, Curve) {
     let divider = |f: f64| {
-        let z = model.impedance(f);
+        let z = impedance(f);
         (z / (z + zo_ohms)).norm()
     };
     let reference = divider(1000.0);
-    let z = freqs
-        .iter()
-        .map(|&f| (f, model.impedance(f).norm()))
-        .collect();
+    let z = freqs.iter().map(|&f| (f, impedance(f).norm())).collect();
     let dev = freqs
         .iter()
         .map(|&f| (f, 20.0 * (divider(f) / reference).log10()))
         .collect();
     (z, dev)
+}
+
+/// A measured impedance curve read from a CSV file in the editor thread,
+/// kept until the path or the file's modification time changes.
+#[derive(Default)]
+pub struct MeasuredCurve {
+    /// The path and modification time the cached result belongs to.
+    key: Option<(String, Option<SystemTime>)>,
+    /// The parsed curve, or why it could not be read (a message for a
+    /// person: the file, and the line of a malformed CSV).
+    result: Option<Result<ImpedanceCurve, String>>,
+}
+
+impl MeasuredCurve {
+    /// The curve in the file at `path`: read and parsed when the path or
+    /// the file's modification time differs from the cached one (a stat per
+    /// call, a read only on a change).
+    pub fn get(&mut self, path: &str) -> Result<&ImpedanceCurve, &str> {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let key = (path.to_string(), modified);
+        if self.key.as_ref() != Some(&key) {
+            self.result = Some(read_curve(Path::new(path)));
+            self.key = Some(key);
+        }
+        match self.result.as_ref().expect("set above") {
+            Ok(curve) => Ok(curve),
+            Err(e) => Err(e.as_str()),
+        }
+    }
+}
+
+/// Read and parse an impedance curve CSV; the error names the file.
+fn read_curve(path: &Path) -> Result<ImpedanceCurve, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read impedance curve {}: {e}", path.display()))?;
+    parse_impedance_csv(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Write `text` (wrapped) in the middle of a plot's `rect`.
+pub fn message(ui: &Ui, rect: Rect, text: &str, colour: Color32) {
+    let galley = ui.painter().layout(
+        text.to_string(),
+        egui::FontId::proportional(11.0),
+        colour,
+        (rect.width() - 40.0).max(40.0),
+    );
+    let at = rect.center() - galley.size() / 2.0;
+    ui.painter_at(rect).galley(at, galley, colour);
 }
 
 /// The live output spectrum.
@@ -419,6 +481,84 @@ mod tests {
             (lo.min(d), hi.max(d))
         });
         assert!(((hi - lo) - 2.90).abs() < 0.2, "{}", hi - lo);
+    }
+
+    /// Write a CSV impedance curve (Hz, ohm, degrees) into `dir`.
+    fn write_csv(dir: &Path, name: &str, points: &[(f64, f64)]) -> String {
+        let path = dir.join(name);
+        let text: String = std::iter::once("Freq(Hz), Z(ohm), Phase(deg)\n".to_string())
+            .chain(points.iter().map(|(f, z)| format!("{f}, {z}, 0\n")))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().to_string()
+    }
+
+    const FREQS: [f64; 10] = [
+        20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0,
+    ];
+
+    #[test]
+    fn a_flat_measured_curve_gives_a_flat_deviation() {
+        let dir = tempfile::tempdir().unwrap();
+        let flat: Vec<(f64, f64)> = FREQS.iter().map(|&f| (f, 32.0)).collect();
+        let path = write_csv(dir.path(), "flat.csv", &flat);
+        let mut cache = MeasuredCurve::default();
+        let curve = cache.get(&path).unwrap().clone();
+        let (z, dev) = divider_curves(|f| curve.impedance(f), 120.0, &log_freqs(100));
+        assert!(z.iter().all(|&(_, z)| (z - 32.0).abs() < 1e-9), "{z:?}");
+        assert!(dev.iter().all(|&(_, d)| d.abs() < 1e-9), "{dev:?}");
+    }
+
+    #[test]
+    fn a_two_to_one_impedance_step_gives_the_divider_s_level_step() {
+        let dir = tempfile::tempdir().unwrap();
+        // 64 ohm up to 200 Hz, 32 ohm from 500 Hz, resistive; Zo = 32 ohm.
+        let step: Vec<(f64, f64)> = FREQS
+            .iter()
+            .map(|&f| (f, if f <= 200.0 { 64.0 } else { 32.0 }))
+            .collect();
+        let path = write_csv(dir.path(), "step.csv", &step);
+        let mut cache = MeasuredCurve::default();
+        let curve = cache.get(&path).unwrap().clone();
+        let freqs = [20.0, 100.0, 1000.0, 10_000.0];
+        let (z, dev) = divider_curves(|f| curve.impedance(f), 32.0, &freqs);
+        assert_eq!(z[0].1, 64.0);
+        assert_eq!(z[2].1, 32.0);
+        // Below the step the divider passes 64/(64+32) = 2/3, at 1 kHz
+        // 32/(32+32) = 1/2: the bass is 20 log10(4/3) = +2.50 dB up.
+        let expected = 20.0 * ((2.0 / 3.0) / 0.5f64).log10();
+        assert!((dev[0].1 - expected).abs() < 1e-9, "{dev:?}");
+        assert!((dev[1].1 - expected).abs() < 1e-9, "{dev:?}");
+        assert!(dev[2].1.abs() < 1e-9 && dev[3].1.abs() < 1e-9, "{dev:?}");
+    }
+
+    #[test]
+    fn a_malformed_curve_says_where_and_a_changed_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(&path, "20, 32, 0\n50, 32\n").unwrap();
+        let p = path.to_string_lossy().to_string();
+        let mut cache = MeasuredCurve::default();
+        let e = cache.get(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.csv") && e.contains("line 2"), "{e}");
+        // Fixed on disk (with a later modification time): read again.
+        let good: Vec<(f64, f64)> = FREQS.iter().map(|&f| (f, 300.0)).collect();
+        write_csv(dir.path(), "bad.csv", &good);
+        let later = std::fs::metadata(&path).unwrap().modified().unwrap()
+            + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!((cache.get(&p).unwrap().nominal_ohms() - 300.0).abs() < 1e-9);
+        let missing = dir.path().join("missing.csv");
+        let e = cache.get(&missing.to_string_lossy()).unwrap_err();
+        assert!(
+            e.contains("cannot read") && e.contains("missing.csv"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -579,7 +579,10 @@ fn a_typed_value_with_its_unit_goes_through_the_host() {
         PointerButton::Secondary,
         Modifiers::NONE,
     );
-    assert!(h.host.log.lock().unwrap().is_empty(), "opening changes nothing");
+    assert!(
+        h.host.log.lock().unwrap().is_empty(),
+        "opening changes nothing"
+    );
     h.type_and_press("35 dB", egui::Key::Enter);
     assert_eq!(h.params.preamp.gain.value(), 35.0);
     // 35 dB of the 0 … 60 dB range, as one gesture.
@@ -650,7 +653,10 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
 fn typed_values_parse_like_the_renderer_and_check_the_range() {
     let p = TubelineParams::default();
     assert_eq!(widgets::parse_typed(&p.preamp.gain, " 35 dB "), Ok(35.0));
-    assert_eq!(widgets::parse_typed(&p.headphone.amp_z, "600 ohm"), Ok(600.0));
+    assert_eq!(
+        widgets::parse_typed(&p.headphone.amp_z, "600 ohm"),
+        Ok(600.0)
+    );
     assert_eq!(widgets::parse_typed(&p.di.load, "1.5k"), Ok(1500.0));
     assert_eq!(widgets::parse_typed(&p.output.mix, "50%"), Ok(50.0));
     let e = widgets::parse_typed(&p.input.in_trim, "-30").unwrap_err();
@@ -688,4 +694,43 @@ fn hovering_a_slider_shows_its_help() {
         "the amp_z tooltip did not show: {texts:?}"
     );
     assert!(texts.iter().any(|t| t == widgets::SLIDER_USAGE));
+}
+
+#[test]
+fn the_headphone_plot_shows_a_measured_curve_or_why_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(default_size(), 1.0);
+    h.params.set_from_text("hp_model", "custom").unwrap();
+    let texts = h.frame(vec![]);
+    assert!(
+        texts.iter().any(|t| t.starts_with("No measured curve")),
+        "{texts:?}"
+    );
+    // A malformed file: the parser's message, with the file and line.
+    let bad = dir.path().join("cans.csv");
+    std::fs::write(&bad, "20, 32, 0\n50, x, 0\n").unwrap();
+    *h.params.hp_csv.write().unwrap() = bad.to_string_lossy().to_string();
+    let texts = h.frame(vec![]);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("cans.csv") && t.contains("line 2")),
+        "{texts:?}"
+    );
+    // A good one (300 ohm, flat): plotted, no message.
+    let good = dir.path().join("flat300.csv");
+    let rows: String = [20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000]
+        .iter()
+        .map(|f| format!("{f}, 300, 0\n"))
+        .collect();
+    std::fs::write(&good, rows).unwrap();
+    *h.params.hp_csv.write().unwrap() = good.to_string_lossy().to_string();
+    let texts = h.frame(vec![]);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Headphone |Z| measured (grey, 0-360 ohm)")),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("cans.csv")), "{texts:?}");
 }
