@@ -345,7 +345,7 @@ impl App {
         let span = model.transfer_span();
         let transfer = model.transfer_curve(span);
         let out_max = transfer.iter().map(|p| p.1.abs()).fold(1e-3, f64::max) * 1.1;
-        let gain_1k = model.gain_1k_db;
+        let track_gain = plots::fmt_gain_db(model.track_gain_1k_db);
         let curve = model.curve_db.clone();
         let mic_peak = self.view.display.preamp_in.peak_volts;
         let cols = 4;
@@ -355,7 +355,7 @@ impl App {
             let s0 = size(&c[0]);
             plots::plot(
                 &mut c[0],
-                &format!("Chain response (re 1 kHz; 1 kHz gain {gain_1k:+.1} dB)"),
+                &format!("Chain response re 1 kHz · track to track at 1 kHz: {track_gain}"),
                 s0,
                 &Axes::audio((-24.0, 12.0), 6.0),
                 &[Series {

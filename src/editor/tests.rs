@@ -734,3 +734,26 @@ fn the_headphone_plot_shows_a_measured_curve_or_why_it_cannot() {
     );
     assert!(!texts.iter().any(|t| t.contains("cans.csv")), "{texts:?}");
 }
+
+#[test]
+fn the_chain_plot_gives_the_track_to_track_gain() {
+    let mut h = Harness::new(default_size(), 1.0);
+    // Defaults: a mic track through the preamp with auto-gain on and the
+    // output level at 0 dB comes out at the level it went in.
+    let texts = h.frame(vec![]);
+    let title = |texts: &[String]| {
+        texts
+            .iter()
+            .find(|t| t.starts_with("Chain response"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        title(&texts).ends_with("track to track at 1 kHz: +0.0 dB"),
+        "{}",
+        title(&texts)
+    );
+    h.params.set_from_text("out_trim", "+6 dB").unwrap();
+    let texts = h.frame(vec![]);
+    assert!(title(&texts).ends_with(": +6.0 dB"), "{}", title(&texts));
+}
