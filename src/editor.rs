@@ -421,9 +421,7 @@ impl App {
             let axes = Axes::audio((-dev_span, dev_span), step);
             let rect = plots::plot(
                 &mut c[3],
-                &format!(
-                    "Headphone |Z| {load} (grey, 0-{z_max:.0} ohm), deviation dB on {zo:.1} ohm (orange)"
-                ),
+                &format!("Headphone |Z| {load}, 0-{z_max:.0} ohm (grey) · dB on {zo:.1} ohm"),
                 s3,
                 &axes,
                 &[

@@ -118,7 +118,9 @@ impl Axes {
 /// Draw a titled plot of `size` points.
 pub fn plot(ui: &mut Ui, title: &str, size: Vec2, axes: &Axes, series: &[Series<'_>]) -> Rect {
     ui.vertical(|ui| {
-        ui.label(egui::RichText::new(title).strong());
+        // One line, so the four plots stay aligned (a cut title shows in
+        // full on hover).
+        ui.add(egui::Label::new(egui::RichText::new(title).strong()).truncate());
         let (outer, _) = ui.allocate_exact_size(size, egui::Sense::hover());
         let painter = ui.painter_at(outer);
         let rect = Rect::from_min_max(

@@ -729,7 +729,7 @@ fn the_headphone_plot_shows_a_measured_curve_or_why_it_cannot() {
     assert!(
         texts
             .iter()
-            .any(|t| t.starts_with("Headphone |Z| measured (grey, 0-360 ohm)")),
+            .any(|t| t.starts_with("Headphone |Z| measured, 0-360 ohm (grey)")),
         "{texts:?}"
     );
     assert!(!texts.iter().any(|t| t.contains("cans.csv")), "{texts:?}");
