@@ -39,13 +39,14 @@ use crate::meters::{MeterSnapshot, SharedMeters};
 use crate::params::TubelineParams;
 
 pub mod audition;
+pub mod help;
 pub mod panels;
 pub mod plots;
 pub mod widgets;
 
 use audition::Audition;
 use panels::{Note, Panel, PanelInputs, PanelState};
-use plots::{Axes, ResponseModel, Series, Spectrum};
+use plots::{Axes, MeasuredCurve, ResponseModel, Series, Spectrum};
 use widgets::Controls;
 
 /// The editor's size when first opened, in logical points.
@@ -121,6 +122,9 @@ struct View {
     response: Option<ResponseModel>,
     /// The live spectrum.
     spectrum: Spectrum,
+    /// The measured headphone curve (`hp_model` = custom), read in the
+    /// editor thread and cached by path and modification time.
+    measured: MeasuredCurve,
     /// Display-smoothed meter readings.
     display: MeterSnapshot,
     /// Sequence number of the last reading taken.
@@ -158,6 +162,7 @@ impl App {
                 panel: PanelState::default(),
                 response: None,
                 spectrum: Spectrum::new(),
+                measured: MeasuredCurve::default(),
                 display: MeterSnapshot::default(),
                 last_seq: 0,
                 last_reading: None,
@@ -301,19 +306,46 @@ impl App {
         let model = self.view.response.as_mut().expect("built above");
         model.update(settings);
         let freqs = plots::log_freqs(120);
-        let (z, dev) = plots::headphone_curves(
-            settings.headphone.model,
-            settings.headphone.amp_z_ohms,
-            &freqs,
-        );
+        let zo = settings.headphone.amp_z_ohms;
+        // The load: the chosen model, or the measured curve (its parse
+        // error, or the missing path, shows in the plot).
+        let (z, dev, load, problem) = if settings.headphone.model
+            == crate::dsp::headphone::HeadphoneModel::Custom
+        {
+            let path = self
+                .shared
+                .params
+                .hp_csv
+                .read()
+                .map(|p| p.trim().to_string())
+                .unwrap_or_default();
+            if path.is_empty() {
+                let none = "No measured curve: type the path of a CSV file (Hz, ohm, degrees) in the Headphone amp panel and press Enter.";
+                (Vec::new(), Vec::new(), "measured", Some(none.to_string()))
+            } else {
+                match self.view.measured.get(&path) {
+                    Ok(curve) => {
+                        let (z, dev) = plots::divider_curves(|f| curve.impedance(f), zo, &freqs);
+                        (z, dev, "measured", None)
+                    }
+                    Err(e) => (Vec::new(), Vec::new(), "measured", Some(e.to_string())),
+                }
+            }
+        } else {
+            let (z, dev) = plots::headphone_curves(settings.headphone.model, zo, &freqs);
+            (z, dev, "model", None)
+        };
         let z_max = z.iter().map(|p| p.1).fold(1.0, f64::max) * 1.2;
+        // ±6 dB, or wider to fit the deviation.
+        let dev_span = dev.iter().map(|p| p.1.abs()).fold(6.0, f64::max).min(60.0);
+        let dev_span = (dev_span / 2.0).ceil() * 2.0;
         let spectrum = self.view.spectrum.points(rate);
         // Tube transfer: span twice the mic-input voltage at which the
         // output reaches 90 % of its swing (found on a log grid).
         let span = model.transfer_span();
         let transfer = model.transfer_curve(span);
         let out_max = transfer.iter().map(|p| p.1.abs()).fold(1e-3, f64::max) * 1.1;
-        let gain_1k = model.gain_1k_db;
+        let track_gain = plots::fmt_gain_db(model.track_gain_1k_db);
         let curve = model.curve_db.clone();
         let mic_peak = self.view.display.preamp_in.peak_volts;
         let cols = 4;
@@ -323,7 +355,7 @@ impl App {
             let s0 = size(&c[0]);
             plots::plot(
                 &mut c[0],
-                &format!("Chain response (re 1 kHz; 1 kHz gain {gain_1k:+.1} dB)"),
+                &format!("Chain response re 1 kHz · track to track at 1 kHz: {track_gain}"),
                 s0,
                 &Axes::audio((-24.0, 12.0), 6.0),
                 &[Series {
@@ -383,12 +415,13 @@ impl App {
             let s3 = size(&c[3]);
             let z_scaled: Vec<(f64, f64)> = z
                 .iter()
-                .map(|&(f, v)| (f, 12.0 * v / z_max - 6.0))
+                .map(|&(f, v)| (f, dev_span * (2.0 * v / z_max - 1.0)))
                 .collect();
-            let axes = Axes::audio((-6.0, 6.0), 2.0);
-            plots::plot(
+            let step = if dev_span > 12.0 { 6.0 } else { 2.0 };
+            let axes = Axes::audio((-dev_span, dev_span), step);
+            let rect = plots::plot(
                 &mut c[3],
-                &format!("Headphone |Z| (grey, 0-{z_max:.0} ohm) and deviation dB (orange)"),
+                &format!("Headphone |Z| {load}, 0-{z_max:.0} ohm (grey) · dB on {zo:.1} ohm"),
                 s3,
                 &axes,
                 &[
@@ -402,6 +435,9 @@ impl App {
                     },
                 ],
             );
+            if let Some(problem) = &problem {
+                plots::message(&c[3], rect, problem, widgets::CLIP_COLOUR);
+            }
         });
     }
 

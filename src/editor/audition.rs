@@ -211,7 +211,8 @@ impl Audition {
                 }
             }
         });
-        placed.push(("presets".to_string(), menu.response.rect));
+        let menu_response = menu.response.on_hover_text(super::help::help("presets"));
+        placed.push(("presets".to_string(), menu_response.rect));
         ui.separator();
         for (i, name) in ["A", "B"].iter().enumerate() {
             let on = self.active == i;
@@ -225,7 +226,9 @@ impl Audition {
             if on {
                 button = button.fill(ON_COLOUR);
             }
-            let r = ui.add(button).on_hover_text("A/B: two complete settings");
+            let r = ui
+                .add(button)
+                .on_hover_text(super::help::help(&format!("slot_{name}")));
             if r.clicked() {
                 self.switch_to(shared, gui, i);
             }
@@ -236,19 +239,25 @@ impl Audition {
         } else {
             "Copy B to A"
         };
-        let r = ui.button(copy);
+        let r = ui
+            .button(copy)
+            .on_hover_text(super::help::help("copy_slot"));
         if r.clicked() {
             self.copy_to_other(shared);
         }
         placed.push(("copy_slot".to_string(), r.rect));
         ui.separator();
-        let r = ui.add(
-            egui::TextEdit::singleline(&mut self.save_name)
-                .desired_width(140.0)
-                .hint_text("preset name"),
-        );
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(&mut self.save_name)
+                    .desired_width(140.0)
+                    .hint_text("preset name"),
+            )
+            .on_hover_text(super::help::help("preset_name"));
         placed.push(("preset_name".to_string(), r.rect));
-        let r = ui.button("Save preset...");
+        let r = ui
+            .button("Save preset...")
+            .on_hover_text(super::help::help("save_preset"));
         if r.clicked() {
             let name = self.save_name.clone();
             self.save(shared, &name);

@@ -307,11 +307,13 @@ fn csv_field(
     let r = ui
         .vertical(|ui| {
             ui.label(RichText::new("Measured curve (CSV: Hz, ohm, degrees)").small());
-            let edit = ui.add(
-                egui::TextEdit::singleline(&mut state.csv_path)
-                    .desired_width(super::widgets::SLIDER_WIDTH + 50.0)
-                    .hint_text("/path/to/impedance.csv"),
-            );
+            let edit = ui
+                .add(
+                    egui::TextEdit::singleline(&mut state.csv_path)
+                        .desired_width(super::widgets::SLIDER_WIDTH + 50.0)
+                        .hint_text("/path/to/impedance.csv"),
+                )
+                .on_hover_text(super::help::help("hp_csv"));
             let commit = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             if commit {
                 if let Ok(mut path) = p.hp_csv.write() {

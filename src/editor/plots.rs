@@ -5,27 +5,40 @@
 //!   headphone amp), evaluated on stage objects built in the editor thread
 //!   from the parameter snapshot. Recomputed only when the settings change.
 //!   The chain's product of stage responses is exact for the linear parts;
-//!   the auto-gain (a slow loudness control) is not part of it, so the curve
-//!   is shown relative to its 1 kHz value and the 1 kHz gain is printed.
+//!   the curve is shown relative to its 1 kHz value, and the title gives
+//!   the track-to-track gain at 1 kHz ([`ResponseModel::track_gain_1k_db`]):
+//!   dBFS in to dBFS out as the chain applies it, i.e. the input conversion
+//!   (calibration, source level, input trim), DI, pad, the preamp's
+//!   small-signal gain, the auto-gain's static compensation when it is on,
+//!   the preamp's output level, the headphone amp, and the output
+//!   conversion with the output trim. The auto-gain's slow loudness
+//!   correction on top of its static compensation depends on the signal and
+//!   is not included, nor are mix, compare and bypass (the wet path's gain).
 //! - [`Spectrum`]: a live spectrum of the output samples the audio thread
 //!   pushes through the ring: the last [`FFT_LEN`] samples, Hann window,
 //!   realfft, in dB relative to a full-scale sine (a full-scale sine reads
 //!   0 dB: the Hann window's coherent gain 1/2 is divided out).
 //! - The tube's static transfer curve and the headphone's |Z|(f) with the
-//!   resulting deviation 20·log10|Z/(Z+Zo)|, normalised to 1 kHz.
+//!   resulting deviation 20·log10|Z/(Z+Zo)|, normalised to 1 kHz: of the
+//!   chosen model, or of the measured curve (`hp_model` = custom), which
+//!   [`MeasuredCurve`] reads and parses in the editor thread with the
+//!   plugin's own CSV parser (`parse_impedance_csv`, the one the audio
+//!   side's filter design uses), cached by path and modification time.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
 use num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::dsp::chain::ChainSettings;
-use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel};
+use crate::dsp::headphone::{parse_impedance_csv, HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
 use crate::dsp::oversampling::Oversampler;
 use crate::dsp::transformer::DiBox;
 use crate::dsp::tube::{Preamp, PreampSettings};
-use crate::dsp::{db_to_gain, ProcessSpec, MAX_BLOCK};
+use crate::dsp::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Length of the spectrum's FFT.
 pub const FFT_LEN: usize = 4096;
@@ -105,7 +118,9 @@ impl Axes {
 /// Draw a titled plot of `size` points.
 pub fn plot(ui: &mut Ui, title: &str, size: Vec2, axes: &Axes, series: &[Series<'_>]) -> Rect {
     ui.vertical(|ui| {
-        ui.label(egui::RichText::new(title).strong());
+        // One line, so the four plots stay aligned (a cut title shows in
+        // full on hover).
+        ui.add(egui::Label::new(egui::RichText::new(title).strong()).truncate());
         let (outer, _) = ui.allocate_exact_size(size, egui::Sense::hover());
         let painter = ui.painter_at(outer);
         let rect = Rect::from_min_max(
@@ -176,8 +191,12 @@ pub struct ResponseModel {
     cached: Option<ChainSettings>,
     /// 20 log10 |H| relative to 1 kHz, at `freqs`.
     pub curve_db: Vec<(f64, f64)>,
-    /// |H| at 1 kHz, dB (volts out per volt in, auto-gain excluded).
+    /// |H| at 1 kHz, dB (volts at the chain output per volt at its input,
+    /// auto-gain excluded).
     pub gain_1k_db: f64,
+    /// Track-to-track gain at 1 kHz, dB: a 1 kHz sine at X dBFS on the
+    /// track leaves the wet path at X + this dBFS (see the module header).
+    pub track_gain_1k_db: f64,
 }
 
 impl ResponseModel {
@@ -203,6 +222,7 @@ impl ResponseModel {
             cached: None,
             curve_db: Vec::new(),
             gain_1k_db: 0.0,
+            track_gain_1k_db: 0.0,
         }
     }
 
@@ -239,7 +259,34 @@ impl ResponseModel {
             .map(|f| (f, 20.0 * h(f).norm().log10() - reference))
             .collect();
         self.gain_1k_db = reference;
+        self.track_gain_1k_db = 20.0 * self.track_gain_1k(s).log10();
         self.curve_db = curve;
+    }
+
+    /// Linear track-to-track gain at 1 kHz (see the module header).
+    fn track_gain_1k(&self, s: &ChainSettings) -> f64 {
+        // Track sample → volts, the stages, volts → track sample.
+        let mut g = s.input_gain() * self.response(s, 1000.0).norm() * s.output_gain();
+        if s.pre_on && s.auto_gain {
+            // The auto-gain divides by the small-signal gain from the track
+            // (in output volts) to the preamp section's output at 1 kHz, as
+            // `Chain::update_auto_gain` hands it over: input conversion, DI,
+            // pad, preamp (its output level excluded: the chain applies that
+            // after the auto-gain).
+            let di = if s.di_on {
+                self.di.response(1000.0).norm()
+            } else {
+                1.0
+            };
+            let static_gain = s.input_gain() / full_scale_peak_volts(s.cal_dbu)
+                * di
+                * s.preamp_input_gain().abs()
+                * self.preamp.small_signal_gain();
+            if static_gain.is_finite() && static_gain > 1e-12 {
+                g /= static_gain;
+            }
+        }
+        g
     }
 
     /// The chain's small-signal response at `freq_hz` (volts out per volt
@@ -287,26 +334,89 @@ impl ResponseModel {
     }
 }
 
+/// A gain in dB with its sign and one decimal ("+6.0 dB"); values that
+/// round to zero read "+0.0 dB", never "-0.0 dB".
+pub fn fmt_gain_db(db: f64) -> String {
+    let db = if db.abs() < 0.05 { 0.0 } else { db };
+    format!("{db:+.1} dB")
+}
+
 /// (x, y) points of a curve.
 pub type Curve = Vec<(f64, f64)>;
 
 /// |Z|(f) of a headphone model and the level deviation 20·log10|Z/(Z+Zo)|
 /// relative to 1 kHz, at `freqs`.
 pub fn headphone_curves(model: HeadphoneModel, zo_ohms: f64, freqs: &[f64]) -> (Curve, Curve) {
+    divider_curves(|f| model.impedance(f), zo_ohms, freqs)
+}
+
+/// |Z|(f) of any load `impedance(f)` (complex ohms) and the level deviation
+/// 20·log10|Z/(Z+Zo)| of the divider it makes with the amp's output
+/// impedance `zo_ohms`, relative to 1 kHz, at `freqs`.
+pub fn divider_curves(
+    impedance: impl Fn(f64) -> Complex<f64>,
+    zo_ohms: f64,
+    freqs: &[f64],
+) -> (Curve, Curve) {
     let divider = |f: f64| {
-        let z = model.impedance(f);
+        let z = impedance(f);
         (z / (z + zo_ohms)).norm()
     };
     let reference = divider(1000.0);
-    let z = freqs
-        .iter()
-        .map(|&f| (f, model.impedance(f).norm()))
-        .collect();
+    let z = freqs.iter().map(|&f| (f, impedance(f).norm())).collect();
     let dev = freqs
         .iter()
         .map(|&f| (f, 20.0 * (divider(f) / reference).log10()))
         .collect();
     (z, dev)
+}
+
+/// A measured impedance curve read from a CSV file in the editor thread,
+/// kept until the path or the file's modification time changes.
+#[derive(Default)]
+pub struct MeasuredCurve {
+    /// The path and modification time the cached result belongs to.
+    key: Option<(String, Option<SystemTime>)>,
+    /// The parsed curve, or why it could not be read (a message for a
+    /// person: the file, and the line of a malformed CSV).
+    result: Option<Result<ImpedanceCurve, String>>,
+}
+
+impl MeasuredCurve {
+    /// The curve in the file at `path`: read and parsed when the path or
+    /// the file's modification time differs from the cached one (a stat per
+    /// call, a read only on a change).
+    pub fn get(&mut self, path: &str) -> Result<&ImpedanceCurve, &str> {
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let key = (path.to_string(), modified);
+        if self.key.as_ref() != Some(&key) {
+            self.result = Some(read_curve(Path::new(path)));
+            self.key = Some(key);
+        }
+        match self.result.as_ref().expect("set above") {
+            Ok(curve) => Ok(curve),
+            Err(e) => Err(e.as_str()),
+        }
+    }
+}
+
+/// Read and parse an impedance curve CSV; the error names the file.
+fn read_curve(path: &Path) -> Result<ImpedanceCurve, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read impedance curve {}: {e}", path.display()))?;
+    parse_impedance_csv(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Write `text` (wrapped) in the middle of a plot's `rect`.
+pub fn message(ui: &Ui, rect: Rect, text: &str, colour: Color32) {
+    let galley = ui.painter().layout(
+        text.to_string(),
+        egui::FontId::proportional(11.0),
+        colour,
+        (rect.width() - 40.0).max(40.0),
+    );
+    let at = rect.center() - galley.size() / 2.0;
+    ui.painter_at(rect).galley(at, galley, colour);
 }
 
 /// The live output spectrum.
@@ -421,6 +531,84 @@ mod tests {
         assert!(((hi - lo) - 2.90).abs() < 0.2, "{}", hi - lo);
     }
 
+    /// Write a CSV impedance curve (Hz, ohm, degrees) into `dir`.
+    fn write_csv(dir: &Path, name: &str, points: &[(f64, f64)]) -> String {
+        let path = dir.join(name);
+        let text: String = std::iter::once("Freq(Hz), Z(ohm), Phase(deg)\n".to_string())
+            .chain(points.iter().map(|(f, z)| format!("{f}, {z}, 0\n")))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().to_string()
+    }
+
+    const FREQS: [f64; 10] = [
+        20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0,
+    ];
+
+    #[test]
+    fn a_flat_measured_curve_gives_a_flat_deviation() {
+        let dir = tempfile::tempdir().unwrap();
+        let flat: Vec<(f64, f64)> = FREQS.iter().map(|&f| (f, 32.0)).collect();
+        let path = write_csv(dir.path(), "flat.csv", &flat);
+        let mut cache = MeasuredCurve::default();
+        let curve = cache.get(&path).unwrap().clone();
+        let (z, dev) = divider_curves(|f| curve.impedance(f), 120.0, &log_freqs(100));
+        assert!(z.iter().all(|&(_, z)| (z - 32.0).abs() < 1e-9), "{z:?}");
+        assert!(dev.iter().all(|&(_, d)| d.abs() < 1e-9), "{dev:?}");
+    }
+
+    #[test]
+    fn a_two_to_one_impedance_step_gives_the_divider_s_level_step() {
+        let dir = tempfile::tempdir().unwrap();
+        // 64 ohm up to 200 Hz, 32 ohm from 500 Hz, resistive; Zo = 32 ohm.
+        let step: Vec<(f64, f64)> = FREQS
+            .iter()
+            .map(|&f| (f, if f <= 200.0 { 64.0 } else { 32.0 }))
+            .collect();
+        let path = write_csv(dir.path(), "step.csv", &step);
+        let mut cache = MeasuredCurve::default();
+        let curve = cache.get(&path).unwrap().clone();
+        let freqs = [20.0, 100.0, 1000.0, 10_000.0];
+        let (z, dev) = divider_curves(|f| curve.impedance(f), 32.0, &freqs);
+        assert_eq!(z[0].1, 64.0);
+        assert_eq!(z[2].1, 32.0);
+        // Below the step the divider passes 64/(64+32) = 2/3, at 1 kHz
+        // 32/(32+32) = 1/2: the bass is 20 log10(4/3) = +2.50 dB up.
+        let expected = 20.0 * ((2.0 / 3.0) / 0.5f64).log10();
+        assert!((dev[0].1 - expected).abs() < 1e-9, "{dev:?}");
+        assert!((dev[1].1 - expected).abs() < 1e-9, "{dev:?}");
+        assert!(dev[2].1.abs() < 1e-9 && dev[3].1.abs() < 1e-9, "{dev:?}");
+    }
+
+    #[test]
+    fn a_malformed_curve_says_where_and_a_changed_file_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.csv");
+        std::fs::write(&path, "20, 32, 0\n50, 32\n").unwrap();
+        let p = path.to_string_lossy().to_string();
+        let mut cache = MeasuredCurve::default();
+        let e = cache.get(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.csv") && e.contains("line 2"), "{e}");
+        // Fixed on disk (with a later modification time): read again.
+        let good: Vec<(f64, f64)> = FREQS.iter().map(|&f| (f, 300.0)).collect();
+        write_csv(dir.path(), "bad.csv", &good);
+        let later = std::fs::metadata(&path).unwrap().modified().unwrap()
+            + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!((cache.get(&p).unwrap().nominal_ohms() - 300.0).abs() < 1e-9);
+        let missing = dir.path().join("missing.csv");
+        let e = cache.get(&missing.to_string_lossy()).unwrap_err();
+        assert!(
+            e.contains("cannot read") && e.contains("missing.csv"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn all_stages_out_is_flat_and_the_pad_reads_minus_20_db() {
         let mut m = ResponseModel::new(48_000.0);
@@ -431,6 +619,148 @@ mod tests {
         s.pad = true;
         m.update(&s);
         assert!((m.gain_1k_db + 20.0).abs() < 1e-9, "{}", m.gain_1k_db);
+    }
+
+    /// Every stage out, a pro line track (the level it stands for is the
+    /// +4 dBu reference), no trims.
+    fn all_out() -> ChainSettings {
+        ChainSettings {
+            source: crate::dsp::chain::Source::ProLine,
+            di_on: false,
+            pre_on: false,
+            hp_on: false,
+            in_trim_db: 0.0,
+            out_trim_db: 0.0,
+            ..Default::default()
+        }
+    }
+
+    fn track_gain(s: &ChainSettings) -> f64 {
+        let mut m = ResponseModel::new(48_000.0);
+        m.update(s);
+        m.track_gain_1k_db
+    }
+
+    #[test]
+    fn the_track_gain_is_zero_with_every_stage_out_and_follows_the_trims() {
+        assert!(track_gain(&all_out()).abs() < 1e-9);
+        let s = ChainSettings {
+            out_trim_db: 6.0,
+            ..all_out()
+        };
+        assert!((track_gain(&s) - 6.0).abs() < 1e-9);
+        let s = ChainSettings {
+            in_trim_db: -3.5,
+            out_trim_db: 6.0,
+            ..all_out()
+        };
+        assert!((track_gain(&s) - 2.5).abs() < 1e-9);
+        // A mic track stands for -50 dBu where a line stands for +4 dBu:
+        // 54 dB quieter when nothing amplifies it.
+        let s = ChainSettings {
+            source: crate::dsp::chain::Source::Mic,
+            ..all_out()
+        };
+        assert!((track_gain(&s) + 54.0).abs() < 1e-9, "{}", track_gain(&s));
+        // The pad: -20 dB.
+        let s = ChainSettings {
+            pad: true,
+            ..all_out()
+        };
+        assert!((track_gain(&s) + 20.0).abs() < 1e-9);
+        // The calibration maps in and out alike: no effect on its own.
+        let s = ChainSettings {
+            cal_dbu: 24.0,
+            ..all_out()
+        };
+        assert!(track_gain(&s).abs() < 1e-9);
+    }
+
+    #[test]
+    fn with_auto_gain_the_preamp_track_gain_is_its_output_level() {
+        // The auto-gain compensates everything before it (source, DI, pad,
+        // the tubes' gain): what is left is the preamp's output level.
+        for (source, gain_db, pad, pre_out_db) in [
+            (crate::dsp::chain::Source::Mic, 20.0, false, 0.0),
+            (crate::dsp::chain::Source::ProLine, 45.0, true, 0.0),
+            (crate::dsp::chain::Source::Instrument, 35.0, false, -4.0),
+        ] {
+            let mut s = ChainSettings {
+                source,
+                pre_on: true,
+                auto_gain: true,
+                pad,
+                ..all_out()
+            };
+            s.preamp.gain_db = gain_db;
+            s.preamp.output_db = pre_out_db;
+            let g = track_gain(&s);
+            // The oversampler's half-bands are flat to well under 0.01 dB
+            // at 1 kHz.
+            assert!((g - pre_out_db).abs() < 0.01, "{source:?}: {g}");
+        }
+        // Without auto-gain the tubes' gain shows: well above unity for a
+        // pro line at 20 dB Gain.
+        let mut s = ChainSettings {
+            pre_on: true,
+            auto_gain: false,
+            ..all_out()
+        };
+        s.preamp.gain_db = 20.0;
+        assert!(track_gain(&s) > 6.0, "{}", track_gain(&s));
+    }
+
+    /// Gain of the real chain for a quiet 1 kHz sine: rms out over rms in
+    /// after the switches and smoothers have settled, dB.
+    fn measured_chain_gain(s: &ChainSettings) -> f64 {
+        let fs = 48_000.0;
+        let mut chain = crate::dsp::chain::Chain::new();
+        chain.set_settings(*s);
+        chain.prepare(fs, 1);
+        chain.set_settings(*s);
+        chain.reset();
+        let amp = 0.01f32; // -40 dBFS: the tubes are linear here.
+        let n = 48_000;
+        let mut x: Vec<f32> = (0..n)
+            .map(|i| amp * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / fs).sin() as f32)
+            .collect();
+        chain.process(&mut [&mut x[..]]);
+        let tail = &x[n / 2..];
+        let rms =
+            (tail.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+        20.0 * (rms * std::f64::consts::SQRT_2 / f64::from(amp)).log10()
+    }
+
+    #[test]
+    fn the_track_gain_is_what_the_chain_does_to_a_1_khz_sine() {
+        use crate::dsp::headphone::HeadphoneModel;
+        let mut s = ChainSettings {
+            source: crate::dsp::chain::Source::ConsumerLine,
+            in_trim_db: -3.0,
+            out_trim_db: 2.0,
+            di_on: true,
+            pre_on: true,
+            auto_gain: false,
+            hp_on: true,
+            ..all_out()
+        };
+        s.preamp.gain_db = 30.0;
+        s.preamp.output_db = -6.0;
+        s.headphone.model = HeadphoneModel::Dynamic80;
+        s.headphone.amp_z_ohms = 120.0;
+        let predicted = track_gain(&s);
+        let measured = measured_chain_gain(&s);
+        assert!(
+            (predicted - measured).abs() < 0.1,
+            "predicted {predicted} dB, the chain gave {measured} dB"
+        );
+    }
+
+    #[test]
+    fn gains_print_with_a_sign_and_no_negative_zero() {
+        assert_eq!(fmt_gain_db(-0.01), "+0.0 dB");
+        assert_eq!(fmt_gain_db(6.0), "+6.0 dB");
+        assert_eq!(fmt_gain_db(-21.58), "-21.6 dB");
     }
 
     #[test]

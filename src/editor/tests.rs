@@ -148,20 +148,50 @@ impl Harness {
     }
 
     fn click(&mut self, at: Pos2) {
-        self.frame(vec![Event::PointerMoved(at)]);
+        self.click_with(at, PointerButton::Primary, Modifiers::NONE);
+    }
+
+    /// Press and release `button` at `at` with `modifiers` held.
+    fn click_with(&mut self, at: Pos2, button: PointerButton, modifiers: Modifiers) {
+        self.frame(vec![
+            Event::ModifiersChanged(modifiers),
+            Event::PointerMoved(at),
+        ]);
         self.frame(vec![Event::PointerButton {
             pos: at,
-            button: PointerButton::Primary,
+            button,
             pressed: true,
-            modifiers: Modifiers::NONE,
+            modifiers,
         }]);
         self.frame(vec![Event::PointerButton {
             pos: at,
-            button: PointerButton::Primary,
+            button,
             pressed: false,
+            modifiers,
+        }]);
+        self.frame(vec![Event::ModifiersChanged(Modifiers::NONE)]);
+    }
+
+    /// Type `text` into the focused widget and press `key`; returns the
+    /// texts drawn in the frame after.
+    fn type_and_press(&mut self, text: &str, key: egui::Key) -> Vec<String> {
+        if !text.is_empty() {
+            self.frame(vec![Event::Text(text.to_string())]);
+        }
+        self.frame(vec![Event::Key {
+            key,
+            physical_key: None,
+            pressed: true,
+            repeat: false,
             modifiers: Modifiers::NONE,
         }]);
-        self.frame(vec![]);
+        self.frame(vec![Event::Key {
+            key,
+            physical_key: None,
+            pressed: false,
+            repeat: false,
+            modifiers: Modifiers::NONE,
+        }])
     }
 }
 
@@ -530,4 +560,200 @@ fn advice_shows_in_the_panel_of_its_stage() {
         pos.x >= column.left() - 1.0 && pos.x < column.left() + 2.0 * widgets::SLIDER_WIDTH,
         "advice at {pos:?}, its panel's controls at {column:?}"
     );
+}
+
+/// Where to click on a slider: its bar is the lower part of the control
+/// (the name is above it).
+fn slider_point(h: &Harness, id: &str) -> Pos2 {
+    let r = h.rect_of(id);
+    Pos2::new(r.left() + 40.0, r.bottom() - 8.0)
+}
+
+#[test]
+fn a_typed_value_with_its_unit_goes_through_the_host() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    h.click_with(
+        slider_point(&h, "gain"),
+        PointerButton::Secondary,
+        Modifiers::NONE,
+    );
+    assert!(
+        h.host.log.lock().unwrap().is_empty(),
+        "opening changes nothing"
+    );
+    h.type_and_press("35 dB", egui::Key::Enter);
+    assert_eq!(h.params.preamp.gain.value(), 35.0);
+    // 35 dB of the 0 … 60 dB range, as one gesture.
+    let log = h.host.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert_eq!(log[0], "begin gain");
+    let normalized: f32 = log[1].strip_prefix("set gain ").unwrap().parse().unwrap();
+    assert!((normalized - 35.0 / 60.0).abs() < 1e-6, "{log:?}");
+    assert_eq!(log[2], "end gain");
+    // The field closed: the slider is back with the new value beside it.
+    let texts = h.frame(vec![]);
+    assert!(texts.iter().any(|t| t == "35.00 dB"), "{texts:?}");
+}
+
+#[test]
+fn ctrl_click_types_kilo_ohms_into_the_di_load() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    h.click_with(
+        slider_point(&h, "di_load"),
+        PointerButton::Primary,
+        Modifiers::CTRL,
+    );
+    h.type_and_press("2.2k", egui::Key::Enter);
+    assert_eq!(h.params.di.load.value(), 2200.0);
+}
+
+#[test]
+fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let at = slider_point(&h, "gain");
+    h.click_with(at, PointerButton::Secondary, Modifiers::NONE);
+    let texts = h.type_and_press("abc", egui::Key::Enter);
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+    assert!(h.host.log.lock().unwrap().is_empty());
+    let error = texts
+        .iter()
+        .find(|t| t.contains("\"abc\""))
+        .unwrap_or_else(|| panic!("no error shown: {texts:?}"));
+    assert!(error.contains("from 0 to 60 dB"), "{error}");
+    // Out of range is refused the same way; the field stays open for a
+    // fix, with the refused text selected so typing replaces it.
+    let texts = h.type_and_press("75", egui::Key::Enter);
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("\"75\"") && t.contains("from 0 to 60 dB")),
+        "{texts:?}"
+    );
+    // Escape closes the field and changes nothing.
+    let texts = h.type_and_press("", egui::Key::Escape);
+    assert!(!texts.iter().any(|t| t.contains("expected")), "{texts:?}");
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+    assert!(h.host.log.lock().unwrap().is_empty());
+    // And the slider is back: a double-click still resets.
+    h.params.set_from_text("gain", "47").unwrap();
+    h.frame(vec![]);
+    h.click(at);
+    h.click(at);
+    assert_eq!(h.params.preamp.gain.value(), 20.0);
+}
+
+#[test]
+fn typed_values_parse_like_the_renderer_and_check_the_range() {
+    let p = TubelineParams::default();
+    assert_eq!(widgets::parse_typed(&p.preamp.gain, " 35 dB "), Ok(35.0));
+    assert_eq!(
+        widgets::parse_typed(&p.headphone.amp_z, "600 ohm"),
+        Ok(600.0)
+    );
+    assert_eq!(widgets::parse_typed(&p.di.load, "1.5k"), Ok(1500.0));
+    assert_eq!(widgets::parse_typed(&p.output.mix, "50%"), Ok(50.0));
+    let e = widgets::parse_typed(&p.input.in_trim, "-30").unwrap_err();
+    assert!(e.to_string().contains("from -24 to 24 dB"), "{e}");
+    assert!(widgets::parse_typed(&p.preamp.gain, "loud").is_err());
+}
+
+#[test]
+fn every_control_on_screen_has_hover_help() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    for (id, _) in h.app.placed() {
+        assert!(!help::help(id).trim().is_empty(), "{id} has no hover help");
+    }
+}
+
+#[test]
+fn hovering_a_slider_shows_its_help() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    // egui waits for the pointer to rest before it shows a tooltip: no
+    // waiting in a test.
+    h.ctx.all_styles_mut(|s| {
+        s.interaction.tooltip_delay = 0.0;
+        s.interaction.show_tooltips_only_when_still = false;
+    });
+    let at = slider_point(&h, "amp_z");
+    h.frame(vec![Event::PointerMoved(at)]);
+    h.frame(vec![]);
+    let texts = h.frame(vec![]);
+    assert!(
+        texts.iter().any(|t| t == help::help("amp_z")),
+        "the amp_z tooltip did not show: {texts:?}"
+    );
+    assert!(texts.iter().any(|t| t == widgets::SLIDER_USAGE));
+}
+
+#[test]
+fn the_headphone_plot_shows_a_measured_curve_or_why_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(default_size(), 1.0);
+    h.params.set_from_text("hp_model", "custom").unwrap();
+    let texts = h.frame(vec![]);
+    assert!(
+        texts.iter().any(|t| t.starts_with("No measured curve")),
+        "{texts:?}"
+    );
+    // A malformed file: the parser's message, with the file and line.
+    let bad = dir.path().join("cans.csv");
+    std::fs::write(&bad, "20, 32, 0\n50, x, 0\n").unwrap();
+    *h.params.hp_csv.write().unwrap() = bad.to_string_lossy().to_string();
+    let texts = h.frame(vec![]);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("cans.csv") && t.contains("line 2")),
+        "{texts:?}"
+    );
+    // A good one (300 ohm, flat): plotted, no message.
+    let good = dir.path().join("flat300.csv");
+    let rows: String = [20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000]
+        .iter()
+        .map(|f| format!("{f}, 300, 0\n"))
+        .collect();
+    std::fs::write(&good, rows).unwrap();
+    *h.params.hp_csv.write().unwrap() = good.to_string_lossy().to_string();
+    let texts = h.frame(vec![]);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Headphone |Z| measured, 0-360 ohm (grey)")),
+        "{texts:?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("cans.csv")), "{texts:?}");
+}
+
+#[test]
+fn the_chain_plot_gives_the_track_to_track_gain() {
+    let mut h = Harness::new(default_size(), 1.0);
+    // Defaults: a mic track through the preamp with auto-gain on and the
+    // output level at 0 dB comes out at the level it went in.
+    let texts = h.frame(vec![]);
+    let title = |texts: &[String]| {
+        texts
+            .iter()
+            .find(|t| t.starts_with("Chain response"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        title(&texts).ends_with("track to track at 1 kHz: +0.0 dB"),
+        "{}",
+        title(&texts)
+    );
+    h.params.set_from_text("out_trim", "+6 dB").unwrap();
+    let texts = h.frame(vec![]);
+    assert!(title(&texts).ends_with(": +6.0 dB"), "{}", title(&texts));
 }

@@ -2,23 +2,30 @@
 //!
 //! Every control changes its parameter through the host's [`ParamSetter`]
 //! (begin → set → end), so hosts record automation and undo. Continuous
-//! parameters use nice-plug-egui's `ParamSlider`: click or drag to set,
-//! double-click or Ctrl+click to reset to the default, Shift+drag for fine
-//! adjustment, click the value to type one. Switches are toggle buttons,
-//! choices are combo boxes.
+//! parameters use [`param_slider`]: drag to set (relative), Shift or
+//! Ctrl+drag for fine adjustment, double-click for the default, right-click
+//! or Ctrl+click to type a value (parsed like the renderer's `--set`, by
+//! [`crate::params::parse_number`]: "35 dB", "1.5k", "600 ohm"; Enter
+//! applies, Escape cancels, a bad value shows what is expected and changes
+//! nothing). Switches are toggle buttons, choices are combo boxes.
+//!
+//! Every control shows its hover help from [`super::help::help`] (the
+//! README's words).
 //!
 //! [`Controls`] also records the rectangle of every control it places under
 //! the parameter's ID: the headless layout tests check them for overlap and
 //! overflow, and the GUI test derives click positions from the same layout.
 
-use egui::{Color32, Pos2, Rect, Response, RichText, Sense, Stroke, Ui, Vec2};
+use egui::{Color32, Id, Key, Pos2, Rect, Response, RichText, Sense, Stroke, Ui, Vec2};
 use nice_plug::prelude::{BoolParam, Enum, EnumParam, FloatParam, Param, ParamSetter};
+
+use crate::params::{parse_number, ParamError};
 
 /// Width of a slider, in points.
 pub const SLIDER_WIDTH: f32 = 118.0;
 
-/// Help shown when hovering a slider.
-const SLIDER_HELP: &str = "Drag to set · Shift or Ctrl+drag: fine (1/10) · double-click: default";
+/// How to use a slider, shown when hovering it.
+pub const SLIDER_USAGE: &str = "Drag to set · Shift or Ctrl+drag: fine (1/10) · double-click: default · right-click or Ctrl+click: type a value";
 
 /// Fine adjustment (Shift or Ctrl held) moves this much slower.
 pub const FINE_FACTOR: f32 = 0.1;
@@ -29,13 +36,32 @@ pub const FINE_FACTOR: f32 = 0.1;
 /// spans the whole range; Shift or Ctrl: a tenth of that); a drag is one
 /// host gesture (begin at the start, end when released). A double-click
 /// resets to the default as one begin/set/end gesture. A plain click changes
-/// nothing.
+/// nothing. A right-click or Ctrl+click opens a text field in the slider's
+/// place (see [`typed_entry`]).
 pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -> Response {
+    // Keyed by the parameter's name (unique in the tree), so the field
+    // survives the layout change that opening it causes.
+    let entry_id = Id::unique(("tubeline_typed_entry", param.name()));
+    if let Some(entry) = ui.data(|d| d.get_temp::<TypedEntry>(entry_id)) {
+        return typed_entry(ui, param, setter, entry_id, entry);
+    }
     ui.horizontal(|ui| {
         let (rect, response) =
             ui.allocate_exact_size(Vec2::new(SLIDER_WIDTH, 16.0), Sense::click_and_drag());
         let memory = response.id.with("unquantized");
-        if response.double_clicked() {
+        let ctrl = ui.input(|i| i.modifiers.command || i.modifiers.ctrl);
+        if response.secondary_clicked() || (response.clicked() && ctrl) {
+            ui.data_mut(|d| {
+                d.insert_temp(
+                    entry_id,
+                    TypedEntry {
+                        focus: true,
+                        ..Default::default()
+                    },
+                )
+            });
+            ui.ctx().request_repaint();
+        } else if response.double_clicked() {
             setter.begin_set_parameter(param);
             setter.set_parameter(param, param.default_plain_value());
             setter.end_set_parameter(param);
@@ -104,6 +130,112 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
     .inner
 }
 
+/// An open typed-value field, kept in egui's temporary memory while open.
+#[derive(Clone, Debug, Default)]
+struct TypedEntry {
+    /// What has been typed so far.
+    text: String,
+    /// Why the last Enter was refused (shown under the field).
+    error: Option<String>,
+    /// Give the field the keyboard focus in the next frame it is drawn.
+    focus: bool,
+}
+
+/// Parse a typed value for `param`: a number with an optional unit
+/// ([`parse_number`], as the renderer's `--set` and
+/// `TubelineParams::set_from_text` take it) inside the parameter's range.
+/// The error says what is expected.
+pub fn parse_typed(param: &FloatParam, text: &str) -> Result<f32, ParamError> {
+    let (min, max) = (param.preview_plain(0.0), param.preview_plain(1.0));
+    let unit = param.unit();
+    let bad = || ParamError::BadValue {
+        id: param.name().to_string(),
+        value: text.trim().to_string(),
+        expected: format!("a number from {min} to {max}{unit}"),
+    };
+    let value = parse_number(text).ok_or_else(bad)?;
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(bad())
+    }
+}
+
+/// The text field a slider turns into: Enter applies the value through
+/// the host (begin/set/end) if it parses and is in range, otherwise shows
+/// what is expected and keeps the field open; Escape, or clicking
+/// elsewhere, closes it and changes nothing.
+fn typed_entry(
+    ui: &mut Ui,
+    param: &FloatParam,
+    setter: &ParamSetter<'_>,
+    entry_id: Id,
+    mut entry: TypedEntry,
+) -> Response {
+    let mut open = true;
+    let response = ui
+        .vertical(|ui| {
+            ui.horizontal(|ui| {
+                let edit = ui.add_sized(
+                    Vec2::new(SLIDER_WIDTH, 16.0),
+                    egui::TextEdit::singleline(&mut entry.text)
+                        .id(entry_id.with("field"))
+                        .font(egui::TextStyle::Monospace)
+                        .hint_text(RichText::new(param.to_string()).small()),
+                );
+                if std::mem::take(&mut entry.focus) {
+                    edit.request_focus();
+                    // Select what is there, so typing replaces a refused value.
+                    let field = entry_id.with("field");
+                    if let Some(mut state) = egui::TextEdit::load_state(ui.ctx(), field) {
+                        state.cursor.set_char_range(Some(
+                            egui::text::CCursorRange::select_all_str(&entry.text),
+                        ));
+                        state.store(ui.ctx(), field);
+                    }
+                }
+                ui.label(RichText::new(param.unit().trim()).monospace().small());
+                let (enter, escape) =
+                    ui.input(|i| (i.key_pressed(Key::Enter), i.key_pressed(Key::Escape)));
+                if escape {
+                    open = false;
+                } else if edit.lost_focus() && enter {
+                    match parse_typed(param, &entry.text) {
+                        Ok(value) => {
+                            setter.begin_set_parameter(param);
+                            setter.set_parameter(param, value);
+                            setter.end_set_parameter(param);
+                            open = false;
+                        }
+                        Err(e) => {
+                            entry.error = Some(e.to_string());
+                            entry.focus = true;
+                        }
+                    }
+                } else if edit.lost_focus() {
+                    open = false;
+                }
+                edit
+            })
+            .inner
+        })
+        .inner;
+    if let Some(e) = &entry.error {
+        ui.label(RichText::new(e).small().color(CLIP_COLOUR));
+    }
+    ui.data_mut(|d| {
+        if open {
+            d.insert_temp(entry_id, entry);
+        } else {
+            d.remove::<TypedEntry>(entry_id);
+        }
+    });
+    if !open {
+        ui.ctx().request_repaint();
+    }
+    response
+}
+
 /// Colour of an engaged switch.
 pub const ON_COLOUR: Color32 = Color32::from_rgb(0xd8, 0x8a, 0x2a);
 /// Colour of good levels in meters.
@@ -132,7 +264,10 @@ impl Controls<'_> {
         let r = ui
             .vertical(|ui| {
                 ui.label(RichText::new(param.name()).small());
-                param_slider(ui, param, self.setter).on_hover_text(SLIDER_HELP);
+                param_slider(ui, param, self.setter).on_hover_ui(|ui| {
+                    ui.label(super::help::help(id));
+                    ui.label(RichText::new(SLIDER_USAGE).small().weak());
+                });
             })
             .response;
         self.record(id, r.rect);
@@ -148,9 +283,14 @@ impl Controls<'_> {
         } else {
             ui.visuals().widgets.inactive.weak_bg_fill
         });
-        let r = ui
-            .add(button)
-            .on_hover_text(format!("{}: {}", param.name(), param));
+        let r = ui.add(button).on_hover_ui(|ui| {
+            ui.label(super::help::help(id));
+            ui.label(
+                RichText::new(format!("{}: {} (click to switch)", param.name(), param))
+                    .small()
+                    .weak(),
+            );
+        });
         if r.clicked() {
             self.setter.begin_set_parameter(param);
             self.setter.set_parameter(param, !on);
@@ -182,7 +322,9 @@ impl Controls<'_> {
                                 chosen = Some(i);
                             }
                         }
-                    });
+                    })
+                    .response
+                    .on_hover_text(super::help::help(id));
                 if let Some(i) = chosen.filter(|&i| i != current) {
                     self.setter.begin_set_parameter(param);
                     self.setter.set_parameter(param, T::from_index(i));

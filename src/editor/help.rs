@@ -1,0 +1,92 @@
+//! Hover help for every control, in the words of README.md's parameter
+//! table ("What it does"), so the manual and the editor say the same thing.
+//! A test checks every parameter has help and that the text matches the
+//! README's row (markdown removed), so the two cannot drift apart.
+
+/// What the control with this parameter ID (or widget name) does; empty
+/// for an unknown ID.
+pub fn help(id: &str) -> &'static str {
+    match id {
+        "cal" => "Converter calibration: the dBu rms level of a full-scale sine. Used at the input (dBFS → volts) and the output (volts → dBFS), so on its own it changes nothing; it sets how hard the analog stages are driven.",
+        "source" => "What the track stands for electrically: the level a +4 dBu line would have on this track stands for the source's nominal level. With every stage out, mic is 54 dB quieter, as a mic plugged into a line input is.",
+        "in_trim" => "Gain before the chain.",
+        "di_on" => "Switches the passive DI box in (a 20 ms crossfade).",
+        "di_ratio" => "Step-down turns ratio: −21.58 / −20.00 / −18.06 dB. 12:1 is the Jensen JT-DB-E of the Radial JDI.",
+        "di_pad" => "Resistive pad at the DI input.",
+        "di_lift" => "Off: a ground loop adds hum (−65 dBu, mains frequency and harmonics) at the DI output.",
+        "mains_hz" => "Frequency of the hum.",
+        "di_source" => "What drives the DI. A pickup's resonance against the DI's ~140 kΩ input loads the top end.",
+        "di_load" => "Input impedance of the mic preamp the DI feeds: it damps the transformer's high-frequency resonance.",
+        "pre_on" => "Switches the two-stage tube preamp in.",
+        "gain" => "Gain at the mic input: how hard the first triode's grid is driven by the voltage that arrives.",
+        "level" => "Interstage level between the two triode stages. Gain up and Level down is \"dirty but quiet\".",
+        "tube" => "Koren model constants for both stages (μ ≈ 100 / 60 / 17).",
+        "bias" => "Scales the cathode resistors by 2^(−bias): moves the operating point and the balance of H2 and H3.",
+        "hpf" => "12 dB/oct Butterworth high-pass.",
+        "pre_out" => "Output level of the preamp (after the auto-gain).",
+        "auto_gain" => "Keeps the output loudness matched to the track's (K-weighted, 3 s), so you judge character, not level.",
+        "pad" => "−20 dB at the preamp input.",
+        "polarity" => "Polarity (phase) reverse at the preamp input.",
+        "hp_on" => "Switches the headphone amp and its load in.",
+        "amp_z" => "The amp's output impedance Zo. Typical: ideal 0.1, interface headphone out 10, consumer jack 33, IEC 61938 120, a preamp line out 600 Ω. The headphone gets V·Z(f)/(Z(f)+Zo).",
+        "amp_vol" => "Gain of the amp before its swing limit.",
+        "amp_swing" => "The amp's rails: soft clipping that never exceeds them.",
+        "hp_model" => "The headphone load: a modelled one (lumped driver model; the IEM is a two-way balanced-armature network whose impedance rises from 8 to ~40 Ω), or custom, a measured impedance curve (CSV: frequency Hz, |Z| Ω, phase °) whose path is saved in the plugin state (hp_csv). The curve is read and its filter designed off the audio thread, and redesigned when amp_z moves; a malformed file keeps the previous load.",
+        "hp_norm" => "Keep the 1 kHz level and keep the shape (off by default: the level loss is part of the lesson).",
+        "out_trim" => "Gain after the chain.",
+        "mix" => "Dry/wet. The dry signal is delayed to line up with the wet path's latency.",
+        "bypass" => "The host's bypass: a 20 ms crossfade to the time-aligned dry signal.",
+        "compare" => "Level-matched bypass: plays the time-aligned dry signal at the output's loudness (K-weighted, about 3 s), with a 20 ms crossfade, so you compare character, not level.",
+        "quality" => "Oversampling of the tube preamp, 4× in both: Live with low latency (polyphase IIR half-bands, 4–6 samples), High linear phase (FIR half-bands, 33–99 samples). Offline rendering always uses High. The headphone amp adds 4 samples to either.",
+        "hp_csv" => "Path of a measured impedance curve (CSV: frequency Hz, |Z| ohm, phase degrees), used when Headphone is \"Measured curve (CSV)\". Press Enter to load it; the path is saved with the plugin state.",
+        "presets" => "Factory presets named after real gain-staging situations, and your own presets (JSON files in the user folder shown in the menu). Loading goes through the host, so it can be undone.",
+        "slot_A" | "slot_B" => "A/B: two complete settings, switched instantly. Each slot keeps every parameter; switching goes through the host.",
+        "copy_slot" => "Copy the active slot's settings into the other slot.",
+        "preset_name" => "Name of the preset to save (also its file name in the user folder).",
+        "save_preset" => "Save the current settings as a user preset with this name (written to a temporary file and renamed into place).",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nice_plug::prelude::Params;
+
+    /// The "What it does" cell of each row of README.md's parameter
+    /// table, by ID, with the markdown (backticks, escaped bars, bold)
+    /// removed.
+    fn readme_rows() -> Vec<(String, String)> {
+        include_str!("../../README.md")
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| {
+                let cells: Vec<String> = l
+                    .trim()
+                    .trim_matches('|')
+                    .replace("\\|", "\u{1}")
+                    .split('|')
+                    .map(|c| c.trim().replace('\u{1}', "|"))
+                    .collect();
+                let id = cells.first()?.trim_matches('`').to_string();
+                let what = cells.last()?.replace(['`'], "").replace("**", "");
+                Some((id, what))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_parameter_has_help_and_it_is_the_readme_s_text() {
+        let params = crate::params::TubelineParams::default();
+        let rows = readme_rows();
+        for (id, _, _) in params.param_map() {
+            assert!(!help(&id).trim().is_empty(), "{id} has no help");
+            let (_, readme) = rows
+                .iter()
+                .find(|(rid, _)| *rid == id)
+                .unwrap_or_else(|| panic!("{id} has no row in README.md's parameter table"));
+            assert_eq!(help(&id), readme, "help for {id} differs from README.md");
+        }
+        assert_eq!(help("no_such_id"), "");
+    }
+}
