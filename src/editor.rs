@@ -35,7 +35,7 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::NiceEguiApp;
 use serde::{Deserialize, Serialize};
 
-use crate::meters::{MeterSnapshot, SharedMeters};
+use crate::meters::{ChainMeters, SharedMeters};
 use crate::params::TubelineParams;
 
 pub mod audition;
@@ -126,7 +126,7 @@ struct View {
     /// editor thread and cached by path and modification time.
     measured: MeasuredCurve,
     /// Display-smoothed meter readings.
-    display: MeterSnapshot,
+    display: ChainMeters,
     /// Sequence number of the last reading taken.
     last_seq: u64,
     /// When a reading last arrived.
@@ -163,7 +163,7 @@ impl App {
                 response: None,
                 spectrum: Spectrum::new(),
                 measured: MeasuredCurve::default(),
-                display: MeterSnapshot::default(),
+                display: ChainMeters::default(),
                 last_seq: 0,
                 last_reading: None,
                 probe_path: std::env::var_os("TUBELINE_PROBE").map(PathBuf::from),
@@ -204,9 +204,8 @@ impl App {
             .last_reading
             .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
         // Advice from the settings and, while audio runs, the meters.
-        let chain_meters = crate::dsp::meters::ChainMeters::from(&self.view.display);
         let notes: Vec<(Panel, Note)> =
-            crate::advice::advise(&settings, live.then_some(&chain_meters))
+            crate::advice::advise(&settings, live.then_some(&self.view.display))
                 .into_iter()
                 .map(|a| {
                     let panel = match a.stage {
@@ -529,13 +528,15 @@ impl App {
 
 /// Meter ballistics: peaks fall back by at most 30 % per reading (≈ 20 dB/s
 /// at 25 readings/s), everything else shows the new reading.
-fn smooth(prev: &MeterSnapshot, new: &MeterSnapshot) -> MeterSnapshot {
+fn smooth(prev: &ChainMeters, new: &ChainMeters) -> ChainMeters {
     let fall = |p: f64, n: f64| if n >= 0.7 * p { n } else { 0.7 * p };
-    let level = |p: &crate::meters::Level, n: &crate::meters::Level| crate::meters::Level {
-        peak_volts: fall(p.peak_volts, n.peak_volts),
-        rms_volts: n.rms_volts,
+    let level = |p: &crate::meters::LevelReading, n: &crate::meters::LevelReading| {
+        crate::meters::LevelReading {
+            peak_volts: fall(p.peak_volts, n.peak_volts),
+            rms_volts: n.rms_volts,
+        }
     };
-    MeterSnapshot {
+    ChainMeters {
         input: level(&prev.input, &new.input),
         di_out: level(&prev.di_out, &new.di_out),
         preamp_in: level(&prev.preamp_in, &new.preamp_in),

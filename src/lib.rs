@@ -156,7 +156,7 @@ impl Tubeline {
         // reading, so no peak between two editor frames is lost.
         if self.meters.reading_wanted() || self.meters_forced {
             let m = self.chain.take_meters();
-            self.meters.publish(&meters::MeterSnapshot::from(&m));
+            self.meters.publish(&m);
         }
         let channels = buffer.as_slice_immutable();
         let n = channels.first().map_or(0, |c| c.len());

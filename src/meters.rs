@@ -4,7 +4,7 @@
 //! the probe writer, see [`SharedMeters::probe_json`]) only read. Everything
 //! is an atomic: `f64` values travel as their bit patterns in `AtomicU64`.
 //!
-//! - **Meter readings** ([`MeterSnapshot`]) are published as one consistent
+//! - **Meter readings** ([`ChainMeters`]) are published as one consistent
 //!   set through a sequence lock: the writer makes the sequence odd, stores
 //!   every field, makes it even again; a reader retries while the sequence is
 //!   odd or changed under it. The writer never waits, so the audio thread
@@ -29,109 +29,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// drains it every frame, so this only has to outlast a slow frame.
 pub const SPECTRUM_RING_CAPACITY: usize = 16_384;
 
-/// Peak and rms of one signal point, in volts.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Level {
-    /// Largest instantaneous |v| since the previous reading.
-    pub peak_volts: f64,
-    /// Root-mean-square voltage since the previous reading.
-    pub rms_volts: f64,
-}
+pub use crate::dsp::meters::{ChainMeters, LevelReading};
 
-/// One consistent set of meter readings, in physical units. Mirrors the DSP
-/// core's `ChainMeters` so the editor does not depend on the core's layout.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct MeterSnapshot {
-    /// Chain input (after calibration, source and input trim).
-    pub input: Level,
-    /// After the DI box.
-    pub di_out: Level,
-    /// At the mic input (after pad and polarity).
-    pub preamp_in: Level,
-    /// After the preamp (auto-gain and output level included).
-    pub preamp_out: Level,
-    /// Across the headphone.
-    pub headphone: Level,
-    /// Chain output before the output trim and the volts → dBFS conversion.
-    pub output: Level,
-    /// Most positive grid-to-cathode voltage of triode stages 1 and 2.
-    pub grid_peak_volts: [f64; 2],
-    /// Their bias (Vgk at rest, shifting with grid-current charging).
-    pub grid_bias_volts: [f64; 2],
-    /// Vgk at which grid current starts.
-    pub grid_conduction_volts: f64,
-    /// DI core: peak |B| / B_sat.
-    pub di_saturation: f64,
-    /// Mean power into the headphone, watts.
-    pub headphone_power_watts: f64,
-    /// Rms current into the headphone, amps.
-    pub headphone_current_amps: f64,
-    /// Host samples this reading covers.
-    pub samples: u64,
-}
-
-impl From<crate::dsp::meters::LevelReading> for Level {
-    fn from(r: crate::dsp::meters::LevelReading) -> Self {
-        Self {
-            peak_volts: r.peak_volts,
-            rms_volts: r.rms_volts,
-        }
-    }
-}
-
-impl From<&crate::dsp::meters::ChainMeters> for MeterSnapshot {
-    fn from(m: &crate::dsp::meters::ChainMeters) -> Self {
-        Self {
-            input: m.input.into(),
-            di_out: m.di_out.into(),
-            preamp_in: m.preamp_in.into(),
-            preamp_out: m.preamp_out.into(),
-            headphone: m.headphone.into(),
-            output: m.output.into(),
-            grid_peak_volts: m.grid_peak_volts,
-            grid_bias_volts: m.grid_bias_volts,
-            grid_conduction_volts: m.grid_conduction_volts,
-            di_saturation: m.di_saturation,
-            headphone_power_watts: m.headphone_power_watts,
-            headphone_current_amps: m.headphone_current_amps,
-            samples: m.samples,
-        }
-    }
-}
-
-impl From<Level> for crate::dsp::meters::LevelReading {
-    fn from(l: Level) -> Self {
-        Self {
-            peak_volts: l.peak_volts,
-            rms_volts: l.rms_volts,
-        }
-    }
-}
-
-impl From<&MeterSnapshot> for crate::dsp::meters::ChainMeters {
-    fn from(m: &MeterSnapshot) -> Self {
-        Self {
-            input: m.input.into(),
-            di_out: m.di_out.into(),
-            preamp_in: m.preamp_in.into(),
-            preamp_out: m.preamp_out.into(),
-            headphone: m.headphone.into(),
-            output: m.output.into(),
-            grid_peak_volts: m.grid_peak_volts,
-            grid_bias_volts: m.grid_bias_volts,
-            grid_conduction_volts: m.grid_conduction_volts,
-            di_saturation: m.di_saturation,
-            headphone_power_watts: m.headphone_power_watts,
-            headphone_current_amps: m.headphone_current_amps,
-            samples: m.samples,
-        }
-    }
-}
-
-/// Number of `f64` slots a [`MeterSnapshot`] occupies (samples excluded).
+/// Number of `f64` slots a [`ChainMeters`] occupies (samples excluded).
 const SNAPSHOT_F64S: usize = 6 * 2 + 2 + 2 + 4;
 
-impl MeterSnapshot {
+impl ChainMeters {
     fn to_array(self) -> [f64; SNAPSHOT_F64S] {
         let l = [
             self.input,
@@ -158,7 +61,7 @@ impl MeterSnapshot {
     }
 
     fn from_array(a: &[f64; SNAPSHOT_F64S], samples: u64) -> Self {
-        let level = |i: usize| Level {
+        let level = |i: usize| LevelReading {
             peak_volts: a[2 * i],
             rms_volts: a[2 * i + 1],
         };
@@ -247,7 +150,7 @@ impl SharedMeters {
     }
 
     /// Audio thread: publish one reading (wait-free; never allocates).
-    pub fn publish(&self, m: &MeterSnapshot) {
+    pub fn publish(&self, m: &ChainMeters) {
         let s = self.seq.load(Ordering::Relaxed);
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Release);
@@ -261,7 +164,7 @@ impl SharedMeters {
 
     /// Editor: the latest published reading and its sequence number (which
     /// changes with every publication), and a request for the next one.
-    pub fn read(&self) -> (MeterSnapshot, u64) {
+    pub fn read(&self) -> (ChainMeters, u64) {
         self.wanted.store(true, Ordering::Release);
         loop {
             let before = self.seq.load(Ordering::Acquire);
@@ -276,7 +179,7 @@ impl SharedMeters {
             let samples = self.reading_samples.load(Ordering::Relaxed);
             std::sync::atomic::fence(Ordering::Acquire);
             if self.seq.load(Ordering::Relaxed) == before {
-                return (MeterSnapshot::from_array(&a, samples), before / 2);
+                return (ChainMeters::from_array(&a, samples), before / 2);
             }
         }
     }
@@ -372,15 +275,15 @@ mod tests {
         let m = SharedMeters::new();
         assert!(!m.reading_wanted());
         let (first, seq0) = m.read();
-        assert_eq!(first, MeterSnapshot::default());
+        assert_eq!(first, ChainMeters::default());
         assert!(m.reading_wanted(), "reading asks for the next one");
 
-        let snap = MeterSnapshot {
-            input: Level {
+        let snap = ChainMeters {
+            input: LevelReading {
                 peak_volts: 1.5,
                 rms_volts: 1.0,
             },
-            output: Level {
+            output: LevelReading {
                 peak_volts: -0.0,
                 rms_volts: 7.25,
             },

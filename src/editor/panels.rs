@@ -7,7 +7,7 @@ use egui::{Color32, RichText, Ui};
 
 use super::widgets::{fmt_db, grid_bar, level_bar, Controls, CLIP_COLOUR, WARN_COLOUR};
 use crate::dsp::{full_scale_peak_volts, gain_to_db, volts_rms_to_dbu};
-use crate::meters::{Level, MeterSnapshot};
+use crate::meters::{ChainMeters, LevelReading};
 use crate::params::TubelineParams;
 
 /// Width of the level bars, in points.
@@ -75,7 +75,7 @@ pub struct PanelInputs<'a> {
     /// The parameters.
     pub params: &'a TubelineParams,
     /// Meter readings (display-smoothed).
-    pub meters: &'a MeterSnapshot,
+    pub meters: &'a ChainMeters,
     /// True when the readings are live (editor open and audio running).
     pub live: bool,
     /// Advice per panel.
@@ -266,7 +266,14 @@ pub fn panel(
 
 /// The level at a stage boundary in dBu rms and dBFS peak (`trim_db` is
 /// added to the dBFS figure: the output trim acts after the metering point).
-fn level_readout(ui: &mut Ui, name: &str, level: &Level, cal_dbu: f64, trim_db: f64, live: bool) {
+fn level_readout(
+    ui: &mut Ui,
+    name: &str,
+    level: &LevelReading,
+    cal_dbu: f64,
+    trim_db: f64,
+    live: bool,
+) {
     let dbu = volts_rms_to_dbu(level.rms_volts);
     let dbfs_peak = gain_to_db(level.peak_volts / full_scale_peak_volts(cal_dbu)) + trim_db;
     // An rms in dBFS on the same scale as the peak: a full-scale sine's rms

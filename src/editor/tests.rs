@@ -11,7 +11,7 @@ use nice_plug::prelude::*;
 
 use super::*;
 use crate::dsp::{dbu_to_volts_rms, full_scale_peak_volts};
-use crate::meters::{Level, SharedMeters};
+use crate::meters::{LevelReading, SharedMeters};
 
 /// A host that sets parameters directly and logs begin/set/end by ID.
 struct FakeHost {
@@ -375,8 +375,8 @@ fn levels_are_shown_in_dbu_and_dbfs() {
     let rms = dbu_to_volts_rms(4.0);
     let peak = rms * std::f64::consts::SQRT_2;
     assert!((20.0 * (peak / full_scale_peak_volts(18.0)).log10() + 14.0).abs() < 1e-9);
-    h.meters.publish(&MeterSnapshot {
-        input: Level {
+    h.meters.publish(&ChainMeters {
+        input: LevelReading {
             peak_volts: peak,
             rms_volts: rms,
         },
