@@ -1017,6 +1017,10 @@ pub struct Oversampler {
     buf_a: Vec<f64>,
     /// The other ping-pong buffer.
     buf_b: Vec<f64>,
+    /// Host samples of the last `upsample`.
+    up_len: usize,
+    /// The last `upsample` left its signal in `buf_b` (else `buf_a`).
+    up_in_b: bool,
 }
 
 impl Default for Oversampler {
@@ -1048,6 +1052,8 @@ impl Oversampler {
             fused_ok: false,
             buf_a: Vec::new(),
             buf_b: Vec::new(),
+            up_len: 0,
+            up_in_b: false,
         };
         os.prepare(&spec);
         os
@@ -1170,47 +1176,105 @@ impl Oversampler {
             return;
         }
         for piece in block.chunks_mut(self.max_block) {
-            self.process_piece(piece, &mut f);
+            self.upsample(piece);
+            f(self.oversampled());
+            self.downsample(piece);
         }
     }
 
-    fn process_piece<F: FnMut(&mut [f64])>(&mut self, block: &mut [f64], f: &mut F) {
-        let len = block.len();
+    /// The first half of [`Self::process`], for callers that run several
+    /// channels' oversampled signals together: upsamples `block` (at most
+    /// the prepared `max_block` samples; longer blocks are cut there) into
+    /// the oversampler's buffer, which [`Self::oversampled`] then lends out
+    /// and [`Self::downsample`] decimates.
+    pub fn upsample(&mut self, block: &[f64]) {
+        let len = block.len().min(self.max_block);
+        let block = &block[..len];
+        self.up_len = len;
+        self.up_in_b = false;
         let n = self.stages;
-        let mut cur: &mut [f64] = &mut self.buf_a;
-        let mut other: &mut [f64] = &mut self.buf_b;
+        if n == 0 {
+            self.buf_a[..len].copy_from_slice(block);
+            return;
+        }
+        let (a, b) = (&mut self.buf_a, &mut self.buf_b);
         match self.quality {
             Quality::Live if n == 2 && self.fused_ok => {
-                live_up4(&mut self.iir, block, &mut cur[..4 * len]);
-                f(&mut cur[..4 * len]);
-                live_down4(&mut self.iir, &mut self.thiran, &cur[..4 * len], block);
+                live_up4(&mut self.iir, block, &mut a[..4 * len]);
             }
             Quality::Live => {
-                self.iir[0].up(block, &mut cur[..2 * len]);
+                self.iir[0].up(block, &mut a[..2 * len]);
                 for k in 1..n {
-                    self.iir[k].up(&cur[..len << k], &mut other[..len << (k + 1)]);
-                    std::mem::swap(&mut cur, &mut other);
+                    let (src, dst) = if self.up_in_b {
+                        (&*b, &mut *a)
+                    } else {
+                        (&*a, &mut *b)
+                    };
+                    self.iir[k].up(&src[..len << k], &mut dst[..len << (k + 1)]);
+                    self.up_in_b = !self.up_in_b;
                 }
-                f(&mut cur[..len << n]);
+            }
+            Quality::High => {
+                self.fir[0].up(block, &mut a[..2 * len]);
+                for k in 1..n {
+                    let (src, dst) = if self.up_in_b {
+                        (&*b, &mut *a)
+                    } else {
+                        (&*a, &mut *b)
+                    };
+                    self.fir[k].up(&src[..len << k], &mut dst[..len << (k + 1)]);
+                    self.up_in_b = !self.up_in_b;
+                }
+            }
+        }
+    }
+
+    /// The oversampled signal of the last [`Self::upsample`]
+    /// (`len · factor()` samples), to process in place.
+    pub fn oversampled(&mut self) -> &mut [f64] {
+        let n = self.up_len << self.stages;
+        if self.up_in_b {
+            &mut self.buf_b[..n]
+        } else {
+            &mut self.buf_a[..n]
+        }
+    }
+
+    /// The second half of [`Self::process`]: decimates the oversampled
+    /// buffer into `block` (the length given to the last `upsample`; a
+    /// longer `block` is written only that far).
+    pub fn downsample(&mut self, block: &mut [f64]) {
+        let len = self.up_len.min(block.len());
+        let block = &mut block[..len];
+        let n = self.stages;
+        if n == 0 {
+            block.copy_from_slice(&self.buf_a[..len]);
+            return;
+        }
+        let mut in_b = self.up_in_b;
+        let (a, b) = (&mut self.buf_a, &mut self.buf_b);
+        match self.quality {
+            Quality::Live if n == 2 && self.fused_ok => {
+                live_down4(&mut self.iir, &mut self.thiran, &a[..4 * len], block);
+            }
+            Quality::Live => {
                 for k in (1..n).rev() {
-                    self.iir[k].down(&cur[..len << (k + 1)], &mut other[..len << k]);
-                    std::mem::swap(&mut cur, &mut other);
+                    let (src, dst) = if in_b { (&*b, &mut *a) } else { (&*a, &mut *b) };
+                    self.iir[k].down(&src[..len << (k + 1)], &mut dst[..len << k]);
+                    in_b = !in_b;
                 }
-                self.iir[0].down(&cur[..2 * len], block);
+                let src = if in_b { &*b } else { &*a };
+                self.iir[0].down(&src[..2 * len], block);
                 self.thiran.process(block);
             }
             Quality::High => {
-                self.fir[0].up(block, &mut cur[..2 * len]);
-                for k in 1..n {
-                    self.fir[k].up(&cur[..len << k], &mut other[..len << (k + 1)]);
-                    std::mem::swap(&mut cur, &mut other);
-                }
-                f(&mut cur[..len << n]);
                 for k in (1..n).rev() {
-                    self.fir[k].down(&cur[..len << (k + 1)], &mut other[..len << k]);
-                    std::mem::swap(&mut cur, &mut other);
+                    let (src, dst) = if in_b { (&*b, &mut *a) } else { (&*a, &mut *b) };
+                    self.fir[k].down(&src[..len << (k + 1)], &mut dst[..len << k]);
+                    in_b = !in_b;
                 }
-                self.fir[0].down(&cur[..2 * len], block);
+                let src = if in_b { &*b } else { &*a };
+                self.fir[0].down(&src[..2 * len], block);
             }
         }
         self.guard(block);

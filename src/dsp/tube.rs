@@ -2146,14 +2146,24 @@ macro_rules! preamp_front {
             }
 
             /// Most positive grid-to-cathode voltage `[channel][stage]` since
-            /// the last call (or since `reset`), in volts; restarts the
-            /// peak. Before any sample it reads the table's bottom (deep
-            /// cut-off, far below the bias).
-            pub fn take_grid_peak_volts(&mut self) -> [[f64; 2]; $lanes] {
+            /// the last restart (or `reset`), in volts. Before any sample it
+            /// reads the table's bottom (deep cut-off, far below the bias).
+            pub fn grid_peak_volts(&self) -> [[f64; 2]; $lanes] {
                 let peaks = self.state.q_peak;
-                self.state.q_peak = Default::default();
                 let (s1, s2) = (&self.core.stage1, &self.core.stage2);
                 std::array::from_fn(|c| [s1.vgk_at(peaks[0].lane(c)), s2.vgk_at(peaks[1].lane(c))])
+            }
+
+            /// Restart the grid peaks.
+            pub fn restart_grid_peaks(&mut self) {
+                self.state.q_peak = Default::default();
+            }
+
+            /// [`Self::grid_peak_volts`], then restart them.
+            pub fn take_grid_peak_volts(&mut self) -> [[f64; 2]; $lanes] {
+                let peaks = self.grid_peak_volts();
+                self.restart_grid_peaks();
+                peaks
             }
         }
     };
