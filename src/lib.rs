@@ -9,15 +9,21 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 
 use nice_plug::prelude::*;
+use nice_plug_egui::{create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings};
 
+pub mod advice;
 pub mod dsp;
+pub mod editor;
 pub mod headphone_curve;
+pub mod meters;
 pub mod params;
+pub mod presets;
 pub mod render;
 
 use dsp::chain::Chain;
 use dsp::headphone::HeadphoneModel;
 use headphone_curve::{curve_channel, CurveReceiver, CurveSender};
+use meters::{SeenSettings, SharedMeters};
 use params::TubelineParams;
 
 /// Work done off the audio thread.
@@ -62,11 +68,27 @@ pub struct Tubeline {
     /// No block processed since activation or reset: a filter installed now
     /// starts without a crossfade.
     fresh: bool,
+    /// Meters and what the audio thread sees, shared with the editor.
+    meters: Arc<SharedMeters>,
+    /// Output samples for the editor's spectrum (audio thread side).
+    spectrum_tx: rtrb::Producer<f32>,
+    /// The editor's side of the spectrum ring.
+    spectrum_rx: Arc<Mutex<rtrb::Consumer<f32>>>,
+    /// The egui editor's state (size, open or not).
+    editor_state: Arc<EguiEditorState>,
+    /// Wakes the editor when new meter readings are published.
+    repaint: nice_plug_egui::RepaintNotifier,
+    /// Meter as if the editor were open and reading every block (env
+    /// `TUBELINE_METERS=always`; the allocation tests use it, having no
+    /// window).
+    meters_forced: bool,
 }
 
 impl Default for Tubeline {
     fn default() -> Self {
         let (tx, rx) = curve_channel();
+        let (spectrum_tx, spectrum_rx) = meters::spectrum_ring();
+        let size = editor::EditorSize::default();
         Self {
             params: Arc::new(TubelineParams::default()),
             chain: Chain::new(),
@@ -80,6 +102,15 @@ impl Default for Tubeline {
             sample_rate: 48_000.0,
             channels: 0,
             fresh: true,
+            meters: Arc::new(SharedMeters::new()),
+            spectrum_tx,
+            spectrum_rx: Arc::new(Mutex::new(spectrum_rx)),
+            editor_state: EguiEditorState::from_size(
+                nice_plug::editor::dpi::LogicalSize::new(size.width, size.height),
+                1.0,
+            ),
+            repaint: nice_plug_egui::RepaintNotifier::new(),
+            meters_forced: std::env::var_os("TUBELINE_METERS").is_some_and(|v| v == "always"),
         }
     }
 }
@@ -92,6 +123,51 @@ impl Tubeline {
             sample_rate: self.sample_rate,
             channels: self.channels,
         }
+    }
+
+    /// Publish what this block did for the editor and the GUI test: the
+    /// settings applied and, while the editor is open, the spectrum's
+    /// samples. Never allocates, never waits.
+    fn publish(&mut self, buffer: &mut Buffer) {
+        let s = self.chain.settings();
+        self.meters.publish_seen(
+            &SeenSettings {
+                cal_dbu: s.cal_dbu,
+                gain_db: s.preamp.gain_db,
+                out_trim_db: s.out_trim_db,
+                amp_z_ohms: s.headphone.amp_z_ohms,
+                di_on: s.di_on,
+                pre_on: s.pre_on,
+                hp_on: s.hp_on,
+                pad: s.pad,
+                sample_rate: self.sample_rate,
+                ..Default::default()
+            },
+            buffer.samples(),
+        );
+        if !self
+            .meters
+            .editor_open
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        // The chain keeps accumulating until the editor has read the last
+        // reading, so no peak between two editor frames is lost.
+        if self.meters.reading_wanted() || self.meters_forced {
+            let m = self.chain.take_meters();
+            self.meters.publish(&meters::MeterSnapshot::from(&m));
+        }
+        let channels = buffer.as_slice_immutable();
+        let n = channels.first().map_or(0, |c| c.len());
+        let scale = 1.0 / channels.len().max(1) as f32;
+        for i in 0..n {
+            let v = channels.iter().map(|c| c[i]).sum::<f32>() * scale;
+            if self.spectrum_tx.push(v).is_err() {
+                break;
+            }
+        }
+        self.repaint.request_repaint();
     }
 }
 
@@ -117,12 +193,32 @@ impl Plugin for Tubeline {
 
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    type Editor = ();
+    type Editor = EguiEditor<editor::App>;
     type SysExMessage = ();
     type BackgroundTask = Task;
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        let app = editor::App::new(editor::Shared {
+            params: self.params.clone(),
+            meters: self.meters.clone(),
+            spectrum: self.spectrum_rx.clone(),
+            curve_error: self.curve_error.clone(),
+        });
+        let min = nice_plug::editor::dpi::LogicalSize::new(editor::MIN_SIZE.0, editor::MIN_SIZE.1);
+        create_egui_editor(
+            self.editor_state.clone(),
+            self.repaint.clone(),
+            EguiNiceSettings::new()
+                .with_tile("Tubeline")
+                .with_resize_hint(
+                    nice_plug::editor::ResizeHint::resizable().with_min_logical_size(min),
+                ),
+            app,
+        )
     }
 
     fn task_executor(&mut self) -> TaskExecutor<Self> {
@@ -194,12 +290,27 @@ impl Plugin for Tubeline {
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         self.chain.set_settings(self.params.snapshot(self.offline));
+        let editor_open = self.editor_state.is_open() || self.meters_forced;
+        self.meters
+            .editor_open
+            .store(editor_open, std::sync::atomic::Ordering::Relaxed);
+        // Meter taps cost only while someone looks at them.
+        self.chain.set_metering(editor_open);
 
         // A measured headphone curve has the output impedance built in: ask
         // for a new design when it moves (at most every 100 ms), and install
         // whatever the background has designed.
         let hp = self.chain.settings().headphone;
         if hp.model == HeadphoneModel::Custom {
+            // The editor changed the curve's path: design it anew at once.
+            if self
+                .meters
+                .redesign_curve
+                .swap(false, std::sync::atomic::Ordering::AcqRel)
+            {
+                self.curve_zo_ohms = f64::NAN;
+                self.samples_since_curve_request = usize::MAX / 2;
+            }
             self.samples_since_curve_request = self
                 .samples_since_curve_request
                 .saturating_add(buffer.samples());
@@ -224,6 +335,7 @@ impl Plugin for Tubeline {
             context.set_latency_samples(latency);
         }
         self.chain.process(buffer.as_slice());
+        self.publish(buffer);
         ProcessStatus::Normal
     }
 }

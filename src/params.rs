@@ -449,6 +449,9 @@ pub struct TubelineParams {
     /// `hp_model` = "Measured curve" uses. Saved in the plugin state.
     #[persist = "hp_csv"]
     pub hp_csv: Arc<RwLock<String>>,
+    /// The editor window's size, restored when it opens.
+    #[persist = "editor"]
+    pub editor_size: Arc<RwLock<crate::editor::EditorSize>>,
 }
 
 fn trim_param(name: &str) -> FloatParam {
@@ -566,6 +569,7 @@ impl Default for TubelineParams {
             },
             quality: EnumParam::new("Quality", QualityParam::Live),
             hp_csv: Arc::new(RwLock::new(String::new())),
+            editor_size: Arc::new(RwLock::new(crate::editor::EditorSize::default())),
         }
     }
 }
@@ -652,62 +656,105 @@ impl TubelineParams {
         Ok(())
     }
 
-    /// Load a saved state (a preset file or a host's saved state, which share
-    /// one JSON format). Every entry is checked before anything is changed,
-    /// so a corrupt state leaves the parameters as they were.
-    pub fn apply_state(&self, state: &PluginState) -> Result<(), ParamError> {
+    /// Check a saved state (a preset file or a host's saved state, which share
+    /// one JSON format) against this parameter tree and return, for every
+    /// parameter it names, the pointer into `self` and the normalized value
+    /// to give it. Nothing is changed, so a caller can apply the result
+    /// itself: the editor goes through the host (`raw_begin_set_parameter`,
+    /// `raw_set_parameter_normalized`, `raw_end_set_parameter` per pointer),
+    /// then restores the persisted fields with
+    /// `deserialize_fields(&state.fields)`. Parameters the state does not
+    /// name are not in the plan (they keep their values).
+    ///
+    /// Fails on the first entry that does not fit: an unknown ID, a value of
+    /// the wrong type, a number outside the parameter's range or not finite,
+    /// or an enum choice that does not exist.
+    pub fn plan_state(&self, state: &PluginState) -> Result<Vec<(ParamPtr, f32)>, ParamError> {
         let map = self.param_map();
+        // Enum IDs can only be resolved by setting a parameter, so they are
+        // resolved on a scratch copy of the tree, never on `self`. (It stays
+        // where it is while its pointers are used.)
+        let scratch = TubelineParams::default();
+        let scratch_map = scratch.param_map();
         let mut plan = Vec::with_capacity(state.params.len());
         for (id, value) in &state.params {
             let Some((_, ptr, _)) = map.iter().find(|(pid, _, _)| pid == id) else {
                 return Err(ParamError::CorruptState(format!(
-                    "unknown parameter ID \"{id}\""
+                    "unknown parameter ID \"{id}\" (this file was not saved by this version of Tubeline, or was edited: remove that entry)"
                 )));
             };
-            // SAFETY: `ptr` points into `self`, which outlives this call.
+            // SAFETY: `ptr` points into `self`, which outlives this call, and
+            // the scratch pointers point into `scratch`, which lives (unmoved)
+            // until the end of this function.
             let normalized = unsafe {
                 match (ptr, value) {
                     (ParamPtr::FloatParam(_), ParamValue::F32(v)) if v.is_finite() => {
                         let (min, max) = (ptr.preview_plain(0.0), ptr.preview_plain(1.0));
                         if !(min..=max).contains(v) {
                             return Err(ParamError::CorruptState(format!(
-                                "\"{id}\" = {v} is outside {min} … {max}"
+                                "\"{id}\" = {v} is outside {min} … {max}{}",
+                                ptr.unit()
                             )));
                         }
                         ptr.preview_normalized(*v)
                     }
+                    (ParamPtr::FloatParam(_), ParamValue::F32(v)) => {
+                        return Err(ParamError::CorruptState(format!(
+                            "\"{id}\" = {v} is not a finite number"
+                        )))
+                    }
                     (ParamPtr::BoolParam(_), ParamValue::Bool(v)) => f32::from(u8::from(*v)),
-                    (ParamPtr::EnumParam(p), ParamValue::String(s)) => {
-                        let before = ptr.unmodulated_normalized_value();
+                    (ParamPtr::EnumParam(_), ParamValue::String(s)) => {
+                        let Some((_, ParamPtr::EnumParam(p), _)) =
+                            scratch_map.iter().find(|(pid, _, _)| pid == id)
+                        else {
+                            unreachable!("the scratch tree has the same parameters as self");
+                        };
                         if !(**p).set_from_id(s) {
+                            let scratch_ptr = ParamPtr::EnumParam(*p);
                             return Err(ParamError::CorruptState(format!(
-                                "\"{id}\" has no choice \"{s}\""
+                                "\"{id}\" has no choice \"{s}\"; the choices are: {}",
+                                enum_choices(&scratch_ptr).join(", ")
                             )));
                         }
-                        let chosen = ptr.unmodulated_normalized_value();
-                        ptr._internal_set_normalized_value(before);
-                        chosen
+                        ParamPtr::EnumParam(*p).unmodulated_normalized_value()
                     }
                     (ParamPtr::EnumParam(_), ParamValue::I32(i)) => {
                         let steps = ptr.step_count().unwrap_or(0) as i32;
                         if !(0..=steps).contains(i) {
                             return Err(ParamError::CorruptState(format!(
-                                "\"{id}\" has no choice number {i}"
+                                "\"{id}\" has no choice number {i} (0 … {steps})"
                             )));
                         }
                         *i as f32 / steps.max(1) as f32
                     }
                     _ => {
                         return Err(ParamError::CorruptState(format!(
-                            "\"{id}\" has a value of the wrong type: {value:?}"
+                            "\"{id}\" has a value of the wrong type: {value:?} (expected {})",
+                            match ptr {
+                                ParamPtr::FloatParam(_) => "a number, written {\"f32\": 1.0}",
+                                ParamPtr::IntParam(_) => "an integer, written {\"i32\": 1}",
+                                ParamPtr::BoolParam(_) => "true or false, written {\"bool\": true}",
+                                ParamPtr::EnumParam(_) =>
+                                    "a choice's ID, written {\"string\": \"id\"}",
+                            }
                         )))
                     }
                 }
             };
             plan.push((*ptr, normalized));
         }
-        for (ptr, normalized) in plan {
-            // SAFETY: as above.
+        Ok(plan)
+    }
+
+    /// Load a saved state (a preset file or a host's saved state, which share
+    /// one JSON format): [`Self::plan_state`], then set every planned value
+    /// and restore the persisted fields. Every entry is checked before
+    /// anything is changed, so a corrupt state leaves the parameters as they
+    /// were.
+    pub fn apply_state(&self, state: &PluginState) -> Result<(), ParamError> {
+        for (ptr, normalized) in self.plan_state(state)? {
+            // SAFETY: the plan's pointers point into `self`.
             unsafe { ptr._internal_set_normalized_value(normalized) };
         }
         self.deserialize_fields(&state.fields);

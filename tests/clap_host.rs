@@ -633,6 +633,38 @@ fn processing_with_automation_and_a_quality_change_does_not_allocate() {
 }
 
 #[test]
+fn processing_with_the_editor_meters_on_does_not_allocate() {
+    // As if the editor were open and reading every block: the chain's meter
+    // taps run, every block publishes a reading and pushes the spectrum ring.
+    std::env::set_var("TUBELINE_METERS", "always");
+    let mut p = Plugin::all_stages_out();
+    // The busy automation switches the DI and the preamp in and out; the
+    // headphone amp goes in at once.
+    let mut events = busy_automation(&mut p);
+    events.push(at(0, "hp_on", 1.0));
+    events.sort_by_key(|a| a.time);
+    let mut proc = p.activate(SR, 2, 4096);
+    let len = 12 * 512;
+    let input = stereo_sine(SR, len);
+    let mut output = vec![vec![0.0f32; len]; 2];
+    let violations = on_audio_thread(|| {
+        reset_violation_count();
+        assert_no_alloc(|| proc.start());
+        assert_no_alloc(|| proc.run_into(&input, &mut output, &[1, 7, 64, 513, 4096], &events));
+        assert_no_alloc(|| proc.stop());
+        violation_count()
+    });
+    std::env::remove_var("TUBELINE_METERS");
+    p.pump();
+    assert_finite(&output, "output");
+    assert_eq!(
+        violations, 0,
+        "allocations on the audio thread with metering on"
+    );
+    p.deactivate(proc);
+}
+
+#[test]
 fn reset_during_processing_does_not_allocate_and_clears_everything() {
     let mut p = Plugin::all_stages_out();
     let mut proc = p.activate(SR, 2, 1024);

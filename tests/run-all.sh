@@ -2,15 +2,20 @@
 # The test command: `bash tests/run-all.sh` from the repository root.
 #
 #   1. cargo test --all-targets            (debug profile: unit, invariant, CLAP host,
-#                                           renderer tests; benches run once as tests)
-#   2. cargo xtask bundle tubeline --release  (target/bundled/Tubeline.{vst3,clap})
-#   3. python3 -m pytest tests/host/       (loads the release VST3 in pedalboard)
+#                                           renderer, preset tests; benches run once as tests)
+#   2. cargo build --features standalone --bin tubeline
+#                                          (the standalone app, debug profile like step 1)
+#   3. python3 -m pytest tests/gui/        (starts that app under Xvfb with --backend dummy;
+#                                           skipped with a message while tests/gui/ has no tests)
+#   4. cargo xtask bundle tubeline --release  (target/bundled/Tubeline.{vst3,clap})
+#   5. python3 -m pytest tests/host/       (loads the release VST3 in pedalboard)
 #
-# Needs: Rust/cargo, and python3 with pedalboard, numpy and pytest
-# (`.ci/run` installs them; by hand: python3 -m pip install -r the list in .ci/run).
+# Needs: Rust/cargo, python3 with pedalboard, numpy and pytest, and for steps
+# 2-3 the Debian packages in .ci/run's APT_PACKAGES (ALSA/JACK headers, Xvfb,
+# xdotool, ImageMagick). `.ci/run` installs all of them.
 #
 # Environment:
-#   TUBELINE_SKIP_HOST=1  skip steps 2 and 3 (the slow release build) for a
+#   TUBELINE_SKIP_HOST=1  skip steps 4 and 5 (the slow release build) for a
 #                         quick local run. CI never sets it.
 #   PYTHON                the Python interpreter (default: python3).
 #
@@ -61,6 +66,37 @@ run_pytest() {
 }
 
 run_step "cargo test" cargo test --all-targets || true
+
+# The GUI tests find the app here (the same debug profile as `cargo test`, so
+# the feature build reuses its compiled dependencies where features agree).
+export TUBELINE_STANDALONE="${TUBELINE_STANDALONE:-$TARGET_DIR/debug/tubeline}"
+
+# True when tests/gui/ holds a pytest file (test_*.py or *_test.py).
+have_gui_tests() {
+    compgen -G "tests/gui/test_*.py" >/dev/null || compgen -G "tests/gui/*_test.py" >/dev/null
+}
+
+run_gui_pytest() {
+    local rc=0
+    PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -p no:cacheprovider -v tests/gui/ || rc=$?
+    if [[ $rc -eq 5 ]]; then
+        echo "run-all: pytest collected no tests in tests/gui/: that is a failure" >&2
+    fi
+    return $rc
+}
+
+if run_step "standalone build" cargo build --features standalone --bin tubeline; then
+    if have_gui_tests; then
+        run_step "GUI tests" run_gui_pytest || true
+    else
+        echo
+        echo "=== run-all: GUI tests SKIPPED: tests/gui/ has no test_*.py yet ==="
+        summary+=("GUI tests SKIPPED (no tests in tests/gui/ yet)")
+    fi
+else
+    summary+=("GUI tests NOT RUN (no standalone build)")
+    failed=1
+fi
 
 if [[ "${TUBELINE_SKIP_HOST:-}" == "1" ]]; then
     echo

@@ -1,8 +1,9 @@
 //! `tubeline-render`: run WAV files through Tubeline's chain offline.
 //!
 //! ```text
-//! tubeline-render INPUT.wav OUTPUT.wav [--set id=value]... [--preset FILE]
+//! tubeline-render INPUT.wav OUTPUT.wav [--set id=value]... [--preset FILE|NAME]
 //! tubeline-render --demo [OUTPUT.wav] [--set id=value]...
+//! tubeline-render --list-presets | --list-params
 //! ```
 //!
 //! The output keeps the input's sample rate and channel count and is written
@@ -18,13 +19,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use nice_plug::prelude::{Params, PluginState};
+use nice_plug::prelude::Params;
 
 use tubeline::dsp::headphone::{
     load_report, parse_impedance_csv, HeadphoneLevels, HeadphoneModel, HeadphoneSettings,
     ImpedanceCurve,
 };
 use tubeline::params::TubelineParams;
+use tubeline::presets;
 use tubeline::render::{demo_signal, render, RenderReport};
 
 /// Render WAV files through Tubeline's analog chain (DI box, tube preamp,
@@ -41,9 +43,12 @@ struct Cli {
     /// May be repeated. Applied after --preset.
     #[arg(long = "set", value_name = "ID=VALUE")]
     set: Vec<String>,
-    /// Load a preset or saved state file (the JSON the plugin saves).
-    #[arg(long, value_name = "FILE")]
-    preset: Option<PathBuf>,
+    /// Load a preset: a preset file, a saved state file (the JSON the plugin
+    /// saves, or a host's saved CLAP state), or a factory preset's name
+    /// (case and punctuation do not matter; see --list-presets). A file
+    /// of that name wins over a factory preset.
+    #[arg(long, value_name = "FILE|NAME")]
+    preset: Option<String>,
     /// Drive a measured headphone instead of a modelled one: an impedance
     /// CSV (frequency Hz, |Z| ohm, phase degrees, as REW, ARTA or DATS
     /// export). Switches the headphone amp in. Without it, a preset that
@@ -65,6 +70,9 @@ struct Cli {
     /// List every parameter ID with its range and default, then exit.
     #[arg(long)]
     list_params: bool,
+    /// List the factory presets with their descriptions, then exit.
+    #[arg(long)]
+    list_presets: bool,
 }
 
 fn main() {
@@ -80,8 +88,12 @@ fn run(cli: Cli) -> Result<()> {
         print_params(&params);
         return Ok(());
     }
-    if let Some(path) = &cli.preset {
-        load_preset(&params, path)?;
+    if cli.list_presets {
+        print_presets();
+        return Ok(());
+    }
+    if let Some(preset) = &cli.preset {
+        load_preset(&params, preset)?;
     }
     for assignment in &cli.set {
         let (id, value) = assignment.split_once('=').with_context(|| {
@@ -166,30 +178,31 @@ fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-fn load_preset(params: &TubelineParams, path: &Path) -> Result<()> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read preset {}", path.display()))?;
-    let state: PluginState = serde_json::from_slice(state_json(&bytes)).with_context(|| {
-        format!(
-            "{} is not a Tubeline preset (expected the JSON state the plugin saves)",
-            path.display()
-        )
-    })?;
+/// Load `--preset`: a file if one exists at that path, else a factory
+/// preset of that name.
+fn load_preset(params: &TubelineParams, preset: &str) -> Result<()> {
+    let path = Path::new(preset);
+    let loaded = if path.is_file() {
+        presets::load_user(path)?
+    } else if let Some(p) = presets::find_factory(preset) {
+        p
+    } else {
+        bail!(
+            "--preset {preset}: there is no such file, and no factory preset has that name. \
+             Factory presets (see --list-presets): {}",
+            presets::factory_names().join("; ")
+        );
+    };
     params
-        .apply_state(&state)
-        .with_context(|| format!("preset {}", path.display()))
+        .apply_state(&loaded.state)
+        .with_context(|| format!("preset {preset}"))
 }
 
-/// The JSON inside a preset file: either the JSON itself, or a host's saved
-/// CLAP state, which nice-plug writes as the JSON's length (u64,
-/// little-endian) followed by the JSON.
-fn state_json(bytes: &[u8]) -> &[u8] {
-    if let Some((len, rest)) = bytes.split_first_chunk::<8>() {
-        let len = u64::from_le_bytes(*len);
-        if len == rest.len() as u64 && rest.first() == Some(&b'{') {
-            return rest;
-        }
+fn print_presets() {
+    for p in presets::factory() {
+        println!("{}", p.name);
+        println!("    {}", p.description);
     }
-    bytes
 }
 
 /// Read a WAV file into planar f32 channels.

@@ -52,6 +52,7 @@ CORE_PARAMETERS = {
     "output_trim_db": "Output Trim (dB)",
     "mix": "Mix (%)",
     "bypass": "Bypass",
+    "compare_dry": "Compare Dry",
     "quality": "Quality",
 }
 DI_PARAMETERS = {

@@ -1,0 +1,533 @@
+//! Headless editor tests: the drawing code runs in `egui::Context::run_ui`
+//! with no window, at 100 %, 150 % and 200 % scale, against a fake host that
+//! applies and records parameter changes.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use egui::{Event, Modifiers, PointerButton, Pos2, RawInput, Rect, Vec2, ViewportId};
+use nice_plug::context::gui::{GuiContext, GuiContextInner};
+use nice_plug::context::PluginApi;
+use nice_plug::prelude::*;
+
+use super::*;
+use crate::dsp::{dbu_to_volts_rms, full_scale_peak_volts};
+use crate::meters::{Level, SharedMeters};
+
+/// A host that sets parameters directly and logs begin/set/end by ID.
+struct FakeHost {
+    params: Arc<TubelineParams>,
+    log: Mutex<Vec<String>>,
+}
+
+impl FakeHost {
+    fn id_of(&self, ptr: ParamPtr) -> String {
+        self.params
+            .param_map()
+            .into_iter()
+            .find(|(_, p, _)| *p == ptr)
+            .map(|(id, _, _)| id)
+            .unwrap_or_else(|| "?".to_string())
+    }
+}
+
+impl GuiContextInner for FakeHost {
+    fn plugin_api(&self) -> PluginApi {
+        PluginApi::Clap
+    }
+    unsafe fn raw_begin_set_parameter(&self, param: ParamPtr) {
+        let id = self.id_of(param);
+        self.log.lock().unwrap().push(format!("begin {id}"));
+    }
+    unsafe fn raw_set_parameter_normalized(&self, param: ParamPtr, normalized: f32) {
+        // SAFETY: `param` points into `self.params`, alive for the test.
+        unsafe { param._internal_set_normalized_value(normalized) };
+        let id = self.id_of(param);
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("set {id} {normalized}"));
+    }
+    unsafe fn raw_end_set_parameter(&self, param: ParamPtr) {
+        let id = self.id_of(param);
+        self.log.lock().unwrap().push(format!("end {id}"));
+    }
+    fn get_state(&self) -> PluginState {
+        self.params.to_state()
+    }
+    fn set_state(&self, state: PluginState) {
+        self.params.apply_state(&state).unwrap();
+    }
+    fn request_restart(&self) {}
+}
+
+struct Harness {
+    ctx: egui::Context,
+    app: App,
+    gui: GuiContext,
+    host: Arc<FakeHost>,
+    params: Arc<TubelineParams>,
+    meters: Arc<SharedMeters>,
+    size: Vec2,
+    ppp: f32,
+}
+
+impl Harness {
+    fn new(size: Vec2, ppp: f32) -> Self {
+        let params = Arc::new(TubelineParams::default());
+        let meters = Arc::new(SharedMeters::new());
+        let (_tx, rx) = crate::meters::spectrum_ring();
+        let app = App::new(Shared {
+            params: params.clone(),
+            meters: meters.clone(),
+            spectrum: Arc::new(Mutex::new(rx)),
+            curve_error: Arc::new(RwLock::new(None)),
+        });
+        let host = Arc::new(FakeHost {
+            params: params.clone(),
+            log: Mutex::new(Vec::new()),
+        });
+        let gui = GuiContext::new(host.clone());
+        let ctx = egui::Context::default();
+        ctx.set_visuals(egui::Visuals::dark());
+        Self {
+            ctx,
+            app,
+            gui,
+            host,
+            params,
+            meters,
+            size,
+            ppp,
+        }
+    }
+
+    /// Run one frame with `events`; returns every text drawn.
+    fn frame(&mut self, events: Vec<Event>) -> Vec<String> {
+        self.frame_with_positions(events)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// Run one frame; returns every text drawn with its position.
+    fn frame_with_positions(&mut self, events: Vec<Event>) -> Vec<(String, Pos2)> {
+        let mut raw = RawInput {
+            screen_rect: Some(Rect::from_min_size(Pos2::ZERO, self.size)),
+            events,
+            ..Default::default()
+        };
+        raw.viewports
+            .entry(ViewportId::ROOT)
+            .or_default()
+            .native_pixels_per_point = Some(self.ppp);
+        let (app, gui) = (&mut self.app, &self.gui);
+        let mut out = self.ctx.run_ui(raw, |ui| app.draw(ui, gui));
+        out.textures_delta.clear();
+        assert_eq!(out.pixels_per_point, self.ppp);
+        let mut texts = Vec::new();
+        fn collect(shape: &egui::Shape, texts: &mut Vec<(String, Pos2)>) {
+            match shape {
+                egui::Shape::Text(t) => texts.push((t.galley.text().to_string(), t.pos)),
+                egui::Shape::Vec(v) => v.iter().for_each(|s| collect(s, texts)),
+                _ => {}
+            }
+        }
+        for s in &out.shapes {
+            collect(&s.shape, &mut texts);
+        }
+        texts
+    }
+
+    fn rect_of(&self, id: &str) -> Rect {
+        self.app
+            .placed()
+            .iter()
+            .find(|(i, _)| i == id)
+            .unwrap_or_else(|| panic!("no control for {id}"))
+            .1
+    }
+
+    fn click(&mut self, at: Pos2) {
+        self.frame(vec![Event::PointerMoved(at)]);
+        self.frame(vec![Event::PointerButton {
+            pos: at,
+            button: PointerButton::Primary,
+            pressed: true,
+            modifiers: Modifiers::NONE,
+        }]);
+        self.frame(vec![Event::PointerButton {
+            pos: at,
+            button: PointerButton::Primary,
+            pressed: false,
+            modifiers: Modifiers::NONE,
+        }]);
+        self.frame(vec![]);
+    }
+}
+
+fn default_size() -> Vec2 {
+    Vec2::new(DEFAULT_SIZE.0, DEFAULT_SIZE.1)
+}
+
+#[test]
+fn every_parameter_has_a_labelled_control_at_100_150_and_200_percent() {
+    for ppp in [1.0, 1.5, 2.0] {
+        let mut h = Harness::new(default_size(), ppp);
+        h.frame(vec![]);
+        let texts = h.frame(vec![]);
+        let all = texts.join("\n");
+        for (id, ptr, _) in h.params.param_map() {
+            // SAFETY: `ptr` points into `h.params`.
+            let name = unsafe { ptr.name() }.to_string();
+            // The host's bypass is the Output panel's switch: it has a
+            // control like every other parameter.
+            assert!(
+                h.app.placed().iter().any(|(i, _)| *i == id),
+                "{id} has no control at {ppp}x"
+            );
+            assert!(
+                all.contains(&name),
+                "label \"{name}\" ({id}) not drawn at {ppp}x"
+            );
+        }
+        for title in ["Input", "DI box", "Tube preamp", "Headphone amp", "Output"] {
+            assert!(texts.iter().any(|t| t == title), "panel {title} missing");
+        }
+    }
+}
+
+#[test]
+fn controls_neither_overlap_nor_leave_the_window_at_any_scale() {
+    for ppp in [1.0, 1.5, 2.0] {
+        let mut h = Harness::new(default_size(), ppp);
+        h.frame(vec![]);
+        h.frame(vec![]);
+        let screen = Rect::from_min_size(Pos2::ZERO, default_size());
+        let placed = h.app.placed().to_vec();
+        assert!(placed.len() >= 30, "{}", placed.len());
+        for (i, (a_id, a)) in placed.iter().enumerate() {
+            assert!(a.is_positive(), "{a_id} has no size at {ppp}x: {a:?}");
+            assert!(
+                screen.contains_rect(*a),
+                "{a_id} leaves the {screen:?} window at {ppp}x: {a:?}"
+            );
+            for (b_id, b) in &placed[i + 1..] {
+                // Touching edges are fine; overlapping areas are not.
+                let overlap = a.intersect(*b);
+                assert!(
+                    !(overlap.width() > 0.5 && overlap.height() > 0.5),
+                    "{a_id} {a:?} overlaps {b_id} {b:?} at {ppp}x"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_small_window_scrolls_instead_of_overlapping() {
+    let size = Vec2::new(MIN_SIZE.0, MIN_SIZE.1);
+    let mut h = Harness::new(size, 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let placed = h.app.placed().to_vec();
+    for (i, (a_id, a)) in placed.iter().enumerate() {
+        for (b_id, b) in &placed[i + 1..] {
+            let overlap = a.intersect(*b);
+            assert!(
+                !(overlap.width() > 0.5 && overlap.height() > 0.5),
+                "{a_id} overlaps {b_id} in a {size:?} window"
+            );
+        }
+    }
+}
+
+#[test]
+fn clicking_the_preamp_switch_goes_through_the_host() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    assert!(h.params.preamp.on.value(), "the preamp is in by default");
+    let at = h.rect_of("pre_on").center();
+    h.click(at);
+    assert!(
+        !h.params.preamp.on.value(),
+        "the click did not switch the preamp out"
+    );
+    let log = h.host.log.lock().unwrap().clone();
+    assert_eq!(log, vec!["begin pre_on", "set pre_on 0", "end pre_on"]);
+    // And back in.
+    h.click(at);
+    assert!(h.params.preamp.on.value());
+}
+
+#[test]
+fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.params.set_from_text("gain", "47").unwrap();
+    h.frame(vec![]);
+    h.frame(vec![]);
+    // The slider is the lower part of the control (its name is above).
+    let r = h.rect_of("gain");
+    let at = Pos2::new(r.left() + 40.0, r.bottom() - 8.0);
+    h.click(at);
+    assert_eq!(
+        h.params.preamp.gain.value(),
+        47.0,
+        "a single click changes nothing"
+    );
+    h.click(at);
+    assert_eq!(h.params.preamp.gain.value(), 20.0, "default Gain is 20 dB");
+    let log = h.host.log.lock().unwrap().clone();
+    assert_eq!(log, vec!["begin gain", "set gain 0.33333334", "end gain"]);
+}
+
+fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
+    h.frame(vec![Event::PointerMoved(from)]);
+    h.frame(vec![Event::PointerButton {
+        pos: from,
+        button: PointerButton::Primary,
+        pressed: true,
+        modifiers,
+    }]);
+    let steps = 10;
+    for i in 1..=steps {
+        let p = from + Vec2::new(dx * i as f32 / steps as f32, 0.0);
+        let mut events = vec![Event::PointerMoved(p)];
+        if i == 1 {
+            events.insert(0, Event::ModifiersChanged(modifiers));
+        }
+        h.frame(events);
+    }
+    let to = from + Vec2::new(dx, 0.0);
+    h.frame(vec![Event::PointerButton {
+        pos: to,
+        button: PointerButton::Primary,
+        pressed: false,
+        modifiers,
+    }]);
+    h.frame(vec![Event::ModifiersChanged(Modifiers::NONE)]);
+}
+
+#[test]
+fn dragging_moves_relative_and_shift_is_ten_times_finer() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let r = h.rect_of("in_trim");
+    let from = Pos2::new(r.left() + 30.0, r.bottom() - 8.0);
+    // A full slider width spans the -24 … +24 dB range: a quarter of it is 12 dB.
+    let quarter = widgets::SLIDER_WIDTH / 4.0;
+    drag(&mut h, from, quarter, Modifiers::NONE);
+    let coarse = h.params.input.in_trim.value();
+    assert!((coarse - 12.0).abs() < 0.05, "{coarse}");
+    drag(&mut h, from, quarter, Modifiers::SHIFT);
+    let fine = h.params.input.in_trim.value() - coarse;
+    assert!((fine - 1.2).abs() < 0.05, "{fine}");
+    let log = h.host.log.lock().unwrap().clone();
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("begin")).count(),
+        2,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("end")).count(),
+        2,
+        "{log:?}"
+    );
+    assert_eq!(log.last().unwrap(), "end in_trim");
+}
+
+#[test]
+fn levels_are_shown_in_dbu_and_dbfs() {
+    let mut h = Harness::new(default_size(), 1.0);
+    // A +4 dBu sine at the chain input: its peak is √2 times its rms, and
+    // with 0 dBFS = +18 dBu (the default calibration) it peaks at -14 dBFS.
+    let rms = dbu_to_volts_rms(4.0);
+    let peak = rms * std::f64::consts::SQRT_2;
+    assert!((20.0 * (peak / full_scale_peak_volts(18.0)).log10() + 14.0).abs() < 1e-9);
+    h.meters.publish(&MeterSnapshot {
+        input: Level {
+            peak_volts: peak,
+            rms_volts: rms,
+        },
+        samples: 1024,
+        ..Default::default()
+    });
+    let texts = h.frame(vec![]);
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Chain input: +4.0 dBu · -14.0 dBFS pk")),
+        "{texts:#?}"
+    );
+}
+
+#[test]
+fn the_probe_file_reports_what_the_audio_thread_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("probe.json");
+    let mut h = Harness::new(default_size(), 1.0);
+    h.app.view.probe_path = Some(path.clone());
+    h.meters.publish_seen(
+        &crate::meters::SeenSettings {
+            gain_db: 33.0,
+            pre_on: true,
+            ..Default::default()
+        },
+        256,
+    );
+    h.frame(vec![]);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(json["blocks"], 1);
+    assert_eq!(json["gain_db"], 33.0);
+    assert_eq!(json["pre_on"], true);
+}
+
+#[test]
+fn the_editor_size_is_saved_in_the_state_and_sanitized() {
+    let p = TubelineParams::default();
+    *p.editor_size.write().unwrap() = EditorSize {
+        width: 1500.0,
+        height: 950.0,
+    };
+    let state = p.to_state();
+    let q = TubelineParams::default();
+    q.apply_state(&state).unwrap();
+    assert_eq!(
+        *q.editor_size.read().unwrap(),
+        EditorSize {
+            width: 1500.0,
+            height: 950.0
+        }
+    );
+    let bad = EditorSize {
+        width: f32::NAN,
+        height: 1.0,
+    }
+    .sanitized();
+    assert_eq!(bad.width, DEFAULT_SIZE.0);
+    assert_eq!(bad.height, MIN_SIZE.1);
+}
+
+#[test]
+fn ab_slots_switch_through_the_host_and_b_starts_as_a_copy_of_a() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    h.params.set_from_text("gain", "30").unwrap();
+    let b = h.rect_of("slot_B").center();
+    let a = h.rect_of("slot_A").center();
+    h.click(b);
+    assert_eq!(h.app.view.audition.active(), 1);
+    assert_eq!(
+        h.params.preamp.gain.value(),
+        30.0,
+        "B starts as a copy of A"
+    );
+    h.params.set_from_text("gain", "50").unwrap();
+    h.params.set_from_text("pad", "on").unwrap();
+    h.host.log.lock().unwrap().clear();
+    h.click(a);
+    assert_eq!(h.params.preamp.gain.value(), 30.0);
+    assert!(!h.params.preamp.pad.value());
+    let log = h.host.log.lock().unwrap().clone();
+    let i = log
+        .iter()
+        .position(|l| l == "begin gain")
+        .expect("gain went through the host");
+    assert!(
+        log[i + 1].starts_with("set gain") && log[i + 2] == "end gain",
+        "{log:?}"
+    );
+    h.click(b);
+    assert_eq!(h.params.preamp.gain.value(), 50.0);
+    assert!(h.params.preamp.pad.value());
+    // Copy B to A, then A has B's settings.
+    h.click(h.rect_of("copy_slot").center());
+    h.click(a);
+    assert_eq!(h.params.preamp.gain.value(), 50.0);
+}
+
+#[test]
+fn presets_load_through_the_host_and_a_corrupt_one_changes_nothing() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    let shared = h.app.shared.clone();
+    for preset in crate::presets::factory() {
+        h.app.view.audition.load(&shared, &h.gui, &preset);
+        assert_eq!(h.app.view.audition.status(), None, "{}", preset.name);
+        let expected = TubelineParams::default();
+        expected.apply_state(&preset.state).unwrap();
+        assert_eq!(
+            h.params.snapshot(false),
+            expected.snapshot(false),
+            "{} did not load",
+            preset.name
+        );
+    }
+    let before = h.params.snapshot(false);
+    let mut bad = crate::presets::factory()[0].clone();
+    bad.state
+        .params
+        .insert("in_trim".into(), nice_plug::plugin::ParamValue::F32(1000.0));
+    h.app.view.audition.load(&shared, &h.gui, &bad);
+    assert_eq!(h.params.snapshot(false), before);
+    let status = h.app.view.audition.status().unwrap();
+    assert!(status.contains("in_trim"), "{status}");
+}
+
+#[test]
+fn a_saved_user_preset_is_a_file_that_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::new(default_size(), 1.0);
+    h.app.view.audition.set_user_dir(dir.path().to_path_buf());
+    h.params.set_from_text("gain", "41").unwrap();
+    let shared = h.app.shared.clone();
+    h.app.view.audition.save(&shared, "My vocal");
+    let listed = crate::presets::list_user(dir.path());
+    assert_eq!(listed.len(), 1, "{:?}", h.app.view.audition.status());
+    let preset = listed[0].1.as_ref().unwrap();
+    assert_eq!(preset.name, "My vocal");
+    h.params.set_from_text("gain", "5").unwrap();
+    h.app.view.audition.load(&shared, &h.gui, preset);
+    assert_eq!(h.params.preamp.gain.value(), 41.0);
+    // No name: a message says what to do, nothing is written.
+    h.app.view.audition.save(&shared, "  ");
+    assert!(h.app.view.audition.status().unwrap().contains("name"));
+    assert_eq!(crate::presets::list_user(dir.path()).len(), 1);
+}
+
+#[test]
+fn advice_shows_in_the_panel_of_its_stage() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    let texts = h.frame_with_positions(vec![]);
+    assert!(!texts
+        .iter()
+        .any(|(t, _)| t.contains("Line level into a mic input")));
+    // A pro line into the mic input with neither DI nor pad.
+    h.params.set_from_text("source", "pro_line").unwrap();
+    let texts = h.frame_with_positions(vec![]);
+    let (_, pos) = texts
+        .iter()
+        .find(|(t, _)| t.contains("Line level into a mic input"))
+        .expect("the line-into-mic advice is shown");
+    let expected = crate::advice::advise(&h.params.snapshot(false), None)
+        .into_iter()
+        .find(|a| a.text.starts_with("Line level into a mic input"))
+        .unwrap()
+        .stage;
+    let anchor = match expected {
+        crate::advice::Stage::Input => "in_trim",
+        crate::advice::Stage::Di => "di_load",
+        crate::advice::Stage::Preamp => "gain",
+        crate::advice::Stage::Headphone => "amp_z",
+        crate::advice::Stage::Output => "out_trim",
+    };
+    let column = h.rect_of(anchor);
+    assert!(
+        pos.x >= column.left() - 1.0 && pos.x < column.left() + 2.0 * widgets::SLIDER_WIDTH,
+        "advice at {pos:?}, its panel's controls at {column:?}"
+    );
+}
