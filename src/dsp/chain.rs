@@ -1131,6 +1131,8 @@ impl Chain {
             self.meter_section_ran |= os.run;
         }
         let active = self.channels.len().min(io.len());
+        // A stereo pair runs its oversamplers together too.
+        let pair = matches!(self.sections, Sections::Pair(_)) && self.channels.len() == 2;
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
@@ -1183,7 +1185,18 @@ impl Chain {
                 if os.reset {
                     ch.oversampler.reset();
                 }
-                ch.oversampler.upsample(wet);
+                if !pair {
+                    ch.oversampler.upsample(wet);
+                }
+            }
+        }
+        if os.run && pair {
+            if let [a, b] = &mut self.channels[..] {
+                // Left and right in one loop (their recursions overlap); an
+                // unfed right channel (mono host) upsamples silence.
+                let silence = [0.0; MAX_BLOCK];
+                let in_b: &[f64] = if active < 2 { &silence[..n] } else { &b.wet[..n] };
+                Oversampler::upsample_pair(&mut a.oversampler, &mut b.oversampler, &a.wet[..n], in_b);
             }
         }
 
@@ -1201,22 +1214,31 @@ impl Chain {
                 }
                 Sections::Pair(section) => {
                     if let [a, b] = &mut self.channels[..] {
-                        if active < 2 {
-                            b.oversampler.upsample(&[0.0; MAX_BLOCK][..n]);
-                        }
                         section.process(a.oversampler.oversampled(), b.oversampler.oversampled());
                     }
                 }
             }
         }
 
+        if os.run && pair {
+            if let [a, b] = &mut self.channels[..] {
+                Oversampler::downsample_pair(
+                    &mut a.oversampler,
+                    &mut b.oversampler,
+                    &mut a.compensated[..n],
+                    &mut b.compensated[..n],
+                );
+            }
+        }
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
             let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
             let alt = &mut ch.alt[..n];
             if os.run {
                 let up = &mut ch.compensated[..n];
-                ch.oversampler.downsample(up);
+                if !pair {
+                    ch.oversampler.downsample(up);
+                }
                 wet.copy_from_slice(alt);
                 blend(wet, up, &c.oversampled[..n], os.settled);
             } else {
