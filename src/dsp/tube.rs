@@ -493,6 +493,60 @@ impl std::ops::Div for F2 {
     }
 }
 
+/// Four f64 lanes: two consecutive samples of a stereo pair, for the ADAA
+/// quotient loop (whose samples are independent). Plain arrays, so LLVM
+/// emits 256-bit AVX where the caller is compiled for it and pairs of SSE2
+/// operations otherwise; every lane computes exactly what `F2` computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(32))]
+struct F4([f64; 4]);
+
+impl F4 {
+    #[inline(always)]
+    fn splat(v: f64) -> Self {
+        F4([v; 4])
+    }
+    #[inline(always)]
+    fn join(a: F2, b: F2) -> Self {
+        F4([a.0[0], a.0[1], b.0[0], b.0[1]])
+    }
+    #[inline(always)]
+    fn lo_half(self) -> F2 {
+        F2([self.0[0], self.0[1]])
+    }
+    #[inline(always)]
+    fn hi_half(self) -> F2 {
+        F2([self.0[2], self.0[3]])
+    }
+    #[inline(always)]
+    fn add(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+    #[inline(always)]
+    fn sub(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+    #[inline(always)]
+    fn mul(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] * o.0[i]))
+    }
+    #[inline(always)]
+    fn div(self, o: F4) -> F4 {
+        F4(std::array::from_fn(|i| self.0[i] / o.0[i]))
+    }
+    /// `antiderivative` at table coordinate `x` (one segment fetch per
+    /// lane, only the five coefficients the antiderivative uses), with the
+    /// same operations as `antiderivative(&lookup(x))` of the other lanes.
+    #[inline(always)]
+    fn big_f(x: F4, seg: &Segments) -> F4 {
+        let parts: [(usize, f64); 4] = std::array::from_fn(|i| split_index(x.0[i]));
+        let t = F4(std::array::from_fn(|i| parts[i].1));
+        let c: [&[f64; SEG_LEN]; 4] = std::array::from_fn(|i| &seg[parts[i].0 & SEG_MASK].0);
+        let g = |k: usize| F4([c[0][k], c[1][k], c[2][k], c[3][k]]);
+        g(4).add(t.mul(g(0).add(t.mul(g(9).add(t.mul(g(10).add(t.mul(g(11)))))))))
+    }
+}
+
 /// What the sample loop needs from a lane type (f64 or F2).
 trait Lane:
     Copy
@@ -832,6 +886,42 @@ impl Lane for F2 {
     #[inline(always)]
     fn flush(self) -> Self {
         F2([flush1(self.0[0]), flush1(self.0[1])])
+    }
+    /// Two stereo samples at a time in the four lanes of an `F4` (the
+    /// quotients are independent given the previous F): the same
+    /// operations per lane as the default.
+    #[inline(always)]
+    fn adaa_quotients(
+        k: &StageKernel<'_>,
+        qs: &[Self],
+        mut q_prev: Self,
+        mut f_prev: Self,
+        post: &mut impl FnMut(usize, Self),
+    ) -> (Self, Self) {
+        let dc = F4::splat(k.dc);
+        let pairs = qs.chunks_exact(2);
+        let rest = pairs.remainder();
+        for (j, p) in pairs.enumerate() {
+            let q = F4::join(p[0], p[1]);
+            let big_f = F4::big_f(q, k.seg);
+            let fp = F4::join(f_prev, big_f.lo_half());
+            let qp = F4::join(q_prev, p[0]);
+            let y = big_f.sub(fp).div(q.sub(qp)).sub(dc);
+            post(2 * j, y.lo_half());
+            post(2 * j + 1, y.hi_half());
+            q_prev = p[1];
+            f_prev = big_f.hi_half();
+        }
+        let j0 = qs.len() - rest.len();
+        let dc = F2::splat(k.dc);
+        for (j, q) in rest.iter().enumerate() {
+            let (t, c) = F2::lookup(*q, k.seg);
+            let big_f = antiderivative(&c, t);
+            post(j0 + j, (big_f - f_prev) / (*q - q_prev) - dc);
+            q_prev = *q;
+            f_prev = big_f;
+        }
+        (q_prev, f_prev)
     }
     #[inline(always)]
     fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]) {
@@ -2358,8 +2448,10 @@ impl KWeighting {
     fn tick(&mut self, x: F2) -> F2 {
         let s = F2::splat;
         let c = self.shelf;
+        // Grouped so the loop-carried chain through y is one multiply and
+        // one subtraction per state (the input terms are added off it).
         let y = s(c[0]) * x + self.zs[0];
-        self.zs[0] = s(c[1]) * x - s(c[3]) * y + self.zs[1];
+        self.zs[0] = (s(c[1]) * x + self.zs[1]) - s(c[3]) * y;
         self.zs[1] = s(c[2]) * x - s(c[4]) * y;
         let x = y;
         let y = x + self.zh[0];
