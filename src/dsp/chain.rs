@@ -1195,8 +1195,17 @@ impl Chain {
                 // Left and right in one loop (their recursions overlap); an
                 // unfed right channel (mono host) upsamples silence.
                 let silence = [0.0; MAX_BLOCK];
-                let in_b: &[f64] = if active < 2 { &silence[..n] } else { &b.wet[..n] };
-                Oversampler::upsample_pair(&mut a.oversampler, &mut b.oversampler, &a.wet[..n], in_b);
+                let in_b: &[f64] = if active < 2 {
+                    &silence[..n]
+                } else {
+                    &b.wet[..n]
+                };
+                Oversampler::upsample_pair(
+                    &mut a.oversampler,
+                    &mut b.oversampler,
+                    &a.wet[..n],
+                    in_b,
+                );
             }
         }
 

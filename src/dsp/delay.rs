@@ -107,13 +107,19 @@ mod tests {
             let mut d = DelayLine::default();
             d.prepare(100);
             d.set_delay(delay);
-            let input: Vec<f64> = (0..2000).map(|i| (i as f64 * 0.37).sin() + i as f64).collect();
+            let input: Vec<f64> = (0..2000)
+                .map(|i| (i as f64 * 0.37).sin() + i as f64)
+                .collect();
             let expected: Vec<f64> = (0..input.len())
                 .map(|i| if i >= delay { input[i - delay] } else { 0.0 })
                 .collect();
             let mut out = input.clone();
             let mut start = 0;
-            for (k, size) in [1usize, 3, 64, 65, 7, 300, 2, 170].iter().cycle().enumerate() {
+            for (k, size) in [1usize, 3, 64, 65, 7, 300, 2, 170]
+                .iter()
+                .cycle()
+                .enumerate()
+            {
                 if start >= out.len() || k > 1000 {
                     break;
                 }

@@ -749,8 +749,20 @@ fn iir_up4_pair_m<const M1: usize, const M2: usize>(
 /// Two channels' live 4x decimators in one loop (see `iir_up4_pair_m`):
 /// per channel the same arithmetic as `iir_down4_m`.
 fn iir_down4_pair_m<const M1: usize, const M2: usize>(
-    a: (&mut IirStage, &mut IirStage, &mut Thiran, &[f64], &mut [f64]),
-    b: (&mut IirStage, &mut IirStage, &mut Thiran, &[f64], &mut [f64]),
+    a: (
+        &mut IirStage,
+        &mut IirStage,
+        &mut Thiran,
+        &[f64],
+        &mut [f64],
+    ),
+    b: (
+        &mut IirStage,
+        &mut IirStage,
+        &mut Thiran,
+        &[f64],
+        &mut [f64],
+    ),
 ) {
     let (a1st, a2st, ta, in_a, out_a) = a;
     let (b1st, b2st, tb, in_b, out_b) = b;
@@ -1446,7 +1458,10 @@ impl Oversampler {
         let (b1, b2) = b.iir.split_at_mut(1);
         let (oa, ob) = (&mut a.buf_a[..4 * len], &mut b.buf_a[..4 * len]);
         let (ia, ib) = (&in_a[..len], &in_b[..len]);
-        let (pa, pb) = ((&mut a1[0], &mut a2[0], ia, oa), (&mut b1[0], &mut b2[0], ib, ob));
+        let (pa, pb) = (
+            (&mut a1[0], &mut a2[0], ia, oa),
+            (&mut b1[0], &mut b2[0], ib, ob),
+        );
         match (pa.0.sections, pa.1.sections) {
             (1, 2) => iir_up4_pair_m::<1, 2>(pa, pb),
             (2, 2) => iir_up4_pair_m::<2, 2>(pa, pb),
@@ -1465,11 +1480,7 @@ impl Oversampler {
         out_b: &mut [f64],
     ) {
         let len = a.up_len.min(out_a.len());
-        if len != b.up_len.min(out_b.len())
-            || a.up_in_b
-            || b.up_in_b
-            || !Self::pair_ok(a, b)
-        {
+        if len != b.up_len.min(out_b.len()) || a.up_in_b || b.up_in_b || !Self::pair_ok(a, b) {
             a.downsample(out_a);
             b.downsample(out_b);
             return;

@@ -2089,11 +2089,17 @@ impl PreampCore {
         let hpf_on = self.hpf_on;
         let mut counter = self.counter;
         let mut i0 = 0;
+        // Chunk buffers, written before they are read in every chunk.
+        let (mut buf, mut inp, mut out) = (
+            [L::default(); CHUNK],
+            [L::default(); CHUNK],
+            [L::default(); CHUNK],
+        );
         while i0 < len {
             // Chunks end at multiples of 64 of the absolute sample count,
             // where every state is flushed of denormals.
             let n = (len - i0).min(CHUNK - (counter % CHUNK as u64) as usize);
-            let mut buf = [L::default(); CHUNK];
+            let buf = &mut buf;
             let mut gain_in = [gi; CHUNK];
             let mut gain_level = [gl; CHUNK];
             let mut gain_out = [go; CHUNK];
@@ -2106,7 +2112,7 @@ impl PreampCore {
                     (gain_in[j], gain_level[j], gain_out[j]) = (gi, gl, go);
                 }
             }
-            let mut inp = [L::default(); CHUNK];
+            let inp = &mut inp;
             load(i0, &mut inp[..n]);
             // Input guard and gain (no recursion: vectorises), then the
             // high-pass in its own short loop.
@@ -2123,7 +2129,7 @@ impl PreampCore {
                 buf[j] = y * L::splat(gain_level[j]);
             });
             let so = &mut st.out;
-            let mut out = [L::default(); CHUNK];
+            let out = &mut out;
             let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| {
                 out[j] = out_hp.tick(so, y) * L::splat(gain_out[j])
             });
