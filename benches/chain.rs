@@ -6,7 +6,7 @@
 //! time / 96 000.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tubeline::dsp::chain::{Chain, ChainSettings};
+use tubeline::dsp::chain::{Chain, ChainSettings, Source};
 use tubeline::dsp::oversampling::Quality;
 
 const RATE: f64 = 48_000.0;
@@ -30,6 +30,23 @@ fn bench_chain(c: &mut Criterion) {
     let input = signal(RATE as usize);
     for (name, settings) in [
         ("all_out_live", ChainSettings::default()),
+        (
+            "preamp_live",
+            ChainSettings {
+                source: Source::Mic,
+                pre_on: true,
+                ..ChainSettings::default()
+            },
+        ),
+        (
+            "preamp_high",
+            ChainSettings {
+                source: Source::Mic,
+                pre_on: true,
+                quality: Quality::High,
+                ..ChainSettings::default()
+            },
+        ),
         (
             "pad_polarity_mix_high",
             ChainSettings {
