@@ -17,6 +17,7 @@ pub mod delay;
 pub mod headphone;
 pub mod meters;
 pub mod oversampling;
+pub mod signals;
 pub mod smoothing;
 pub mod transformer;
 pub mod tube;

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::signals::{lcg, pink_noise};
 use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
 use util::*;
 
@@ -182,14 +183,6 @@ fn integrated_lufs(channels: &[Vec<f32>]) -> f64 {
     lufs(mean(&gated))
 }
 
-/// Deterministic uniform noise in −1 … 1 (an LCG).
-fn lcg(seed: &mut u64) -> f64 {
-    *seed = seed
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
-    (*seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-}
-
 /// Scale `x` to `dbfs` rms.
 fn at_rms(mut x: Vec<f64>, dbfs: f64) -> Vec<f32> {
     let r = (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt();
@@ -197,24 +190,9 @@ fn at_rms(mut x: Vec<f64>, dbfs: f64) -> Vec<f32> {
     x.iter_mut().map(|v| (*v * g) as f32).collect()
 }
 
-/// Pink noise (Paul Kellet's filter) at `dbfs` rms.
-fn pink(len: usize, dbfs: f64, mut seed: u64) -> Vec<f32> {
-    let mut b = [0.0; 7];
-    let x = (0..len)
-        .map(|_| {
-            let w = lcg(&mut seed);
-            b[0] = 0.99886 * b[0] + w * 0.0555179;
-            b[1] = 0.99332 * b[1] + w * 0.0750759;
-            b[2] = 0.96900 * b[2] + w * 0.1538520;
-            b[3] = 0.86650 * b[3] + w * 0.3104856;
-            b[4] = 0.55000 * b[4] + w * 0.5329522;
-            b[5] = -0.7616 * b[5] - w * 0.0168980;
-            let y = b.iter().sum::<f64>() + w * 0.5362;
-            b[6] = w * 0.115926;
-            y
-        })
-        .collect();
-    at_rms(x, dbfs)
+/// Pink noise at `dbfs` rms.
+fn pink(len: usize, dbfs: f64, seed: u64) -> Vec<f32> {
+    at_rms(pink_noise(len, seed), dbfs)
 }
 
 /// Music-like: decaying chords with harmonics, a bass line, noise-burst

@@ -3,6 +3,7 @@
 //! from circuit formulas; never from the production tables.
 
 use super::*;
+use crate::dsp::signals::{lcg, pink_noise};
 
 const TAU: f64 = 2.0 * PI;
 
@@ -839,31 +840,9 @@ fn k_weighting_matches_bs1770_at_48k() {
     }
 }
 
-fn lcg(seed: &mut u64) -> f64 {
-    *seed = seed
-        .wrapping_mul(6_364_136_223_846_793_005)
-        .wrapping_add(1_442_695_040_888_963_407);
-    (*seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-}
-
-/// Pink noise (Paul Kellet's filter) at `rms` volts.
+/// Pink noise at `rms` volts.
 fn pink(n: usize, rms: f64) -> Vec<f64> {
-    let mut seed = 7;
-    let mut b = [0.0; 7];
-    let mut x: Vec<f64> = (0..n)
-        .map(|_| {
-            let w = lcg(&mut seed);
-            b[0] = 0.99886 * b[0] + w * 0.0555179;
-            b[1] = 0.99332 * b[1] + w * 0.0750759;
-            b[2] = 0.96900 * b[2] + w * 0.1538520;
-            b[3] = 0.86650 * b[3] + w * 0.3104856;
-            b[4] = 0.55000 * b[4] + w * 0.5329522;
-            b[5] = -0.7616 * b[5] - w * 0.0168980;
-            let y = b.iter().sum::<f64>() + w * 0.5362;
-            b[6] = w * 0.115926;
-            y
-        })
-        .collect();
+    let mut x = pink_noise(n, 7);
     let r = (x.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
     x.iter_mut().for_each(|v| *v *= rms / r);
     x
