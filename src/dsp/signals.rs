@@ -31,3 +31,30 @@ pub fn pink_noise(len: usize, mut seed: u64) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Music-like material at 48 kHz-style timing, unscaled: decaying three-note
+/// chords with five harmonics each (a new chord every 0.5 s), a bass line,
+/// noise-burst drums every 250 ms, and a phrase 10 dB down in the last 0.5 s
+/// of every 2 s — loudness that moves, as a mix does.
+pub fn music_like(len: usize, fs: f64, mut seed: u64) -> Vec<f64> {
+    use std::f64::consts::TAU;
+    let notes = [220.0, 277.18, 329.63, 246.94, 293.66, 369.99, 196.0, 261.63];
+    (0..len)
+        .map(|i| {
+            let t = i as f64 / fs;
+            let bar = (t / 0.5) as usize;
+            let tn = t - bar as f64 * 0.5;
+            let env = (-tn * 4.0).exp() * (1.0 - (-tn * 400.0).exp());
+            let mut v = 0.0;
+            for k in 0..3 {
+                let f = notes[(bar + 2 * k) % notes.len()];
+                for h in 1..6 {
+                    v += env * (TAU * f * h as f64 * t).sin() / (h * h) as f64;
+                }
+            }
+            v += 0.8 * (TAU * 55.0 * (1 + bar % 3) as f64 * t).sin() * (-tn * 2.0).exp();
+            v += 0.7 * lcg(&mut seed) * (-(t % 0.25) * 60.0).exp();
+            v * if (t % 2.0) > 1.5 { 0.3 } else { 1.0 }
+        })
+        .collect()
+}

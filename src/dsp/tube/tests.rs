@@ -3,7 +3,7 @@
 //! from circuit formulas; never from the production tables.
 
 use super::*;
-use crate::dsp::signals::{lcg, pink_noise};
+use crate::dsp::signals::{music_like, pink_noise};
 
 const TAU: f64 = 2.0 * PI;
 
@@ -848,31 +848,9 @@ fn pink(n: usize, rms: f64) -> Vec<f64> {
     x
 }
 
-/// Music-like: chords with harmonics and envelopes, a bass line, noise-burst
-/// drums, and a quiet phrase 10 dB down every 2 s, at `rms` volts overall.
+/// Music-like material at `rms` volts overall.
 fn music(n: usize, fs: f64, rms: f64) -> Vec<f64> {
-    let mut seed = 11;
-    let notes = [220.0, 277.18, 329.63, 246.94, 293.66, 369.99, 196.0, 261.63];
-    let mut x: Vec<f64> = (0..n)
-        .map(|i| {
-            let t = i as f64 / fs;
-            let bar = (t / 0.5) as usize;
-            let tn = t - bar as f64 * 0.5;
-            let env = (-tn * 4.0).exp() * (1.0 - (-tn * 400.0).exp());
-            let mut v = 0.0;
-            for k in 0..3 {
-                let f = notes[(bar + 2 * k) % notes.len()];
-                for h in 1..6 {
-                    v += env * (TAU * f * h as f64 * t).sin() / (h * h) as f64;
-                }
-            }
-            v += 0.8 * (TAU * 55.0 * (1 + bar % 3) as f64 * t).sin() * (-tn * 2.0).exp();
-            let tb = t % 0.25;
-            v += 0.7 * lcg(&mut seed) * (-tb * 60.0).exp();
-            let section = if (t % 2.0) > 1.5 { 0.3 } else { 1.0 };
-            v * section
-        })
-        .collect();
+    let mut x = music_like(n, fs, 11);
     let r = (x.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
     x.iter_mut().for_each(|v| *v *= rms / r);
     x
