@@ -69,7 +69,7 @@ run_step "cargo test" cargo test --all-targets || true
 
 # The GUI tests find the app here (the same debug profile as `cargo test`, so
 # the feature build reuses its compiled dependencies where features agree).
-export TUBELINE_STANDALONE="${TUBELINE_STANDALONE:-$TARGET_DIR/debug/tubeline}"
+export TUBELINE_BIN="${TUBELINE_BIN:-$TARGET_DIR/debug/tubeline}"
 
 run_gui_pytest() {
     local rc=0
