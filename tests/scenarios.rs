@@ -387,6 +387,42 @@ fn auto_gain_matches_the_demo_at_full_gain_without_a_start_overshoot() {
     }
 }
 
+#[test]
+fn auto_gain_matches_loudness_over_the_gain_and_level_range() {
+    // Issue 3: within ±0.5 dB integrated loudness on pink noise and on a
+    // music-like signal over the whole Gain and Level range, through the
+    // chain as the plugin runs it (mic source, the track at −20 dBFS rms).
+    let len = 8 * 48_000;
+    let signals = [
+        ("pink", vec![pink(len, -20.0, 21), pink(len, -20.0, 22)]),
+        ("music", vec![music(len, -20.0, 23), music(len, -20.0, 24)]),
+    ];
+    for (name, input) in &signals {
+        let l_in = integrated_lufs(input);
+        for gain_db in [0.0, 20.0, 40.0, 60.0] {
+            for level_db in [-60.0, -30.0, 0.0] {
+                let s = ChainSettings {
+                    source: Source::Mic,
+                    pre_on: true,
+                    auto_gain: true,
+                    preamp: PreampSettings {
+                        gain_db,
+                        level_db,
+                        ..PreampSettings::default()
+                    },
+                    ..ChainSettings::default()
+                };
+                let out = through(s, input, 512);
+                let l_out = integrated_lufs(&out);
+                assert!(
+                    (l_out - l_in).abs() <= 0.5,
+                    "{name}, gain {gain_db} level {level_db}: in {l_in:.2} LUFS, out {l_out:.2} LUFS"
+                );
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Every tube type and high-pass setting, end to end through the chain
 // ---------------------------------------------------------------------------
