@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
-use tubeline::dsp::signals::{music_like, pink_noise};
+use tubeline::dsp::signals::{k_weighted_48k, music_like, pink_noise};
 use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
 use util::*;
 
@@ -91,20 +91,23 @@ fn line_level_through_the_di_lands_at_mic_level() {
     );
 }
 
+/// A pro line track into the preamp at moderate gain, auto-gain off: the
+/// tube adds audible harmonics.
+const LINE_INTO_DRIVEN_PREAMP: [&str; 5] = [
+    "source=pro_line",
+    "pre_on=on",
+    "gain=10",
+    "level=-40",
+    "auto_gain=off",
+];
+
 #[test]
 fn the_di_keeps_a_line_signal_clean_at_moderate_preamp_gain() {
     // One second at 48 kHz holds exactly 1000 cycles of 1 kHz: bin 1000 of
     // the steady last 24 000 samples is bin 500.
     let line = tone_at_dbu(4.0, 1.0);
-    let preamp = [
-        "source=pro_line",
-        "pre_on=on",
-        "gain=10",
-        "level=-40",
-        "auto_gain=off",
-    ];
-    let straight = render(&line, &preamp);
-    let mut via_di = preamp.to_vec();
+    let straight = render(&line, &LINE_INTO_DRIVEN_PREAMP);
+    let mut via_di = LINE_INTO_DRIVEN_PREAMP.to_vec();
     via_di.extend(["di_on=on", "di_pad=-15"]);
     let through_di = render(&line, &via_di);
     let steady = |x: &[f32]| thd(&x[24_000..], 500);
@@ -129,33 +132,10 @@ fn the_di_keeps_a_line_signal_clean_at_moderate_preamp_gain() {
 // Loudness through the chain
 // ---------------------------------------------------------------------------
 
-/// K-weighting with the BS.1770-4 48 kHz coefficients typed in from the
-/// recommendation's tables (pre-filter shelf, then RLB high-pass).
+/// K-weighting by the reference filter typed in from BS.1770's tables.
 fn k_weighted(x: &[f32]) -> Vec<f64> {
-    let stages = [
-        (
-            [
-                1.535_124_859_586_97,
-                -2.691_696_189_406_38,
-                1.198_392_810_852_85,
-            ],
-            [-1.690_659_293_182_41, 0.732_480_774_215_85],
-        ),
-        (
-            [1.0, -2.0, 1.0],
-            [-1.990_047_454_833_98, 0.990_072_250_366_21],
-        ),
-    ];
-    let mut y: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
-    for (b, a) in stages {
-        let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
-        for v in y.iter_mut() {
-            let out = b[0] * *v + b[1] * x1 + b[2] * x2 - a[0] * y1 - a[1] * y2;
-            (x2, x1, y2, y1) = (x1, *v, y1, out);
-            *v = out;
-        }
-    }
-    y
+    let x: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+    k_weighted_48k(&x)
 }
 
 /// Integrated loudness (LUFS) of stereo at 48 kHz per BS.1770-4: 400 ms
@@ -327,15 +307,8 @@ fn the_renderer_takes_compare() {
     // off, the output is the dry signal at the processed loudness, so the
     // spectrum of a sine keeps no harmonics.
     let tone = tone_at_dbu(4.0, 3.0);
-    let sets = [
-        "source=pro_line",
-        "pre_on=on",
-        "gain=10",
-        "level=-40",
-        "auto_gain=off",
-    ];
-    let wet = render(&tone, &sets);
-    let mut with_compare = sets.to_vec();
+    let wet = render(&tone, &LINE_INTO_DRIVEN_PREAMP);
+    let mut with_compare = LINE_INTO_DRIVEN_PREAMP.to_vec();
     with_compare.push("compare=on");
     let dry = render(&tone, &with_compare);
     let tail = |x: &[f32]| thd(&x[x.len() - 48_000..], 1000);

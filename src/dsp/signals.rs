@@ -1,5 +1,6 @@
-//! Deterministic test signals, shared by the unit tests, the integration
-//! tests and the benches so that all of them measure on the same material.
+//! Deterministic test signals and a reference loudness filter, shared by the
+//! unit tests, the integration tests and the benches, so that all of them
+//! measure on the same material.
 //! Nothing here runs on the audio thread.
 
 /// Deterministic uniform noise in −1 … 1: a 64-bit linear congruential
@@ -57,4 +58,35 @@ pub fn music_like(len: usize, fs: f64, mut seed: u64) -> Vec<f64> {
             v * if (t % 2.0) > 1.5 { 0.3 } else { 1.0 }
         })
         .collect()
+}
+
+/// Reference K-weighting (ITU-R BS.1770-4) at 48 kHz, with the pre-filter
+/// shelf and RLB high-pass coefficients typed in from the recommendation's
+/// tables: an independent check of the loudness estimators, which compute
+/// their coefficients from the analog prototypes at any rate.
+pub fn k_weighted_48k(x: &[f64]) -> Vec<f64> {
+    let stages = [
+        (
+            [
+                1.535_124_859_586_97,
+                -2.691_696_189_406_38,
+                1.198_392_810_852_85,
+            ],
+            [-1.690_659_293_182_41, 0.732_480_774_215_85],
+        ),
+        (
+            [1.0, -2.0, 1.0],
+            [-1.990_047_454_833_98, 0.990_072_250_366_21],
+        ),
+    ];
+    let mut y = x.to_vec();
+    for (b, a) in stages {
+        let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
+        for v in y.iter_mut() {
+            let out = b[0] * *v + b[1] * x1 + b[2] * x2 - a[0] * y1 - a[1] * y2;
+            (x2, x1, y2, y1) = (x1, *v, y1, out);
+            *v = out;
+        }
+    }
+    y
 }

@@ -3,7 +3,7 @@
 //! from circuit formulas; never from the production tables.
 
 use super::*;
-use crate::dsp::signals::{music_like, pink_noise};
+use crate::dsp::signals::{k_weighted_48k, music_like, pink_noise};
 
 const TAU: f64 = 2.0 * PI;
 
@@ -791,35 +791,10 @@ fn set_sample_rate_keeps_the_response() {
 // Auto-gain
 // ---------------------------------------------------------------------------
 
-/// K-weighted mean square with the BS.1770 48 kHz coefficients typed in
-/// from the recommendation's table.
+/// K-weighted mean square, by the reference K-weighting typed in from
+/// BS.1770's tables.
 fn k_weighted_ms(x: &[f64]) -> f64 {
-    let stages = [
-        (
-            [
-                1.535_124_859_586_97,
-                -2.691_696_189_406_38,
-                1.198_392_810_852_85,
-            ],
-            [-1.690_659_293_182_41, 0.732_480_774_215_85],
-        ),
-        (
-            [1.0, -2.0, 1.0],
-            [-1.990_047_454_833_98, 0.990_072_250_366_21],
-        ),
-    ];
-    let mut y = x.to_vec();
-    for (b, a) in stages {
-        let (mut x1, mut x2, mut y1, mut y2) = (0.0, 0.0, 0.0, 0.0);
-        for v in y.iter_mut() {
-            let out = b[0] * *v + b[1] * x1 + b[2] * x2 - a[0] * y1 - a[1] * y2;
-            x2 = x1;
-            x1 = *v;
-            y2 = y1;
-            y1 = out;
-            *v = out;
-        }
-    }
+    let y = k_weighted_48k(x);
     y.iter().map(|v| v * v).sum::<f64>() / y.len() as f64
 }
 
