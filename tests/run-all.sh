@@ -56,11 +56,12 @@ run_step() {
     return $rc
 }
 
+# run_pytest DIR: the pytest tests in DIR; "no tests collected" is a failure.
 run_pytest() {
-    local rc=0
-    PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -p no:cacheprovider -v tests/host/ || rc=$?
+    local dir="$1" rc=0
+    PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -p no:cacheprovider -v "$dir" || rc=$?
     if [[ $rc -eq 5 ]]; then
-        echo "run-all: pytest collected no tests in tests/host/: that is a failure" >&2
+        echo "run-all: pytest collected no tests in ${dir}: that is a failure" >&2
     fi
     return $rc
 }
@@ -71,17 +72,8 @@ run_step "cargo test" cargo test --all-targets || true
 # the feature build reuses its compiled dependencies where features agree).
 export TUBELINE_BIN="${TUBELINE_BIN:-$TARGET_DIR/debug/tubeline}"
 
-run_gui_pytest() {
-    local rc=0
-    PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -p no:cacheprovider -v tests/gui/ || rc=$?
-    if [[ $rc -eq 5 ]]; then
-        echo "run-all: pytest collected no tests in tests/gui/: that is a failure" >&2
-    fi
-    return $rc
-}
-
 if run_step "standalone build" cargo build --features standalone --bin tubeline; then
-    run_step "GUI tests" run_gui_pytest || true
+    run_step "GUI tests" run_pytest tests/gui/ || true
 else
     summary+=("GUI tests NOT RUN (no standalone build)")
     failed=1
@@ -93,7 +85,7 @@ if [[ "${TUBELINE_SKIP_HOST:-}" == "1" ]]; then
     summary+=("release bundle SKIPPED" "host tests SKIPPED")
 else
     if run_step "release bundle" cargo xtask bundle tubeline --release; then
-        run_step "host tests" run_pytest || true
+        run_step "host tests" run_pytest tests/host/ || true
     else
         summary+=("host tests NOT RUN (no bundle)")
         failed=1
