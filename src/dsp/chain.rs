@@ -230,6 +230,19 @@ impl ChainSettings {
         }
     }
 
+    /// What the auto-gain compensates at once (its slow loudness correction
+    /// does the rest): the small-signal gain at 1 kHz from the track (in
+    /// output volts) to the oversampled section's output — input
+    /// conversion, the DI when in (`di_gain_1k`), pad, and the preamp when
+    /// in (`preamp_gain`, its output level excluded: the chain applies that
+    /// after the auto-gain).
+    pub fn auto_gain_static_gain(&self, di_gain_1k: f64, preamp_gain: f64) -> f64 {
+        let di = if self.di_on { di_gain_1k } else { 1.0 };
+        let pre = if self.pre_on { preamp_gain } else { 1.0 };
+        let source_and_trim = self.input_gain() / full_scale_peak_volts(self.cal_dbu);
+        source_and_trim * di * self.preamp_input_gain().abs() * pre
+    }
+
     /// Oversampling factor of the chosen quality.
     pub fn oversampling_factor(&self) -> usize {
         match self.quality {
@@ -967,18 +980,10 @@ impl Chain {
         for ch in &mut self.channels {
             // What the auto-gain compensates at once (its slow loudness
             // correction does the rest): the small-signal gain at 1 kHz.
-            let di = if s.di_on {
-                ch.di.response(1000.0).norm()
-            } else {
-                1.0
-            };
-            let pre = match self.sections.small_signal_gain() {
-                Some(g) if s.pre_on => g,
-                _ => 1.0,
-            };
-            // From the track (in output volts) to the section's output.
-            let source_and_trim = s.input_gain() / full_scale_peak_volts(s.cal_dbu);
-            let static_gain = source_and_trim * di * s.preamp_input_gain().abs() * pre;
+            let static_gain = s.auto_gain_static_gain(
+                ch.di.response(1000.0).norm(),
+                self.sections.small_signal_gain().unwrap_or(1.0),
+            );
             ch.auto_gain.set_settings(AutoGainSettings {
                 enabled: true,
                 static_gain,

@@ -38,7 +38,7 @@ use crate::dsp::headphone::{parse_impedance_csv, HeadphoneAmp, HeadphoneModel, I
 use crate::dsp::oversampling::Oversampler;
 use crate::dsp::transformer::DiBox;
 use crate::dsp::tube::{Preamp, PreampSettings};
-use crate::dsp::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
+use crate::dsp::{db_to_gain, ProcessSpec, MAX_BLOCK};
 
 /// Length of the spectrum's FFT.
 pub const FFT_LEN: usize = 4096;
@@ -268,20 +268,12 @@ impl ResponseModel {
         // Track sample → volts, the stages, volts → track sample.
         let mut g = s.input_gain() * self.response(s, 1000.0).norm() * s.output_gain();
         if s.pre_on && s.auto_gain {
-            // The auto-gain divides by the small-signal gain from the track
-            // (in output volts) to the preamp section's output at 1 kHz, as
-            // `Chain::update_auto_gain` hands it over: input conversion, DI,
-            // pad, preamp (its output level excluded: the chain applies that
-            // after the auto-gain).
-            let di = if s.di_on {
-                self.di.response(1000.0).norm()
-            } else {
-                1.0
-            };
-            let static_gain = s.input_gain() / full_scale_peak_volts(s.cal_dbu)
-                * di
-                * s.preamp_input_gain().abs()
-                * self.preamp.small_signal_gain();
+            // The auto-gain divides by the small-signal gain the chain hands
+            // it (`ChainSettings::auto_gain_static_gain`).
+            let static_gain = s.auto_gain_static_gain(
+                self.di.response(1000.0).norm(),
+                self.preamp.small_signal_gain(),
+            );
             if static_gain.is_finite() && static_gain > 1e-12 {
                 g /= static_gain;
             }
