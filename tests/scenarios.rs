@@ -318,6 +318,21 @@ fn the_renderer_takes_compare() {
     assert!((level(&wet) - level(&dry)).abs() < 1.0);
 }
 
+/// A mic track into the preamp at `gain_db` / `level_db`, auto-gain on.
+fn mic_into_auto_gained_preamp(gain_db: f64, level_db: f64) -> ChainSettings {
+    ChainSettings {
+        source: Source::Mic,
+        pre_on: true,
+        auto_gain: true,
+        preamp: PreampSettings {
+            gain_db,
+            level_db,
+            ..PreampSettings::default()
+        },
+        ..ChainSettings::default()
+    }
+}
+
 #[test]
 fn auto_gain_matches_the_demo_at_full_gain_without_a_start_overshoot() {
     // Reported: at Gain 60 dB / Level 0 dB the demo came out 1.5 dB louder
@@ -326,17 +341,7 @@ fn auto_gain_matches_the_demo_at_full_gain_without_a_start_overshoot() {
     // settings change, never in `prepare`.
     let input = tubeline::render::demo_signal(48_000.0);
     for (gain_db, level_db) in [(60.0, 0.0), (60.0, -30.0), (30.0, 0.0), (0.0, 0.0)] {
-        let s = ChainSettings {
-            source: Source::Mic,
-            pre_on: true,
-            auto_gain: true,
-            preamp: PreampSettings {
-                gain_db,
-                level_db,
-                ..PreampSettings::default()
-            },
-            ..ChainSettings::default()
-        };
+        let s = mic_into_auto_gained_preamp(gain_db, level_db);
         let (out, latency) = run_chain(s, &input, 48_000.0, 512);
         let (l_in, l_out) = (integrated_lufs(&input), integrated_lufs(&out));
         println!("gain {gain_db} level {level_db}: in {l_in:.2} LUFS, out {l_out:.2} LUFS");
@@ -374,18 +379,7 @@ fn auto_gain_matches_loudness_over_the_gain_and_level_range() {
         let l_in = integrated_lufs(input);
         for gain_db in [0.0, 20.0, 40.0, 60.0] {
             for level_db in [-60.0, -30.0, 0.0] {
-                let s = ChainSettings {
-                    source: Source::Mic,
-                    pre_on: true,
-                    auto_gain: true,
-                    preamp: PreampSettings {
-                        gain_db,
-                        level_db,
-                        ..PreampSettings::default()
-                    },
-                    ..ChainSettings::default()
-                };
-                let out = through(s, input, 512);
+                let out = through(mic_into_auto_gained_preamp(gain_db, level_db), input, 512);
                 let l_out = integrated_lufs(&out);
                 assert!(
                     (l_out - l_in).abs() <= 0.5,
