@@ -1912,6 +1912,9 @@ struct PreampCore {
     /// Samples processed since reset, for the periodic denormal flush
     /// (tied to sample index, so block size does not matter).
     counter: u64,
+    /// The CPU has AVX2 (checked in `prepare`): the block loop runs as an
+    /// AVX2 build of the same code.
+    has_avx2: bool,
 }
 
 /// The per-lane state of the whole preamp.
@@ -1978,6 +1981,7 @@ impl PreampCore {
             out_gain: 1.0,
             smooth_a: 1.0,
             counter: 0,
+            has_avx2: false,
         };
         p.apply_settings(PreampSettings::default(), true);
         p
@@ -1988,6 +1992,10 @@ impl PreampCore {
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.has_avx2 = std::arch::is_x86_feature_detected!("avx2");
+        }
         self.stage1.prepare(spec);
         self.stage2.prepare(spec);
         self.set_sample_rate(spec.sample_rate);
@@ -2342,6 +2350,24 @@ impl StereoPreamp {
     /// Process both channels in place (same length; the shorter length is
     /// processed if they differ).
     pub fn process_stereo(&mut self, left: &mut [f64], right: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.core.has_avx2 {
+            // SAFETY: `has_avx2` is set only when the CPU reports AVX2.
+            unsafe { self.process_stereo_avx2(left, right) };
+            return;
+        }
+        self.process_stereo_any(left, right);
+    }
+
+    /// `process_stereo_any` compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn process_stereo_avx2(&mut self, left: &mut [f64], right: &mut [f64]) {
+        self.process_stereo_any(left, right);
+    }
+
+    #[inline(always)]
+    fn process_stereo_any(&mut self, left: &mut [f64], right: &mut [f64]) {
         if !self.core.prepared() {
             left.fill(0.0);
             right.fill(0.0);
