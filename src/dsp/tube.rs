@@ -549,12 +549,61 @@ impl F4 {
     /// lane, only the five coefficients the antiderivative uses), with the
     /// same operations as `antiderivative(&lookup(x))` of the other lanes.
     #[inline(always)]
-    fn big_f(x: F4, seg: &Segments) -> F4 {
+    fn big_f<M: MulAdd>(x: F4, seg: &Segments) -> F4 {
         let parts: [(usize, f64); 4] = std::array::from_fn(|i| split_index(x.0[i]));
         let t = F4(std::array::from_fn(|i| parts[i].1));
         let c: [&[f64; SEG_LEN]; 4] = std::array::from_fn(|i| &seg[parts[i].0 & SEG_MASK].0);
         let g = |k: usize| F4([c[0][k], c[1][k], c[2][k], c[3][k]]);
-        g(4).add(t.mul(g(0).add(t.mul(g(9).add(t.mul(g(10).add(t.mul(g(11)))))))))
+        let m = M::mad4;
+        m(t, m(t, m(t, m(t, g(11), g(10)), g(9)), g(0)), g(4))
+    }
+}
+
+/// How the sample loops evaluate `a·b + c`: [`Unfused`] (a multiply, then
+/// an add: two roundings; the portable build) or [`Fused`] (one fused
+/// multiply-add, one rounding; the AVX2 + FMA build, where it also shortens
+/// every loop-carried recursion from a multiply plus an add to one FMA).
+/// Every path of one build uses the same one, so its output does not depend
+/// on which loop a chunk takes, nor on the block partition.
+trait MulAdd: Copy + Default + std::fmt::Debug {
+    /// Index into per-flavour precomputed values (`TriodeStage::dc`).
+    const INDEX: usize;
+    /// `a·b + c`, lane-wise.
+    fn mad<L: Lane>(a: L, b: L, c: L) -> L;
+    /// `a·b + c` in the four lanes of an `F4`.
+    fn mad4(a: F4, b: F4, c: F4) -> F4;
+}
+
+/// Multiply, then add.
+#[derive(Clone, Copy, Debug, Default)]
+struct Unfused;
+
+impl MulAdd for Unfused {
+    const INDEX: usize = 0;
+    #[inline(always)]
+    fn mad<L: Lane>(a: L, b: L, c: L) -> L {
+        a * b + c
+    }
+    #[inline(always)]
+    fn mad4(a: F4, b: F4, c: F4) -> F4 {
+        a.mul(b).add(c)
+    }
+}
+
+/// Fused multiply-add (only in code compiled with the `fma` target feature:
+/// elsewhere `f64::mul_add` is a slow library call).
+#[derive(Clone, Copy, Debug, Default)]
+struct Fused;
+
+impl MulAdd for Fused {
+    const INDEX: usize = 1;
+    #[inline(always)]
+    fn mad<L: Lane>(a: L, b: L, c: L) -> L {
+        a.fused_mul_add(b, c)
+    }
+    #[inline(always)]
+    fn mad4(a: F4, b: F4, c: F4) -> F4 {
+        F4(std::array::from_fn(|i| a.0[i].mul_add(b.0[i], c.0[i])))
     }
 }
 
@@ -570,6 +619,8 @@ trait Lane:
 {
     /// Every lane set to `v`.
     fn splat(v: f64) -> Self;
+    /// Lane-wise `self·b + c` with one rounding (`f64::mul_add`).
+    fn fused_mul_add(self, b: Self, c: Self) -> Self;
     /// Lane `i` (the last lane when `i` is beyond them).
     fn lane(self, i: usize) -> f64;
     /// Lane-wise `if self < o { self } else { o }` (one `minpd`).
@@ -599,8 +650,8 @@ trait Lane:
     /// identities and the quotient is picked): `post(j, y)` for each sample,
     /// returns the last (q, F(q)).
     #[inline(always)]
-    fn adaa_quotients(
-        k: &StageKernel<'_>,
+    fn adaa_quotients<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         mut f_prev: Self,
@@ -609,7 +660,7 @@ trait Lane:
         let dc = Self::splat(k.dc);
         for (j, q) in qs.iter().enumerate() {
             let (t, c) = Self::lookup(*q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             post(j, (big_f - f_prev) / (*q - q_prev) - dc);
             q_prev = *q;
             f_prev = big_f;
@@ -621,8 +672,8 @@ trait Lane:
     /// during a tail's fade): the in-range arithmetic of `adaa` (no clamps)
     /// with both candidates and a branch-free pick. Returns the last (q, F(q)).
     #[inline(always)]
-    fn adaa_mixed(
-        k: &StageKernel<'_>,
+    fn adaa_mixed<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         mut f_prev: Self,
@@ -631,10 +682,10 @@ trait Lane:
         let (half, dc) = (Self::splat(0.5), Self::splat(k.dc));
         for (j, q) in qs.iter().enumerate() {
             let (t, c) = Self::lookup(*q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             let dq = *q - q_prev;
             let tm = t - dq * half;
-            let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+            let f_mid = cubic::<M, _>(&c, tm);
             let out = Self::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - f_prev) / dq, f_mid);
             post(j, out - dc);
             q_prev = *q;
@@ -647,8 +698,8 @@ trait Lane:
     /// with every step at most `ADAA_MIN_STEP`: `post(j, y)` for each
     /// sample, returns the last q.
     #[inline(always)]
-    fn adaa_mids(
-        k: &StageKernel<'_>,
+    fn adaa_mids<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         post: &mut impl FnMut(usize, Self),
@@ -657,7 +708,7 @@ trait Lane:
         for (j, q) in qs.iter().enumerate() {
             let (t, c) = Self::lookup(*q, k.seg);
             let tm = t - (*q - q_prev) * half;
-            post(j, c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - dc);
+            post(j, cubic::<M, _>(&c, tm) - dc);
             q_prev = *q;
         }
         q_prev
@@ -682,6 +733,10 @@ fn flush1(v: f64) -> f64 {
 }
 
 impl Lane for f64 {
+    #[inline(always)]
+    fn fused_mul_add(self, b: Self, c: Self) -> Self {
+        self.mul_add(b, c)
+    }
     #[inline(always)]
     fn splat(v: f64) -> Self {
         v
@@ -747,8 +802,8 @@ impl Lane for f64 {
     /// Two samples at a time in the lanes of an `F2` (the quotients are
     /// independent given the previous F): the same operations per sample.
     #[inline(always)]
-    fn adaa_quotients(
-        k: &StageKernel<'_>,
+    fn adaa_quotients<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         mut f_prev: Self,
@@ -760,7 +815,7 @@ impl Lane for f64 {
         for (j, p) in pairs.enumerate() {
             let q = F2([p[0], p[1]]);
             let (t, c) = F2::lookup(q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             let y = (big_f - F2([f_prev, big_f.0[0]])) / (q - F2([q_prev, p[0]])) - dc;
             post(2 * j, y.0[0]);
             post(2 * j + 1, y.0[1]);
@@ -770,7 +825,7 @@ impl Lane for f64 {
         let j0 = qs.len() - rest.len();
         for (j, q) in rest.iter().enumerate() {
             let (t, c) = f64::lookup(*q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             post(j0 + j, (big_f - f_prev) / (*q - q_prev) - k.dc);
             q_prev = *q;
             f_prev = big_f;
@@ -780,8 +835,8 @@ impl Lane for f64 {
 
     /// Two samples at a time, as `adaa_quotients`.
     #[inline(always)]
-    fn adaa_mixed(
-        k: &StageKernel<'_>,
+    fn adaa_mixed<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         mut f_prev: Self,
@@ -793,10 +848,10 @@ impl Lane for f64 {
         for (j, p) in pairs.enumerate() {
             let q = F2([p[0], p[1]]);
             let (t, c) = F2::lookup(q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             let dq = q - F2([q_prev, p[0]]);
             let tm = t - dq * half;
-            let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+            let f_mid = cubic::<M, _>(&c, tm);
             let quot = (big_f - F2([f_prev, big_f.0[0]])) / dq;
             let y = F2::pick_abs_gt(dq, ADAA_MIN_STEP, quot, f_mid) - dc;
             post(2 * j, y.0[0]);
@@ -807,10 +862,10 @@ impl Lane for f64 {
         let j0 = qs.len() - rest.len();
         for (j, q) in rest.iter().enumerate() {
             let (t, c) = f64::lookup(*q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             let dq = *q - q_prev;
             let tm = t - dq * 0.5;
-            let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+            let f_mid = cubic::<M, _>(&c, tm);
             let out = f64::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - f_prev) / dq, f_mid);
             post(j0 + j, out - k.dc);
             q_prev = *q;
@@ -821,8 +876,8 @@ impl Lane for f64 {
 
     /// Two samples at a time, as `adaa_quotients`.
     #[inline(always)]
-    fn adaa_mids(
-        k: &StageKernel<'_>,
+    fn adaa_mids<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         post: &mut impl FnMut(usize, Self),
@@ -834,7 +889,7 @@ impl Lane for f64 {
             let q = F2([p[0], p[1]]);
             let (t, c) = F2::lookup(q, k.seg);
             let tm = t - (q - F2([q_prev, p[0]])) * half;
-            let y = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - dc;
+            let y = cubic::<M, _>(&c, tm) - dc;
             post(2 * j, y.0[0]);
             post(2 * j + 1, y.0[1]);
             q_prev = p[1];
@@ -843,7 +898,7 @@ impl Lane for f64 {
         for (j, q) in rest.iter().enumerate() {
             let (t, c) = f64::lookup(*q, k.seg);
             let tm = t - (*q - q_prev) * 0.5;
-            post(j0 + j, c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - k.dc);
+            post(j0 + j, cubic::<M, _>(&c, tm) - k.dc);
             q_prev = *q;
         }
         q_prev
@@ -851,6 +906,13 @@ impl Lane for f64 {
 }
 
 impl Lane for F2 {
+    #[inline(always)]
+    fn fused_mul_add(self, b: Self, c: Self) -> Self {
+        F2([
+            self.0[0].mul_add(b.0[0], c.0[0]),
+            self.0[1].mul_add(b.0[1], c.0[1]),
+        ])
+    }
     #[inline(always)]
     fn splat(v: f64) -> Self {
         F2([v, v])
@@ -902,8 +964,8 @@ impl Lane for F2 {
     /// quotients are independent given the previous F): the same
     /// operations per lane as the default.
     #[inline(always)]
-    fn adaa_quotients(
-        k: &StageKernel<'_>,
+    fn adaa_quotients<M: MulAdd>(
+        k: &StageKernel<'_, M>,
         qs: &[Self],
         mut q_prev: Self,
         mut f_prev: Self,
@@ -914,7 +976,7 @@ impl Lane for F2 {
         let rest = pairs.remainder();
         for (j, p) in pairs.enumerate() {
             let q = F4::join(p[0], p[1]);
-            let big_f = F4::big_f(q, k.seg);
+            let big_f = F4::big_f::<M>(q, k.seg);
             let fp = F4::join(f_prev, big_f.lo_half());
             let qp = F4::join(q_prev, p[0]);
             let y = big_f.sub(fp).div(q.sub(qp)).sub(dc);
@@ -927,7 +989,7 @@ impl Lane for F2 {
         let dc = F2::splat(k.dc);
         for (j, q) in rest.iter().enumerate() {
             let (t, c) = F2::lookup(*q, k.seg);
-            let big_f = antiderivative(&c, t);
+            let big_f = antiderivative::<M, _>(&c, t);
             post(j0 + j, (big_f - f_prev) / (*q - q_prev) - dc);
             q_prev = *q;
             f_prev = big_f;
@@ -1072,7 +1134,7 @@ impl CurveTable {
         // Anchor F at the operating point: F(u_ref) = 0.
         let x_ref = ((u_ref - lo) * table.inv_h).clamp(0.0, table.last);
         let (i, tt) = split_index(x_ref);
-        let f_ref = antiderivative(&seg[i].0, tt);
+        let f_ref = antiderivative::<Unfused, _>(&seg[i].0, tt);
         for s in seg.iter_mut() {
             s.0[4] -= f_ref;
         }
@@ -1114,8 +1176,23 @@ impl CurveTable {
 
 /// The antiderivative polynomial of one segment at t (table units).
 #[inline(always)]
-fn antiderivative<L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
-    c[4] + t * (c[0] + t * (c[9] + t * (c[10] + t * c[11])))
+fn antiderivative<M: MulAdd, L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
+    let m = M::mad;
+    m(t, m(t, m(t, m(t, c[11], c[10]), c[9]), c[0]), c[4])
+}
+
+/// The curve's cubic of one segment at t (table units).
+#[inline(always)]
+fn cubic<M: MulAdd, L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
+    let m = M::mad;
+    m(t, m(t, m(t, c[3], c[2]), c[1]), c[0])
+}
+
+/// The grid current's cubic of one segment at t (table units).
+#[inline(always)]
+fn grid_cubic<M: MulAdd, L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
+    let m = M::mad;
+    m(t, m(t, m(t, c[8], c[7]), c[6]), c[5])
 }
 
 /// 1.5 · 2^52: adding it to a small f64 leaves its rounded integer part in the
@@ -1263,8 +1340,9 @@ pub struct TriodeStage {
     /// Pole b of the ADAA compensation (1 + b)/(1 + b·z⁻¹).
     comp_b: f64,
     /// Stored-curve value at the current operating point (what the sample
-    /// loop subtracts so that silence gives exactly 0).
-    dc: f64,
+    /// loop subtracts so that silence gives exactly 0), per [`MulAdd`]
+    /// flavour (each evaluates the curve with its own rounding).
+    dc: [f64; 2],
     /// State of the standalone `process`.
     state: StageLanes<f64>,
 }
@@ -1286,7 +1364,7 @@ struct StageLanes<L> {
 
 impl<L: Lane> StageLanes<L> {
     /// At rest for a kernel (capacitors uncharged, previous sample at rest).
-    fn rest(k: &StageKernel<'_>) -> Self {
+    fn rest<M>(k: &StageKernel<'_, M>) -> Self {
         Self {
             q_prev: L::splat(k.off),
             ..Self::default()
@@ -1316,9 +1394,11 @@ impl<L: Lane> StageLanes<L> {
 /// Borrowed table and copied coefficients of one stage for the sample loop,
 /// all in table units (segments) where possible.
 #[derive(Clone, Copy, Debug)]
-struct StageKernel<'a> {
+struct StageKernel<'a, M> {
     /// Segments of the selected tube.
     seg: &'a Segments,
+    /// How `a·b + c` is evaluated.
+    mad: std::marker::PhantomData<M>,
     /// Miller output per unit of (x − vc): g·kth·(segments per volt)·(1 + b),
     /// with the Thevenin divider, table scaling and pre-emphasis gain folded in.
     kg: f64,
@@ -1352,7 +1432,7 @@ struct StageKernel<'a> {
     dc: f64,
 }
 
-impl StageKernel<'_> {
+impl<M: MulAdd> StageKernel<'_, M> {
     /// Antiderivative of the curve at table coordinate q, extended linearly
     /// beyond both ends (where the curve is held constant).
     #[inline(always)]
@@ -1367,7 +1447,8 @@ impl StageKernel<'_> {
         let qc = q.hi(s(0.0)).lo(s(self.last));
         let (t, c) = L::lookup(qc, self.seg);
         let over = (q - s(self.last)).hi(s(0.0));
-        let big_f = antiderivative(&c, t) + q.lo(s(0.0)) * s(self.f_lo) + over * s(self.f_hi);
+        let big_f =
+            antiderivative::<M, _>(&c, t) + q.lo(s(0.0)) * s(self.f_lo) + over * s(self.f_hi);
         (big_f, t, c, over)
     }
 
@@ -1380,10 +1461,15 @@ impl StageKernel<'_> {
     fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L) -> L {
         let s = L::splat;
         let d = x - st.vc;
-        let y = d * s(self.kg) + st.ms * s(self.m_y);
-        st.ms = d * s(self.kg2) + st.ms * s(self.m_s);
-        st.e = y - s(self.comp_b) * st.e;
-        st.vc = st.vc * s(self.v_a) + (x * s(self.k_lin) + st.ig_prev * s(self.k_ig));
+        let m = M::mad;
+        let y = m(st.ms, s(self.m_y), d * s(self.kg));
+        st.ms = m(st.ms, s(self.m_s), d * s(self.kg2));
+        st.e = m(st.e, s(-self.comp_b), y);
+        st.vc = m(
+            st.vc,
+            s(self.v_a),
+            m(x, s(self.k_lin), st.ig_prev * s(self.k_ig)),
+        );
         st.e + s(self.off)
     }
 
@@ -1396,7 +1482,7 @@ impl StageKernel<'_> {
         let (big_f, t, c, over) = self.eval(q);
         let dq = q - q_prev;
         let tm = t - dq * s(0.5);
-        let f_mid = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]));
+        let f_mid = cubic::<M, _>(&c, tm);
         let out = L::pick_abs_gt(dq, ADAA_MIN_STEP, (big_f - f_prev) / dq, f_mid);
         (out - s(self.dc), big_f, t, c, over)
     }
@@ -1415,7 +1501,7 @@ impl StageKernel<'_> {
         // the knee the segment's Ig coefficients are exactly zero, so the
         // cubic of a lane below the knee is exactly 0 as well.
         st.ig_prev = if q.any_gt(self.ig_start) {
-            c[5] + t * (c[6] + t * (c[7] + t * c[8])) + over * s(self.ig_slope)
+            grid_cubic::<M, _>(&c, t) + over * s(self.ig_slope)
         } else {
             s(0.0)
         };
@@ -1489,15 +1575,15 @@ impl StageKernel<'_> {
                 let q = q_prev;
                 let (t, c) = L::lookup(q, self.seg);
                 let tm = t - (q - q_prev) * s(0.5);
-                let out = c[0] + tm * (c[1] + tm * (c[2] + tm * c[3])) - s(self.dc);
+                let out = cubic::<M, _>(&c, tm) - s(self.dc);
                 for j in 0..n {
                     post(j, out);
                 }
-                fp = antiderivative(&c, t);
+                fp = antiderivative::<M, _>(&c, t);
             } else {
                 q_prev = L::adaa_mids(self, qs, q_prev, &mut post);
                 let (t, c) = L::lookup(q_prev, self.seg);
-                fp = antiderivative(&c, t);
+                fp = antiderivative::<M, _>(&c, t);
             }
         } else if in_range && (-step_min_neg).all_gt(ADAA_MIN_STEP) {
             // In range: the clamps and extensions are identities (adding
@@ -1524,7 +1610,7 @@ impl StageKernel<'_> {
         let q = 0.0 + self.off;
         let (_, t, c, _) = self.eval(q);
         let tm = t - 0.0 * 0.5;
-        c[0] + tm * (c[1] + tm * (c[2] + tm * c[3]))
+        cubic::<M, _>(&c, tm)
     }
 }
 
@@ -1551,7 +1637,7 @@ impl TriodeStage {
             miller_g: 1.0,
             miller_hz: f64::INFINITY,
             comp_b: 0.0,
-            dc: 0.0,
+            dc: [0.0; 2],
             state: StageLanes::default(),
         }
     }
@@ -1645,8 +1731,11 @@ impl TriodeStage {
         let g = (PI * (self.miller_hz / self.fs).min(0.49)).tan();
         self.miller_g = if r > 0.0 { g / (1.0 + g) } else { 1.0 };
         self.comp_b = adaa_compensation(ADAA_FLAT_HZ, self.fs, ADAA_FLAT_DB);
-        self.dc = 0.0;
-        self.dc = self.kernel().rest_value();
+        self.dc = [0.0; 2];
+        self.dc = [
+            self.kernel::<Unfused>().rest_value(),
+            self.kernel::<Fused>().rest_value(),
+        ];
     }
 
     /// Settle at the operating point (grid at 0 V, capacitor uncharged).
@@ -1654,13 +1743,13 @@ impl TriodeStage {
         self.state = if self.tables.is_empty() {
             StageLanes::default()
         } else {
-            StageLanes::rest(&self.kernel())
+            StageLanes::rest(&self.kernel::<Unfused>())
         };
     }
 
     /// Copy of everything the per-sample loop needs (kept in registers).
     #[inline]
-    fn kernel(&self) -> StageKernel<'_> {
+    fn kernel<M: MulAdd>(&self) -> StageKernel<'_, M> {
         let t = &self.tables[self.tube.index()];
         let n = t.seg.len();
         let last = &t.seg[n - 1].0;
@@ -1668,6 +1757,7 @@ impl TriodeStage {
         let g = self.miller_g;
         StageKernel {
             seg: t.segments(),
+            mad: std::marker::PhantomData,
             kg: g * kth,
             kg2: 2.0 * g * kth,
             m_y: 1.0 - g,
@@ -1682,7 +1772,7 @@ impl TriodeStage {
             ig_slope: t.ig_slope_hi / t.inv_h,
             k_lin: self.k_lin,
             k_ig: self.k_ig,
-            dc: self.dc,
+            dc: self.dc[M::INDEX],
         }
     }
 
@@ -1692,7 +1782,7 @@ impl TriodeStage {
             block.fill(0.0);
             return;
         }
-        let k = self.kernel();
+        let k = self.kernel::<Unfused>();
         let mut st = self.state;
         let mut f_prev = k.big_f(st.q_prev);
         for s in block.iter_mut() {
@@ -1811,11 +1901,11 @@ impl SvfHighPass {
 
     /// One sample; `ic` holds the two integrator states.
     #[inline(always)]
-    fn tick<L: Lane>(&self, ic: &mut [L; 2], v0: L) -> L {
-        let s = L::splat;
+    fn tick<M: MulAdd, L: Lane>(&self, ic: &mut [L; 2], v0: L) -> L {
+        let (s, m) = (L::splat, M::mad);
         let v3 = v0 - ic[1];
-        let v1 = s(self.a1) * ic[0] + s(self.a2) * v3;
-        let v2 = ic[1] + s(self.a2) * ic[0] + s(self.a3) * v3;
+        let v1 = m(s(self.a1), ic[0], s(self.a2) * v3);
+        let v2 = m(s(self.a3), v3, ic[1] + s(self.a2) * ic[0]);
         ic[0] = s(2.0) * v1 - ic[0];
         ic[1] = s(2.0) * v2 - ic[1];
         v0 - s(self.k) * v1 - v2
@@ -1847,10 +1937,10 @@ impl OnePoleHighPass {
     /// `lp = G·x + (1 − G)·s`, `s' = 2G·x + (1 − 2G)·s` (one multiply and
     /// one add on the loop-carried chain).
     #[inline(always)]
-    fn tick<L: Lane>(&self, s: &mut L, x: L) -> L {
-        let g = self.big_g;
-        let lp = x * L::splat(g) + *s * L::splat(1.0 - g);
-        *s = x * L::splat(2.0 * g) + *s * L::splat(1.0 - 2.0 * g);
+    fn tick<M: MulAdd, L: Lane>(&self, s: &mut L, x: L) -> L {
+        let (g, m) = (self.big_g, M::mad);
+        let lp = m(*s, L::splat(1.0 - g), x * L::splat(g));
+        *s = m(*s, L::splat(1.0 - 2.0 * g), x * L::splat(2.0 * g));
         x - lp
     }
 
@@ -1912,9 +2002,9 @@ struct PreampCore {
     /// Samples processed since reset, for the periodic denormal flush
     /// (tied to sample index, so block size does not matter).
     counter: u64,
-    /// The CPU has AVX2 (checked in `prepare`): the block loop runs as an
-    /// AVX2 build of the same code.
-    has_avx2: bool,
+    /// The CPU has AVX2 and FMA (checked in `prepare`): the block loop runs
+    /// as an AVX2 + FMA build of the same code, with fused multiply-adds.
+    has_fma: bool,
 }
 
 /// The per-lane state of the whole preamp.
@@ -1936,8 +2026,8 @@ struct ChannelState<L> {
 impl<L: Lane> ChannelState<L> {
     fn rest(core: &PreampCore) -> Self {
         Self {
-            s1: StageLanes::rest(&core.stage1.kernel()),
-            s2: StageLanes::rest(&core.stage2.kernel()),
+            s1: StageLanes::rest(&core.stage1.kernel::<Unfused>()),
+            s2: StageLanes::rest(&core.stage2.kernel::<Unfused>()),
             ..Self::default()
         }
     }
@@ -1981,7 +2071,7 @@ impl PreampCore {
             out_gain: 1.0,
             smooth_a: 1.0,
             counter: 0,
-            has_avx2: false,
+            has_fma: false,
         };
         p.apply_settings(PreampSettings::default(), true);
         p
@@ -1994,7 +2084,8 @@ impl PreampCore {
     fn prepare(&mut self, spec: &ProcessSpec) {
         #[cfg(target_arch = "x86_64")]
         {
-            self.has_avx2 = std::arch::is_x86_feature_detected!("avx2");
+            self.has_fma = std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma");
         }
         self.stage1.prepare(spec);
         self.stage2.prepare(spec);
@@ -2076,7 +2167,7 @@ impl PreampCore {
     /// `i` on, `store(i, v)` writes the output samples `v` from index `i` on
     /// (whole chunks, so the sample loops need no bounds checks).
     #[inline(always)]
-    fn run<L: Lane>(
+    fn run<L: Lane, M: MulAdd>(
         &mut self,
         state: &mut ChannelState<L>,
         len: usize,
@@ -2088,7 +2179,7 @@ impl PreampCore {
             self.hpf_restart = false;
         }
         let a = self.smooth_a;
-        let (k1, k2) = (self.stage1.kernel(), self.stage2.kernel());
+        let (k1, k2) = (self.stage1.kernel::<M>(), self.stage2.kernel::<M>());
         let mut st = *state;
         let (mut f1, mut f2) = (k1.big_f(st.s1.q_prev), k2.big_f(st.s2.q_prev));
         let (hpf, out_hp) = (self.hpf, self.out_hp);
@@ -2130,7 +2221,7 @@ impl PreampCore {
             }
             if hpf_on {
                 for v in inp.iter_mut() {
-                    *v = hpf.tick(&mut st.hpf, *v);
+                    *v = hpf.tick::<M, _>(&mut st.hpf, *v);
                 }
             }
             let p1 = k1.process_chunk(&mut st.s1, &mut f1, inp, |j, y| {
@@ -2139,7 +2230,7 @@ impl PreampCore {
             let so = &mut st.out;
             let out = &mut out;
             let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| {
-                out[j] = out_hp.tick(so, y) * L::splat(gain_out[j])
+                out[j] = out_hp.tick::<M, _>(so, y) * L::splat(gain_out[j])
             });
             st.q_peak = [st.q_peak[0].hi(p1), st.q_peak[1].hi(p2)];
             store(i0, &out[..n]);
@@ -2301,13 +2392,32 @@ preamp_front!(Preamp, 1);
 impl Preamp {
     /// Process one channel in place: mic-input volts in, output volts out.
     pub fn process(&mut self, block: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.core.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { self.process_fma(block) };
+            return;
+        }
+        self.process_any::<Unfused>(block);
+    }
+
+    /// `process_any` compiled with AVX2 and FMA, fused (as the stereo
+    /// preamp, so that a channel of either is the same bit for bit).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn process_fma(&mut self, block: &mut [f64]) {
+        self.process_any::<Fused>(block);
+    }
+
+    #[inline(always)]
+    fn process_any<M: MulAdd>(&mut self, block: &mut [f64]) {
         if !self.core.prepared() {
             block.fill(0.0);
             return;
         }
         let len = block.len();
         let dst = std::cell::Cell::from_mut(block).as_slice_of_cells();
-        self.core.run(
+        self.core.run::<f64, M>(
             &mut self.state,
             len,
             |i, v| {
@@ -2351,23 +2461,23 @@ impl StereoPreamp {
     /// processed if they differ).
     pub fn process_stereo(&mut self, left: &mut [f64], right: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
-        if self.core.has_avx2 {
-            // SAFETY: `has_avx2` is set only when the CPU reports AVX2.
-            unsafe { self.process_stereo_avx2(left, right) };
+        if self.core.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { self.process_stereo_fma(left, right) };
             return;
         }
-        self.process_stereo_any(left, right);
+        self.process_stereo_any::<Unfused>(left, right);
     }
 
-    /// `process_stereo_any` compiled with AVX2.
+    /// `process_stereo_any` compiled with AVX2 and FMA, fused.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn process_stereo_avx2(&mut self, left: &mut [f64], right: &mut [f64]) {
-        self.process_stereo_any(left, right);
+    #[target_feature(enable = "avx2,fma")]
+    fn process_stereo_fma(&mut self, left: &mut [f64], right: &mut [f64]) {
+        self.process_stereo_any::<Fused>(left, right);
     }
 
     #[inline(always)]
-    fn process_stereo_any(&mut self, left: &mut [f64], right: &mut [f64]) {
+    fn process_stereo_any<M: MulAdd>(&mut self, left: &mut [f64], right: &mut [f64]) {
         if !self.core.prepared() {
             left.fill(0.0);
             right.fill(0.0);
@@ -2379,7 +2489,7 @@ impl StereoPreamp {
             std::cell::Cell::from_mut(l).as_slice_of_cells(),
             std::cell::Cell::from_mut(r).as_slice_of_cells(),
         );
-        self.core.run(
+        self.core.run::<F2, M>(
             &mut self.state,
             len,
             |i, v: &mut [F2]| {

@@ -630,7 +630,7 @@ fn chunk_paths_match_the_serial_stage_loop() {
     let fs = 192_000.0;
     let mut stage = TriodeStage::new(StageCircuit::REFERENCE, [15e3; 3]);
     stage.prepare(&spec(fs));
-    let k = stage.kernel();
+    let k = stage.kernel::<Unfused>();
     let n = 24_000;
     let x: Vec<f64> = (0..n)
         .map(|i| {
