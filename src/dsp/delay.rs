@@ -47,6 +47,25 @@ impl DelayLine {
         self.write = 0;
     }
 
+    /// Feed `block` without reading the delayed signal out: the line's
+    /// state afterwards is the one [`Self::process`] leaves (for a path
+    /// that must stay ready while its output is not used).
+    pub fn push(&mut self, block: &[f64]) {
+        if self.delay == 0 || self.buffer.is_empty() {
+            return;
+        }
+        let len = self.buffer.len();
+        // Only the last `len` samples can stay in the ring.
+        let skip = block.len().saturating_sub(len);
+        let block = &block[skip..];
+        let w = (self.write + skip) % len;
+        let n = block.len();
+        let first = n.min(len - w);
+        self.buffer[w..w + first].copy_from_slice(&block[..first]);
+        self.buffer[..n - first].copy_from_slice(&block[first..]);
+        self.write = (w + n) % len;
+    }
+
     /// Delay `block` in place.
     ///
     /// Works in pieces of at most `len − delay` samples (≥ `SLACK` + 1): a
@@ -128,6 +147,37 @@ mod tests {
                 start = end;
             }
             assert_eq!(out, expected, "delay {delay}");
+        }
+    }
+
+    /// Pushing some blocks instead of processing them leaves the same
+    /// state: the output of the blocks that are processed is that of a
+    /// plain delay of the whole input.
+    #[test]
+    fn push_leaves_the_state_process_leaves() {
+        for delay in [0usize, 1, 5, 100] {
+            let mut d = DelayLine::default();
+            d.prepare(100);
+            d.set_delay(delay);
+            let input: Vec<f64> = (0..3000).map(|i| (i as f64 * 0.21).cos() + 1.0).collect();
+            let mut start = 0;
+            for (k, size) in [7usize, 300, 1, 64, 200, 33].iter().cycle().enumerate() {
+                if start >= input.len() {
+                    break;
+                }
+                let end = (start + size).min(input.len());
+                if k % 2 == 0 {
+                    d.push(&input[start..end]);
+                } else {
+                    let mut out = input[start..end].to_vec();
+                    d.process(&mut out);
+                    for (i, y) in (start..end).zip(&out) {
+                        let want = if i >= delay { input[i - delay] } else { 0.0 };
+                        assert_eq!(*y, want, "delay {delay}, sample {i}");
+                    }
+                }
+                start = end;
+            }
         }
     }
 

@@ -94,6 +94,11 @@ impl LinearSmoother {
         self.remaining == 0
     }
 
+    /// The value of the last sample produced (the target once settled).
+    pub fn value(&self) -> f64 {
+        self.current
+    }
+
     /// The value the ramp is heading to.
     pub fn target(&self) -> f64 {
         self.target

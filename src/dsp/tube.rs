@@ -2599,18 +2599,14 @@ impl KWeighting {
     /// One sample of both lanes.
     #[inline(always)]
     fn tick(&mut self, x: F2) -> F2 {
-        let s = F2::splat;
-        let c = self.shelf;
-        // Grouped so the loop-carried chain through y is one multiply and
-        // one subtraction per state (the input terms are added off it).
-        let y = s(c[0]) * x + self.zs[0];
-        self.zs[0] = (s(c[1]) * x + self.zs[1]) - s(c[3]) * y;
-        self.zs[1] = s(c[2]) * x - s(c[4]) * y;
-        let x = y;
-        let y = x + self.zh[0];
-        self.zh[0] = self.zh[1] - s(2.0) * x - s(self.hp[0]) * y;
-        self.zh[1] = x - s(self.hp[1]) * y;
-        y
+        k_tick(
+            &self.shelf,
+            &self.hp,
+            &mut self.zs,
+            &mut self.zh,
+            x,
+            F2::splat,
+        )
     }
 
     fn reset(&mut self) {
@@ -2622,6 +2618,155 @@ impl KWeighting {
         for z in self.zs.iter_mut().chain(self.zh.iter_mut()) {
             *z = if z.finite() { z.flush() } else { F2::default() };
         }
+    }
+}
+
+/// One K-weighting sample with the coefficients `shelf`, `hp` on the states
+/// `zs`, `zh`, for any lane type: [`KWeighting`] (two lanes) and
+/// [`LoudnessQuad`] (four) run the same operations in the same order, so
+/// every lane's value is the same whichever runs it.
+#[inline(always)]
+fn k_tick<T>(
+    shelf: &[f64; 5],
+    hp: &[f64; 2],
+    zs: &mut [T; 2],
+    zh: &mut [T; 2],
+    x: T,
+    s: fn(f64) -> T,
+) -> T
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T>,
+{
+    let c = shelf;
+    // Grouped so the loop-carried chain through y is one multiply and
+    // one subtraction per state (the input terms are added off it).
+    let y = s(c[0]) * x + zs[0];
+    zs[0] = (s(c[1]) * x + zs[1]) - s(c[3]) * y;
+    zs[1] = s(c[2]) * x - s(c[4]) * y;
+    let x = y;
+    let y = x + zh[0];
+    zh[0] = zh[1] - s(2.0) * x - s(hp[0]) * y;
+    zh[1] = x - s(hp[1]) * y;
+    y
+}
+
+/// Four f64 lanes: two [`LoudnessPair`]s K-weighted together. Plain arrays,
+/// so LLVM emits one 256-bit operation where the caller is compiled for
+/// AVX2 and two SSE2 ones otherwise; lane by lane the arithmetic is that of
+/// `F2`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(32))]
+struct K4([f64; 4]);
+
+impl K4 {
+    #[inline(always)]
+    fn splat(v: f64) -> Self {
+        K4([v; 4])
+    }
+    #[inline(always)]
+    fn join(a: F2, b: F2) -> Self {
+        K4([a.0[0], a.0[1], b.0[0], b.0[1]])
+    }
+    #[inline(always)]
+    fn halves(self) -> (F2, F2) {
+        (F2([self.0[0], self.0[1]]), F2([self.0[2], self.0[3]]))
+    }
+}
+
+impl std::ops::Add for K4 {
+    type Output = K4;
+    #[inline(always)]
+    fn add(self, o: K4) -> K4 {
+        K4(std::array::from_fn(|i| self.0[i] + o.0[i]))
+    }
+}
+
+impl std::ops::Sub for K4 {
+    type Output = K4;
+    #[inline(always)]
+    fn sub(self, o: K4) -> K4 {
+        K4(std::array::from_fn(|i| self.0[i] - o.0[i]))
+    }
+}
+
+impl std::ops::Mul for K4 {
+    type Output = K4;
+    #[inline(always)]
+    fn mul(self, o: K4) -> K4 {
+        K4(std::array::from_fn(|i| self.0[i] * o.0[i]))
+    }
+}
+
+/// Two [`LoudnessPair`]s (a stereo pair's channels) K-weighted together in
+/// four lanes: pair `a`'s signals in lanes 0 and 1, pair `b`'s in lanes 2
+/// and 3. Each lane computes exactly what its pair's own
+/// [`LoudnessPair::weigh`] computes, but the two channels' latency-bound
+/// recursions overlap. Use: [`Self::load`] at the start of a hop's samples,
+/// [`Self::weigh`] per sample, [`Self::store`], then advance and end each
+/// pair's hop as usual.
+#[derive(Clone, Copy, Debug)]
+pub struct LoudnessQuad {
+    /// Shelf coefficients (shared).
+    shelf: [f64; 5],
+    /// High-pass coefficients (shared).
+    hp: [f64; 2],
+    /// Shelf states of the four lanes.
+    zs: [K4; 2],
+    /// High-pass states of the four lanes.
+    zh: [K4; 2],
+    /// The hop's sums of squares of the four lanes.
+    acc: K4,
+}
+
+impl LoudnessQuad {
+    /// The states of `a` and `b` side by side, or `None` when they cannot
+    /// run together (different rates, or different positions in the hop).
+    #[inline(always)]
+    pub fn load(a: &LoudnessPair, b: &LoudnessPair) -> Option<Self> {
+        if a.k.shelf != b.k.shelf || a.k.hp != b.k.hp || a.counter != b.counter {
+            return None;
+        }
+        Some(Self {
+            shelf: a.k.shelf,
+            hp: a.k.hp,
+            zs: [
+                K4::join(a.k.zs[0], b.k.zs[0]),
+                K4::join(a.k.zs[1], b.k.zs[1]),
+            ],
+            zh: [
+                K4::join(a.k.zh[0], b.k.zh[0]),
+                K4::join(a.k.zh[1], b.k.zh[1]),
+            ],
+            acc: K4::join(a.acc, b.acc),
+        })
+    }
+
+    /// Hand the states back to `a` and `b` (the pairs they were loaded from).
+    #[inline(always)]
+    pub fn store(&self, a: &mut LoudnessPair, b: &mut LoudnessPair) {
+        for i in 0..2 {
+            (a.k.zs[i], b.k.zs[i]) = self.zs[i].halves();
+            (a.k.zh[i], b.k.zh[i]) = self.zh[i].halves();
+        }
+        (a.acc, b.acc) = self.acc.halves();
+    }
+
+    /// [`LoudnessPair::weigh`] of `[a.a, a.b, b.a, b.b]`: K-weight one
+    /// sample of the four signals, add their squares to the hop's sums and
+    /// return the K-weighted values. Non-finite input counts as 0.
+    #[inline(always)]
+    pub fn weigh(&mut self, x: [f64; 4]) -> [f64; 4] {
+        let x = K4(x.map(|v| if v.is_finite() { v } else { 0.0 }));
+        let kw = k_tick(
+            &self.shelf,
+            &self.hp,
+            &mut self.zs,
+            &mut self.zh,
+            x,
+            K4::splat,
+        );
+        self.acc = self.acc + kw * kw;
+        kw.0
     }
 }
 
@@ -2911,6 +3056,70 @@ impl AutoGain {
         self.corr_from = 1.0;
         self.corr_to = 1.0;
         self.has_estimate = false;
+    }
+
+    /// [`Self::process`] of two channels (a stereo pair) at once, their
+    /// K-weightings in the four lanes of a [`LoudnessQuad`]: each channel's
+    /// result is bit-identical to its own `process`. All four slices the
+    /// same length (otherwise, and when the two cannot run together, each
+    /// channel runs on its own).
+    #[inline(always)]
+    pub fn process_pair(
+        a: &mut AutoGain,
+        b: &mut AutoGain,
+        (ref_a, proc_a): (&[f64], &mut [f64]),
+        (ref_b, proc_b): (&[f64], &mut [f64]),
+    ) {
+        let n = ref_a.len();
+        let same_len = proc_a.len() == n && ref_b.len() == n && proc_b.len() == n;
+        if !(same_len && a.settings.enabled && b.settings.enabled) {
+            a.process(ref_a, proc_a);
+            b.process(ref_b, proc_b);
+            return;
+        }
+        let (comp_a, comp_b) = (1.0 / a.settings.static_gain, 1.0 / b.settings.static_gain);
+        let fin = |v: f64| if v.is_finite() { v } else { 0.0 };
+        let mut start = 0;
+        while start < n {
+            let Some(mut quad) = LoudnessQuad::load(&a.loudness, &b.loudness) else {
+                a.process(&ref_a[start..], &mut proc_a[start..]);
+                b.process(&ref_b[start..], &mut proc_b[start..]);
+                return;
+            };
+            let phase = a.loudness.hop_phase();
+            let take = a.loudness.hop_left().min(n - start);
+            let end = start + take;
+            let step_a = (a.corr_to - a.corr_from) / AUTO_GAIN_HOP as f64;
+            let step_b = (b.corr_to - b.corr_from) / AUTO_GAIN_HOP as f64;
+            let (mut acc_a, mut acc_b) = (a.acc_out, b.acc_out);
+            let (from_a, from_b) = (a.corr_from, b.corr_from);
+            let samples = ref_a[start..end]
+                .iter()
+                .zip(proc_a[start..end].iter_mut())
+                .zip(ref_b[start..end].iter().zip(proc_b[start..end].iter_mut()));
+            for (j, ((ra, pa), (rb, pb))) in samples.enumerate() {
+                let xa = fin(*pa) * comp_a;
+                let xb = fin(*pb) * comp_b;
+                let k = quad.weigh([*ra, xa, *rb, xb]);
+                let t = (phase + j + 1) as f64;
+                let corr_a = from_a + step_a * t;
+                let corr_b = from_b + step_b * t;
+                let (ko_a, ko_b) = (k[1] * corr_a, k[3] * corr_b);
+                acc_a += ko_a * ko_a;
+                acc_b += ko_b * ko_b;
+                *pa = xa * corr_a;
+                *pb = xb * corr_b;
+            }
+            quad.store(&mut a.loudness, &mut b.loudness);
+            (a.acc_out, b.acc_out) = (acc_a, acc_b);
+            if a.loudness.advance(take) {
+                a.end_hop();
+            }
+            if b.loudness.advance(take) {
+                b.end_hop();
+            }
+            start = end;
+        }
     }
 
     /// `processed` *= auto gain, measured against `reference_in` (same length;
