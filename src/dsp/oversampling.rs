@@ -75,7 +75,13 @@
 //! sample count (so the output does not depend on the block partition); FIR
 //! history is flushed as it is written. A non-finite sample in the output or
 //! in the state resets every filter and zeroes the non-finite samples.
+//!
+//! The fused live 4x kernels (one and two channels) run as an AVX2 + FMA
+//! build when the CPU has both (`super::fma`); each allpass is then
+//! `y = fma(−a, y1, a·x + x1)`, so its loop-carried recursion through `y1`
+//! is one FMA instead of a multiply and a subtract.
 
+use super::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
 use super::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
@@ -503,7 +509,7 @@ impl IirState {
 /// Each section is `y = a x + x1 - a y1` (the same allpass as `a (x - y1) +
 /// x1`, written so the recursion through `y1` is one multiply and one add).
 #[inline(always)]
-fn iir_tick<const M: usize>(
+fn iir_tick<F: MulAdd, const M: usize>(
     a: &[[f64; 2]; M],
     s: &mut [[f64; 2]; M],
     last: &mut [f64; 2],
@@ -512,8 +518,8 @@ fn iir_tick<const M: usize>(
     for j in 0..M {
         let prev_out = if j + 1 < M { s[j + 1] } else { *last };
         let y = [
-            a[j][0] * v[0] + s[j][0] - a[j][0] * prev_out[0],
-            a[j][1] * v[1] + s[j][1] - a[j][1] * prev_out[1],
+            F::mad1(-a[j][0], prev_out[0], a[j][0] * v[0] + s[j][0]),
+            F::mad1(-a[j][1], prev_out[1], a[j][1] * v[1] + s[j][1]),
         ];
         s[j] = v;
         v = y;
@@ -534,7 +540,7 @@ fn iir_up_m<const M: usize>(coefs: &[[f64; 2]], st: &mut IirState, input: &[f64]
             .iter()
             .zip(out[2 * start..2 * end].chunks_exact_mut(2))
         {
-            let v = iir_tick::<M>(&a, &mut s, &mut last, [*x, *x]);
+            let v = iir_tick::<Unfused, M>(&a, &mut s, &mut last, [*x, *x]);
             o[0] = v[0];
             o[1] = v[1];
         }
@@ -566,7 +572,7 @@ fn iir_down_m<const M: usize>(
             .chunks_exact(2)
             .zip(out[start..end].iter_mut())
         {
-            let v = iir_tick::<M>(&a, &mut s, &mut last, [x[0], x[1]]);
+            let v = iir_tick::<Unfused, M>(&a, &mut s, &mut last, [x[0], x[1]]);
             *o = 0.5 * (v[0] + v[1]);
         }
         st.s[..M].copy_from_slice(&s);
@@ -605,7 +611,8 @@ fn fused_advance(s1: &mut IirState, s2: &mut IirState, len: usize) {
 /// Live 4x upsampler with stages 1 and 2 in one loop, so the recursions of
 /// both stages overlap in the CPU instead of running one pass after the
 /// other. Same arithmetic, in the same order, as two `iir_up_m` passes.
-fn iir_up4_m<const M1: usize, const M2: usize>(
+#[inline(always)]
+fn iir_up4_m<F: MulAdd, const M1: usize, const M2: usize>(
     st1: &mut IirStage,
     st2: &mut IirStage,
     input: &[f64],
@@ -624,9 +631,9 @@ fn iir_up4_m<const M1: usize, const M2: usize>(
             .iter()
             .zip(out[4 * start..4 * end].chunks_exact_mut(4))
         {
-            let v = iir_tick::<M1>(&a1, &mut s1, &mut l1, [*x, *x]);
-            let w0 = iir_tick::<M2>(&a2, &mut s2, &mut l2, [v[0], v[0]]);
-            let w1 = iir_tick::<M2>(&a2, &mut s2, &mut l2, [v[1], v[1]]);
+            let v = iir_tick::<F, M1>(&a1, &mut s1, &mut l1, [*x, *x]);
+            let w0 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [v[0], v[0]]);
+            let w1 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [v[1], v[1]]);
             o[0] = w0[0];
             o[1] = w0[1];
             o[2] = w1[0];
@@ -642,7 +649,8 @@ fn iir_up4_m<const M1: usize, const M2: usize>(
 }
 
 /// Live 4x decimator: stage 2, stage 1 and the Thiran pad in one loop.
-fn iir_down4_m<const M1: usize, const M2: usize>(
+#[inline(always)]
+fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
     st1: &mut IirStage,
     st2: &mut IirStage,
     thiran: &mut Thiran,
@@ -665,13 +673,13 @@ fn iir_down4_m<const M1: usize, const M2: usize>(
             .chunks_exact(4)
             .zip(out[start..end].iter_mut())
         {
-            let w0 = iir_tick::<M2>(&a2, &mut s2, &mut l2, [x[0], x[1]]);
+            let w0 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [x[0], x[1]]);
             let u0 = 0.5 * (w0[0] + w0[1]);
-            let w1 = iir_tick::<M2>(&a2, &mut s2, &mut l2, [x[2], x[3]]);
+            let w1 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [x[2], x[3]]);
             let u1 = 0.5 * (w1[0] + w1[1]);
-            let v = iir_tick::<M1>(&a1, &mut s1, &mut l1, [u0, u1]);
+            let v = iir_tick::<F, M1>(&a1, &mut s1, &mut l1, [u0, u1]);
             let d = 0.5 * (v[0] + v[1]);
-            let y = c * d + x1 - c * y1;
+            let y = F::mad1(-c, y1, c * d + x1);
             x1 = d;
             y1 = y;
             *o = y;
@@ -697,7 +705,8 @@ fn iir_down4_m<const M1: usize, const M2: usize>(
 /// arithmetic, in the same order per channel, as `iir_up4_m` on each, but
 /// the two channels' recursions (latency-bound chains of multiply-adds)
 /// overlap in the CPU. Both channels must have the same flush phases.
-fn iir_up4_pair_m<const M1: usize, const M2: usize>(
+#[inline(always)]
+fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(
     a: (&mut IirStage, &mut IirStage, &[f64], &mut [f64]),
     b: (&mut IirStage, &mut IirStage, &[f64], &mut [f64]),
 ) {
@@ -723,12 +732,12 @@ fn iir_up4_pair_m<const M1: usize, const M2: usize>(
             .zip(&in_b[start..end])
             .zip(out_b[4 * start..4 * end].chunks_exact_mut(4))
         {
-            let va = iir_tick::<M1>(&a1, &mut sa1, &mut la1, [*xa, *xa]);
-            let vb = iir_tick::<M1>(&a1, &mut sb1, &mut lb1, [*xb, *xb]);
-            let wa0 = iir_tick::<M2>(&a2, &mut sa2, &mut la2, [va[0], va[0]]);
-            let wb0 = iir_tick::<M2>(&a2, &mut sb2, &mut lb2, [vb[0], vb[0]]);
-            let wa1 = iir_tick::<M2>(&a2, &mut sa2, &mut la2, [va[1], va[1]]);
-            let wb1 = iir_tick::<M2>(&a2, &mut sb2, &mut lb2, [vb[1], vb[1]]);
+            let va = iir_tick::<F, M1>(&a1, &mut sa1, &mut la1, [*xa, *xa]);
+            let vb = iir_tick::<F, M1>(&a1, &mut sb1, &mut lb1, [*xb, *xb]);
+            let wa0 = iir_tick::<F, M2>(&a2, &mut sa2, &mut la2, [va[0], va[0]]);
+            let wb0 = iir_tick::<F, M2>(&a2, &mut sb2, &mut lb2, [vb[0], vb[0]]);
+            let wa1 = iir_tick::<F, M2>(&a2, &mut sa2, &mut la2, [va[1], va[1]]);
+            let wb1 = iir_tick::<F, M2>(&a2, &mut sb2, &mut lb2, [vb[1], vb[1]]);
             oa.copy_from_slice(&[wa0[0], wa0[1], wa1[0], wa1[1]]);
             ob.copy_from_slice(&[wb0[0], wb0[1], wb1[0], wb1[1]]);
         }
@@ -748,7 +757,8 @@ fn iir_up4_pair_m<const M1: usize, const M2: usize>(
 
 /// Two channels' live 4x decimators in one loop (see `iir_up4_pair_m`):
 /// per channel the same arithmetic as `iir_down4_m`.
-fn iir_down4_pair_m<const M1: usize, const M2: usize>(
+#[inline(always)]
+fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(
     a: (
         &mut IirStage,
         &mut IirStage,
@@ -789,20 +799,20 @@ fn iir_down4_pair_m<const M1: usize, const M2: usize>(
             .zip(in_b[4 * start..4 * end].chunks_exact(4))
             .zip(out_b[start..end].iter_mut())
         {
-            let wa0 = iir_tick::<M2>(&a2, &mut sa2, &mut la2, [xa[0], xa[1]]);
-            let wb0 = iir_tick::<M2>(&a2, &mut sb2, &mut lb2, [xb[0], xb[1]]);
+            let wa0 = iir_tick::<F, M2>(&a2, &mut sa2, &mut la2, [xa[0], xa[1]]);
+            let wb0 = iir_tick::<F, M2>(&a2, &mut sb2, &mut lb2, [xb[0], xb[1]]);
             let ua0 = 0.5 * (wa0[0] + wa0[1]);
             let ub0 = 0.5 * (wb0[0] + wb0[1]);
-            let wa1 = iir_tick::<M2>(&a2, &mut sa2, &mut la2, [xa[2], xa[3]]);
-            let wb1 = iir_tick::<M2>(&a2, &mut sb2, &mut lb2, [xb[2], xb[3]]);
+            let wa1 = iir_tick::<F, M2>(&a2, &mut sa2, &mut la2, [xa[2], xa[3]]);
+            let wb1 = iir_tick::<F, M2>(&a2, &mut sb2, &mut lb2, [xb[2], xb[3]]);
             let ua1 = 0.5 * (wa1[0] + wa1[1]);
             let ub1 = 0.5 * (wb1[0] + wb1[1]);
-            let va = iir_tick::<M1>(&a1, &mut sa1, &mut la1, [ua0, ua1]);
-            let vb = iir_tick::<M1>(&a1, &mut sb1, &mut lb1, [ub0, ub1]);
+            let va = iir_tick::<F, M1>(&a1, &mut sa1, &mut la1, [ua0, ua1]);
+            let vb = iir_tick::<F, M1>(&a1, &mut sb1, &mut lb1, [ub0, ub1]);
             let da = 0.5 * (va[0] + va[1]);
             let db = 0.5 * (vb[0] + vb[1]);
-            let ya = c * da + xa1 - c * ya1;
-            let yb = c * db + xb1 - c * yb1;
+            let ya = F::mad1(-c, ya1, c * da + xa1);
+            let yb = F::mad1(-c, yb1, c * db + xb1);
             (xa1, ya1, xb1, yb1) = (da, ya, db, yb);
             *oa = ya;
             *ob = yb;
@@ -833,27 +843,29 @@ fn iir_down4_pair_m<const M1: usize, const M2: usize>(
 
 /// Runs the fused 4x live upsampler. Only called when `fused_ok` says a
 /// kernel exists for the designed section counts.
-fn live_up4(st: &mut [IirStage], input: &[f64], out: &mut [f64]) {
+#[inline(always)]
+fn live_up4<F: MulAdd>(st: &mut [IirStage], input: &[f64], out: &mut [f64]) {
     let (s1, rest) = st.split_at_mut(1);
     let (s1, s2) = (&mut s1[0], &mut rest[0]);
     match (s1.sections, s2.sections) {
-        (1, 2) => iir_up4_m::<1, 2>(s1, s2, input, out),
-        (2, 2) => iir_up4_m::<2, 2>(s1, s2, input, out),
-        (3, 2) => iir_up4_m::<3, 2>(s1, s2, input, out),
-        (4, 2) => iir_up4_m::<4, 2>(s1, s2, input, out),
+        (1, 2) => iir_up4_m::<F, 1, 2>(s1, s2, input, out),
+        (2, 2) => iir_up4_m::<F, 2, 2>(s1, s2, input, out),
+        (3, 2) => iir_up4_m::<F, 3, 2>(s1, s2, input, out),
+        (4, 2) => iir_up4_m::<F, 4, 2>(s1, s2, input, out),
         _ => {} // excluded by `Oversampler::fused_ok`
     }
 }
 
 /// Fused 4x live decimator (see `live_up4`).
-fn live_down4(st: &mut [IirStage], thiran: &mut Thiran, input: &[f64], out: &mut [f64]) {
+#[inline(always)]
+fn live_down4<F: MulAdd>(st: &mut [IirStage], thiran: &mut Thiran, input: &[f64], out: &mut [f64]) {
     let (s1, rest) = st.split_at_mut(1);
     let (s1, s2) = (&mut s1[0], &mut rest[0]);
     match (s1.sections, s2.sections) {
-        (1, 2) => iir_down4_m::<1, 2>(s1, s2, thiran, input, out),
-        (2, 2) => iir_down4_m::<2, 2>(s1, s2, thiran, input, out),
-        (3, 2) => iir_down4_m::<3, 2>(s1, s2, thiran, input, out),
-        (4, 2) => iir_down4_m::<4, 2>(s1, s2, thiran, input, out),
+        (1, 2) => iir_down4_m::<F, 1, 2>(s1, s2, thiran, input, out),
+        (2, 2) => iir_down4_m::<F, 2, 2>(s1, s2, thiran, input, out),
+        (3, 2) => iir_down4_m::<F, 3, 2>(s1, s2, thiran, input, out),
+        (4, 2) => iir_down4_m::<F, 4, 2>(s1, s2, thiran, input, out),
         _ => {} // excluded by `Oversampler::fused_ok`
     }
 }
@@ -1154,6 +1166,10 @@ pub struct Oversampler {
     thiran: Thiran,
     /// Whether a fused 4x live kernel exists for the designed section counts.
     fused_ok: bool,
+    /// The CPU has AVX2 and FMA (checked in `prepare`): the fused 4x live
+    /// kernels run as an AVX2 + FMA build with fused multiply-adds (see
+    /// `super::fma`); the other paths are the same either way.
+    has_fma: bool,
     /// Ping-pong buffer for the intermediate and oversampled signal.
     buf_a: Vec<f64>,
     /// The other ping-pong buffer.
@@ -1191,6 +1207,7 @@ impl Oversampler {
             fir: std::array::from_fn(|i| FirStage::new(&designs.fir[i], 1)),
             thiran: Thiran::new(1.0),
             fused_ok: false,
+            has_fma: false,
             buf_a: Vec::new(),
             buf_b: Vec::new(),
             up_len: 0,
@@ -1204,6 +1221,7 @@ impl Oversampler {
     /// for `spec.max_block` host samples at factor 16, for both qualities.
     /// Keeps the current quality and factor; clears all state.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.has_fma = cpu_has_fma();
         let max_block = spec.max_block.max(1);
         self.sample_rate_hz = spec.sample_rate;
         self.max_block = max_block;
@@ -1329,6 +1347,24 @@ impl Oversampler {
     /// the oversampler's buffer, which [`Self::oversampled`] then lends out
     /// and [`Self::downsample`] decimates.
     pub fn upsample(&mut self, block: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { self.upsample_fma(block) };
+            return;
+        }
+        self.upsample_any::<Unfused>(block);
+    }
+
+    /// `upsample_any` compiled with AVX2 and FMA, fused.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn upsample_fma(&mut self, block: &[f64]) {
+        self.upsample_any::<Fused>(block);
+    }
+
+    #[inline(always)]
+    fn upsample_any<F: MulAdd>(&mut self, block: &[f64]) {
         let len = block.len().min(self.max_block);
         let block = &block[..len];
         self.up_len = len;
@@ -1341,7 +1377,7 @@ impl Oversampler {
         let (a, b) = (&mut self.buf_a, &mut self.buf_b);
         match self.quality {
             Quality::Live if n == 2 && self.fused_ok => {
-                live_up4(&mut self.iir, block, &mut a[..4 * len]);
+                live_up4::<F>(&mut self.iir, block, &mut a[..4 * len]);
             }
             Quality::Live => {
                 self.iir[0].up(block, &mut a[..2 * len]);
@@ -1385,6 +1421,24 @@ impl Oversampler {
     /// buffer into `block` (the length given to the last `upsample`; a
     /// longer `block` is written only that far).
     pub fn downsample(&mut self, block: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { self.downsample_fma(block) };
+            return;
+        }
+        self.downsample_any::<Unfused>(block);
+    }
+
+    /// `downsample_any` compiled with AVX2 and FMA, fused.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn downsample_fma(&mut self, block: &mut [f64]) {
+        self.downsample_any::<Fused>(block);
+    }
+
+    #[inline(always)]
+    fn downsample_any<F: MulAdd>(&mut self, block: &mut [f64]) {
         let len = self.up_len.min(block.len());
         let block = &mut block[..len];
         let n = self.stages;
@@ -1396,7 +1450,7 @@ impl Oversampler {
         let (a, b) = (&mut self.buf_a, &mut self.buf_b);
         match self.quality {
             Quality::Live if n == 2 && self.fused_ok => {
-                live_down4(&mut self.iir, &mut self.thiran, &a[..4 * len], block);
+                live_down4::<F>(&mut self.iir, &mut self.thiran, &a[..4 * len], block);
             }
             Quality::Live => {
                 for k in (1..n).rev() {
@@ -1444,6 +1498,29 @@ impl Oversampler {
     /// result per channel, with the live 4x recursions of both channels in
     /// one loop when the two are configured alike (else one after the other).
     pub fn upsample_pair(a: &mut Oversampler, b: &mut Oversampler, in_a: &[f64], in_b: &[f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if a.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { Self::upsample_pair_fma(a, b, in_a, in_b) };
+            return;
+        }
+        Self::upsample_pair_any::<Unfused>(a, b, in_a, in_b);
+    }
+
+    /// `upsample_pair_any` compiled with AVX2 and FMA, fused.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn upsample_pair_fma(a: &mut Oversampler, b: &mut Oversampler, in_a: &[f64], in_b: &[f64]) {
+        Self::upsample_pair_any::<Fused>(a, b, in_a, in_b);
+    }
+
+    #[inline(always)]
+    fn upsample_pair_any<F: MulAdd>(
+        a: &mut Oversampler,
+        b: &mut Oversampler,
+        in_a: &[f64],
+        in_b: &[f64],
+    ) {
         let len = in_a.len().min(a.max_block);
         if len != in_b.len().min(b.max_block) || !Self::pair_ok(a, b) {
             a.upsample(in_a);
@@ -1463,10 +1540,10 @@ impl Oversampler {
             (&mut b1[0], &mut b2[0], ib, ob),
         );
         match (pa.0.sections, pa.1.sections) {
-            (1, 2) => iir_up4_pair_m::<1, 2>(pa, pb),
-            (2, 2) => iir_up4_pair_m::<2, 2>(pa, pb),
-            (3, 2) => iir_up4_pair_m::<3, 2>(pa, pb),
-            (4, 2) => iir_up4_pair_m::<4, 2>(pa, pb),
+            (1, 2) => iir_up4_pair_m::<F, 1, 2>(pa, pb),
+            (2, 2) => iir_up4_pair_m::<F, 2, 2>(pa, pb),
+            (3, 2) => iir_up4_pair_m::<F, 3, 2>(pa, pb),
+            (4, 2) => iir_up4_pair_m::<F, 4, 2>(pa, pb),
             _ => {} // excluded by `fused_ok`
         }
     }
@@ -1474,6 +1551,34 @@ impl Oversampler {
     /// [`Self::downsample`] of two channels at once (see
     /// [`Self::upsample_pair`]).
     pub fn downsample_pair(
+        a: &mut Oversampler,
+        b: &mut Oversampler,
+        out_a: &mut [f64],
+        out_b: &mut [f64],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if a.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { Self::downsample_pair_fma(a, b, out_a, out_b) };
+            return;
+        }
+        Self::downsample_pair_any::<Unfused>(a, b, out_a, out_b);
+    }
+
+    /// `downsample_pair_any` compiled with AVX2 and FMA, fused.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn downsample_pair_fma(
+        a: &mut Oversampler,
+        b: &mut Oversampler,
+        out_a: &mut [f64],
+        out_b: &mut [f64],
+    ) {
+        Self::downsample_pair_any::<Fused>(a, b, out_a, out_b);
+    }
+
+    #[inline(always)]
+    fn downsample_pair_any<F: MulAdd>(
         a: &mut Oversampler,
         b: &mut Oversampler,
         out_a: &mut [f64],
@@ -1493,10 +1598,10 @@ impl Oversampler {
             let pa = (&mut a1[0], &mut a2[0], &mut a.thiran, ia, &mut *out_a);
             let pb = (&mut b1[0], &mut b2[0], &mut b.thiran, ib, &mut *out_b);
             match (pa.0.sections, pa.1.sections) {
-                (1, 2) => iir_down4_pair_m::<1, 2>(pa, pb),
-                (2, 2) => iir_down4_pair_m::<2, 2>(pa, pb),
-                (3, 2) => iir_down4_pair_m::<3, 2>(pa, pb),
-                (4, 2) => iir_down4_pair_m::<4, 2>(pa, pb),
+                (1, 2) => iir_down4_pair_m::<F, 1, 2>(pa, pb),
+                (2, 2) => iir_down4_pair_m::<F, 2, 2>(pa, pb),
+                (3, 2) => iir_down4_pair_m::<F, 3, 2>(pa, pb),
+                (4, 2) => iir_down4_pair_m::<F, 4, 2>(pa, pb),
                 _ => {} // excluded by `fused_ok`
             }
         }

@@ -123,7 +123,13 @@
 //! 30 % more than signal). [`StereoPreamp`] runs two channels in the two
 //! lanes of SSE2 registers (its ADAA quotients two samples at a time, in
 //! the four lanes of an `F4`); mono runs its ADAA two samples at a time in
-//! the two lanes.
+//! the two lanes. On a CPU with AVX2 and FMA (checked in `prepare`) both
+//! run an AVX2 + FMA build of the same generic loop (`super::fma`): the
+//! `F4` quotients in one 256-bit register, and every `a·b + c` fused, which
+//! cuts each loop-carried recursion above from a multiply plus an add to
+//! one FMA. Measured on the whole live chain: −2 % (AVX2), −2 % (FMA).
+//! Mono and stereo always take the same build, so a channel of either is
+//! the same bit for bit.
 //!
 //! Profile (perf, chain with the preamp in, live, stereo, noise at 48 kHz):
 //! the two stages take about half the time, the live 4x half-bands a fifth,
@@ -144,6 +150,7 @@
 //! polarity), volts out (at the output level control). Runs at the
 //! oversampled rate given to `prepare` / `set_sample_rate`.
 
+use super::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
 use super::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
@@ -530,16 +537,8 @@ impl F4 {
         F2([self.0[2], self.0[3]])
     }
     #[inline(always)]
-    fn add(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|i| self.0[i] + o.0[i]))
-    }
-    #[inline(always)]
     fn sub(self, o: F4) -> F4 {
         F4(std::array::from_fn(|i| self.0[i] - o.0[i]))
-    }
-    #[inline(always)]
-    fn mul(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|i| self.0[i] * o.0[i]))
     }
     #[inline(always)]
     fn div(self, o: F4) -> F4 {
@@ -554,56 +553,18 @@ impl F4 {
         let t = F4(std::array::from_fn(|i| parts[i].1));
         let c: [&[f64; SEG_LEN]; 4] = std::array::from_fn(|i| &seg[parts[i].0 & SEG_MASK].0);
         let g = |k: usize| F4([c[0][k], c[1][k], c[2][k], c[3][k]]);
-        let m = M::mad4;
+        let m = |a: F4, b: F4, c: F4| F4(std::array::from_fn(|i| M::mad1(a.0[i], b.0[i], c.0[i])));
         m(t, m(t, m(t, m(t, g(11), g(10)), g(9)), g(0)), g(4))
     }
 }
 
-/// How the sample loops evaluate `a·b + c`: [`Unfused`] (a multiply, then
-/// an add: two roundings; the portable build) or [`Fused`] (one fused
-/// multiply-add, one rounding; the AVX2 + FMA build, where it also shortens
-/// every loop-carried recursion from a multiply plus an add to one FMA).
-/// Every path of one build uses the same one, so its output does not depend
-/// on which loop a chunk takes, nor on the block partition.
-trait MulAdd: Copy + Default + std::fmt::Debug {
-    /// Index into per-flavour precomputed values (`TriodeStage::dc`).
-    const INDEX: usize;
-    /// `a·b + c`, lane-wise.
-    fn mad<L: Lane>(a: L, b: L, c: L) -> L;
-    /// `a·b + c` in the four lanes of an `F4`.
-    fn mad4(a: F4, b: F4, c: F4) -> F4;
-}
-
-/// Multiply, then add.
-#[derive(Clone, Copy, Debug, Default)]
-struct Unfused;
-
-impl MulAdd for Unfused {
-    const INDEX: usize = 0;
-    #[inline(always)]
-    fn mad<L: Lane>(a: L, b: L, c: L) -> L {
-        a * b + c
-    }
-    #[inline(always)]
-    fn mad4(a: F4, b: F4, c: F4) -> F4 {
-        a.mul(b).add(c)
-    }
-}
-
-/// Fused multiply-add (only in code compiled with the `fma` target feature:
-/// elsewhere `f64::mul_add` is a slow library call).
-#[derive(Clone, Copy, Debug, Default)]
-struct Fused;
-
-impl MulAdd for Fused {
-    const INDEX: usize = 1;
-    #[inline(always)]
-    fn mad<L: Lane>(a: L, b: L, c: L) -> L {
+/// `a·b + c` lane-wise, fused or not as `M` says (see [`super::fma`]).
+#[inline(always)]
+fn mad<M: MulAdd, L: Lane>(a: L, b: L, c: L) -> L {
+    if M::INDEX == Fused::INDEX {
         a.fused_mul_add(b, c)
-    }
-    #[inline(always)]
-    fn mad4(a: F4, b: F4, c: F4) -> F4 {
-        F4(std::array::from_fn(|i| a.0[i].mul_add(b.0[i], c.0[i])))
+    } else {
+        a * b + c
     }
 }
 
@@ -1177,21 +1138,21 @@ impl CurveTable {
 /// The antiderivative polynomial of one segment at t (table units).
 #[inline(always)]
 fn antiderivative<M: MulAdd, L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
-    let m = M::mad;
+    let m = mad::<M, L>;
     m(t, m(t, m(t, m(t, c[11], c[10]), c[9]), c[0]), c[4])
 }
 
 /// The curve's cubic of one segment at t (table units).
 #[inline(always)]
 fn cubic<M: MulAdd, L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
-    let m = M::mad;
+    let m = mad::<M, L>;
     m(t, m(t, m(t, c[3], c[2]), c[1]), c[0])
 }
 
 /// The grid current's cubic of one segment at t (table units).
 #[inline(always)]
 fn grid_cubic<M: MulAdd, L: Lane>(c: &[L; SEG_LEN], t: L) -> L {
-    let m = M::mad;
+    let m = mad::<M, L>;
     m(t, m(t, m(t, c[8], c[7]), c[6]), c[5])
 }
 
@@ -1461,7 +1422,7 @@ impl<M: MulAdd> StageKernel<'_, M> {
     fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L) -> L {
         let s = L::splat;
         let d = x - st.vc;
-        let m = M::mad;
+        let m = mad::<M, L>;
         let y = m(st.ms, s(self.m_y), d * s(self.kg));
         st.ms = m(st.ms, s(self.m_s), d * s(self.kg2));
         st.e = m(st.e, s(-self.comp_b), y);
@@ -1902,7 +1863,7 @@ impl SvfHighPass {
     /// One sample; `ic` holds the two integrator states.
     #[inline(always)]
     fn tick<M: MulAdd, L: Lane>(&self, ic: &mut [L; 2], v0: L) -> L {
-        let (s, m) = (L::splat, M::mad);
+        let (s, m) = (L::splat, mad::<M, L>);
         let v3 = v0 - ic[1];
         let v1 = m(s(self.a1), ic[0], s(self.a2) * v3);
         let v2 = m(s(self.a3), v3, ic[1] + s(self.a2) * ic[0]);
@@ -1938,7 +1899,7 @@ impl OnePoleHighPass {
     /// one add on the loop-carried chain).
     #[inline(always)]
     fn tick<M: MulAdd, L: Lane>(&self, s: &mut L, x: L) -> L {
-        let (g, m) = (self.big_g, M::mad);
+        let (g, m) = (self.big_g, mad::<M, L>);
         let lp = m(*s, L::splat(1.0 - g), x * L::splat(g));
         *s = m(*s, L::splat(1.0 - 2.0 * g), x * L::splat(2.0 * g));
         x - lp
@@ -2082,11 +2043,7 @@ impl PreampCore {
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            self.has_fma = std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma");
-        }
+        self.has_fma = cpu_has_fma();
         self.stage1.prepare(spec);
         self.stage2.prepare(spec);
         self.set_sample_rate(spec.sample_rate);
@@ -2443,7 +2400,7 @@ impl Preamp {
 }
 
 /// Two channels of the preamp with one set of controls, processed together
-/// in SIMD lanes (SSE2 `f64x2`): about the cost of one [`Preamp`]. Each
+/// in SIMD lanes (`f64x2`; AVX2 + FMA when the CPU has it): about the cost of one [`Preamp`]. Each
 /// channel's output is bit-identical to a mono [`Preamp`] with the same
 /// settings fed the same channel.
 #[derive(Clone, Debug)]
