@@ -912,6 +912,7 @@ pub struct Chain {
     meter_section_ran: bool,
     /// The CPU has AVX2: the host-rate loops run as an AVX2 build (no FMA,
     /// so the arithmetic and its rounding are the same).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     has_avx2: bool,
 }
 

@@ -1169,6 +1169,7 @@ pub struct Oversampler {
     /// The CPU has AVX2 and FMA (checked in `prepare`): the fused 4x live
     /// kernels run as an AVX2 + FMA build with fused multiply-adds (see
     /// `super::fma`); the other paths are the same either way.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     has_fma: bool,
     /// Ping-pong buffer for the intermediate and oversampled signal.
     buf_a: Vec<f64>,

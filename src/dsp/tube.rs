@@ -1965,6 +1965,7 @@ struct PreampCore {
     counter: u64,
     /// The CPU has AVX2 and FMA (checked in `prepare`): the block loop runs
     /// as an AVX2 + FMA build of the same code, with fused multiply-adds.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     has_fma: bool,
 }
 
