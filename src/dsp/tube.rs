@@ -512,7 +512,8 @@ impl std::ops::Div for F2 {
 }
 
 /// Four f64 lanes: two consecutive samples of a stereo pair, for the ADAA
-/// quotient loop (whose samples are independent). Plain arrays, so LLVM
+/// quotient loop (whose samples are independent), or two
+/// [`LoudnessPair`]s K-weighted together ([`LoudnessQuad`]). Plain arrays, so LLVM
 /// emits 256-bit AVX where the caller is compiled for it and pairs of SSE2
 /// operations otherwise; every lane computes exactly what `F2` computes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -536,14 +537,6 @@ impl F4 {
     fn hi_half(self) -> F2 {
         F2([self.0[2], self.0[3]])
     }
-    #[inline(always)]
-    fn sub(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|i| self.0[i] - o.0[i]))
-    }
-    #[inline(always)]
-    fn div(self, o: F4) -> F4 {
-        F4(std::array::from_fn(|i| self.0[i] / o.0[i]))
-    }
     /// `antiderivative` at table coordinate `x` (one segment fetch per
     /// lane, only the five coefficients the antiderivative uses), with the
     /// same operations as `antiderivative(&lookup(x))` of the other lanes.
@@ -557,6 +550,22 @@ impl F4 {
         m(t, m(t, m(t, m(t, g(11), g(10)), g(9)), g(0)), g(4))
     }
 }
+
+macro_rules! f4_op {
+    ($tr:ident, $f:ident, $op:tt) => {
+        impl std::ops::$tr for F4 {
+            type Output = F4;
+            #[inline(always)]
+            fn $f(self, o: F4) -> F4 {
+                F4(std::array::from_fn(|i| self.0[i] $op o.0[i]))
+            }
+        }
+    };
+}
+f4_op!(Add, add, +);
+f4_op!(Sub, sub, -);
+f4_op!(Mul, mul, *);
+f4_op!(Div, div, /);
 
 /// `a·b + c` lane-wise, fused or not as `M` says (see [`super::fma`]).
 #[inline(always)]
@@ -940,7 +949,7 @@ impl Lane for F2 {
             let big_f = F4::big_f::<M>(q, k.seg);
             let fp = F4::join(f_prev, big_f.lo_half());
             let qp = F4::join(q_prev, p[0]);
-            let y = big_f.sub(fp).div(q.sub(qp)).sub(dc);
+            let y = (big_f - fp) / (q - qp) - dc;
             post(2 * j, y.lo_half());
             post(2 * j + 1, y.hi_half());
             q_prev = p[1];
@@ -2608,53 +2617,6 @@ where
     y
 }
 
-/// Four f64 lanes: two [`LoudnessPair`]s K-weighted together. Plain arrays,
-/// so LLVM emits one 256-bit operation where the caller is compiled for
-/// AVX2 and two SSE2 ones otherwise; lane by lane the arithmetic is that of
-/// `F2`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-#[repr(C, align(32))]
-struct K4([f64; 4]);
-
-impl K4 {
-    #[inline(always)]
-    fn splat(v: f64) -> Self {
-        K4([v; 4])
-    }
-    #[inline(always)]
-    fn join(a: F2, b: F2) -> Self {
-        K4([a.0[0], a.0[1], b.0[0], b.0[1]])
-    }
-    #[inline(always)]
-    fn halves(self) -> (F2, F2) {
-        (F2([self.0[0], self.0[1]]), F2([self.0[2], self.0[3]]))
-    }
-}
-
-impl std::ops::Add for K4 {
-    type Output = K4;
-    #[inline(always)]
-    fn add(self, o: K4) -> K4 {
-        K4(std::array::from_fn(|i| self.0[i] + o.0[i]))
-    }
-}
-
-impl std::ops::Sub for K4 {
-    type Output = K4;
-    #[inline(always)]
-    fn sub(self, o: K4) -> K4 {
-        K4(std::array::from_fn(|i| self.0[i] - o.0[i]))
-    }
-}
-
-impl std::ops::Mul for K4 {
-    type Output = K4;
-    #[inline(always)]
-    fn mul(self, o: K4) -> K4 {
-        K4(std::array::from_fn(|i| self.0[i] * o.0[i]))
-    }
-}
-
 /// Two [`LoudnessPair`]s (a stereo pair's channels) K-weighted together in
 /// four lanes: pair `a`'s signals in lanes 0 and 1, pair `b`'s in lanes 2
 /// and 3. Each lane computes exactly what its pair's own
@@ -2669,11 +2631,11 @@ pub struct LoudnessQuad {
     /// High-pass coefficients (shared).
     hp: [f64; 2],
     /// Shelf states of the four lanes.
-    zs: [K4; 2],
+    zs: [F4; 2],
     /// High-pass states of the four lanes.
-    zh: [K4; 2],
+    zh: [F4; 2],
     /// The hop's sums of squares of the four lanes.
-    acc: K4,
+    acc: F4,
 }
 
 impl LoudnessQuad {
@@ -2688,14 +2650,14 @@ impl LoudnessQuad {
             shelf: a.k.shelf,
             hp: a.k.hp,
             zs: [
-                K4::join(a.k.zs[0], b.k.zs[0]),
-                K4::join(a.k.zs[1], b.k.zs[1]),
+                F4::join(a.k.zs[0], b.k.zs[0]),
+                F4::join(a.k.zs[1], b.k.zs[1]),
             ],
             zh: [
-                K4::join(a.k.zh[0], b.k.zh[0]),
-                K4::join(a.k.zh[1], b.k.zh[1]),
+                F4::join(a.k.zh[0], b.k.zh[0]),
+                F4::join(a.k.zh[1], b.k.zh[1]),
             ],
-            acc: K4::join(a.acc, b.acc),
+            acc: F4::join(a.acc, b.acc),
         })
     }
 
@@ -2703,10 +2665,10 @@ impl LoudnessQuad {
     #[inline(always)]
     pub fn store(&self, a: &mut LoudnessPair, b: &mut LoudnessPair) {
         for i in 0..2 {
-            (a.k.zs[i], b.k.zs[i]) = self.zs[i].halves();
-            (a.k.zh[i], b.k.zh[i]) = self.zh[i].halves();
+            (a.k.zs[i], b.k.zs[i]) = (self.zs[i].lo_half(), self.zs[i].hi_half());
+            (a.k.zh[i], b.k.zh[i]) = (self.zh[i].lo_half(), self.zh[i].hi_half());
         }
-        (a.acc, b.acc) = self.acc.halves();
+        (a.acc, b.acc) = (self.acc.lo_half(), self.acc.hi_half());
     }
 
     /// [`LoudnessPair::weigh`] of `[a.a, a.b, b.a, b.b]`: K-weight one
@@ -2714,14 +2676,14 @@ impl LoudnessQuad {
     /// return the K-weighted values. Non-finite input counts as 0.
     #[inline(always)]
     pub fn weigh(&mut self, x: [f64; 4]) -> [f64; 4] {
-        let x = K4(x.map(|v| if v.is_finite() { v } else { 0.0 }));
+        let x = F4(x.map(|v| if v.is_finite() { v } else { 0.0 }));
         let kw = k_tick(
             &self.shelf,
             &self.hp,
             &mut self.zs,
             &mut self.zh,
             x,
-            K4::splat,
+            F4::splat,
         );
         self.acc = self.acc + kw * kw;
         kw.0
