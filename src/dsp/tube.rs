@@ -2646,7 +2646,11 @@ impl LoudnessQuad {
         if a.k.shelf != b.k.shelf || a.k.hp != b.k.hp || a.counter != b.counter {
             return None;
         }
-        Some(Self {
+        // Through memory (`black_box`), here and in `store`: joined from
+        // and split into halves in registers, the states lead LLVM's SLP
+        // vectorizer to run the four lanes as two 128-bit halves with
+        // shuffles between them.
+        Some(std::hint::black_box(Self {
             shelf: a.k.shelf,
             hp: a.k.hp,
             zs: [
@@ -2658,17 +2662,18 @@ impl LoudnessQuad {
                 F4::join(a.k.zh[1], b.k.zh[1]),
             ],
             acc: F4::join(a.acc, b.acc),
-        })
+        }))
     }
 
     /// Hand the states back to `a` and `b` (the pairs they were loaded from).
     #[inline(always)]
     pub fn store(&self, a: &mut LoudnessPair, b: &mut LoudnessPair) {
+        let q = std::hint::black_box(*self);
         for i in 0..2 {
-            (a.k.zs[i], b.k.zs[i]) = (self.zs[i].lo_half(), self.zs[i].hi_half());
-            (a.k.zh[i], b.k.zh[i]) = (self.zh[i].lo_half(), self.zh[i].hi_half());
+            (a.k.zs[i], b.k.zs[i]) = (q.zs[i].lo_half(), q.zs[i].hi_half());
+            (a.k.zh[i], b.k.zh[i]) = (q.zh[i].lo_half(), q.zh[i].hi_half());
         }
-        (a.acc, b.acc) = (self.acc.lo_half(), self.acc.hi_half());
+        (a.acc, b.acc) = (q.acc.lo_half(), q.acc.hi_half());
     }
 
     /// [`LoudnessPair::weigh`] of `[a.a, a.b, b.a, b.b]`: K-weight one
