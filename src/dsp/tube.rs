@@ -2196,9 +2196,10 @@ impl PreampCore {
             });
             let so = &mut st.out;
             let out = &mut out;
-            let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| {
-                out[j] = out_hp.tick::<M, _>(so, y) * L::splat(gain_out[j])
-            });
+            let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| out[j] = y);
+            for (o, g) in out[..n].iter_mut().zip(&gain_out) {
+                *o = out_hp.tick::<M, _>(so, *o) * L::splat(*g);
+            }
             st.q_peak = [st.q_peak[0].hi(p1), st.q_peak[1].hi(p2)];
             store(i0, &out[..n]);
             counter += n as u64;
