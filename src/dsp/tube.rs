@@ -132,13 +132,14 @@
 //! the same bit for bit.
 //!
 //! Profile (perf, chain with the preamp in, live, stereo, noise at 48 kHz):
-//! the two stages take about half the time, the live 4x half-bands a fifth,
-//! the host-rate K-weighting of the auto-gain and the compare a tenth. In
-//! the stages the loop-carried one-pole recursions (coupling capacitor,
-//! Miller, pre-emphasis, output coupling: one multiply and one add each per
-//! oversampled sample) bound the linear passes, and the ADAA pass is bound
-//! by its table fetches and division; silence, which has no ADAA work,
-//! still costs about 70 % of signal.
+//! the two stages take about 59 % of the time, the live 4x half-bands
+//! 17 %, the host-rate loop (K-weighting of the auto-gain and the compare)
+//! 12 %. Within the stages, the ADAA quotient passes take about half, the
+//! two linear passes (about 29 instructions per stereo sample each, bound
+//! by their issue rate and the one-FMA recursions) about a third; the
+//! quotient pass is bound by its table fetches (four segments, five
+//! coefficients each, per 256-bit quotient) and the division. Silence,
+//! which has no ADAA work, still costs about 70 % of signal.
 //! Cost per oversampled sample per channel (release, baseline x86-64,
 //! callgrind instructions; timings on this loaded 2-core machine are only
 //! indicative): mono ≈ 170 instr on a −40 dB sine, ≈ 168 on a decaying
@@ -1479,8 +1480,9 @@ impl<M: MulAdd> StageKernel<'_, M> {
     }
 
     /// A chunk of at most `CHUNK` input samples `xs`; `post(j, y)` takes
-    /// output sample j (fused into this stage's ADAA loop so its own
-    /// recursion overlaps with this work). When no sample of the chunk
+    /// output sample j (fused into this stage's ADAA loop; keep it free of
+    /// recursions: one there, such as the output coupling, serialises the
+    /// stereo quotient loop into 128-bit halves). When no sample of the chunk
     /// reaches grid current, the linear recursions run first over the whole
     /// chunk and the ADAA after it, as independent per-sample work;
     /// otherwise the chunk is redone serially. A chunk that stays inside the
@@ -2197,6 +2199,7 @@ impl PreampCore {
             let so = &mut st.out;
             let out = &mut out;
             let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| out[j] = y);
+            // The output coupling in its own pass (see `process_chunk`).
             for (o, g) in out[..n].iter_mut().zip(&gain_out) {
                 *o = out_hp.tick::<M, _>(so, *o) * L::splat(*g);
             }
