@@ -510,8 +510,8 @@ impl IirState {
 
 /// Runs `m` allpass sections of both lanes on one sample pair.
 ///
-/// Each section is `y = a x + (x1 - a y1)` (the same allpass as `a (x - y1)
-/// + x1`), two multiply-adds with the bracket formed from the state first,
+/// Each section is `y = a x + (x1 - a y1)` (the same allpass as
+/// `a (x - y1) + x1`), two multiply-adds with the bracket formed from the state first,
 /// so the input reaches the output through one multiply-add. The cascade
 /// of sections (and, in the fused 4x loops, of both stages) is one long
 /// dependency chain per sample; shortening it lets the CPU overlap more
