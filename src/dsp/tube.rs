@@ -1479,7 +1479,8 @@ impl<M: MulAdd> StageKernel<'_, M> {
         out
     }
 
-    /// A chunk of at most `CHUNK` input samples `xs`; `post(j, y)` takes
+    /// A chunk of at most `CHUNK` input samples `xs` (`qs` is scratch for
+    /// the table coordinates); `post(j, y)` takes
     /// output sample j (fused into this stage's ADAA loop; keep it free of
     /// recursions: one there, such as the output coupling, serialises the
     /// stereo quotient loop into 128-bit halves). When no sample of the chunk
@@ -1500,12 +1501,12 @@ impl<M: MulAdd> StageKernel<'_, M> {
         st: &mut StageLanes<L>,
         f_prev: &mut L,
         xs: &[L],
+        qs: &mut [L; CHUNK],
         mut post: impl FnMut(usize, L),
     ) -> L {
         let xs = &xs[..xs.len().min(CHUNK)];
         let n = xs.len();
         let saved = *st;
-        let mut qs = [L::default(); CHUNK];
         let qs = &mut qs[..n];
         let big = L::splat(f64::MAX);
         // Four running maxima (the minima as maxima of negated values, so
@@ -2157,8 +2158,10 @@ impl PreampCore {
         let hpf_on = self.hpf_on;
         let mut counter = self.counter;
         let mut i0 = 0;
-        // Chunk buffers, written before they are read in every chunk.
-        let (mut buf, mut inp, mut out) = (
+        // Chunk buffers, written before they are read in every chunk (`qs`:
+        // the stages' table coordinates, scratch of `process_chunk`).
+        let (mut buf, mut inp, mut out, mut qs) = (
+            [L::default(); CHUNK],
             [L::default(); CHUNK],
             [L::default(); CHUNK],
             [L::default(); CHUNK],
@@ -2193,12 +2196,12 @@ impl PreampCore {
                     *v = hpf.tick::<M, _>(&mut st.hpf, *v);
                 }
             }
-            let p1 = k1.process_chunk(&mut st.s1, &mut f1, inp, |j, y| {
+            let p1 = k1.process_chunk(&mut st.s1, &mut f1, inp, &mut qs, |j, y| {
                 buf[j] = y * L::splat(gain_level[j]);
             });
             let so = &mut st.out;
             let out = &mut out;
-            let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], |j, y| out[j] = y);
+            let p2 = k2.process_chunk(&mut st.s2, &mut f2, &buf[..n], &mut qs, |j, y| out[j] = y);
             // The output coupling in its own pass (see `process_chunk`).
             for (o, g) in out[..n].iter_mut().zip(&gain_out) {
                 *o = out_hp.tick::<M, _>(so, *o) * L::splat(*g);

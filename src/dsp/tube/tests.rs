@@ -656,7 +656,13 @@ fn chunk_paths_match_the_serial_stage_loop() {
         let (mut i, mut m) = (0, 0);
         while i < n {
             let len = sizes[m % sizes.len()].min(n - i);
-            k.process_chunk(&mut st, &mut f, &x[i..i + len], |j, v| y[i + j] = v);
+            k.process_chunk(
+                &mut st,
+                &mut f,
+                &x[i..i + len],
+                &mut [0.0; CHUNK],
+                |j, v| y[i + j] = v,
+            );
             i += len;
             m += 1;
         }
