@@ -511,13 +511,13 @@ impl IirState {
 /// Runs `m` allpass sections of both lanes on one sample pair.
 ///
 /// Each section is `y = a x + (x1 - a y1)` (the same allpass as
-/// `a (x - y1) + x1`), two multiply-adds with the bracket formed from the state first,
-/// so the input reaches the output through one multiply-add. The cascade
-/// of sections (and, in the fused 4x loops, of both stages) is one long
-/// dependency chain per sample; shortening it lets the CPU overlap more
-/// samples, which measured faster than the form `−a y1 + (a x + x1)`, whose
-/// recursion through `y1` is one operation shorter but whose input path is
-/// two longer (live chain −3 %).
+/// `a (x - y1) + x1`): two multiply-adds, the bracket formed from the state
+/// first, so the input reaches the output through one multiply-add. The
+/// cascade of sections (and, in the fused 4x loops, of both stages) is one
+/// long dependency chain per sample; shortening it lets the CPU overlap
+/// more samples. That measured faster (live chain −3 %) than the form
+/// `−a y1 + (a x + x1)`, whose recursion through `y1` is one operation
+/// shorter but whose input path is two longer.
 #[inline(always)]
 fn iir_tick<F: MulAdd, const M: usize>(
     a: &[[f64; 2]; M],
