@@ -19,7 +19,11 @@
 //! The DI box runs at the host rate: it is linear apart from its core, whose
 //! flux lives below a few hundred hertz and which the stage itself runs
 //! decimated (see `transformer.rs`), so oversampling would cost CPU and buy
-//! nothing. The tube preamp runs oversampled.
+//! nothing. The tube preamp's triode stages run oversampled; its linear
+//! ends (input gain and high-pass, output coupling) run at the host rate,
+//! before the upsampler and after the downsampler ([`PreampPart`]). The
+//! preamp's in/out switch is the crossfade between the oversampled section
+//! and the pure delay that stands in for it.
 //!
 //! The preamp's output level is applied after the auto-gain, so that with
 //! auto-gain on the output level still does what it says.
@@ -67,8 +71,8 @@ use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
 use super::smoothing::LinearSmoother;
 use super::transformer::{DiBox, DiSettings};
 use super::tube::{
-    AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad, Preamp, PreampSettings, StereoPreamp,
-    GRID_CONDUCTION_VOLTS,
+    AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad, Preamp, PreampPart, PreampSettings,
+    StereoPreamp, GRID_CONDUCTION_VOLTS,
 };
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
@@ -513,14 +517,8 @@ impl Switch {
         self.stale = !on;
     }
 
-    /// Fill `curve` with the chunk's amounts and say what must happen.
-    fn plan(&mut self, curve: &mut [f64]) -> SwitchPlan {
-        let settled = self.amount.is_settled();
-        self.amount.fill(curve);
-        self.plan_settled(settled)
-    }
-
-    /// [`Self::plan`] into a chunk's [`Curve`] of `n` samples.
+    /// Fill a chunk's [`Curve`] of `n` samples with the amounts and say
+    /// what must happen.
     fn plan_curve(&mut self, curve: &mut Curve, n: usize) -> SwitchPlan {
         let settled = self.amount.is_settled();
         curve.fill(&mut self.amount, n);
@@ -539,48 +537,13 @@ impl Switch {
             settled,
         }
     }
-
-    /// Run `stage` on `block` in place, crossfaded by the switch. `scratch`
-    /// and `curve` are at least `block.len()` long.
-    #[inline]
-    fn run_stage<S>(
-        &mut self,
-        stage: &mut S,
-        block: &mut [f64],
-        scratch: &mut [f64],
-        curve: &mut [f64],
-        reset: fn(&mut S),
-        process: fn(&mut S, &mut [f64]),
-    ) {
-        let n = block.len();
-        let plan = self.plan(&mut curve[..n]);
-        if !plan.run {
-            return;
-        }
-        if plan.reset {
-            reset(stage);
-        }
-        if plan.settled {
-            process(stage, block);
-            return;
-        }
-        let scratch = &mut scratch[..n];
-        scratch.copy_from_slice(block);
-        process(stage, scratch);
-        blend(block, scratch, &curve[..n], false);
-    }
 }
 
-/// What the chain needs of a preamp inside an [`OversampledSection`]:
+/// What the chain needs of the preamp of its oversampled section:
 /// [`Preamp`] (one channel) and [`StereoPreamp`] (a pair in SIMD lanes).
 trait SectionPreamp {
     /// Channels carried.
     const LANES: usize;
-    fn new() -> Self;
-    fn prepare(&mut self, spec: &ProcessSpec);
-    fn set_sample_rate(&mut self, fs: f64);
-    fn set_settings(&mut self, s: PreampSettings);
-    fn reset(&mut self);
     fn operating_points(&self) -> [(f64, f64, f64); 2];
     /// Grid bias shift `[stage]` of lane `lane`.
     fn grid_shift(&self, lane: usize) -> [f64; 2];
@@ -593,21 +556,6 @@ macro_rules! section_preamp {
     ($ty:ident, $shift:expr) => {
         impl SectionPreamp for $ty {
             const LANES: usize = $ty::CHANNELS;
-            fn new() -> Self {
-                $ty::new()
-            }
-            fn prepare(&mut self, spec: &ProcessSpec) {
-                $ty::prepare(self, spec)
-            }
-            fn set_sample_rate(&mut self, fs: f64) {
-                $ty::set_sample_rate(self, fs)
-            }
-            fn set_settings(&mut self, s: PreampSettings) {
-                $ty::set_settings(self, s)
-            }
-            fn reset(&mut self) {
-                $ty::reset(self)
-            }
             fn operating_points(&self) -> [(f64, f64, f64); 2] {
                 $ty::operating_points(self)
             }
@@ -630,151 +578,68 @@ macro_rules! section_preamp {
 section_preamp!(Preamp, |p, _| p.grid_bias_volts());
 section_preamp!(StereoPreamp, |p, lane| p.grid_bias_volts()[lane.min(1)]);
 
-/// The stages that run inside the oversampler: for one channel with a
-/// [`Preamp`], or for a stereo pair with a [`StereoPreamp`] (both channels
-/// in the SIMD lanes of one preamp: bit-identical to two mono ones, at
-/// about the cost of one).
-struct OversampledSection<P> {
-    /// The tube preamp.
-    preamp: P,
-    /// Its in/out switch.
-    pre_switch: Switch,
-    /// Scratch at the oversampled rate for a stage being crossfaded (one
-    /// oversampled chunk per lane).
-    scratch: Vec<f64>,
-    /// The switch's amounts at the oversampled rate.
-    curve: Vec<f64>,
+/// Run `$e` with `$p` bound to every preamp of the sections `$s`.
+macro_rules! each_preamp {
+    ($s:expr, $p:ident => $e:expr) => {
+        match $s {
+            Sections::PerChannel(v) => v.iter_mut().for_each(|$p| $e),
+            Sections::Pair($p) => $e,
+        }
+    };
 }
 
-impl<P: SectionPreamp> OversampledSection<P> {
-    fn new() -> Self {
-        Self {
-            preamp: P::new(),
-            pre_switch: Switch::new(false),
-            scratch: Vec::new(),
-            curve: Vec::new(),
-        }
-    }
-
-    fn prepare(&mut self, spec: &ProcessSpec) {
-        self.preamp.prepare(spec);
-        self.scratch = vec![0.0; spec.max_block * P::LANES];
-        self.curve = vec![0.0; spec.max_block];
-        self.set_sample_rate(spec.sample_rate);
-    }
-
-    fn set_sample_rate(&mut self, os_rate: f64) {
-        self.preamp.set_sample_rate(os_rate);
-        self.pre_switch.amount.set_sample_rate(os_rate);
-    }
-
-    fn set_settings(&mut self, s: &ChainSettings) {
-        self.preamp.set_settings(s.preamp_stage_settings());
-        self.pre_switch.set(s.pre_on);
-    }
-
-    fn reset(&mut self, s: &ChainSettings) {
-        self.preamp.set_settings(s.preamp_stage_settings());
-        self.preamp.reset();
-        self.pre_switch.jump(s.pre_on);
-    }
-}
-
-impl OversampledSection<Preamp> {
-    /// Process one oversampled chunk of one channel.
-    fn process(&mut self, up: &mut [f64]) {
-        self.pre_switch.run_stage(
-            &mut self.preamp,
-            up,
-            &mut self.scratch,
-            &mut self.curve,
-            Preamp::reset,
-            Preamp::process,
-        );
-    }
-}
-
-impl OversampledSection<StereoPreamp> {
-    /// Process one oversampled chunk of both channels (same length).
-    fn process(&mut self, left: &mut [f64], right: &mut [f64]) {
-        let n = left.len().min(right.len());
-        let (left, right) = (&mut left[..n], &mut right[..n]);
-        let plan = self.pre_switch.plan(&mut self.curve[..n]);
-        if !plan.run {
-            return;
-        }
-        if plan.reset {
-            self.preamp.reset();
-        }
-        if plan.settled {
-            self.preamp.process_stereo(left, right);
-            return;
-        }
-        let (sl, sr) = self.scratch[..2 * n].split_at_mut(n);
-        sl.copy_from_slice(left);
-        sr.copy_from_slice(right);
-        self.preamp.process_stereo(sl, sr);
-        blend(left, sl, &self.curve[..n], false);
-        blend(right, sr, &self.curve[..n], false);
-    }
-}
-
-/// The oversampled stages of every channel.
+/// The preamps of the oversampled section: one per channel (mono, or more
+/// than two channels), or a stereo pair in the SIMD lanes of one
+/// [`StereoPreamp`] (bit-identical to two mono ones, at about the cost of
+/// one). Its triode stages run at the oversampled rate; its linear ends
+/// ([`PreampPart`]) at the host rate, before the upsampler and after the
+/// downsampler. The section has no switch of its own: the chain's
+/// crossfade between the section and the pure delay is the preamp's
+/// in/out switch.
 enum Sections {
-    /// One mono section per channel (mono, or more than two channels).
-    PerChannel(Vec<OversampledSection<Preamp>>),
-    /// A stereo pair in one section.
-    Pair(Box<OversampledSection<StereoPreamp>>),
+    /// One mono preamp per channel.
+    PerChannel(Vec<Preamp>),
+    /// A stereo pair.
+    Pair(Box<StereoPreamp>),
 }
 
 impl Sections {
     /// Sections for `num_channels` channels (allocates; unprepared).
     fn for_channels(num_channels: usize) -> Self {
         if num_channels == 2 {
-            Sections::Pair(Box::new(OversampledSection::new()))
+            Sections::Pair(Box::default())
         } else {
-            Sections::PerChannel(
-                (0..num_channels)
-                    .map(|_| OversampledSection::new())
-                    .collect(),
-            )
+            Sections::PerChannel((0..num_channels).map(|_| Preamp::new()).collect())
         }
     }
 
-    fn prepare(&mut self, spec: &ProcessSpec) {
-        match self {
-            Sections::PerChannel(v) => v.iter_mut().for_each(|x| x.prepare(spec)),
-            Sections::Pair(x) => x.prepare(spec),
-        }
+    /// Build tables for the oversampled rate `os_spec` (allocates).
+    fn prepare(&mut self, os_spec: &ProcessSpec) {
+        each_preamp!(self, p => p.prepare(os_spec));
     }
 
-    fn set_sample_rate(&mut self, os_rate: f64) {
-        match self {
-            Sections::PerChannel(v) => v.iter_mut().for_each(|x| x.set_sample_rate(os_rate)),
-            Sections::Pair(x) => x.set_sample_rate(os_rate),
-        }
+    /// Stages at `os_rate`, ends at `host_rate`.
+    fn set_rates(&mut self, os_rate: f64, host_rate: f64) {
+        each_preamp!(self, p => p.set_rates(os_rate, host_rate));
     }
 
     fn set_settings(&mut self, s: &ChainSettings) {
-        match self {
-            Sections::PerChannel(v) => v.iter_mut().for_each(|x| x.set_settings(s)),
-            Sections::Pair(x) => x.set_settings(s),
-        }
+        each_preamp!(self, p => p.set_settings(s.preamp_stage_settings()));
     }
 
     fn reset(&mut self, s: &ChainSettings) {
-        match self {
-            Sections::PerChannel(v) => v.iter_mut().for_each(|x| x.reset(s)),
-            Sections::Pair(x) => x.reset(s),
-        }
+        each_preamp!(self, p => {
+            p.set_settings(s.preamp_stage_settings());
+            p.reset();
+        });
     }
 
     /// The preamp's small-signal gain (the same for every channel), or
     /// `None` with no channels.
     fn small_signal_gain(&self) -> Option<f64> {
         match self {
-            Sections::PerChannel(v) => v.first().map(|x| x.preamp.small_signal_gain()),
-            Sections::Pair(x) => Some(x.preamp.small_signal_gain()),
+            Sections::PerChannel(v) => v.first().map(|p| p.small_signal_gain()),
+            Sections::Pair(p) => Some(p.small_signal_gain()),
         }
     }
 
@@ -789,8 +654,8 @@ impl Sections {
             (bias, p.take_grid_peak(lane))
         }
         match self {
-            Sections::PerChannel(v) => v.get_mut(ch).map(|x| read(&mut x.preamp, 0)),
-            Sections::Pair(x) => (ch < 2).then(|| read(&mut x.preamp, ch)),
+            Sections::PerChannel(v) => v.get_mut(ch).map(|p| read(p, 0)),
+            Sections::Pair(p) => (ch < 2).then(|| read(p.as_mut(), ch)),
         }
     }
 }
@@ -1099,7 +964,7 @@ impl Chain {
         for ch in &mut self.channels {
             ch.oversampler.configure(q, factor);
         }
-        self.sections.set_sample_rate(os_rate);
+        self.sections.set_rates(os_rate, self.spec.sample_rate);
         let os_latency = latency_for(q, factor, self.spec.sample_rate);
         let hp_latency = self
             .channels
@@ -1299,8 +1164,11 @@ impl Chain {
         let pair = matches!(self.sections, Sections::Pair(_)) && self.channels.len() == 2;
         // …and, when the host feeds both, its loudness measurements.
         let pair_fed = pair && active == 2;
+        if os.run && os.reset {
+            self.sections.reset(&self.settings);
+        }
 
-        for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
+        for (k, (ch, host)) in self.channels.iter_mut().zip(io.iter_mut()).enumerate() {
             let host = &mut host[start..start + n];
             let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
             for ((w, d), &x) in wet.iter_mut().zip(dry.iter_mut()).zip(host.iter()) {
@@ -1363,78 +1231,91 @@ impl Chain {
                 if os.reset {
                     ch.oversampler.reset();
                 }
-                if !pair {
-                    ch.oversampler.upsample(wet);
+                // The preamp's input end at the host rate, into scratch (the
+                // delay path keeps the signal without it).
+                let front = &mut ch.scratch[..n];
+                front.copy_from_slice(wet);
+                if let Sections::PerChannel(v) = &mut self.sections {
+                    v[k].process_part(PreampPart::Front, front);
+                    ch.oversampler.upsample(front);
                 }
             }
         }
         if os.run && pair {
-            if let [a, b] = &mut self.channels[..] {
-                // Left and right in one loop (their recursions overlap); an
-                // unfed right channel (mono host) upsamples silence.
-                let silence = [0.0; MAX_BLOCK];
-                let in_b: &[f64] = if active < 2 {
-                    &silence[..n]
-                } else {
-                    &b.wet[..n]
-                };
+            if let ([a, b], Sections::Pair(preamp)) = (&mut self.channels[..], &mut self.sections) {
+                // An unfed right channel (mono host) takes silence.
+                if active < 2 {
+                    b.scratch[..n].fill(0.0);
+                }
+                preamp.process_stereo_part(
+                    PreampPart::Front,
+                    &mut a.scratch[..n],
+                    &mut b.scratch[..n],
+                );
+                // Left and right in one loop (their recursions overlap).
                 Oversampler::upsample_pair(
                     &mut a.oversampler,
                     &mut b.oversampler,
-                    &a.wet[..n],
-                    in_b,
+                    &a.scratch[..n],
+                    &b.scratch[..n],
                 );
             }
         }
 
-        // The oversampled stages of every channel at once (a stereo pair
-        // in the lanes of one preamp).
+        // The triode stages of every channel at once (a stereo pair in the
+        // lanes of one preamp).
         if os.run {
-            if os.reset {
-                self.sections.reset(&self.settings);
-            }
             match &mut self.sections {
                 Sections::PerChannel(v) => {
-                    for (ch, section) in self.channels.iter_mut().zip(v).take(active) {
-                        section.process(ch.oversampler.oversampled());
+                    for (ch, p) in self.channels.iter_mut().zip(v).take(active) {
+                        p.process_part(PreampPart::Stages, ch.oversampler.oversampled());
                     }
                 }
-                Sections::Pair(section) => {
+                Sections::Pair(p) => {
                     if let [a, b] = &mut self.channels[..] {
-                        section.process(a.oversampler.oversampled(), b.oversampler.oversampled());
+                        p.process_stereo_part(
+                            PreampPart::Stages,
+                            a.oversampler.oversampled(),
+                            b.oversampler.oversampled(),
+                        );
                     }
                 }
             }
         }
 
-        // Back to the host rate: straight into the wet signal when the
-        // section is fully in, else into scratch to blend with the delay path.
+        // Back to the host rate and through the preamp's output end:
+        // straight into the wet signal when the section is fully in, else
+        // into scratch to blend with the delay path.
         if os.run && pair {
-            if let [a, b] = &mut self.channels[..] {
+            if let ([a, b], Sections::Pair(p)) = (&mut self.channels[..], &mut self.sections) {
                 let (out_a, out_b) = if os.settled {
                     (&mut a.wet[..n], &mut b.wet[..n])
                 } else {
                     (&mut a.compensated[..n], &mut b.compensated[..n])
                 };
                 Oversampler::downsample_pair(&mut a.oversampler, &mut b.oversampler, out_a, out_b);
+                p.process_stereo_part(PreampPart::Back, out_a, out_b);
             }
         }
-        for ch in self.channels.iter_mut().take(active) {
+        for (k, ch) in self.channels.iter_mut().enumerate().take(active) {
             let wet = &mut ch.wet[..n];
             if os.run {
-                if os.settled {
-                    if !pair {
-                        ch.oversampler.downsample(wet);
-                    }
+                let out = if os.settled {
+                    wet
                 } else {
-                    let up = &mut ch.compensated[..n];
-                    if !pair {
-                        ch.oversampler.downsample(up);
-                    }
+                    &mut ch.compensated[..n]
+                };
+                if let Sections::PerChannel(v) = &mut self.sections {
+                    ch.oversampler.downsample(out);
+                    v[k].process_part(PreampPart::Back, out);
+                }
+                if !os.settled {
+                    let wet = &mut ch.wet[..n];
                     wet.copy_from_slice(&ch.alt[..n]);
-                    blend(wet, up, &c.oversampled[..n], false);
+                    blend(wet, &ch.compensated[..n], &c.oversampled[..n], false);
                 }
             }
+            let wet = &mut ch.wet[..n];
             if ag.run && ag.reset {
                 ch.auto_gain.reset();
             }
