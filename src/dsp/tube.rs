@@ -1527,15 +1527,17 @@ struct ChunkStats<W> {
 
 /// The linear recursions over a chunk, with the grid current of the sample
 /// before it fed into its first sample only (a chunk that reaches grid
-/// current is redone serially, see `finish_chunk`): `qs` takes the table
-/// coordinates of `xs`, `st` ends at the chunk's end with no grid current
-/// (its `q_prev` is left for the ADAA). Returns the chunk's record.
+/// current is redone serially, see `finish_chunk`): `put(q, v)` takes the
+/// table coordinate `v` of each input of `xs` with an item of `qs`; `st`
+/// ends at the chunk's end with no grid current (its `q_prev` is left for
+/// the ADAA). Returns the chunk's record.
 #[inline(always)]
-fn linear_pass<M: MulAdd, W: Arith>(
+fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     c: &LinearCoefs<W>,
     st: &mut StageLanes<W>,
-    xs: &[W],
-    qs: &mut [W],
+    xs: impl Iterator<Item = W>,
+    qs: Q,
+    mut put: impl FnMut(Q::Item, W),
 ) -> ChunkStats<W> {
     let big = W::splat(f64::MAX);
     let mut r = ChunkStats {
@@ -1548,8 +1550,8 @@ fn linear_pass<M: MulAdd, W: Arith>(
     let mut q_prev = s.q_prev;
     let no_ig = W::default() * c.k_ig;
     let mut igk = s.ig_prev * c.k_ig;
-    for (q, x) in qs.iter_mut().zip(xs) {
-        let v = linear_step::<M, W>(c, &mut s, *x, igk);
+    for (q, x) in qs.zip(xs) {
+        let v = linear_step::<M, W>(c, &mut s, x, igk);
         igk = no_ig;
         r.q_max = r.q_max.hi(v);
         r.q_min_neg = r.q_min_neg.hi(-v);
@@ -1557,7 +1559,7 @@ fn linear_pass<M: MulAdd, W: Arith>(
         r.step_min_neg = r.step_min_neg.hi(-step);
         r.step_max = r.step_max.hi(step);
         q_prev = v;
-        *q = v;
+        put(q, v);
     }
     s.ig_prev = W::default();
     *st = s;
@@ -1661,7 +1663,8 @@ impl<M: MulAdd> StageKernel<'_, M> {
         xs: &[L],
         qs: &mut [L],
     ) -> ChunkStats<L> {
-        linear_pass::<M, L>(&self.coefs(), st, xs, qs)
+        let xs = xs.iter().copied();
+        linear_pass::<M, L, _>(&self.coefs(), st, xs, qs.iter_mut(), |q, v| *q = v)
     }
 
     /// The linear passes of two stages over chunks of the same length in
@@ -1695,22 +1698,21 @@ impl<M: MulAdd> StageKernel<'_, M> {
             k_ig: p(|c| c.k_ig),
             off: p(|c| c.off),
         };
-        let mut xw = [L::Pair::default(); CHUNK];
-        for (w, (x, x2)) in xw.iter_mut().zip(xs.iter().zip(xs2)).take(n) {
-            *w = L::pair(*x, *x2);
-        }
-        let mut qw = [L::Pair::default(); CHUNK];
         // The states joined, and the states and the record split, through
         // memory (`black_box`): built from or split into halves in
         // registers, they lead LLVM's SLP vectorizer to keep the loop in
         // two 128-bit halves.
         let mut sw = std::hint::black_box(st.pair(st2));
-        let stats = linear_pass::<M, L::Pair>(&c, &mut sw, &xw[..n], &mut qw[..n]);
+        let xw = xs[..n]
+            .iter()
+            .zip(&xs2[..n])
+            .map(|(x, x2)| L::pair(*x, *x2));
+        let qw = qs.iter_mut().zip(qs2.iter_mut());
+        let stats = linear_pass::<M, L::Pair, _>(&c, &mut sw, xw, qw, |(q, q2), v| {
+            (*q, *q2) = L::halves(v);
+        });
         let (sw, stats) = std::hint::black_box((sw, stats));
         (*st, *st2) = StageLanes::halves(sw);
-        for (w, (q, q2)) in qw[..n].iter().zip(qs.iter_mut().zip(qs2.iter_mut())) {
-            (*q, *q2) = L::halves(*w);
-        }
         let h = |v: L::Pair| L::halves(v);
         let ((a1, a2), (b1, b2), (c1, c2), (d1, d2)) = (
             h(stats.q_max),
