@@ -6,8 +6,8 @@
 
 /// Extra ring room beyond the largest delay: a block of up to this many
 /// samples is written whole and then read whole (two copies each) instead
-/// of sample by sample.
-const SLACK: usize = 64;
+/// of sample by sample. The chain's chunks (`MAX_BLOCK`) fit in one piece.
+const SLACK: usize = super::MAX_BLOCK;
 
 /// An integer-sample delay with a preallocated ring buffer.
 #[derive(Clone, Debug, Default)]
