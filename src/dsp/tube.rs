@@ -136,8 +136,10 @@
 //! lanes of one register (`StageKernel::linear_chunk_pair`: stereo in the
 //! four lanes of an `F4`, mono in the two of an `F2`). The linear passes are
 //! bound by their instructions, not by the width of the registers, so the
-//! pair costs about one pass: 25 instructions for both stages of a stereo
-//! sample, where the two passes took 29 each (live chain −9 %). Lanes do not
+//! pair costs about one pass: 30 instructions for both stages of a stereo
+//! sample (the inputs joined and the coordinates split inside the loop),
+//! where the two passes took 29 each (live chain −9 %, then −5 % for joining
+//! and splitting in the loop instead of in packing loops). Lanes do not
 //! mix, so the output is the same bit for bit.
 //!
 //! The preamp's linear ends ([`PreampPart`]: guard, input gain and
@@ -145,15 +147,15 @@
 //! another rate than the stages: the chain runs them at the host rate,
 //! around its oversampler (a quarter of the work; live chain −3 %).
 //!
-//! Profile (perf, chain with the preamp in, live, stereo, noise at 48 kHz):
-//! the two stages take about 59 % of the time, the live 4x half-bands
-//! 17 %, the host-rate loop (K-weighting of the auto-gain and the compare)
-//! 12 %. Within the stages, the ADAA quotient passes take about half, the
-//! two linear passes (about 29 instructions per stereo sample each, bound
-//! by their issue rate and the one-FMA recursions) about a third; the
-//! quotient pass is bound by its table fetches (four segments, five
-//! coefficients each, per 256-bit quotient) and the division. Silence,
-//! which has no ADAA work, still costs about 70 % of signal.
+//! Profile (perf, chain with the preamp in, live, stereo, noise at 48 kHz,
+//! with the pipeline): the two stages take about 59 % of the time, the live
+//! 4x half-bands 15 %, the host-rate loop (K-weighting of the auto-gain and
+//! the compare) 15 %. Within the stages, the two ADAA quotient passes take
+//! about 55 % and the pipelined linear pass about 17 %; the quotient pass
+//! (about 70 instructions per 256-bit quotient, unrolled four times) is
+//! bound by its table fetches (four segments, five coefficients each) and
+//! their shuffles into lanes. Silence, which has no ADAA work, still costs
+//! about 70 % of signal.
 //! Cost per oversampled sample per channel (release, baseline x86-64,
 //! callgrind instructions; timings on this loaded 2-core machine are only
 //! indicative): mono ≈ 170 instr on a −40 dB sine, ≈ 168 on a decaying
