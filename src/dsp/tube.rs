@@ -2323,19 +2323,9 @@ impl Ends {
             self.hpf_restart = false;
         }
         let (a, t) = (self.smooth_a, self.in_gain_target);
-        let mut g = self.in_gain;
-        // A gain that has reached its target stays there: skip the smoothing.
-        if g != t {
-            for v in xs.iter_mut() {
-                g = smooth(g, t, a);
-                *v = v.sanitize(INPUT_LIMIT_VOLTS) * L::splat(g);
-            }
-            self.in_gain = g;
-        } else {
-            for v in xs.iter_mut() {
-                *v = v.sanitize(INPUT_LIMIT_VOLTS) * L::splat(g);
-            }
-        }
+        with_smoothed_gain(&mut self.in_gain, t, a, xs, |v, g| {
+            v.sanitize(INPUT_LIMIT_VOLTS) * L::splat(g)
+        });
         if self.hpf_on {
             let f = self.hpf;
             for v in xs.iter_mut() {
@@ -2352,21 +2342,37 @@ impl Ends {
     #[inline(always)]
     fn back<L: Lane, M: MulAdd>(&mut self, s: &mut L, ys: &mut [L]) {
         let (a, t, f) = (self.smooth_a, self.out_gain_target, self.out_hp);
-        let mut g = self.out_gain;
-        if g != t {
-            for y in ys.iter_mut() {
-                g = smooth(g, t, a);
-                *y = f.tick::<M, _>(s, *y) * L::splat(g);
-            }
-            self.out_gain = g;
-        } else {
-            for y in ys.iter_mut() {
-                *y = f.tick::<M, _>(s, *y) * L::splat(g);
-            }
-        }
+        with_smoothed_gain(&mut self.out_gain, t, a, ys, |y, g| {
+            f.tick::<M, _>(s, y) * L::splat(g)
+        });
         self.back_counter += ys.len() as u64;
         if self.back_counter.is_multiple_of(CHUNK as u64) {
             *s = s.flush();
+        }
+    }
+}
+
+/// `xs[j] = f(xs[j], g_j)`, with the gain `g` moving towards `target` by
+/// one-pole smoothing per sample (`a`); a gain that has reached its target
+/// stays there, and then the smoothing is skipped.
+#[inline(always)]
+fn with_smoothed_gain<L: Copy>(
+    g: &mut f64,
+    target: f64,
+    a: f64,
+    xs: &mut [L],
+    mut f: impl FnMut(L, f64) -> L,
+) {
+    let mut v = *g;
+    if v != target {
+        for x in xs.iter_mut() {
+            v = smooth(v, target, a);
+            *x = f(*x, v);
+        }
+        *g = v;
+    } else {
+        for x in xs.iter_mut() {
+            *x = f(*x, v);
         }
     }
 }
@@ -2575,20 +2581,22 @@ impl PreampCore {
         let mut buf = [L::default(); CHUNK];
         let mut i0 = 0;
         match part {
-            PreampPart::Front => {
+            PreampPart::Front | PreampPart::Back => {
+                let front = part == PreampPart::Front;
                 while i0 < len {
-                    let n = chunk_len(len - i0, self.ends.front_counter);
+                    let ends = &mut self.ends;
+                    let counter = if front {
+                        ends.front_counter
+                    } else {
+                        ends.back_counter
+                    };
+                    let n = chunk_len(len - i0, counter);
                     load(i0, &mut buf[..n]);
-                    self.ends.front::<L, M>(&mut st.hpf, &mut buf[..n]);
-                    store(i0, &buf[..n]);
-                    i0 += n;
-                }
-            }
-            PreampPart::Back => {
-                while i0 < len {
-                    let n = chunk_len(len - i0, self.ends.back_counter);
-                    load(i0, &mut buf[..n]);
-                    self.ends.back::<L, M>(&mut st.out, &mut buf[..n]);
+                    if front {
+                        ends.front::<L, M>(&mut st.hpf, &mut buf[..n]);
+                    } else {
+                        ends.back::<L, M>(&mut st.out, &mut buf[..n]);
+                    }
                     store(i0, &buf[..n]);
                     i0 += n;
                 }
