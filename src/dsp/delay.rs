@@ -1,39 +1,41 @@
-//! A fixed-capacity integer delay line (ring buffer).
+//! A fixed-capacity integer delay line.
 //!
 //! Used to keep the dry signal time-aligned with the wet path's latency and to
 //! stand in for the oversampler's latency when no non-linear stage is active.
 //! Capacity is allocated in `prepare`; changing the delay never allocates.
+//!
+//! The line keeps the last `max_delay` input samples (its history), not a
+//! ring: delaying a block of `n ≥ d` samples in place is one move of its
+//! first `n − d` samples by `d` and a copy of `d` history samples in front,
+//! and keeping the history is a copy of `max_delay` samples. A delay that
+//! only has to stay ready ([`DelayLine::push`]) costs that last copy alone.
+//! The delays here are a few tens of samples and the blocks a few hundred,
+//! so this moves about half the memory a ring does (which copies every
+//! sample in and out).
 
-/// Extra ring room beyond the largest delay: a block of up to this many
-/// samples is written whole and then read whole (two copies each) instead
-/// of sample by sample. The chain's chunks (`MAX_BLOCK`) fit in one piece.
-const SLACK: usize = super::MAX_BLOCK;
-
-/// An integer-sample delay with a preallocated ring buffer.
+/// An integer-sample delay that keeps its input's recent history.
 #[derive(Clone, Debug, Default)]
 pub struct DelayLine {
-    /// Ring buffer; its length is the largest delay + 1 + `SLACK`.
-    buffer: Vec<f64>,
-    /// Largest delay `set_delay` accepts.
-    max_delay: usize,
-    /// Next write position in `buffer`.
-    write: usize,
-    /// Current delay in samples.
+    /// The last `max_delay` input samples, oldest first.
+    history: Vec<f64>,
+    /// Where the next history is assembled (same length; swapped in).
+    spare: Vec<f64>,
+    /// Current delay in samples (≤ `history.len()`).
     delay: usize,
 }
 
 impl DelayLine {
     /// Allocate room for delays up to `max_delay` samples.
     pub fn prepare(&mut self, max_delay: usize) {
-        self.buffer = vec![0.0; max_delay + 1 + SLACK];
-        self.max_delay = max_delay;
-        self.write = 0;
+        self.history = vec![0.0; max_delay];
+        self.spare = vec![0.0; max_delay];
         self.delay = self.delay.min(max_delay);
     }
 
-    /// Set the delay (clamped to the capacity). Does not clear the buffer.
+    /// Set the delay (clamped to the capacity). Keeps the history, so a
+    /// longer delay plays the samples that really came that long ago.
     pub fn set_delay(&mut self, delay: usize) {
-        self.delay = delay.min(self.max_delay);
+        self.delay = delay.min(self.history.len());
     }
 
     /// Current delay in samples.
@@ -43,55 +45,48 @@ impl DelayLine {
 
     /// Clear the stored history.
     pub fn reset(&mut self) {
-        self.buffer.fill(0.0);
-        self.write = 0;
+        self.history.fill(0.0);
+    }
+
+    /// Assemble the history after `block` in `spare` (swapped in by the
+    /// caller once the old history is no longer needed).
+    fn next_history(&mut self, block: &[f64]) {
+        let (m, n) = (self.history.len(), block.len());
+        if n >= m {
+            self.spare.copy_from_slice(&block[n - m..]);
+        } else {
+            self.spare[..m - n].copy_from_slice(&self.history[n..]);
+            self.spare[m - n..].copy_from_slice(block);
+        }
     }
 
     /// Feed `block` without reading the delayed signal out: the line's
     /// state afterwards is the one [`Self::process`] leaves (for a path
     /// that must stay ready while its output is not used).
     pub fn push(&mut self, block: &[f64]) {
-        if self.delay == 0 || self.buffer.is_empty() {
+        if self.delay == 0 {
             return;
         }
-        let len = self.buffer.len();
-        // Only the last `len` samples can stay in the ring.
-        let skip = block.len().saturating_sub(len);
-        let block = &block[skip..];
-        let w = (self.write + skip) % len;
-        let n = block.len();
-        let first = n.min(len - w);
-        self.buffer[w..w + first].copy_from_slice(&block[..first]);
-        self.buffer[..n - first].copy_from_slice(&block[first..]);
-        self.write = (w + n) % len;
+        self.next_history(block);
+        std::mem::swap(&mut self.history, &mut self.spare);
     }
 
     /// Delay `block` in place.
-    ///
-    /// Works in pieces of at most `len − delay` samples (≥ `SLACK` + 1): a
-    /// piece is copied into the ring, then the delayed piece copied out. The
-    /// read window starts `delay` positions behind the write window and is
-    /// as long, so the only ring positions the write overwrites before they
-    /// are read are those whose new value is the one wanted.
     pub fn process(&mut self, block: &mut [f64]) {
-        if self.delay == 0 || self.buffer.is_empty() {
+        let d = self.delay;
+        if d == 0 {
             return;
         }
-        let len = self.buffer.len();
-        let piece = len - self.delay;
-        for chunk in block.chunks_mut(piece) {
-            let n = chunk.len();
-            let w = self.write;
-            let first = n.min(len - w);
-            self.buffer[w..w + first].copy_from_slice(&chunk[..first]);
-            self.buffer[..n - first].copy_from_slice(&chunk[first..]);
-            let r = (w + len - self.delay) % len;
-            let first = n.min(len - r);
-            chunk[..first].copy_from_slice(&self.buffer[r..r + first]);
-            let rest = n - first;
-            chunk[first..].copy_from_slice(&self.buffer[..rest]);
-            self.write = (w + n) % len;
+        self.next_history(block);
+        let (m, n) = (self.history.len(), block.len());
+        // Sample i becomes input i − d: from the block when i ≥ d, else
+        // from the history (whose last sample is input −1).
+        if n > d {
+            block.copy_within(..n - d, d);
         }
+        let k = n.min(d);
+        block[..k].copy_from_slice(&self.history[m - d..m - d + k]);
+        std::mem::swap(&mut self.history, &mut self.spare);
     }
 }
 
@@ -118,8 +113,8 @@ mod tests {
         assert_eq!(x, [1.0, -2.0, 3.0]);
     }
 
-    /// Against a plain per-sample reference (history in a Vec), over block
-    /// sizes that cross the ring's wrap and exceed its slack.
+    /// Against a plain per-sample reference, over block sizes below, at
+    /// and above the delay and the capacity.
     #[test]
     fn any_block_partition_matches_a_plain_delay() {
         for delay in [1usize, 5, 17, 100] {
@@ -178,6 +173,30 @@ mod tests {
                 }
                 start = end;
             }
+        }
+    }
+
+    /// A delay changed mid-stream plays the input that came that long ago
+    /// (the line keeps its full capacity of history whatever the delay).
+    #[test]
+    fn a_longer_delay_reads_the_real_history() {
+        let mut d = DelayLine::default();
+        d.prepare(50);
+        d.set_delay(3);
+        let input: Vec<f64> = (1..=400).map(f64::from).collect();
+        let mut out = input.clone();
+        let (a, b) = out.split_at_mut(200);
+        for piece in a.chunks_mut(30) {
+            d.process(piece);
+        }
+        d.set_delay(40);
+        for piece in b.chunks_mut(7) {
+            d.process(piece);
+        }
+        for (i, y) in out.iter().enumerate() {
+            let delay = if i < 200 { 3 } else { 40 };
+            let want = if i < delay { 0.0 } else { input[i - delay] };
+            assert_eq!(*y, want, "sample {i}");
         }
     }
 
