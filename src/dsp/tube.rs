@@ -3008,7 +3008,12 @@ impl StereoPreamp {
 pub const AUTO_GAIN_TIME_CONSTANT_MS: f64 = 3000.0;
 /// Samples between gain updates (the gain ramps linearly in between); the
 /// loudness averages are updated once per hop from the hop's power sums.
-const AUTO_GAIN_HOP: u64 = 32;
+/// 64 (1.3 ms at 48 kHz): the corrections move with 250 ms and 3 s time
+/// constants and are ramped per sample, so updating every 1.3 ms rather
+/// than 0.67 ms only moves the corners of an already smooth ramp, and the
+/// per-hop work (divisions, square roots, the filter states' flush) costs
+/// half as much per sample as at 32 (about 1.5 % of the live chain).
+const AUTO_GAIN_HOP: u64 = 64;
 
 /// Auto-gain settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -3221,7 +3226,7 @@ impl LoudnessQuad {
 ///
 /// Per sample both signals run through the K-weighting together (the two
 /// lanes of an `F2`) and their squares are summed; every
-/// `AUTO_GAIN_HOP` (32) samples, counted from reset so the block size does
+/// `AUTO_GAIN_HOP` (64) samples, counted from reset so the block size does
 /// not matter, the hop's mean powers move one-pole averages with a 3 s time
 /// constant. Over the first seconds the average is a cumulative mean,
 /// started as if 0.5 s of zeros had been averaged: both powers are biased
@@ -3365,7 +3370,7 @@ impl LoudnessPair {
 /// feeds back the loudness already delivered, so the integrated loudness
 /// converges to the reference's even while the compression changes.
 /// Per sample only the two K-weightings (run together in SIMD lanes) and
-/// three squared sums run; every 32 samples the averages take the hop's
+/// three squared sums run; every 64 samples the averages take the hop's
 /// mean powers (hops in which both signals stay below −240 dB are skipped),
 /// and the correction is recomputed, smoothed with 250 ms and ramped
 /// linearly per sample: after the first second it moves ≤ 0.04 dB per 10 ms
