@@ -347,8 +347,9 @@ impl ChannelState {
 /// 3 s estimator) of the dry signal and the output before compare and
 /// bypass, in host samples. It runs whether or not compare is on, so
 /// switching is instant and already matched; the gain is recomputed every
-/// hop (64 samples, 1.3 ms at 48 kHz) and ramped linearly between hops. Before the first
-/// estimate, and in silence, it holds (1 at first).
+/// hop (64 samples, 1.3 ms at 48 kHz) and ramped linearly between hops.
+/// While compare is off only the estimate runs, not the gain ramp. Before
+/// the first estimate, and in silence, it holds (1 at first).
 struct CompareMatch {
     /// K-weighted powers of the dry signal (a) and the output (b).
     loudness: LoudnessPair,
