@@ -349,7 +349,9 @@ impl ChannelState {
 /// switching is instant and already matched; the gain is recomputed every
 /// hop (64 samples, 1.3 ms at 48 kHz) and ramped linearly between hops.
 /// While compare is off only the estimate runs, not the gain ramp. Before
-/// the first estimate, and in silence, it holds (1 at first).
+/// the first estimate, and in silence, it holds (1 at first). Both signals
+/// are finite by construction (the chain's input is sanitized, and every
+/// stage's output is finite), so they are weighed without a check.
 struct CompareMatch {
     /// K-weighted powers of the dry signal (a) and the output (b).
     loudness: LoudnessPair,
@@ -393,7 +395,7 @@ impl CompareMatch {
             let mut loud = self.loudness;
             for j in 0..take {
                 let i = start + j;
-                loud.weigh(dry[i], out[i]);
+                loud.weigh_finite(dry[i], out[i]);
                 if GAIN {
                     gain[i] = self.gain_from + step * (phase + j + 1) as f64;
                 }
@@ -466,7 +468,7 @@ impl CompareMatch {
                 .iter_mut()
                 .zip(gain_b[start..end].iter_mut());
             for (j, (((da, oa), (db, ob)), (ga, gb))) in signals.zip(gains).enumerate() {
-                quad.weigh([*da, *oa, *db, *ob]);
+                quad.weigh_finite([*da, *oa, *db, *ob]);
                 if GAIN {
                     let t = (phase + j + 1) as f64;
                     *ga = from_a + step_a * t;

@@ -117,8 +117,17 @@ const MAX_IIR_COEFS: usize = 16;
 const MAX_IIR_SECTIONS: usize = MAX_IIR_COEFS / 2;
 /// Largest number of non-zero off-centre tap pairs of one FIR half-band.
 const MAX_FIR_PAIRS: usize = 96;
-/// IIR state is flushed every this many input samples of a stage.
+/// The Thiran pad's state is flushed every this many host samples.
 const FLUSH_PERIOD: usize = 64;
+/// A half-band's IIR state is flushed every this many input samples of its
+/// stage. Longer than the Thiran's, because each flush also ends a segment
+/// of the fused loops (their recursions drain and their states go through
+/// memory): at 128 the live 4× loops run segments of 64 host samples, not
+/// 32. Still no denormals: a state just above `FLUSH_BELOW` (1e-30) that
+/// decays at the fastest natural rate of a section, its coefficient (≥ 0.02
+/// in the live designs), is ≥ 1e-30 · 0.02¹²⁸ ≈ 1e-247 at the next flush,
+/// far above the denormal range (< 2.2e-308).
+const IIR_FLUSH_PERIOD: usize = 128;
 /// State magnitudes below this are set to zero (denormal protection).
 const FLUSH_BELOW: f64 = 1e-30;
 
@@ -484,7 +493,7 @@ struct IirState {
     /// `s[j]` = previous input of section j in each lane; `s[m]` = previous
     /// output of the last section (`m` = sections per path).
     s: [[f64; 2]; MAX_IIR_SECTIONS + 1],
-    /// Input samples processed since the last flush (0..FLUSH_PERIOD), so the
+    /// Input samples processed since the last flush (0..IIR_FLUSH_PERIOD), so the
     /// flush happens at the same absolute sample whatever the block sizes.
     phase: usize,
 }
@@ -543,7 +552,7 @@ fn iir_up_m<const M: usize>(coefs: &[[f64; 2]], st: &mut IirState, input: &[f64]
     let a: [[f64; 2]; M] = std::array::from_fn(|j| coefs[j]);
     let mut start = 0;
     while start < input.len() {
-        let end = (start + FLUSH_PERIOD - st.phase).min(input.len());
+        let end = (start + IIR_FLUSH_PERIOD - st.phase).min(input.len());
         let mut s: [[f64; 2]; M] = std::array::from_fn(|j| st.s[j]);
         let mut last = st.s[M];
         for (x, o) in input[start..end]
@@ -557,7 +566,7 @@ fn iir_up_m<const M: usize>(coefs: &[[f64; 2]], st: &mut IirState, input: &[f64]
         st.s[..M].copy_from_slice(&s);
         st.s[M] = last;
         st.phase += end - start;
-        if st.phase == FLUSH_PERIOD {
+        if st.phase == IIR_FLUSH_PERIOD {
             st.phase = 0;
             st.flush_state();
         }
@@ -575,7 +584,7 @@ fn iir_down_m<const M: usize>(
     let a: [[f64; 2]; M] = std::array::from_fn(|j| coefs[j]);
     let mut start = 0;
     while start < out.len() {
-        let end = (start + FLUSH_PERIOD - st.phase).min(out.len());
+        let end = (start + IIR_FLUSH_PERIOD - st.phase).min(out.len());
         let mut s: [[f64; 2]; M] = std::array::from_fn(|j| st.s[j]);
         let mut last = st.s[M];
         for (x, o) in input[2 * start..2 * end]
@@ -588,7 +597,7 @@ fn iir_down_m<const M: usize>(
         st.s[..M].copy_from_slice(&s);
         st.s[M] = last;
         st.phase += end - start;
-        if st.phase == FLUSH_PERIOD {
+        if st.phase == IIR_FLUSH_PERIOD {
             st.phase = 0;
             st.flush_state();
         }
@@ -596,23 +605,23 @@ fn iir_down_m<const M: usize>(
     }
 }
 
-/// Host samples a fused 4x loop may run before stage 1 (every 64 of its
-/// samples) or stage 2 (every 32 host samples) is due for a flush.
+/// Host samples a fused 4x loop may run before stage 1 (every 128 of its
+/// samples) or stage 2 (every 64 host samples) is due for a flush.
 fn fused_segment(p1: usize, p2: usize, remaining: usize) -> usize {
     remaining
-        .min(FLUSH_PERIOD - p1)
-        .min((FLUSH_PERIOD - p2) / 2)
+        .min(IIR_FLUSH_PERIOD - p1)
+        .min((IIR_FLUSH_PERIOD - p2) / 2)
 }
 
 /// Advances the flush phases of a fused 4x loop by `len` host samples.
 fn fused_advance(s1: &mut IirState, s2: &mut IirState, len: usize) {
     s1.phase += len;
     s2.phase += 2 * len;
-    if s1.phase == FLUSH_PERIOD {
+    if s1.phase == IIR_FLUSH_PERIOD {
         s1.phase = 0;
         s1.flush_state();
     }
-    if s2.phase == FLUSH_PERIOD {
+    if s2.phase == IIR_FLUSH_PERIOD {
         s2.phase = 0;
         s2.flush_state();
     }
@@ -2156,6 +2165,25 @@ mod tests {
                 assert_eq!(ptrs(&os), before);
             }
         }
+    }
+
+    /// The bound `IIR_FLUSH_PERIOD` relies on: no live section decays
+    /// faster than by 0.02 per sample, so a state above `FLUSH_BELOW` at one
+    /// flush is far from denormal at the next.
+    #[test]
+    fn live_sections_decay_slowly_enough_for_the_flush_period() {
+        let mut slowest = f64::INFINITY;
+        for &fs in &[22_050.0, 44_100.0, 48_000.0, 96_000.0, 192_000.0, 384_000.0] {
+            let d = Designs::new(fs);
+            for k in 0..MAX_STAGES {
+                for &a in &d.iir[k].coefs[..d.iir[k].count] {
+                    slowest = slowest.min(a.abs());
+                }
+            }
+        }
+        assert!(slowest >= 0.02, "smallest coefficient {slowest}");
+        let worst = FLUSH_BELOW * slowest.powi(IIR_FLUSH_PERIOD as i32);
+        assert!(worst > 1e-300, "{worst:e}");
     }
 
     /// Each stage meets its stopband target on a dense grid, and the live
