@@ -157,7 +157,7 @@
 //! their shuffles into lanes. Not by its divider: a reciprocal estimate
 //! (`vrcpps`) with three Newton steps in place of the division, more
 //! instructions and no divide, made the live chain 7 % slower. Silence,
-//! which has no ADAA work, still costs about 70 % of signal.
+//! which has no ADAA work, still costs about 60 % of signal.
 //! Cost per oversampled sample per channel (release, baseline x86-64,
 //! callgrind instructions; timings on this loaded 2-core machine are only
 //! indicative): mono ≈ 170 instr on a −40 dB sine, ≈ 168 on a decaying

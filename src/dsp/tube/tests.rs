@@ -1112,3 +1112,35 @@ fn ends_at_the_host_rate_keep_the_small_signal_response() {
         assert!(dm.abs() < 0.01 && dp.abs() < 0.5, "{f} Hz: {dm} dB, {dp}°");
     }
 }
+
+/// `weigh_finite` skips the finiteness check; a non-finite value that
+/// reaches it anyway costs at most its hop (both lanes non-finite: the hop
+/// is dropped) or restarts the estimate (one lane): either way the states
+/// and the averages come back finite, and the powers measure again (here
+/// the ratio 4 of a signal to its half).
+#[test]
+fn a_non_finite_value_in_weigh_finite_does_no_lasting_harm() {
+    let hop = LoudnessPair::HOP;
+    for both_lanes in [true, false] {
+        let mut l = LoudnessPair::new();
+        for i in 0..40 * hop {
+            let v = (i as f64 * 0.1).sin();
+            let (a, b) = if i == 3 * hop + 5 {
+                (f64::NAN, if both_lanes { f64::INFINITY } else { 0.5 * v })
+            } else {
+                (v, 0.5 * v)
+            };
+            l.weigh_finite(a, b);
+            if l.advance(1) {
+                l.end_hop();
+            }
+        }
+        let [a, b] = l.powers();
+        assert!(a.is_finite() && b.is_finite() && b > 0.0, "{a} {b}");
+        assert!(
+            (a / b - 4.0).abs() < 1e-9,
+            "both lanes {both_lanes}: {}",
+            a / b
+        );
+    }
+}
