@@ -377,6 +377,7 @@ fn auto_gain_matches_loudness_over_the_gain_and_level_range() {
     ];
     for (name, input) in &signals {
         let l_in = integrated_lufs(input);
+        let mut worst = 0.0f64;
         for gain_db in [0.0, 20.0, 40.0, 60.0] {
             for level_db in [-60.0, -30.0, 0.0] {
                 let out = through(mic_into_auto_gained_preamp(gain_db, level_db), input, 512);
@@ -385,8 +386,10 @@ fn auto_gain_matches_loudness_over_the_gain_and_level_range() {
                     (l_out - l_in).abs() <= 0.5,
                     "{name}, gain {gain_db} level {level_db}: in {l_in:.2} LUFS, out {l_out:.2} LUFS"
                 );
+                worst = worst.max((l_out - l_in).abs());
             }
         }
+        println!("{name}: auto-gain within {worst:.2} dB of the input's loudness");
     }
 }
 
