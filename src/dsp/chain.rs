@@ -408,6 +408,33 @@ impl CompareMatch {
         }
     }
 
+    /// [`Self::process`] with the gains written when `gain` (compare on or
+    /// fading).
+    #[inline(always)]
+    fn process_as(&mut self, gain: bool, dry: &[f64], out: &[f64], gains: &mut [f64]) {
+        if gain {
+            self.process::<true>(dry, out, gains);
+        } else {
+            self.process::<false>(dry, out, gains);
+        }
+    }
+
+    /// [`Self::process_pair`] with the gains written when `gain`.
+    #[inline(always)]
+    fn process_pair_as(
+        gain: bool,
+        a: &mut CompareMatch,
+        b: &mut CompareMatch,
+        side_a: (&[f64], &[f64], &mut [f64]),
+        side_b: (&[f64], &[f64], &mut [f64]),
+    ) {
+        if gain {
+            Self::process_pair::<true>(a, b, side_a, side_b);
+        } else {
+            Self::process_pair::<false>(a, b, side_a, side_b);
+        }
+    }
+
     /// End of a hop: fold the hop into the averages and aim the gain at the
     /// new estimate.
     fn end_hop(&mut self) {
@@ -1416,12 +1443,8 @@ impl Chain {
             // The compare's loudness match runs all the time, so switching
             // is instant and already matched.
             if !pair_fed {
-                if compare_off {
-                    ch.compare
-                        .process::<false>(dry, mixed, &mut ch.scratch[..n]);
-                } else {
-                    ch.compare.process::<true>(dry, mixed, &mut ch.scratch[..n]);
-                }
+                ch.compare
+                    .process_as(!compare_off, dry, mixed, &mut ch.scratch[..n]);
             }
         }
         if pair_fed {
@@ -1431,11 +1454,7 @@ impl Chain {
                     (&b.dry[..n], &b.alt[..n], &mut b.scratch[..n]),
                 );
                 let (ca, cb) = (&mut a.compare, &mut b.compare);
-                if compare_off {
-                    CompareMatch::process_pair::<false>(ca, cb, sides.0, sides.1);
-                } else {
-                    CompareMatch::process_pair::<true>(ca, cb, sides.0, sides.1);
-                }
+                CompareMatch::process_pair_as(!compare_off, ca, cb, sides.0, sides.1);
             }
         }
 
@@ -1484,12 +1503,9 @@ mod tests {
             let end = (start + size).min(n);
             let left = (&dry_l[start..end], &out_l[start..end], &mut ga[start..end]);
             let right = (&dry_r[start..end], &out_r[start..end], &mut gb[start..end]);
-            if k % 4 == 1 {
-                CompareMatch::process_pair::<false>(&mut a, &mut b, left, right);
-                written[start..end].fill(false);
-            } else {
-                CompareMatch::process_pair::<true>(&mut a, &mut b, left, right);
-            }
+            let on = k % 4 != 1;
+            CompareMatch::process_pair_as(on, &mut a, &mut b, left, right);
+            written[start..end].fill(on);
             start = end;
         }
         let (mut ma, mut mb) = (CompareMatch::new(), CompareMatch::new());
