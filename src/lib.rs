@@ -51,6 +51,9 @@ pub struct Tubeline {
     offline: bool,
     /// Latency last reported to the host.
     reported_latency: u32,
+    /// CLAP: the latency a restart was asked for while processing (the new
+    /// latency is reported in the next `activate`), so it is asked once.
+    restart_requested_for: Option<u32>,
     /// Receives measured-curve filters designed off the audio thread.
     curve_rx: CurveReceiver,
     /// The background side of `curve_rx`, used by the task executor.
@@ -94,6 +97,7 @@ impl Default for Tubeline {
             chain: Chain::new(),
             offline: false,
             reported_latency: 0,
+            restart_requested_for: None,
             curve_rx: rx,
             curve_tx: Arc::new(Mutex::new(tx)),
             curve_error: Arc::new(RwLock::new(None)),
@@ -168,6 +172,35 @@ impl Tubeline {
             }
         }
         self.repaint.request_repaint();
+    }
+
+    /// The chain's latency moved away from the one reported (a quality
+    /// change) while processing. Never allocates, never waits.
+    ///
+    /// CLAP allows the latency to change only inside `clap_plugin.activate()`
+    /// (`clap_host_latency.changed()` is [main-thread & being-activated]):
+    /// ask the host for a restart (`clap_host.request_restart()`, thread
+    /// safe) and report the new latency in the `activate` that follows.
+    /// nice-plug's `set_latency_samples` from here would post a main-thread
+    /// task that calls `changed()` at once if the host has deactivated the
+    /// plugin by the time it runs: outside `activate`.
+    ///
+    /// VST3 allows the change at any time: nice-plug's wrapper answers
+    /// `set_latency_samples` with `restartComponent(kLatencyChanged)` from
+    /// the main thread (the route Ardour and pedalboard have compensated).
+    fn latency_moved(&mut self, latency: u32, context: &mut impl ProcessContext<Self>) {
+        match context.plugin_api() {
+            PluginApi::Clap => {
+                if self.restart_requested_for != Some(latency) {
+                    self.restart_requested_for = Some(latency);
+                    context.request_restart();
+                }
+            }
+            PluginApi::Vst3 | PluginApi::Standalone => {
+                self.reported_latency = latency;
+                context.set_latency_samples(latency);
+            }
+        }
     }
 }
 
@@ -262,7 +295,13 @@ impl Plugin for Tubeline {
         self.chain.set_settings(self.params.snapshot(self.offline));
         self.chain
             .prepare(f64::from(buffer_config.sample_rate), channels);
+        // The only place where CLAP lets the latency change. (nice-plug's
+        // CLAP wrapper applies this after marking the instance active: when
+        // the value differs from the last one it asks the host for one more
+        // restart and calls `clap_host_latency::changed()` inside that
+        // `activate`. `latency.get()` returns the new value from here on.)
         self.reported_latency = self.chain.latency_samples() as u32;
+        self.restart_requested_for = None;
         context.set_latency_samples(self.reported_latency);
         self.sample_rate = f64::from(buffer_config.sample_rate);
         self.channels = channels;
@@ -331,8 +370,7 @@ impl Plugin for Tubeline {
 
         let latency = self.chain.latency_samples() as u32;
         if latency != self.reported_latency {
-            self.reported_latency = latency;
-            context.set_latency_samples(latency);
+            self.latency_moved(latency, context);
         }
         self.chain.process(buffer.as_slice());
         self.publish(buffer);

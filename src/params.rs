@@ -301,6 +301,30 @@ fn db_param(name: &str, default: f32, range: (f32, f32)) -> FloatParam {
     .with_unit(" dB")
     .with_step_size(0.01)
     .with_value_to_string(formatters::v2s_f32_rounded(2))
+    .with_string_to_value(s2v_number())
+}
+
+/// A parameter's text parser, as nice-plug takes it.
+type StringToValue = Arc<dyn Fn(&str) -> Option<f32> + Send + Sync>;
+
+/// The parser of every continuous parameter's text: the number the display
+/// shows, with or without its unit or label (what [`parse_display_number`]
+/// reads). Shown texts parse back to the value shown, so a host's text entry
+/// and its value → text → value round trips keep the value.
+fn s2v_number() -> StringToValue {
+    Arc::new(parse_display_number)
+}
+
+/// Bias display: two decimals (its step), and the character in words.
+fn v2s_bias(v: f32) -> String {
+    // The value is snapped to 0.01 steps: |v| < 0.005 is zero (also -0.0).
+    if v.abs() < 0.005 {
+        "0.00 (nominal)".to_string()
+    } else if v < 0.0 {
+        format!("{v:.2} (cold)")
+    } else {
+        format!("+{v:.2} (hot)")
+    }
 }
 
 impl DiParams {
@@ -490,7 +514,8 @@ impl Default for TubelineParams {
                 )
                 .with_unit(" ohm")
                 .with_step_size(1.0)
-                .with_value_to_string(formatters::v2s_f32_rounded(0)),
+                .with_value_to_string(formatters::v2s_f32_rounded(0))
+                .with_string_to_value(s2v_number()),
             },
             preamp: PreampParams {
                 on: on_off("Preamp", true),
@@ -506,15 +531,8 @@ impl Default for TubelineParams {
                     },
                 )
                 .with_step_size(0.01)
-                .with_value_to_string(Arc::new(|v| {
-                    if v.abs() < 0.005 {
-                        "0.00 (nominal)".to_string()
-                    } else if v < 0.0 {
-                        format!("{v:.2} (cold)")
-                    } else {
-                        format!("+{v:.2} (hot)")
-                    }
-                })),
+                .with_value_to_string(Arc::new(v2s_bias))
+                .with_string_to_value(s2v_number()),
                 hpf: EnumParam::new("High-pass", HighPassParam::Off),
                 out: db_param("Preamp Output", 0.0, PRE_OUT_RANGE_DB),
                 auto_gain: on_off("Auto Gain", true),
@@ -534,7 +552,8 @@ impl Default for TubelineParams {
                 )
                 .with_unit(" ohm")
                 .with_step_size(0.1)
-                .with_value_to_string(formatters::v2s_f32_rounded(1)),
+                .with_value_to_string(formatters::v2s_f32_rounded(1))
+                .with_string_to_value(s2v_number()),
                 volume: db_param("Amp Volume", 0.0, AMP_VOL_RANGE_DB),
                 swing: FloatParam::new(
                     "Amp Swing",
@@ -547,7 +566,8 @@ impl Default for TubelineParams {
                 )
                 .with_unit(" V")
                 .with_step_size(0.01)
-                .with_value_to_string(formatters::v2s_f32_rounded(2)),
+                .with_value_to_string(formatters::v2s_f32_rounded(2))
+                .with_string_to_value(s2v_number()),
                 model: EnumParam::new("Headphone", HeadphoneParam::Closed32),
                 normalize: on_off("Normalize Level", false),
             },
@@ -563,8 +583,9 @@ impl Default for TubelineParams {
                 )
                 .with_unit(" %")
                 .with_step_size(0.1)
-                .with_value_to_string(formatters::v2s_f32_rounded(1)),
-                bypass: BoolParam::new("Bypass", false).make_bypass(),
+                .with_value_to_string(formatters::v2s_f32_rounded(1))
+                .with_string_to_value(s2v_number()),
+                bypass: on_off("Bypass", false).make_bypass(),
                 compare: on_off("Compare Dry", false),
             },
             quality: EnumParam::new("Quality", QualityParam::Live),
@@ -627,8 +648,8 @@ impl TubelineParams {
         unsafe {
             match ptr {
                 ParamPtr::FloatParam(_) | ParamPtr::IntParam(_) => {
-                    let number =
-                        parse_number(text).ok_or_else(|| bad(format!("a number{}", ptr.unit())))?;
+                    let number = parse_display_number(text)
+                        .ok_or_else(|| bad(format!("a number{}", ptr.unit())))?;
                     let (min, max) = (ptr.preview_plain(0.0), ptr.preview_plain(1.0));
                     if !(min..=max).contains(&number) {
                         return Err(bad(format!("a value from {min} to {max}{}", ptr.unit())));
@@ -826,6 +847,21 @@ pub fn parse_number(text: &str) -> Option<f32> {
     Some(value * scale).filter(|v| v.is_finite())
 }
 
+/// Parse a number as a parameter displays it or a person types it: a unit
+/// may follow ("-6 dB", "50 %", "1.5k"), and so may a label in parentheses
+/// ("-1.00 (cold)", "+0.25 (hot)"); "nominal" alone is zero (Bias).
+pub fn parse_display_number(text: &str) -> Option<f32> {
+    let t = text.trim();
+    let t = match t.find('(') {
+        Some(i) if t.ends_with(')') => t[..i].trim_end(),
+        _ => t,
+    };
+    if t.eq_ignore_ascii_case("nominal") {
+        return Some(0.0);
+    }
+    parse_number(t)
+}
+
 /// Parse an on/off word.
 pub fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -886,6 +922,13 @@ mod tests {
         assert_eq!(parse_number("1.5k"), Some(1500.0));
         assert_eq!(parse_number("loud"), None);
         assert_eq!(parse_number("3 parsecs"), None);
+        assert_eq!(parse_display_number("-1.00 (cold)"), Some(-1.0));
+        assert_eq!(parse_display_number("+0.25 (hot)"), Some(0.25));
+        assert_eq!(parse_display_number("0.00 (nominal)"), Some(0.0));
+        assert_eq!(parse_display_number("nominal"), Some(0.0));
+        assert_eq!(parse_display_number("-6 dB"), Some(-6.0));
+        assert_eq!(parse_display_number("(cold)"), None);
+        assert_eq!(parse_display_number("warm (hot)"), None);
     }
 
     #[test]

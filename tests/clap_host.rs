@@ -20,7 +20,7 @@ use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_cou
 use tubeline::dsp::chain::{Chain, ChainSettings};
 use tubeline::dsp::oversampling::Quality;
 
-use host::{at, on_audio_thread, param_hash, Automation, Plugin};
+use host::{at, on_audio_thread, param_hash, Automation, LatencyCall, Plugin, Processor};
 use util::{noise, resistive_csv, sine};
 
 /// The parameter IDs of issue 2, with display name and group (CLAP module).
@@ -374,9 +374,15 @@ fn saved_state_recalls_exactly_in_a_fresh_instance() {
     }
 
     // The quality change changes the latency: the plugin must say so, and
-    // the host restarts it (deactivate, activate) as CLAP requires.
+    // the host restarts it (deactivate, activate) as CLAP requires. CLAP
+    // lets the latency change only inside activate(): until the restart the
+    // host keeps being told the old one.
     let high = chain_latency(SR, Quality::High);
-    assert_eq!(a.latency(), high, "latency after switching to High");
+    assert_eq!(
+        a.latency(),
+        chain_latency(SR, Quality::Live),
+        "latency after switching to High, before the restart"
+    );
     assert!(
         a.take_restart_request(),
         "a latency change while active must request a restart"
@@ -812,3 +818,393 @@ fn a_malformed_curve_leaves_the_load_flat_and_the_output_finite() {
     let gain = rms_db(&output[0][2048..]) - rms_db(&input[0][2048..]);
     assert!(gain.abs() < 0.1, "{gain:.3} dB");
 }
+
+// ---------------------------------------------------------------------------
+// 8. Host conformance: latency changes reach the host only inside
+//    activate(); every parameter's text parses back to its value
+// ---------------------------------------------------------------------------
+
+/// Assert that every `clap_host_latency::changed()` call so far came from
+/// inside `clap_plugin.activate()` ([main-thread & being-activated]).
+fn assert_latency_calls_inside_activate(p: &Plugin, what: &str) {
+    let calls = p.latency_calls();
+    assert!(
+        calls.iter().all(|c| *c == LatencyCall::InsideActivate),
+        "{what}: latency.changed() called outside activate(): {calls:?}"
+    );
+}
+
+/// What a host does while the plugin asks for restarts: stop processing,
+/// deactivate, activate, start again (and run its main-thread loop), until
+/// the plugin asks no more. Returns the new processor and the latency the
+/// plugin reported after each activation.
+///
+/// The plugin answers a latency change while processing with one restart
+/// request and reports the new latency in that activation. nice-plug
+/// applies a latency set in `activate` after marking the instance active,
+/// so it asks for one more restart and calls `latency.changed()` inside
+/// that second activation: two cycles per change, none more.
+fn service_restarts(p: &mut Plugin, mut proc: Processor, what: &str) -> (Processor, Vec<u32>) {
+    let mut latencies = Vec::new();
+    while p.take_restart_request() {
+        assert!(
+            latencies.len() < 2,
+            "{what}: still asking for a restart after {} cycles (reported {latencies:?})",
+            latencies.len()
+        );
+        on_audio_thread(|| {
+            if proc.is_started() {
+                proc.stop();
+            }
+        });
+        p.deactivate(proc);
+        p.pump();
+        proc = p.activate(SR, 2, 1024);
+        p.pump();
+        latencies.push(p.latency());
+        on_audio_thread(|| proc.start());
+        assert_latency_calls_inside_activate(p, what);
+    }
+    (proc, latencies)
+}
+
+/// A fresh all-stages-out instance, activated, started and settled (the
+/// first activation reports the initial latency: nice-plug asks for a
+/// restart there too).
+fn settled_instance() -> (Plugin, Processor) {
+    let mut p = Plugin::all_stages_out();
+    let proc = p.activate(SR, 2, 1024);
+    p.pump();
+    let (mut proc, _) = service_restarts(&mut p, proc, "initial activation");
+    if !proc.is_started() {
+        on_audio_thread(|| proc.start());
+    }
+    assert_eq!(p.latency(), chain_latency(SR, Quality::Live));
+    assert_latency_calls_inside_activate(&p, "initial activation");
+    (p, proc)
+}
+
+/// One quality switch by a parameter event while processing, then the
+/// host's restart cycles: the new latency is reported after the first.
+fn switch_quality_while_processing(p: &mut Plugin, proc: Processor, to: Quality) -> Processor {
+    let mut proc = proc;
+    let value = match to {
+        Quality::Live => 0.0,
+        Quality::High => 1.0,
+    };
+    let from = p.latency();
+    let calls_before = p.latency_calls().len();
+    let input = stereo_sine(SR, 4 * 512);
+    let events = [at(512 + 77, "quality", value)];
+    for start in (0..input[0].len()).step_by(512) {
+        let mut out = vec![vec![0.0; input[0].len()]; 2];
+        on_audio_thread(|| proc.process_block(&input, &mut out, start, 512, &events));
+        p.pump();
+    }
+    assert_latency_calls_inside_activate(p, &format!("{to:?}: while processing"));
+    assert_eq!(
+        p.latency(),
+        from,
+        "{to:?}: the reported latency may only change inside activate()"
+    );
+    let (proc, latencies) = service_restarts(p, proc, &format!("switch to {to:?}"));
+    let expected = chain_latency(SR, to);
+    assert!(
+        !latencies.is_empty(),
+        "{to:?}: the latency changed ({from} → {expected}) but no restart was asked for"
+    );
+    assert_eq!(
+        latencies[0], expected,
+        "{to:?}: the latency reported after the first restart"
+    );
+    assert_eq!(p.latency(), expected, "{to:?}: settled latency");
+    assert!(
+        p.latency_calls().len() > calls_before,
+        "{to:?}: latency.changed() was never called"
+    );
+    proc
+}
+
+#[test]
+fn a_quality_change_while_processing_reports_its_latency_only_inside_activate() {
+    let (mut p, proc) = settled_instance();
+    assert_ne!(
+        chain_latency(SR, Quality::Live),
+        chain_latency(SR, Quality::High),
+        "Live and High must differ in latency, or this test proves nothing"
+    );
+    let proc = switch_quality_while_processing(&mut p, proc, Quality::High);
+    let mut proc = switch_quality_while_processing(&mut p, proc, Quality::Live);
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
+    assert_latency_calls_inside_activate(&p, "the end");
+}
+
+#[test]
+fn latency_changed_stays_inside_activate_when_the_host_deactivates_first() {
+    // The quality moves while processing; the host stops and deactivates
+    // before it services the plugin's main-thread callback, which it runs
+    // while the plugin is inactive.
+    let (mut p, mut proc) = settled_instance();
+    let input = stereo_sine(SR, 2048);
+    on_audio_thread(|| {
+        proc.run(&input, &[256], &[at(300, "quality", 1.0)]);
+        proc.stop();
+    });
+    let restart = p.take_restart_request();
+    p.deactivate(proc);
+    p.pump();
+    assert_latency_calls_inside_activate(&p, "callback run while inactive");
+    assert!(restart, "the latency moved: a restart must be asked for");
+
+    // The host activates again (its restart): the new latency is there.
+    let proc = p.activate(SR, 2, 1024);
+    p.pump();
+    assert_eq!(p.latency(), chain_latency(SR, Quality::High));
+    let (mut proc, _) = service_restarts(&mut p, proc, "after the inactive callback");
+    assert_eq!(p.latency(), chain_latency(SR, Quality::High));
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
+    assert_latency_calls_inside_activate(&p, "the end");
+}
+
+#[test]
+fn a_quality_change_by_flush_reports_its_latency_only_inside_activate() {
+    // flush() on the main thread while inactive.
+    let (mut p, mut proc) = settled_instance();
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
+    p.flush_inactive(&[("quality", 1.0)]);
+    p.pump();
+    assert_eq!(p.value("quality"), 1.0, "flush set the quality");
+    assert_latency_calls_inside_activate(&p, "flush while inactive");
+    let proc = p.activate(SR, 2, 1024);
+    p.pump();
+    assert_eq!(p.latency(), chain_latency(SR, Quality::High));
+    let (mut proc, _) = service_restarts(&mut p, proc, "flush while inactive");
+
+    // flush() on the audio thread while active and stopped, then processing.
+    on_audio_thread(|| {
+        proc.stop();
+        proc.flush(&[at(0, "quality", 0.0)]);
+    });
+    p.pump();
+    assert_eq!(p.value("quality"), 0.0, "flush set the quality");
+    assert_latency_calls_inside_activate(&p, "flush while active");
+    let input = stereo_sine(SR, 1024);
+    on_audio_thread(|| {
+        proc.start();
+        proc.run(&input, &[512], &[]);
+    });
+    p.pump();
+    assert_latency_calls_inside_activate(&p, "processing after the flush");
+    assert_eq!(
+        p.latency(),
+        chain_latency(SR, Quality::High),
+        "until the restart, the old latency"
+    );
+    let (mut proc, latencies) = service_restarts(&mut p, proc, "flush while active");
+    assert_eq!(latencies.first(), Some(&chain_latency(SR, Quality::Live)));
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
+    assert_latency_calls_inside_activate(&p, "the end");
+}
+
+#[test]
+fn fuzzed_quality_automation_reports_latency_only_inside_activate() {
+    // Quality toggled at random samples in blocks of random sizes; the
+    // host's main thread runs between blocks and, now and then, the host
+    // services the restart requests. Sample-accurate sub-blocks included.
+    let mut seed: u64 = 0x5eed_1a7e;
+    let mut rand = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let (mut p, mut proc) = settled_instance();
+    let input = stereo_sine(SR, 1024);
+    let mut out = vec![vec![0.0f32; 1024]; 2];
+    let mut quality = 0.0;
+    for block in 0..300 {
+        let len = 1 + rand(1024) as usize;
+        let mut events = Vec::new();
+        for _ in 0..rand(4) {
+            quality = 1.0 - quality;
+            events.push(at(rand(len as u64) as usize, "quality", quality));
+        }
+        events.sort_by_key(|e| e.time);
+        on_audio_thread(|| proc.process_block(&input, &mut out, 0, len, &events));
+        // Most of the time the host's main thread runs between blocks;
+        // sometimes it runs only after the host has deactivated the plugin.
+        if rand(3) != 0 {
+            p.pump();
+        }
+        assert_latency_calls_inside_activate(&p, &format!("block {block}"));
+        if rand(8) == 0 {
+            proc = service_restarts(&mut p, proc, &format!("block {block}")).0;
+        }
+    }
+    // One block with the final quality, then settle: the reported latency
+    // is the chain's for that quality.
+    on_audio_thread(|| proc.process_block(&input, &mut out, 0, 64, &[]));
+    p.pump();
+    let (mut proc, _) = service_restarts(&mut p, proc, "the end");
+    let q = if p.value("quality") == 1.0 {
+        Quality::High
+    } else {
+        Quality::Live
+    };
+    assert_eq!(p.latency(), chain_latency(SR, q), "{q:?}: settled latency");
+    assert_finite(&out, "output");
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
+    assert_latency_calls_inside_activate(&p, "the end");
+}
+
+/// The normalized interval around `n` in which the plugin shows `text`
+/// (bisection on value_to_text): one display step.
+fn text_interval(p: &mut Plugin, id: &str, n: f64, text: &str) -> (f64, f64) {
+    let mut edge = |towards: f64| {
+        if p.value_to_text(id, towards) == text {
+            return towards;
+        }
+        let (mut inside, mut outside) = (n, towards);
+        for _ in 0..48 {
+            let mid = 0.5 * (inside + outside);
+            if p.value_to_text(id, mid) == text {
+                inside = mid;
+            } else {
+                outside = mid;
+            }
+        }
+        inside
+    };
+    (edge(0.0), edge(1.0))
+}
+
+#[test]
+fn every_parameter_text_parses_back_to_its_value() {
+    let mut p = Plugin::new();
+    let descs = p.param_descs();
+    let mut report = Vec::new();
+    for d in &descs {
+        let id = PARAM_STRING_IDS
+            .iter()
+            .find(|s| param_hash(s) == d.id)
+            .unwrap_or_else(|| panic!("\"{}\": add its string ID to PARAM_STRING_IDS", d.name));
+        if d.flags.contains(ParamInfoFlags::IS_STEPPED) {
+            // Every step: value → text → the same step, and the texts of
+            // the steps are all different (a text names one step).
+            let steps = d.max.round() as usize;
+            assert_eq!(d.max, steps as f64, "\"{id}\": stepped range");
+            let mut texts = Vec::new();
+            for k in 0..=steps {
+                let text = p.value_to_text(id, k as f64);
+                let back = value_of(&mut p, id, &text);
+                // nice-plug hands CLAP the normalized f32 times the step
+                // count: k/3 comes back within 1e-7 of k, and the plugin
+                // rounds it to the step when it is set.
+                assert!(
+                    (back - k as f64).abs() < 1e-6,
+                    "\"{id}\" step {k}: {text:?} parses to {back}"
+                );
+                assert_eq!(p.value_to_text(id, back), text, "\"{id}\" step {k}");
+                assert!(!texts.contains(&text), "\"{id}\": two steps show {text:?}");
+                texts.push(text);
+            }
+            report.push(format!("{id}: {} steps {texts:?}", steps + 1));
+        } else {
+            // Continuous: a dense grid plus min, max and default.
+            let mut grid: Vec<f64> = (0..=200).map(|i| f64::from(i) / 200.0).collect();
+            grid.extend([d.min, d.max, d.default]);
+            let mut widest: (f64, f64, String) = (0.0, 0.0, String::new());
+            for &n in &grid {
+                let text = p.value_to_text(id, n);
+                let back = value_of(&mut p, id, &text);
+                // text → value → text is stable: the value parsed is shown
+                // as the same text, so the plugin's (step-snapped) value,
+                // which the text shows to its last digit, is unchanged.
+                let again = p.value_to_text(id, back);
+                assert_eq!(
+                    again, text,
+                    "\"{id}\" at {n}: {text:?} → {back} → {again:?}"
+                );
+                // The normalized value moves by less than one display step:
+                // it stays inside the interval that shows this text.
+                let (lo, hi) = text_interval(&mut p, id, n, &text);
+                assert!(
+                    (lo - 1e-6..=hi + 1e-6).contains(&back),
+                    "\"{id}\" at {n}: {text:?} parses to {back}, outside [{lo}, {hi}]"
+                );
+                assert!(
+                    (back - n).abs() <= hi - lo + 1e-6,
+                    "\"{id}\" at {n}: moved by {} (step {})",
+                    (back - n).abs(),
+                    hi - lo
+                );
+                if hi - lo > widest.1 - widest.0 {
+                    widest = (lo, hi, text.clone());
+                }
+                // What a person types: the number alone.
+                let number: String = text
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || "+-.".contains(*c))
+                    .collect();
+                assert_eq!(
+                    p.text_to_value(id, &number),
+                    Some(back),
+                    "\"{id}\": {number:?} (typed without the unit) vs {text:?}"
+                );
+            }
+            assert_eq!(p.text_to_value(id, "banana"), None, "\"{id}\": nonsense");
+            report.push(format!(
+                "{id}: widest display step {:.4} of the normalized range, at {:?}",
+                widest.1 - widest.0,
+                widest.2
+            ));
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert_eq!(
+        descs.len(),
+        PARAM_STRING_IDS.len(),
+        "every listed parameter was checked"
+    );
+}
+
+/// Every parameter's string ID (src/params.rs).
+const PARAM_STRING_IDS: [&str; 31] = [
+    "cal",
+    "source",
+    "in_trim",
+    "di_on",
+    "di_ratio",
+    "di_pad",
+    "di_lift",
+    "mains_hz",
+    "di_source",
+    "di_load",
+    "pre_on",
+    "gain",
+    "level",
+    "tube",
+    "bias",
+    "hpf",
+    "pre_out",
+    "auto_gain",
+    "pad",
+    "polarity",
+    "hp_on",
+    "amp_z",
+    "amp_vol",
+    "amp_swing",
+    "hp_model",
+    "hp_norm",
+    "out_trim",
+    "mix",
+    "bypass",
+    "compare",
+    "quality",
+];

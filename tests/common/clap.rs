@@ -7,9 +7,10 @@
 //! Nothing in here knows about Tubeline's DSP: it is a host, not a model.
 #![allow(dead_code)]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use clack_extensions::audio_ports::{AudioPortInfoBuffer, PluginAudioPorts};
 use clack_extensions::latency::{HostLatency, HostLatencyImpl, PluginLatency};
@@ -51,6 +52,9 @@ pub struct Shared {
     pub process_requested: AtomicBool,
     pub callback_requested: AtomicBool,
     pub flush_requested: AtomicBool,
+    /// Between `start_processing` and `stop_processing` (set by the host's
+    /// audio side, read by the main-thread handlers).
+    pub processing: Arc<AtomicBool>,
 }
 
 impl SharedHandler<'_> for Shared {
@@ -71,12 +75,35 @@ impl HostParamsImplShared for Shared {
     }
 }
 
+/// The host's view of the plugin when it called
+/// `clap_host_latency::changed()`. CLAP allows the call only inside
+/// `clap_plugin.activate()` ([main-thread & being-activated]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LatencyCall {
+    /// Inside `clap_plugin.activate()`: the one allowed place.
+    InsideActivate,
+    /// Activated, between `start_processing` and `stop_processing`.
+    ActiveProcessing,
+    /// Activated, processing stopped.
+    ActiveStopped,
+    /// Deactivated (or never activated), not inside `activate`.
+    Inactive,
+}
+
 /// Main-thread host callbacks: counters the tests can read.
 #[derive(Default)]
 pub struct MainThread {
     pub latency_changed: Cell<u32>,
     pub param_rescans: Cell<u32>,
     pub state_dirty: Cell<u32>,
+    /// The host is inside `clap_plugin.activate()`.
+    pub activating: Cell<bool>,
+    /// The plugin is activated (between `activate` and `deactivate`).
+    pub active: Cell<bool>,
+    /// The shared handler's processing flag.
+    pub processing: Arc<AtomicBool>,
+    /// Where each `clap_host_latency::changed()` call happened, in order.
+    pub latency_calls: RefCell<Vec<LatencyCall>>,
 }
 
 impl MainThreadHandler<'_> for MainThread {}
@@ -84,6 +111,16 @@ impl MainThreadHandler<'_> for MainThread {}
 impl HostLatencyImpl for MainThread {
     fn changed(&self) {
         self.latency_changed.set(self.latency_changed.get() + 1);
+        let call = if self.activating.get() {
+            LatencyCall::InsideActivate
+        } else if !self.active.get() {
+            LatencyCall::Inactive
+        } else if self.processing.load(Ordering::SeqCst) {
+            LatencyCall::ActiveProcessing
+        } else {
+            LatencyCall::ActiveStopped
+        };
+        self.latency_calls.borrow_mut().push(call);
     }
 }
 
@@ -160,7 +197,10 @@ impl Plugin {
         .unwrap();
         let instance = PluginInstance::<TestHost>::new(
             |_| Shared::default(),
-            |_| MainThread::default(),
+            |shared| MainThread {
+                processing: shared.processing.clone(),
+                ..MainThread::default()
+            },
             &entry,
             PLUGIN_ID,
             &host_info,
@@ -267,6 +307,33 @@ impl Plugin {
         ext.text_to_value(&self.instance.plugin_handle(), pid(string_id), &text)
     }
 
+    /// The plugin's display text for a CLAP value, by CLAP ID.
+    pub fn text_by_id(&mut self, id: ClapId, value: f64) -> String {
+        let ext = self.params_ext();
+        let mut buf = [0u8; 256];
+        let text = ext
+            .value_to_text(&self.instance.plugin_handle(), id, value, &mut buf)
+            .unwrap_or_else(|_| panic!("value_to_text({id:?}, {value}) failed"));
+        String::from_utf8_lossy(text).into_owned()
+    }
+
+    /// Set parameters through `clap_plugin_params::flush` while the plugin
+    /// is inactive (what a host does to set values before activating).
+    /// Panics if the instance is active.
+    pub fn flush_params(&mut self, changes: &[(ClapId, f64)]) {
+        let ext = self.params_ext();
+        let events: Vec<ParamValueEvent> = changes
+            .iter()
+            .map(|&(id, value)| ParamValueEvent::new(0, id, Pckn::match_all(), value))
+            .collect();
+        let input = InputEvents::from_buffer(&events);
+        let mut handle = self
+            .instance
+            .inactive_plugin_handle()
+            .expect("flush_params: the instance must be inactive");
+        ext.flush(&mut handle, &input, &mut OutputEvents::void());
+    }
+
     /// The latency the plugin reports through the latency extension.
     pub fn latency(&mut self) -> u32 {
         let ext = self
@@ -326,16 +393,48 @@ impl Plugin {
             min_frames_count: 1,
             max_frames_count: max_block as u32,
         };
-        let stopped = self
-            .instance
-            .activate(|_, _| (), config)
-            .expect("activating the plugin");
+        self.instance.access_handler(|m| m.activating.set(true));
+        let stopped = self.instance.activate(|_, _| (), config);
+        self.instance.access_handler(|m| {
+            m.activating.set(false);
+            m.active.set(stopped.is_ok());
+        });
+        let stopped = stopped.expect("activating the plugin");
         Processor::new(stopped.into(), channels, max_block)
     }
 
     /// Deactivate (stops processing first if the processor is still started).
     pub fn deactivate(&mut self, processor: Processor) {
         self.instance.deactivate(processor.processor.into_stopped());
+        self.instance.access_handler(|m| {
+            m.active.set(false);
+            m.processing.store(false, Ordering::SeqCst);
+        });
+    }
+
+    /// Where each `clap_host_latency::changed()` call so far happened.
+    pub fn latency_calls(&self) -> Vec<LatencyCall> {
+        self.instance
+            .access_handler(|m| m.latency_calls.borrow().clone())
+    }
+
+    /// `clap_plugin_params.flush()` from the main thread while the plugin
+    /// is deactivated: parameter events (time 0) without processing.
+    pub fn flush_inactive(&mut self, events: &[(&str, f64)]) {
+        let ext = self.params_ext();
+        let events: Vec<ParamValueEvent> = events
+            .iter()
+            .map(|&(id, value)| ParamValueEvent::new(0, pid(id), Pckn::match_all(), value))
+            .collect();
+        let mut handle = self
+            .instance
+            .inactive_plugin_handle()
+            .expect("flush_inactive() while the plugin is active");
+        ext.flush(
+            &mut handle,
+            &InputEvents::from_buffer(&events),
+            &mut OutputEvents::void(),
+        );
     }
 
     /// Run the plugin's main-thread callback if it asked for one (what a
@@ -428,14 +527,43 @@ impl Processor {
         }
     }
 
+    /// True between [`Self::start`] and [`Self::stop`].
+    pub fn is_started(&self) -> bool {
+        self.processor.is_started()
+    }
+
     /// `clap_plugin::start_processing` (audio thread).
     pub fn start(&mut self) {
         self.processor.start_processing().expect("start_processing");
+        self.processor
+            .access_shared_handler(|s| s.processing.store(true, Ordering::SeqCst));
     }
 
     /// `clap_plugin::stop_processing` (audio thread).
     pub fn stop(&mut self) {
         self.processor.stop_processing().expect("stop_processing");
+        self.processor
+            .access_shared_handler(|s| s.processing.store(false, Ordering::SeqCst));
+    }
+
+    /// `clap_plugin_params.flush()` on the audio thread of an active
+    /// instance whose processing is stopped (CLAP: [active ? audio-thread :
+    /// main-thread], and only when not processing).
+    pub fn flush(&mut self, events: &[Automation]) {
+        let ext = self
+            .processor
+            .shared_plugin_handle()
+            .get_extension::<PluginParams>()
+            .expect("the plugin offers the params extension");
+        let events: Vec<ParamValueEvent> = events
+            .iter()
+            .map(|e| ParamValueEvent::new(0, e.id, Pckn::match_all(), e.value))
+            .collect();
+        ext.flush_active(
+            &mut self.processor.plugin_handle(),
+            &InputEvents::from_buffer(&events),
+            &mut OutputEvents::void(),
+        );
     }
 
     /// `clap_plugin::reset` (audio thread).
