@@ -1052,6 +1052,104 @@ impl HeadphoneAmp {
         self.reset();
     }
 
+    /// Whether [`Self::copy_state_from`] of `other` is an exact copy (see
+    /// there): prepared at the same rate, and each custom filter the same
+    /// design as `other`'s or small enough for this one's buffers.
+    pub fn can_copy_state_from(&self, other: &Self) -> bool {
+        self.designs.loads.capacity() >= other.designs.loads.len()
+            && self.custom.can_copy_state_from(&other.custom)
+    }
+
+    /// Become an exact copy of `other` (settings, load designs, both
+    /// paths with their loop and correction states, crossfade, smoothed
+    /// parameters, meters, the custom convolver and its filters) without
+    /// allocating or freeing, so a chain can do it on the audio thread:
+    /// it copies the running stage into a standby one, gives that new
+    /// settings and crossfades the two. Afterwards both produce
+    /// bit-identical output for the same input and settings.
+    ///
+    /// Exact when both were `prepare`d at the same rate and each custom
+    /// filter (the current one and the one fading out) is the same design
+    /// as `other`'s or fits in this stage's filter buffers
+    /// ([`Self::can_copy_state_from`]). The usual case costs nothing
+    /// there: with built-in loads both filters are empty, and a chain that
+    /// hands every instance the same filters (clones, made off the audio
+    /// thread, through `swap_custom`) has the same designs in both, which
+    /// are not copied. A custom filter that would need an allocation is
+    /// not copied: this stage keeps its own (which may be the empty, flat
+    /// one), so its custom path differs from `other`'s. With another rate
+    /// (other buffer sizes) its convolver history is reset instead of
+    /// copied; an unprepared stage has no designs to copy into.
+    ///
+    /// Cost: a few kB of plain data, the load designs (11 kB), and, only
+    /// while the custom path runs, the convolver's history (about 155 kB
+    /// at 48 kHz).
+    pub fn copy_state_from(&mut self, other: &Self) {
+        // Named field by field, so a new field cannot be forgotten here.
+        let HeadphoneAmp {
+            fs,
+            settings,
+            designs,
+            active,
+            fading,
+            fade_left,
+            fade_len,
+            custom,
+            custom_delay,
+            custom_pos,
+            custom_mix,
+            custom_mix_target,
+            zo,
+            zo_target,
+            zo_log,
+            zo_log_step,
+            gain,
+            gain_target,
+            post,
+            post_target,
+            smooth,
+            rail,
+            meter_coeff,
+            ms_v,
+            ms_i,
+            mean_p,
+            has_avx,
+        } = other;
+        // The designs: in place (`clear` keeps the buffer), when it has room.
+        if self.designs.loads.capacity() >= designs.loads.len() {
+            self.designs.loads.clear();
+            self.designs.loads.extend_from_slice(&designs.loads);
+            self.designs.sample_rate_hz = designs.sample_rate_hz;
+        }
+        let live = *custom_mix > 0.0 || *custom_mix_target > 0.0;
+        self.custom.copy_state_from(custom, live);
+        self.fs = *fs;
+        self.settings = *settings;
+        self.active = *active;
+        self.fading = *fading;
+        self.fade_left = *fade_left;
+        self.fade_len = *fade_len;
+        self.custom_delay = *custom_delay;
+        self.custom_pos = *custom_pos;
+        self.custom_mix = *custom_mix;
+        self.custom_mix_target = *custom_mix_target;
+        self.zo = *zo;
+        self.zo_target = *zo_target;
+        self.zo_log = *zo_log;
+        self.zo_log_step = *zo_log_step;
+        self.gain = *gain;
+        self.gain_target = *gain_target;
+        self.post = *post;
+        self.post_target = *post_target;
+        self.smooth = *smooth;
+        self.rail = *rail;
+        self.meter_coeff = *meter_coeff;
+        self.ms_v = *ms_v;
+        self.ms_i = *ms_i;
+        self.mean_p = *mean_p;
+        self.has_avx = *has_avx;
+    }
+
     /// Latency of the stage in samples (the same at every rate and for
     /// every load, custom included). `response` excludes it.
     pub fn latency_samples(&self) -> usize {

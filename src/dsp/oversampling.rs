@@ -1134,6 +1134,42 @@ impl FirStage {
         self.down_odd.fill(0.0);
     }
 
+    /// Whether `copy_state_from(other)` fits the buffers as they are.
+    fn same_shape(&self, other: &Self) -> bool {
+        self.up_buf.len() == other.up_buf.len()
+            && self.scratch.len() == other.scratch.len()
+            && self.down_even.len() == other.down_even.len()
+            && self.down_odd.len() == other.down_odd.len()
+    }
+
+    /// Become a copy of `other` (same shape): the coefficients and the
+    /// histories the next call reads before it writes (the first
+    /// `half_length()` samples of the upsampler buffer, the first
+    /// `down_hist()` of the decimator streams). The rest of the buffers is
+    /// written before it is read by every call (and `scratch` entirely),
+    /// so it is not copied.
+    fn copy_state_from(&mut self, other: &Self) {
+        let FirStage {
+            pairs,
+            up_pairs,
+            count,
+            down_delay,
+            up_buf,
+            scratch: _,
+            down_even,
+            down_odd,
+        } = other;
+        self.pairs = *pairs;
+        self.up_pairs = *up_pairs;
+        self.count = *count;
+        self.down_delay = *down_delay;
+        let up = other.half_length().min(up_buf.len());
+        self.up_buf[..up].copy_from_slice(&up_buf[..up]);
+        let down = other.down_hist().min(down_even.len()).min(down_odd.len());
+        self.down_even[..down].copy_from_slice(&down_even[..down]);
+        self.down_odd[..down].copy_from_slice(&down_odd[..down]);
+    }
+
     fn up(&mut self, input: &[f64], out: &mut [f64]) {
         let len = input.len();
         let hist = self.half_length();
@@ -1317,6 +1353,85 @@ impl Oversampler {
             Quality::Live => live_latency,
             Quality::High => high_latency,
         };
+    }
+
+    /// Whether [`Self::copy_state_from`] of `other` is an exact copy:
+    /// both were prepared for the same rate and block size (so their
+    /// buffers have the same sizes).
+    pub fn can_copy_state_from(&self, other: &Self) -> bool {
+        self.sample_rate_hz == other.sample_rate_hz
+            && self.max_block == other.max_block
+            && self.buf_a.len() == other.buf_a.len()
+            && self.buf_b.len() == other.buf_b.len()
+            && self
+                .fir
+                .iter()
+                .zip(&other.fir)
+                .all(|(a, b)| a.same_shape(b))
+    }
+
+    /// Become an exact copy of `other` (designs, configuration, latency,
+    /// filter states and histories, flush phases, and an oversampled
+    /// signal waiting between `upsample` and `downsample`) without
+    /// allocating or freeing, so a chain can do it on the audio thread.
+    /// Afterwards both produce bit-identical output for the same input.
+    ///
+    /// Both must have been `prepare`d for the same rate and block size
+    /// ([`Self::can_copy_state_from`]). Otherwise an exact copy would need
+    /// buffers of other sizes: this one then keeps its own design and
+    /// buffers, takes `other`'s quality and factor and is reset.
+    ///
+    /// Only state is copied, not scratch: a few hundred samples of FIR
+    /// history at most, plus the waiting oversampled signal (none between
+    /// `process` calls).
+    pub fn copy_state_from(&mut self, other: &Self) {
+        if !self.can_copy_state_from(other) {
+            self.configure(other.quality, other.factor);
+            self.reset();
+            return;
+        }
+        // Named field by field, so a new field cannot be forgotten here.
+        let Oversampler {
+            sample_rate_hz,
+            max_block,
+            quality,
+            factor,
+            stages,
+            latency,
+            designs,
+            iir,
+            fir,
+            thiran,
+            fused_ok,
+            has_fma,
+            buf_a,
+            buf_b,
+            up_len,
+            up_in_b,
+        } = other;
+        self.sample_rate_hz = *sample_rate_hz;
+        self.max_block = *max_block;
+        self.quality = *quality;
+        self.factor = *factor;
+        self.stages = *stages;
+        self.latency = *latency;
+        self.designs = *designs;
+        self.iir = *iir;
+        for (mine, theirs) in self.fir.iter_mut().zip(fir) {
+            mine.copy_state_from(theirs);
+        }
+        self.thiran = *thiran;
+        self.fused_ok = *fused_ok;
+        self.has_fma = *has_fma;
+        self.up_len = *up_len;
+        self.up_in_b = *up_in_b;
+        // The signal waiting for `downsample` (what `oversampled` lends).
+        let n = (up_len << stages).min(buf_a.len());
+        if *up_in_b {
+            self.buf_b[..n].copy_from_slice(&buf_b[..n]);
+        } else {
+            self.buf_a[..n].copy_from_slice(&buf_a[..n]);
+        }
     }
 
     /// Oversampling factor in use.
@@ -2212,5 +2327,82 @@ mod tests {
         }
         // The 44.1 kHz first stage spans exactly 20 kHz -> 24.1 kHz.
         assert!((stage_transition(44_100.0, 1) - 4_100.0 / 88_200.0).abs() < 1e-12);
+    }
+
+    /// Allocations and frees made by `f`, counted by the test allocator
+    /// (checked to count first, so a zero is not vacuous).
+    fn allocations_in(f: impl FnOnce()) -> u32 {
+        use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
+        reset_violation_count();
+        assert_no_alloc(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
+        assert_eq!(
+            violation_count(),
+            2,
+            "the allocation counter is not installed"
+        );
+        reset_violation_count();
+        assert_no_alloc(f);
+        violation_count()
+    }
+
+    #[test]
+    fn copy_state_from_is_exact_and_allocation_free() {
+        let fs = 48_000.0;
+        let x = noise(6_000, 7);
+        let (head, tail) = x.split_at(2_345);
+        for (quality, factor) in [
+            (Quality::Live, 2),
+            (Quality::Live, 4),
+            (Quality::Live, 8),
+            (Quality::High, 2),
+            (Quality::High, 4),
+            (Quality::High, 16),
+        ] {
+            // Standby: prepared alike, another configuration and history.
+            let mut running = make(quality, factor, fs, 256);
+            let mut standby = make(Quality::High, 8, fs, 256);
+            run_nl(&mut running, head, 100);
+            run_nl(&mut standby, &noise(999, 3), 77);
+            assert!(standby.can_copy_state_from(&running));
+            let n = allocations_in(|| standby.copy_state_from(&running));
+            assert_eq!(n, 0, "{quality:?} {factor}x allocated or freed");
+            assert_eq!(standby.latency_samples(), running.latency_samples());
+            for bs in [1usize, 64, 256, 700] {
+                let a = run_nl(&mut running, &tail[..1_000], bs);
+                let b = run_nl(&mut standby, &tail[..1_000], bs);
+                assert!(
+                    a == b,
+                    "{quality:?} {factor}x: outputs differ (blocks {bs})"
+                );
+            }
+            // Copied between `upsample` and `downsample`: the oversampled
+            // signal waiting in the buffer comes along.
+            let block = &tail[1_000..1_200];
+            running.upsample(block);
+            running.oversampled().iter_mut().for_each(|v| *v = v.tanh());
+            let n = allocations_in(|| standby.copy_state_from(&running));
+            assert_eq!(n, 0);
+            let (mut a, mut b) = (block.to_vec(), block.to_vec());
+            running.downsample(&mut a);
+            standby.downsample(&mut b);
+            assert!(a == b, "{quality:?} {factor}x: pending signal differs");
+        }
+    }
+
+    #[test]
+    fn copy_state_from_another_preparation_takes_the_configuration() {
+        // Another block size: an exact copy would need other buffers, so
+        // the standby keeps its own, takes the configuration and is reset.
+        let mut running = make(Quality::High, 4, 48_000.0, 256);
+        let mut standby = make(Quality::Live, 2, 48_000.0, 64);
+        run_nl(&mut running, &noise(1_000, 5), 100);
+        run_nl(&mut standby, &noise(1_000, 6), 100);
+        assert!(!standby.can_copy_state_from(&running));
+        let n = allocations_in(|| standby.copy_state_from(&running));
+        assert_eq!(n, 0);
+        assert_eq!((standby.quality(), standby.factor()), (Quality::High, 4));
+        let mut fresh = make(Quality::High, 4, 48_000.0, 64);
+        let x = noise(2_000, 9);
+        assert!(run_nl(&mut standby, &x, 100) == run_nl(&mut fresh, &x, 100));
     }
 }

@@ -565,7 +565,7 @@ fn grid_current_flattens_and_breathes() {
     let kth = 1e6 / 1.015e6;
     let (vk, _, _) = st.operating_point();
     let u = 5.0 * kth - vk;
-    let (_, ig) = st.tables[0].eval(u);
+    let (_, ig) = st.tables()[0].eval(u);
     let vgk = u - 15e3 * kth * ig;
     assert!(vgk > 0.2 && vgk < 1.0, "Vgk {vgk}");
     // A +2 V excursion (Vgk +0.77 V ungated) swings the plate down clearly
@@ -1143,4 +1143,189 @@ fn a_non_finite_value_in_weigh_finite_does_no_lasting_harm() {
             a / b
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Copying state (the chain crossfades a standby copy)
+// ---------------------------------------------------------------------------
+
+/// Allocations and frees made by `f`, counted by the test allocator
+/// (checked to count first, so a zero is not vacuous).
+fn allocations_in(f: impl FnOnce()) -> u32 {
+    use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
+    reset_violation_count();
+    assert_no_alloc(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
+    assert_eq!(
+        violation_count(),
+        2,
+        "the allocation counter is not installed"
+    );
+    reset_violation_count();
+    assert_no_alloc(f);
+    violation_count()
+}
+
+/// The curve tables of a stage (prepared).
+fn tables_of(st: &TriodeStage) -> &Arc<[CurveTable]> {
+    st.tables.as_ref().expect("prepared")
+}
+
+#[test]
+fn copy_state_from_is_exact_and_allocation_free() {
+    let fs = 192_000.0;
+    let s = PreampSettings {
+        gain_db: 45.0,
+        level_db: -6.0,
+        tube: TubeType::Tube12AT7,
+        bias: -0.4,
+        hpf: HighPass::Hz80,
+        output_db: 3.0,
+    };
+    // Copied in the middle of a loud burst (grid current has charged the
+    // coupling capacitors) and of a gain change that is still smoothing.
+    let x: Vec<f64> = test_signal(9000).iter().map(|v| v * 3.0).collect();
+    let (head, tail) = x.split_at(3_001);
+    let mut running = preamp(fs, s);
+    let mut standby = preamp(fs, PreampSettings::default());
+    running.process(&mut head.to_vec());
+    standby.process(&mut test_signal(500));
+    running.set_settings(PreampSettings { gain_db: 40.0, ..s });
+    running.process(&mut head[..17].to_vec());
+    assert!(running.grid_bias_volts()[0] < -0.1);
+    let n = allocations_in(|| standby.copy_state_from(&running));
+    assert_eq!(n, 0, "copy_state_from allocated or freed");
+    // Prepared alike: each keeps its own tables (nothing copied).
+    for (a, b) in [
+        (&running.core.stage1, &standby.core.stage1),
+        (&running.core.stage2, &standby.core.stage2),
+    ] {
+        assert!(!Arc::ptr_eq(tables_of(a), tables_of(b)));
+    }
+    let (mut a, mut b) = (tail.to_vec(), tail.to_vec());
+    for (ca, cb) in a.chunks_mut(301).zip(b.chunks_mut(301)) {
+        running.process(ca);
+        standby.process(cb);
+    }
+    assert!(a == b, "outputs differ after the copy");
+    assert_eq!(running.grid_peak_volts(), standby.grid_peak_volts());
+    // The standby's new tube, given to both: the same output again.
+    let t = PreampSettings {
+        tube: TubeType::Tube12AU7,
+        ..s
+    };
+    running.set_settings(t);
+    standby.set_settings(t);
+    let (mut a, mut b) = (x.clone(), x.clone());
+    running.process(&mut a);
+    standby.process(&mut b);
+    assert!(a == b, "outputs differ after a tube change");
+}
+
+#[test]
+fn stereo_copy_state_from_is_exact_with_the_ends_at_another_rate() {
+    // As the chain runs it: the ends at the host rate, the stages at 4x,
+    // each part called on its own.
+    let (fs, host) = (192_000.0, 48_000.0);
+    let make = |s: PreampSettings| {
+        let mut p = StereoPreamp::new();
+        p.set_settings(s);
+        p.prepare(&spec(fs));
+        p.set_rates(fs, host);
+        p
+    };
+    let s = PreampSettings {
+        gain_db: 50.0,
+        hpf: HighPass::Hz40,
+        bias: 0.5,
+        ..PreampSettings::default()
+    };
+    let left: Vec<f64> = test_signal(6000).iter().map(|v| v * 3.0).collect();
+    let right: Vec<f64> = sine(6000, fs, 997.0, 1e-3);
+    let run = |p: &mut StereoPreamp, range: std::ops::Range<usize>| {
+        let (mut l, mut r) = (left[range.clone()].to_vec(), right[range].to_vec());
+        for (a, b) in l.chunks_mut(97).zip(r.chunks_mut(97)) {
+            for part in [PreampPart::Front, PreampPart::Stages, PreampPart::Back] {
+                p.process_stereo_part(part, a, b);
+            }
+        }
+        (l, r)
+    };
+    let mut running = make(s);
+    let mut standby = make(PreampSettings {
+        tube: TubeType::Tube12AU7,
+        ..PreampSettings::default()
+    });
+    run(&mut running, 0..2_500);
+    run(&mut standby, 0..1_000);
+    let n = allocations_in(|| standby.copy_state_from(&running));
+    assert_eq!(n, 0, "copy_state_from allocated or freed");
+    assert!(run(&mut running, 2_500..6_000) == run(&mut standby, 2_500..6_000));
+    assert_eq!(running.grid_bias_volts(), standby.grid_bias_volts());
+}
+
+#[test]
+fn copy_state_into_an_unprepared_preamp_shares_the_tables() {
+    let fs = 96_000.0;
+    let s = PreampSettings {
+        gain_db: 40.0,
+        tube: TubeType::Tube12AT7,
+        ..PreampSettings::default()
+    };
+    let x = test_signal(6000);
+    let mut running = preamp(fs, s);
+    running.process(&mut x[..2_000].to_vec());
+    let mut standby = Preamp::new();
+    let n = allocations_in(|| standby.copy_state_from(&running));
+    assert_eq!(n, 0, "copy_state_from allocated or freed");
+    assert!(Arc::ptr_eq(
+        tables_of(&running.core.stage1),
+        tables_of(&standby.core.stage1)
+    ));
+    let (mut a, mut b) = (x[2_000..].to_vec(), x[2_000..].to_vec());
+    running.process(&mut a);
+    standby.process(&mut b);
+    assert!(a == b);
+    // The other way round: an unprepared source has no operating point;
+    // the prepared copy keeps its tables and stays finite.
+    let mut unprepared = Preamp::new();
+    unprepared.set_settings(s);
+    let n = allocations_in(|| running.copy_state_from(&unprepared));
+    assert_eq!(n, 0);
+    let mut y = x.clone();
+    running.process(&mut y);
+    assert!(y.iter().all(|v| v.is_finite()));
+    assert!(y.iter().any(|v| *v != 0.0));
+}
+
+#[test]
+fn stage_copy_between_circuits_copies_or_shares_the_tables() {
+    let fs = 192_000.0;
+    let stage = |source_ohms: f64| {
+        let mut st = TriodeStage::new(StageCircuit::REFERENCE, [source_ohms; 3]);
+        st.prepare(&spec(fs));
+        st
+    };
+    let mut a = stage(15e3);
+    a.set_tube_bias(TubeType::Tube12AT7, 0.5);
+    let x: Vec<f64> = test_signal(4000).iter().map(|v| v * 40.0).collect();
+    a.process(&mut x[..1_500].to_vec());
+    // Tables for another source, held by one stage alone: a's are copied
+    // into them.
+    let mut b = stage(2e3);
+    let n = allocations_in(|| b.copy_state_from(&a));
+    assert_eq!(n, 0, "copy_state_from allocated or freed");
+    assert!(!Arc::ptr_eq(tables_of(&a), tables_of(&b)));
+    // Tables for another source shared with a clone: b drops its
+    // reference (not the last one) and shares a's.
+    let mut c = stage(2e3);
+    let keep = c.clone();
+    let n = allocations_in(|| c.copy_state_from(&a));
+    assert_eq!(n, 0, "copy_state_from allocated or freed");
+    assert!(Arc::ptr_eq(tables_of(&a), tables_of(&c)));
+    drop(keep);
+    let (mut ya, mut yb, mut yc) = (x.clone(), x.clone(), x.clone());
+    a.process(&mut ya);
+    b.process(&mut yb);
+    c.process(&mut yc);
+    assert!(ya == yb && ya == yc);
 }
