@@ -25,14 +25,44 @@
 //! preamp's in/out switch is the crossfade between the oversampled section
 //! and the pure delay that stands in for it.
 //!
-//! The preamp's output level is applied after the auto-gain, so that with
-//! auto-gain on the output level still does what it says.
+//! # Moving a control
 //!
-//! Switching a stage in or out crossfades over 20 ms between the stage's
-//! input and output (the stage keeps running during the fade), and switching
-//! between the oversampled section and the pure delay crossfades the two
-//! paths, so no switch clicks. A stage that was fully out is reset when it
-//! comes back in, so it starts from its settled state.
+//! Nothing a person does between two samples may burst, dip or click. Three
+//! mechanisms, each chosen for what it moves:
+//!
+//! - **Gains** ramp over 20 ms, per sample ([`GainSmoother`]: straight in
+//!   dB). Gains that must cancel ramp alike and cancel at every sample: the
+//!   calibration's dBFS → volts and volts → dBFS, and every gain in front of
+//!   the preamp and the auto-gain's compensation of it (below).
+//! - **Switches** (a stage in or out, bypass, compare, mix) crossfade over
+//!   20 ms between the stage's input and output ([`Switch`]); the stage keeps
+//!   running during the fade, and a stage that was fully out restarts from
+//!   its settled state.
+//! - **Anything that retunes a stage** (tube, bias, Gain, Level, high-pass,
+//!   quality; the DI's ratio, pad, source, load, mains, ground lift)
+//!   crossfades between the stage's old and new processing over 20 ms
+//!   ([`Morph`]): the chain holds two instances of the DI and of the
+//!   oversampled section, the standby one takes a copy of the playing one's
+//!   state (no allocation) and the new settings, and both run while the
+//!   output fades from one to the other. A change during a fade waits for
+//!   its end. The headphone amp retunes itself smoothly (its output
+//!   impedance moves per sample, a load change crossfades inside the stage).
+//!
+//! The auto-gain's static compensation divides by the small-signal gain at
+//! 1 kHz from the track to the section's output: source and trim, the DI,
+//! the pad (computed per sample from the curves that apply them, delayed by
+//! the section's latency) and the preamp's own gain (each section instance
+//! compensates its own). So it moves with what it compensates, sample for
+//! sample; the auto-gain's slow loudness correction does the rest. It
+//! acts on the section's output only, before the crossfade with the pure
+//! delay that stands in for it: switching the preamp in or out crossfades
+//! two paths that are each at their own steady level. The preamp's output
+//! level is applied after the auto-gain (still on the section's path), so
+//! that with auto-gain on the output level still does what it says.
+//!
+//! A quality change crossfades the two sections as well, and the delays of
+//! the dry path and of the stand-in move to the new latency by crossfading
+//! their taps; the latency reported changes with it.
 //!
 //! Units: the host's samples are dBFS (1.0 = full scale). Between `in_gain`
 //! and `out_gain` the signal is in volts: `in_gain` maps a sample of 1.0 to
@@ -67,13 +97,14 @@ use super::headphone::{
     design_loads, CustomFilter, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings,
 };
 use super::meters::{ChainMeters, Tap, TapSums};
-use super::oversampling::{latency_for, Oversampler, Quality, MAX_FACTOR};
-use super::smoothing::LinearSmoother;
+use super::oversampling::{latency_for, Oversampler, Quality};
+use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
 use super::transformer::{DiBox, DiSettings};
 use super::tube::{
-    AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad, Preamp, PreampPart, PreampSettings,
-    StereoPreamp, GRID_CONDUCTION_VOLTS,
+    AutoGain, AutoGainSettings, Preamp, PreampPart, PreampSettings, StereoPreamp,
+    GRID_CONDUCTION_VOLTS,
 };
+use super::tube::{LoudnessPair, LoudnessQuad};
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -83,6 +114,11 @@ pub const LIVE_FACTOR: usize = 4;
 /// with the preamp's antiderivative anti-aliasing, 8× measured no better
 /// (−111.2 dB against −111.6 dB at 4×, `tests/aliasing.rs`), at twice the CPU.
 pub const HIGH_FACTOR: usize = 4;
+
+/// How much recent input a section that comes in runs over first, in
+/// seconds: four time constants of the grid's coupling capacitor (47 nF
+/// into about 1 MΩ, 48 ms), so a clipped stage's blocking bias has settled.
+pub const PRE_ROLL_S: f64 = 0.2;
 
 /// Gain of the preamp's pad, −20 dB.
 pub const PAD_DB: f64 = -20.0;
@@ -195,9 +231,31 @@ impl Default for ChainSettings {
 impl ChainSettings {
     /// Linear gain from a host sample to volts at the chain input.
     pub fn input_gain(&self) -> f64 {
-        full_scale_peak_volts(self.cal_dbu)
-            * db_to_gain(self.source.nominal_dbu() - PRO_LINE_DBU)
-            * db_to_gain(self.in_trim_db)
+        full_scale_peak_volts(self.cal_dbu) * self.source_and_trim_gain()
+    }
+
+    /// Linear gain of the source level and the input trim: the input
+    /// conversion without the calibration.
+    pub fn source_and_trim_gain(&self) -> f64 {
+        db_to_gain(self.source.nominal_dbu() - PRO_LINE_DBU) * db_to_gain(self.in_trim_db)
+    }
+
+    /// Linear gain of the preamp's pad (1 when off).
+    pub fn pad_gain(&self) -> f64 {
+        if self.pad {
+            db_to_gain(PAD_DB)
+        } else {
+            1.0
+        }
+    }
+
+    /// −1 with the polarity reversed, else 1.
+    pub fn polarity_sign(&self) -> f64 {
+        if self.polarity {
+            -1.0
+        } else {
+            1.0
+        }
     }
 
     /// Linear gain of pad and polarity.
@@ -227,11 +285,6 @@ impl ChainSettings {
         } else {
             1.0
         }
-    }
-
-    /// True when the auto-gain acts.
-    fn auto_gain_on(&self) -> bool {
-        self.pre_on && self.auto_gain
     }
 
     /// The preamp settings handed to the stage: its output level is the
@@ -265,20 +318,23 @@ impl ChainSettings {
     }
 }
 
-/// Per-channel state.
+/// Per-channel state. Stages that crossfade between an old and a new
+/// setting ([`Morph`]) have two instances: index 0 and 1, the morph says
+/// which plays.
 struct ChannelState {
     /// The wet signal of the current chunk, in volts.
     wet: [f64; MAX_BLOCK],
     /// The dry signal of the current chunk, in dBFS, delayed to match `wet`.
     dry: [f64; MAX_BLOCK],
-    /// Runs the non-linear stages at a multiple of the host rate.
-    oversampler: Oversampler,
-    /// Stands in for the oversampler's latency while no non-linear stage is
-    /// active, so the latency never depends on which stages are switched in.
+    /// The oversampled section's input and then output, per instance.
+    section: [[f64; MAX_BLOCK]; 2],
+    /// Stands in for the oversampled section's latency while it is out, so
+    /// the latency never depends on which stages are switched in.
     wet_delay: DelayLine,
     /// Aligns the dry signal with the wet path's latency.
     dry_delay: DelayLine,
-    /// The delay path's copy of the wet chunk while the two paths crossfade.
+    /// Scratch: the standby DI's output while a DI change fades; the mixed
+    /// output at the end of the chunk.
     alt: [f64; MAX_BLOCK],
     /// The track in output volts: the auto-gain's loudness reference.
     reference: [f64; MAX_BLOCK],
@@ -286,13 +342,14 @@ struct ChannelState {
     /// auto-gain compares the track with what the section made of the same
     /// samples (a misaligned start would read the section as silent).
     reference_delay: DelayLine,
-    /// Scratch for the oversampled section's and the auto-gain's output
-    /// while they are crossfaded with their input.
+    /// The section's output statically compensated (the auto-gain's input
+    /// and output).
     compensated: [f64; MAX_BLOCK],
-    /// Matches the preamp's output loudness to its input.
+    /// Matches the preamp's output loudness to its input (its slow
+    /// correction; the static compensation is the chain's).
     auto_gain: AutoGain,
-    /// The passive DI box (host rate).
-    di: DiBox,
+    /// The passive DI box (host rate), two instances.
+    di: [DiBox; 2],
     /// Host-rate scratch for a stage being crossfaded.
     scratch: [f64; MAX_BLOCK],
     /// The headphone amp driving its load (host rate).
@@ -301,6 +358,15 @@ struct ChannelState {
     headphone_bypass: DelayLine,
     /// Loudness of the dry signal and of the output, for the compare.
     compare: CompareMatch,
+    /// K-weighted energy of the old and the new section's compensated
+    /// output since a section crossfade began (the auto-gain's hand-over),
+    /// weighed like the auto-gain weighs loudness.
+    handover: [f64; 2],
+    /// The K-weighting of those two signals (only its filters are used).
+    handover_meter: LoudnessPair,
+    /// The section's input of the last [`PRE_ROLL_S`] at unit drive, a
+    /// ring (`Chain::history_pos` is the next write).
+    history: Vec<f64>,
 }
 
 impl ChannelState {
@@ -308,7 +374,7 @@ impl ChannelState {
         Self {
             wet: [0.0; MAX_BLOCK],
             dry: [0.0; MAX_BLOCK],
-            oversampler: Oversampler::new(),
+            section: [[0.0; MAX_BLOCK]; 2],
             wet_delay: DelayLine::default(),
             dry_delay: DelayLine::default(),
             alt: [0.0; MAX_BLOCK],
@@ -316,11 +382,14 @@ impl ChannelState {
             reference_delay: DelayLine::default(),
             compensated: [0.0; MAX_BLOCK],
             auto_gain: AutoGain::new(),
-            di: DiBox::new(),
+            di: [DiBox::new(), DiBox::new()],
             scratch: [0.0; MAX_BLOCK],
             headphone: HeadphoneAmp::new(),
             headphone_bypass: DelayLine::default(),
             compare: CompareMatch::new(),
+            handover: [0.0; 2],
+            handover_meter: LoudnessPair::new(),
+            history: Vec::new(),
         }
     }
 
@@ -329,17 +398,37 @@ impl ChannelState {
         self.dry.fill(0.0);
         self.alt.fill(0.0);
         self.auto_gain.reset();
-        self.oversampler.reset();
         self.wet_delay.reset();
         self.dry_delay.reset();
         self.reference_delay.reset();
-        self.di.set_settings(s.di);
-        self.di.reset();
+        for di in &mut self.di {
+            di.set_settings(s.di);
+            di.reset();
+        }
         self.headphone.set_settings(s.headphone);
         self.headphone.reset();
         self.headphone_bypass.reset();
         self.compare.reset();
+        self.handover = [0.0; 2];
+        self.history.fill(0.0);
     }
+}
+
+/// The auto-gain's hand-over from one section to the next: the old
+/// section's rms over the new one's, from their energies `[old, new]` on
+/// the same samples (1 while either is silent; within ±40 dB).
+fn handover_ratio([old, new]: [f64; 2]) -> f64 {
+    if old > 1e-30 && new > 1e-30 {
+        (old / new).sqrt().clamp(0.01, 100.0)
+    } else {
+        1.0
+    }
+}
+
+/// The gain in front of the section from its parts, in one order.
+#[inline(always)]
+fn front_gain(cal: f64, source_trim: f64, pad: f64, di: f64) -> f64 {
+    cal * source_trim * pad * (1.0 + (di - 1.0))
 }
 
 /// The gain that plays the dry signal at the processed output's loudness:
@@ -613,38 +702,37 @@ macro_rules! section_preamp {
 section_preamp!(Preamp, |p, _| p.grid_bias_volts());
 section_preamp!(StereoPreamp, |p, lane| p.grid_bias_volts()[lane.min(1)]);
 
-/// Run `$e` with `$p` bound to every preamp of the sections `$s`.
+/// Run `$e` with `$p` bound to every preamp of `$s`.
 macro_rules! each_preamp {
     ($s:expr, $p:ident => $e:expr) => {
         match $s {
-            Sections::PerChannel(v) => v.iter_mut().for_each(|$p| $e),
-            Sections::Pair($p) => $e,
+            Preamps::PerChannel(v) => v.iter_mut().for_each(|$p| $e),
+            Preamps::Pair($p) => $e,
         }
     };
 }
 
-/// The preamps of the oversampled section: one per channel (mono, or more
+/// The preamps of an oversampled section: one per channel (mono, or more
 /// than two channels), or a stereo pair in the SIMD lanes of one
 /// [`StereoPreamp`] (bit-identical to two mono ones, at about the cost of
-/// one). Its triode stages run at the oversampled rate; its linear ends
+/// one). Their triode stages run at the oversampled rate; their linear ends
 /// ([`PreampPart`]) at the host rate, before the upsampler and after the
-/// downsampler. The section has no switch of its own: the chain's
-/// crossfade between the section and the pure delay is the preamp's
-/// in/out switch.
-enum Sections {
+/// downsampler. The preamp has no switch of its own: the chain's crossfade
+/// between the section and the pure delay is the preamp's in/out switch.
+enum Preamps {
     /// One mono preamp per channel.
     PerChannel(Vec<Preamp>),
     /// A stereo pair.
     Pair(Box<StereoPreamp>),
 }
 
-impl Sections {
-    /// Sections for `num_channels` channels (allocates; unprepared).
+impl Preamps {
+    /// Preamps for `num_channels` channels (allocates; unprepared).
     fn for_channels(num_channels: usize) -> Self {
         if num_channels == 2 {
-            Sections::Pair(Box::default())
+            Preamps::Pair(Box::default())
         } else {
-            Sections::PerChannel((0..num_channels).map(|_| Preamp::new()).collect())
+            Preamps::PerChannel((0..num_channels).map(|_| Preamp::new()).collect())
         }
     }
 
@@ -658,23 +746,21 @@ impl Sections {
         each_preamp!(self, p => p.set_rates(os_rate, host_rate));
     }
 
-    fn set_settings(&mut self, s: &ChainSettings) {
-        each_preamp!(self, p => p.set_settings(s.preamp_stage_settings()));
+    /// New settings, without the preamps' own gain smoothing.
+    fn set_settings_at_once(&mut self, s: PreampSettings) {
+        each_preamp!(self, p => p.set_settings_at_once(s));
     }
 
-    fn reset(&mut self, s: &ChainSettings) {
-        each_preamp!(self, p => {
-            p.set_settings(s.preamp_stage_settings());
-            p.reset();
-        });
+    fn reset(&mut self) {
+        each_preamp!(self, p => p.reset());
     }
 
     /// The preamp's small-signal gain (the same for every channel), or
     /// `None` with no channels.
     fn small_signal_gain(&self) -> Option<f64> {
         match self {
-            Sections::PerChannel(v) => v.first().map(|p| p.small_signal_gain()),
-            Sections::Pair(p) => Some(p.small_signal_gain()),
+            Preamps::PerChannel(v) => v.first().map(|p| p.small_signal_gain()),
+            Preamps::Pair(p) => Some(p.small_signal_gain()),
         }
     }
 
@@ -689,9 +775,245 @@ impl Sections {
             (bias, p.take_grid_peak(lane))
         }
         match self {
-            Sections::PerChannel(v) => v.get_mut(ch).map(|p| read(p, 0)),
-            Sections::Pair(p) => (ch < 2).then(|| read(p.as_mut(), ch)),
+            Preamps::PerChannel(v) => v.get_mut(ch).map(|p| read(p, 0)),
+            Preamps::Pair(p) => (ch < 2).then(|| read(p.as_mut(), ch)),
         }
+    }
+}
+
+/// What the oversampled section is set to: the preamp (its output level
+/// excluded: the chain applies it), the oversampling quality and the drive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct SectionSettings {
+    preamp: PreampSettings,
+    quality: Quality,
+    /// Volts at the section's input per unit of track at 1 kHz: the
+    /// calibration, source and trim, the DI, the pad. The section runs at
+    /// this drive whatever ramps in front of it (its input is scaled by
+    /// drive / ramped front gain), so a change of drive is a crossfade
+    /// between two sections, each at its own drive and exactly compensated.
+    drive: f64,
+}
+
+impl SectionSettings {
+    fn of(s: &ChainSettings, drive: f64) -> Self {
+        Self {
+            preamp: s.preamp_stage_settings(),
+            quality: s.quality,
+            drive,
+        }
+    }
+}
+
+/// The oversampled section: per channel an oversampler around the
+/// preamp's triode stages, the preamp's linear ends at the host rate
+/// around it ([`PreampPart`]). The chain keeps two and crossfades between
+/// them when a setting changes ([`Morph`]).
+struct Section {
+    /// One oversampler per channel.
+    oversamplers: Vec<Oversampler>,
+    /// The preamps (a stereo pair in the lanes of one).
+    preamps: Preamps,
+    /// The settings in force.
+    settings: SectionSettings,
+    /// Small-signal gain at 1 kHz of the preamp with these settings: what
+    /// the auto-gain's static compensation divides by.
+    gain: f64,
+}
+
+impl Section {
+    /// A section for `num_channels` channels (allocates; unprepared).
+    fn for_channels(num_channels: usize, s: SectionSettings) -> Self {
+        Self {
+            oversamplers: (0..num_channels).map(|_| Oversampler::new()).collect(),
+            preamps: Preamps::for_channels(num_channels),
+            settings: s,
+            gain: 1.0,
+        }
+    }
+
+    /// Design and build everything for the host stream `spec` (allocates),
+    /// then take the settings in force.
+    fn prepare(&mut self, spec: &ProcessSpec) {
+        for os in &mut self.oversamplers {
+            os.prepare(spec);
+        }
+        let factor = quality_factor(self.settings.quality);
+        self.preamps.prepare(&ProcessSpec {
+            sample_rate: spec.sample_rate * factor as f64,
+            max_block: spec.max_block * factor,
+        });
+        let s = self.settings;
+        // Force the rates and the configuration.
+        self.settings.quality = match s.quality {
+            Quality::Live => Quality::High,
+            Quality::High => Quality::Live,
+        };
+        self.apply(s, spec.sample_rate);
+    }
+
+    /// Take new settings at once (the crossfade is the caller's). A quality
+    /// change reconfigures the oversamplers (designed in `prepare`: no
+    /// design work here) and clears their state. Never allocates.
+    fn apply(&mut self, s: SectionSettings, host_rate: f64) {
+        if s.quality != self.settings.quality {
+            let factor = quality_factor(s.quality);
+            for os in &mut self.oversamplers {
+                os.configure(s.quality, factor);
+            }
+            self.preamps
+                .set_rates(host_rate * factor as f64, host_rate);
+        }
+        self.preamps.set_settings_at_once(s.preamp);
+        self.gain = self.preamps.small_signal_gain().unwrap_or(1.0);
+        self.settings = s;
+    }
+
+    /// Back to the settled state.
+    fn reset(&mut self) {
+        for os in &mut self.oversamplers {
+            os.reset();
+        }
+        self.preamps.reset();
+    }
+
+    /// Latency in host samples.
+    fn latency(&self) -> usize {
+        self.oversamplers.first().map_or(0, |os| os.latency_samples())
+    }
+
+    /// Run channel `k` in place (host-rate volts in and out).
+    fn process_mono(&mut self, k: usize, x: &mut [f64]) {
+        if let (Preamps::PerChannel(v), Some(os)) = (&mut self.preamps, self.oversamplers.get_mut(k)) {
+            if let Some(p) = v.get_mut(k) {
+                p.process_part(PreampPart::Front, x);
+                os.upsample(x);
+                p.process_part(PreampPart::Stages, os.oversampled());
+                os.downsample(x);
+                p.process_part(PreampPart::Back, x);
+            }
+        }
+    }
+
+    /// Run a stereo pair in place, both channels in the lanes of one
+    /// preamp and their oversamplers in one loop.
+    fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
+        if let (Preamps::Pair(p), [a, b]) = (&mut self.preamps, &mut self.oversamplers[..]) {
+            p.process_stereo_part(PreampPart::Front, left, right);
+            Oversampler::upsample_pair(a, b, left, right);
+            p.process_stereo_part(PreampPart::Stages, a.oversampled(), b.oversampled());
+            Oversampler::downsample_pair(a, b, left, right);
+            p.process_stereo_part(PreampPart::Back, left, right);
+        }
+    }
+}
+
+/// Oversampling factor of a quality.
+fn quality_factor(q: Quality) -> usize {
+    match q {
+        Quality::Live => LIVE_FACTOR,
+        Quality::High => HIGH_FACTOR,
+    }
+}
+
+/// The 20 ms crossfade between two instances of a stage that a change of
+/// its settings asks for. The change goes to the standby instance, which
+/// first takes a copy of the playing one's state (so it continues the
+/// same signal), and the output fades from the old processing to the new.
+/// A change that arrives during a fade waits for its end (at most 20 ms),
+/// so every change gets a whole fade and no fade is cut short. A stage that
+/// is not running (switched out) takes changes at once: it restarts from
+/// its settled state when it comes back in anyway.
+struct Morph<T> {
+    /// 0 → 1 from the playing instance to the standby while a change fades.
+    amount: LinearSmoother,
+    /// The playing instance (0 or 1).
+    active: usize,
+    /// A change is fading in on the standby instance.
+    fading: bool,
+    /// Settings of the instance that plays once the running fade (if any)
+    /// ends.
+    current: T,
+    /// The settings asked for last.
+    wanted: T,
+}
+
+/// What a [`Morph`] asks of the chain at the start of a chunk.
+enum MorphStep<T> {
+    /// Nothing.
+    Keep,
+    /// Give instance `.0` the settings at once (the stage is not running).
+    Apply(usize, T),
+    /// Copy instance `.from` into instance `.to`, give it `.settings`, and
+    /// fade to it.
+    Fade { from: usize, to: usize, settings: T },
+}
+
+impl<T: Copy + PartialEq> Morph<T> {
+    fn new(s: T) -> Self {
+        Self {
+            amount: LinearSmoother::new(0.0),
+            active: 0,
+            fading: false,
+            current: s,
+            wanted: s,
+        }
+    }
+
+    /// The standby instance.
+    fn standby(&self) -> usize {
+        1 - self.active
+    }
+
+    /// The instance that plays once the running fade (if any) ends.
+    fn wanted_instance(&self) -> usize {
+        if self.fading {
+            self.standby()
+        } else {
+            self.active
+        }
+    }
+
+    /// Host samples until the running fade ends (a chunk must end there,
+    /// so the next change starts at the same sample whatever the blocks).
+    fn remaining(&self) -> usize {
+        if self.fading {
+            self.amount.remaining().max(1)
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// At the start of a chunk: end a finished fade, then start the next
+    /// change, if any. `running`: the stage runs in this chunk.
+    fn step(&mut self, running: bool) -> MorphStep<T> {
+        if self.fading && self.amount.is_settled() {
+            self.active = self.standby();
+            self.fading = false;
+            self.amount.reset(0.0);
+        }
+        if self.fading || self.wanted == self.current {
+            return MorphStep::Keep;
+        }
+        self.current = self.wanted;
+        if !running {
+            return MorphStep::Apply(self.active, self.wanted);
+        }
+        self.fading = true;
+        self.amount.set_target(1.0);
+        MorphStep::Fade {
+            from: self.active,
+            to: self.standby(),
+            settings: self.wanted,
+        }
+    }
+
+    /// Forget any fade: both instances take the wanted settings (the
+    /// caller's part).
+    fn settle(&mut self) {
+        self.fading = false;
+        self.amount.reset(0.0);
+        self.current = self.wanted;
     }
 }
 
@@ -727,17 +1049,35 @@ impl Curve {
         }
     }
 
-    /// Fill the first `n` values from `smoother` (at most `MAX_BLOCK`).
+    /// Hold `v` over the whole curve.
     #[inline]
-    fn fill(&mut self, smoother: &mut LinearSmoother, n: usize) {
-        if smoother.is_settled() {
-            let v = smoother.value();
-            if self.constant != Some(v.to_bits()) {
-                self.values.fill(v);
-                self.constant = Some(v.to_bits());
-            }
+    fn hold(&mut self, v: f64) {
+        if self.constant != Some(v.to_bits()) {
+            self.values.fill(v);
+            self.constant = Some(v.to_bits());
+        }
+    }
+
+    /// Fill the first `n` values from `ramp` (at most `MAX_BLOCK`).
+    #[inline]
+    fn fill(&mut self, ramp: &mut impl Ramp, n: usize) {
+        if ramp.is_settled() {
+            self.hold(ramp.value());
         } else {
-            smoother.fill(&mut self.values[..n]);
+            ramp.fill(&mut self.values[..n]);
+            self.constant = None;
+        }
+    }
+
+    /// The first `n` values of `a` times those of `b`.
+    #[inline]
+    fn product(&mut self, a: &Curve, b: &Curve, n: usize) {
+        if a.constant.is_some() && b.constant.is_some() {
+            self.hold(a.values[0] * b.values[0]);
+        } else {
+            for ((v, x), y) in self.values[..n].iter_mut().zip(&a.values).zip(&b.values) {
+                *v = x * y;
+            }
             self.constant = None;
         }
     }
@@ -752,35 +1092,111 @@ impl std::ops::Deref for Curve {
 
 /// Per-sample gain curves of one chunk, shared by all channels.
 struct GainCurves {
+    /// The calibration's dBFS → volts.
+    cal: Curve,
+    /// Source level and input trim.
+    source_trim: Curve,
+    /// `cal × source_trim`: the input conversion.
     input: Curve,
-    preamp_input: Curve,
+    /// The calibration's volts → dBFS.
+    uncal: Curve,
+    /// Output trim.
+    out_trim: Curve,
+    /// `uncal × out_trim`: the output conversion.
     output: Curve,
+    /// The preamp's pad (−20 dB or 1).
+    pad: Curve,
+    /// Polarity (±1, through zero on a flip).
+    polarity: Curve,
+    /// `pad × polarity`.
+    preamp_input: Curve,
     mix: Curve,
     bypass: Curve,
     compare: Curve,
+    /// The DI switch.
     di: Curve,
+    /// The crossfade between the DI's two instances.
+    di_morph: Curve,
+    /// The preamp switch (section against its stand-in delay).
     oversampled: Curve,
+    /// The crossfade between the two sections.
+    section_morph: Curve,
+    /// The auto-gain switch.
     auto_gain: Curve,
+    /// The preamp's output level.
     preamp_output: Curve,
+    /// The headphone amp switch.
     headphone: Curve,
+    /// The reciprocal of the gain from the track to the section's input at
+    /// 1 kHz (calibration, source and trim, the DI, the pad), per sample.
+    front_gain: [f64; MAX_BLOCK],
+    /// What each section instance scales its input by: its drive over
+    /// `front_gain`.
+    drive_scale: [[f64; MAX_BLOCK]; 2],
+    /// The auto-gain's static compensation of each section instance.
+    compensation: [[f64; MAX_BLOCK]; 2],
+}
+
+impl GainCurves {
+    fn new() -> Self {
+        Self {
+            cal: Curve::new(),
+            source_trim: Curve::new(),
+            input: Curve::new(),
+            uncal: Curve::new(),
+            out_trim: Curve::new(),
+            output: Curve::new(),
+            pad: Curve::new(),
+            polarity: Curve::new(),
+            preamp_input: Curve::new(),
+            mix: Curve::new(),
+            bypass: Curve::new(),
+            compare: Curve::new(),
+            di: Curve::new(),
+            di_morph: Curve::new(),
+            oversampled: Curve::new(),
+            section_morph: Curve::new(),
+            auto_gain: Curve::new(),
+            preamp_output: Curve::new(),
+            headphone: Curve::new(),
+            front_gain: [0.0; MAX_BLOCK],
+            drive_scale: [[0.0; MAX_BLOCK]; 2],
+            compensation: [[0.0; MAX_BLOCK]; 2],
+        }
+    }
 }
 
 /// The whole signal chain for up to N channels.
 pub struct Chain {
     /// The host stream this chain was prepared for.
     spec: ProcessSpec,
-    /// The settings in force (targets of the smoothers).
+    /// The settings asked for last (targets of the smoothers and morphs).
     settings: ChainSettings,
     /// One state per channel, allocated in `prepare`.
     channels: Vec<ChannelState>,
-    /// The oversampled stages of the channels (a stereo pair runs as one).
-    sections: Sections,
-    /// dBFS → volts, source and input trim.
-    input_gain: LinearSmoother,
-    /// Pad and polarity (ramps through zero on a polarity flip: no click).
-    preamp_input_gain: LinearSmoother,
-    /// Volts → dBFS and output trim.
-    output_gain: LinearSmoother,
+    /// The two oversampled sections (see [`Morph`]).
+    sections: [Section; 2],
+    /// Which section plays, and the crossfade between them.
+    section_morph: Morph<SectionSettings>,
+    /// Which DI instance plays, and the crossfade between them.
+    di_morph: Morph<DiSettings>,
+    /// Each DI instance's gain at 1 kHz (for the static compensation).
+    di_gain: [f64; 2],
+    /// Section latency of each quality at this rate, worked out in `prepare`.
+    os_latency: [usize; 2],
+    /// The calibration's dBFS → volts.
+    cal: GainSmoother,
+    /// Source level and input trim.
+    source_trim: GainSmoother,
+    /// The calibration's volts → dBFS (ramps as the exact reciprocal of
+    /// `cal`, so a calibration change leaves an all-out chain untouched).
+    uncal: GainSmoother,
+    /// Output trim.
+    out_trim: GainSmoother,
+    /// The preamp's pad.
+    pad: GainSmoother,
+    /// Polarity (ramps through zero on a flip: no click).
+    polarity: LinearSmoother,
     /// Wet fraction.
     mix: LinearSmoother,
     /// 0 = processing, 1 = bypassed.
@@ -793,14 +1209,18 @@ pub struct Chain {
     oversampled: Switch,
     /// The auto-gain acting or not.
     auto_gain: Switch,
+    /// The auto-gain did not run in the last chunk (restart it).
+    auto_gain_idle: bool,
     /// The preamp's output level.
-    preamp_output_gain: LinearSmoother,
+    preamp_output_gain: GainSmoother,
     /// The headphone amp in, or the pure delay that stands in for it.
     headphone: Switch,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
     /// Latency of the wet path in host samples.
     latency: usize,
+    /// Next write position in the channels' section-input rings.
+    history_pos: usize,
     /// The level taps run (off: they cost nothing).
     metering: bool,
     /// Peak and power sums of the taps since the last `take_meters`.
@@ -822,10 +1242,19 @@ impl Default for Chain {
     }
 }
 
+/// Index of a quality in per-quality tables.
+fn quality_index(q: Quality) -> usize {
+    match q {
+        Quality::Live => 0,
+        Quality::High => 1,
+    }
+}
+
 impl Chain {
     /// An unprepared chain with default settings.
     pub fn new() -> Self {
         let settings = ChainSettings::default();
+        let section = SectionSettings::of(&settings, settings.input_gain());
         Self {
             spec: ProcessSpec {
                 sample_rate: 48_000.0,
@@ -833,33 +1262,33 @@ impl Chain {
             },
             settings,
             channels: Vec::new(),
-            sections: Sections::PerChannel(Vec::new()),
-            input_gain: LinearSmoother::new(settings.input_gain()),
-            preamp_input_gain: LinearSmoother::new(settings.preamp_input_gain()),
-            output_gain: LinearSmoother::new(settings.output_gain()),
+            sections: [
+                Section::for_channels(0, section),
+                Section::for_channels(0, section),
+            ],
+            section_morph: Morph::new(section),
+            di_morph: Morph::new(settings.di),
+            di_gain: [1.0; 2],
+            os_latency: [0; 2],
+            cal: GainSmoother::new(full_scale_peak_volts(settings.cal_dbu)),
+            source_trim: GainSmoother::new(settings.source_and_trim_gain()),
+            uncal: GainSmoother::new(1.0 / full_scale_peak_volts(settings.cal_dbu)),
+            out_trim: GainSmoother::new(db_to_gain(settings.out_trim_db)),
+            pad: GainSmoother::new(settings.pad_gain()),
+            polarity: LinearSmoother::new(settings.polarity_sign()),
             mix: LinearSmoother::new(settings.mix),
             bypass: LinearSmoother::new(0.0),
             compare: LinearSmoother::new(0.0),
             di: Switch::new(false),
             oversampled: Switch::new(false),
             auto_gain: Switch::new(false),
-            preamp_output_gain: LinearSmoother::new(1.0),
+            auto_gain_idle: true,
+            preamp_output_gain: GainSmoother::new(1.0),
             headphone: Switch::new(false),
-            curves: Box::new(GainCurves {
-                input: Curve::new(),
-                preamp_input: Curve::new(),
-                output: Curve::new(),
-                mix: Curve::new(),
-                bypass: Curve::new(),
-                compare: Curve::new(),
-                di: Curve::new(),
-                oversampled: Curve::new(),
-                auto_gain: Curve::new(),
-                preamp_output: Curve::new(),
-                headphone: Curve::new(),
-            }),
+            curves: Box::new(GainCurves::new()),
             has_avx2: false,
             latency: 0,
+            history_pos: 0,
             metering: false,
             taps: TapSums::default(),
             meter_samples: 0,
@@ -875,158 +1304,287 @@ impl Chain {
             max_block: MAX_BLOCK,
         };
         self.channels = (0..num_channels).map(|_| ChannelState::new()).collect();
-        self.sections = Sections::for_channels(num_channels);
         #[cfg(target_arch = "x86_64")]
         {
             self.has_avx2 = std::arch::is_x86_feature_detected!("avx2");
         }
-        let max_latency = [Quality::Live, Quality::High]
-            .into_iter()
-            .map(|q| {
-                let s = ChainSettings {
-                    quality: q,
-                    ..self.settings
-                };
-                latency_for(q, s.oversampling_factor(), sample_rate)
-            })
-            .max()
-            .unwrap_or(0)
-            + HeadphoneAmp::new().latency_samples();
+        // The half-band designs behind the latencies are worked out here,
+        // never on the audio thread.
+        for q in [Quality::Live, Quality::High] {
+            self.os_latency[quality_index(q)] = latency_for(q, quality_factor(q), sample_rate);
+        }
+        let hp_latency = HeadphoneAmp::new().latency_samples();
+        let max_os_latency = self.os_latency.into_iter().max().unwrap_or(0);
+        let max_latency = max_os_latency + hp_latency;
         let designs = design_loads(sample_rate);
-        let os_spec = ProcessSpec {
-            sample_rate: sample_rate * self.settings.oversampling_factor() as f64,
-            max_block: MAX_BLOCK * MAX_FACTOR,
-        };
-        self.sections.prepare(&os_spec);
+        let section = SectionSettings::of(&self.settings, self.settings.input_gain());
+        for s in &mut self.sections {
+            *s = Section::for_channels(num_channels, section);
+            s.prepare(&self.spec);
+        }
+        let history = ((PRE_ROLL_S * sample_rate).ceil() as usize).max(MAX_BLOCK);
         for ch in &mut self.channels {
-            ch.oversampler.prepare(&self.spec);
+            ch.history = vec![0.0; history];
             ch.wet_delay.prepare(max_latency);
             ch.dry_delay.prepare(max_latency);
             ch.reference_delay.prepare(max_latency);
             ch.auto_gain.prepare(&self.spec);
+            // The chain applies the static compensation itself.
+            ch.auto_gain.set_settings(AutoGainSettings {
+                enabled: true,
+                static_gain: 1.0,
+            });
             ch.compare.set_sample_rate(sample_rate);
-            ch.di.prepare(&self.spec);
+            ch.handover_meter.set_sample_rate(sample_rate);
+            for di in &mut ch.di {
+                di.prepare(&self.spec);
+            }
             ch.headphone.prepare_with(&self.spec, &designs);
             ch.headphone_bypass.prepare(max_latency);
             ch.headphone_bypass
                 .set_delay(ch.headphone.latency_samples());
         }
         for s in [
-            &mut self.input_gain,
-            &mut self.preamp_input_gain,
-            &mut self.output_gain,
+            &mut self.polarity,
             &mut self.mix,
             &mut self.bypass,
             &mut self.compare,
             &mut self.di.amount,
             &mut self.oversampled.amount,
             &mut self.auto_gain.amount,
-            &mut self.preamp_output_gain,
             &mut self.headphone.amount,
+            &mut self.section_morph.amount,
+            &mut self.di_morph.amount,
         ] {
             s.set_sample_rate(sample_rate);
         }
-        self.apply_quality();
+        for s in [
+            &mut self.cal,
+            &mut self.source_trim,
+            &mut self.uncal,
+            &mut self.out_trim,
+            &mut self.pad,
+            &mut self.preamp_output_gain,
+        ] {
+            s.set_sample_rate(sample_rate);
+        }
         self.reset();
-        // The auto-gain's static compensation depends on the prepared
-        // stages with the settings in force (`reset` hands them over): set
-        // it now, not only when the settings change, or a chain set up
-        // before `prepare` starts with the default compensation.
-        self.update_auto_gain();
     }
 
-    /// Clear all state and jump every smoother to its target. Never allocates.
+    /// Clear all state and jump every smoother to its target. Never
+    /// allocates.
     pub fn reset(&mut self) {
         let s = self.settings;
         for ch in &mut self.channels {
             ch.reset(&s);
         }
-        self.sections.reset(&s);
+        self.history_pos = 0;
+        self.di_morph.settle();
+        let di_gain = self.di_gain_of(self.di_morph.active);
+        self.di_gain = [di_gain; 2];
+        self.section_morph.wanted = SectionSettings::of(&s, self.drive_target());
+        let rate = self.spec.sample_rate;
+        for sec in &mut self.sections {
+            sec.apply(self.section_morph.wanted, rate);
+            sec.reset();
+        }
+        self.section_morph.settle();
         self.di.jump(s.di_on);
-        self.oversampled.jump(s.nonlinear_active());
-        self.auto_gain.jump(s.auto_gain_on());
+        self.oversampled.jump(s.pre_on);
+        self.auto_gain.jump(s.auto_gain);
+        self.auto_gain_idle = true;
         self.headphone.jump(s.hp_on);
-        self.input_gain.reset(s.input_gain());
-        self.preamp_input_gain.reset(s.preamp_input_gain());
-        self.output_gain.reset(s.output_gain());
-        self.mix.reset(s.mix);
+        self.cal.reset(full_scale_peak_volts(s.cal_dbu));
+        self.source_trim.reset(s.source_and_trim_gain());
+        self.uncal.reset(1.0 / full_scale_peak_volts(s.cal_dbu));
+        self.out_trim.reset(db_to_gain(s.out_trim_db));
+        self.pad.reset(s.pad_gain());
+        self.polarity.reset(s.polarity_sign());
+        self.preamp_output_gain.reset(db_to_gain(s.preamp.output_db));
+        self.mix.reset(s.mix.clamp(0.0, 1.0));
         self.bypass.reset(if s.bypass { 1.0 } else { 0.0 });
         self.compare.reset(if s.compare { 1.0 } else { 0.0 });
+        let os_latency = self.sections[self.section_morph.active].latency();
+        self.set_delays(os_latency, false);
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &ChainSettings {
-        &self.settings
+    /// The drive the section heads for: the targets of the gains in front
+    /// of it, multiplied in the order `plan_chunk` multiplies their curves.
+    fn drive_target(&self) -> f64 {
+        let di = if self.settings.di_on {
+            self.di_gain[self.di_morph.wanted_instance()]
+        } else {
+            1.0
+        };
+        front_gain(
+            self.cal.target(),
+            self.source_trim.target(),
+            self.pad.target(),
+            di,
+        )
     }
 
-    /// Take new settings. Continuous values ramp; a quality change
-    /// reconfigures the oversampler (no allocation) and changes the latency.
-    pub fn set_settings(&mut self, s: ChainSettings) {
-        if s == self.settings {
-            return;
-        }
-        let quality_changed = s.quality != self.settings.quality;
-        self.settings = s;
-        self.input_gain.set_target(s.input_gain());
-        self.preamp_input_gain.set_target(s.preamp_input_gain());
-        self.output_gain.set_target(s.output_gain());
-        self.mix.set_target(s.mix.clamp(0.0, 1.0));
-        self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
-        self.compare.set_target(if s.compare { 1.0 } else { 0.0 });
-        self.di.set(s.di_on);
-        self.oversampled.set(s.nonlinear_active());
-        self.auto_gain.set(s.auto_gain_on());
-        self.preamp_output_gain.set_target(s.preamp_output_gain());
-        self.headphone.set(s.hp_on);
-        for ch in &mut self.channels {
-            ch.headphone.set_settings(s.headphone);
-            ch.di.set_settings(s.di);
-        }
-        self.sections.set_settings(&s);
-        self.update_auto_gain();
-        if quality_changed {
-            self.apply_quality();
-            for ch in &mut self.channels {
-                ch.reset(&s);
-            }
-            self.sections.reset(&s);
-        }
+    /// Gain at 1 kHz of DI instance `i` (1 with no channels).
+    fn di_gain_of(&self, i: usize) -> f64 {
+        self.channels
+            .first()
+            .map_or(1.0, |ch| ch.di[i].response(1000.0).norm())
     }
 
-    fn apply_quality(&mut self) {
-        let (q, factor) = (self.settings.quality, self.settings.oversampling_factor());
-        let os_rate = self.spec.sample_rate * factor as f64;
-        for ch in &mut self.channels {
-            ch.oversampler.configure(q, factor);
-        }
-        self.sections.set_rates(os_rate, self.spec.sample_rate);
-        let os_latency = latency_for(q, factor, self.spec.sample_rate);
+    /// Point the wet path's delays at a section latency (crossfaded when
+    /// `fade`, else at once) and record the chain's latency.
+    fn set_delays(&mut self, os_latency: usize, fade: bool) {
         let hp_latency = self
             .channels
             .first()
             .map_or(0, |ch| ch.headphone.latency_samples());
-        self.latency = os_latency + hp_latency;
+        let fade_len = (SMOOTHING_TIME_S * self.spec.sample_rate).round() as usize;
         for ch in &mut self.channels {
-            ch.wet_delay.set_delay(os_latency);
+            if fade {
+                ch.wet_delay.set_delay_faded(os_latency, fade_len);
+                ch.dry_delay.set_delay_faded(os_latency + hp_latency, fade_len);
+            } else {
+                ch.wet_delay.set_delay(os_latency);
+                ch.dry_delay.set_delay(os_latency + hp_latency);
+            }
+            // (A loudness reference: nobody hears it jump.)
             ch.reference_delay.set_delay(os_latency);
-            ch.dry_delay.set_delay(self.latency);
+        }
+        self.latency = os_latency + hp_latency;
+    }
+
+    /// The settings asked for last.
+    pub fn settings(&self) -> &ChainSettings {
+        &self.settings
+    }
+
+    /// Take new settings. Gains ramp; discrete changes and those that
+    /// retune a stage crossfade between the stage's old and new processing
+    /// (from the next processed sample). A quality change crossfades too
+    /// and changes the latency ([`Self::latency_samples`] says the new one
+    /// at once). Never allocates.
+    pub fn set_settings(&mut self, s: ChainSettings) {
+        if s == self.settings {
+            return;
+        }
+        self.settings = s;
+        self.cal.set_target(full_scale_peak_volts(s.cal_dbu));
+        self.source_trim.set_target(s.source_and_trim_gain());
+        self.uncal.set_target(1.0 / full_scale_peak_volts(s.cal_dbu));
+        self.out_trim.set_target(db_to_gain(s.out_trim_db));
+        self.pad.set_target(s.pad_gain());
+        self.polarity.set_target(s.polarity_sign());
+        self.mix.set_target(s.mix.clamp(0.0, 1.0));
+        self.bypass.set_target(if s.bypass { 1.0 } else { 0.0 });
+        self.compare.set_target(if s.compare { 1.0 } else { 0.0 });
+        self.di.set(s.di_on);
+        self.oversampled.set(s.pre_on);
+        self.auto_gain.set(s.auto_gain);
+        self.preamp_output_gain
+            .set_target(db_to_gain(s.preamp.output_db));
+        self.headphone.set(s.hp_on);
+        for ch in &mut self.channels {
+            ch.headphone.set_settings(s.headphone);
+        }
+        self.di_morph.wanted = s.di;
+        // (The drive is worked out when the section's changes start.)
+        self.section_morph.wanted = SectionSettings::of(&s, self.section_morph.wanted.drive);
+        let hp_latency = self
+            .channels
+            .first()
+            .map_or(0, |ch| ch.headphone.latency_samples());
+        self.latency = self.os_latency[quality_index(s.quality)] + hp_latency;
+    }
+
+    /// Start the changes that wait (see [`Morph`]) at the start of a chunk.
+    fn step_morphs(&mut self) {
+        let rate = self.spec.sample_rate;
+        let di_running = !(self.di.amount.is_settled() && self.di.amount.target() == 0.0);
+        match self.di_morph.step(di_running) {
+            MorphStep::Keep => {}
+            MorphStep::Apply(i, s) => {
+                for ch in &mut self.channels {
+                    ch.di[i].set_settings(s);
+                }
+                self.di_gain[i] = self.di_gain_of(i);
+            }
+            MorphStep::Fade { from, to, settings } => {
+                for ch in &mut self.channels {
+                    let [a, b] = &mut ch.di;
+                    let (src, dst) = if from == 0 { (&*a, b) } else { (&*b, a) };
+                    dst.copy_state_from(src);
+                    dst.set_settings(settings);
+                }
+                self.di_gain[to] = self.di_gain_of(to);
+            }
+        }
+        if self.section_morph.fading && self.section_morph.amount.is_settled() {
+            // The fade is over: the auto-gain's correction moves to the new
+            // section by the loudness ratio the two had on the same samples.
+            for ch in &mut self.channels {
+                ch.auto_gain.hand_over(handover_ratio(ch.handover));
+                ch.handover = [0.0; 2];
+            }
+        }
+        self.section_morph.wanted.drive = self.drive_target();
+        let os_running =
+            !(self.oversampled.amount.is_settled() && self.oversampled.amount.target() == 0.0);
+        let (target, s) = match self.section_morph.step(os_running) {
+            MorphStep::Keep => return,
+            MorphStep::Apply(i, s) => (i, s),
+            MorphStep::Fade { to, settings, .. } => (to, settings),
+        };
+        for ch in &mut self.channels {
+            ch.handover = [0.0; 2];
+            ch.handover_meter.reset();
+        }
+        let old_latency = self.sections[self.section_morph.active].latency();
+        self.sections[target].apply(s, rate);
+        if self.section_morph.fading {
+            self.pre_roll(target);
+        }
+        let latency = self.sections[target].latency();
+        if latency != old_latency {
+            self.set_delays(latency, true);
         }
     }
 
-    /// Hand the section's small-signal gain to the auto-gain.
-    fn update_auto_gain(&mut self) {
-        let s = self.settings;
-        for ch in &mut self.channels {
-            // What the auto-gain compensates at once (its slow loudness
-            // correction does the rest): the small-signal gain at 1 kHz.
-            let static_gain = s.auto_gain_static_gain(
-                ch.di.response(1000.0).norm(),
-                self.sections.small_signal_gain().unwrap_or(1.0),
-            );
-            ch.auto_gain.set_settings(AutoGainSettings {
-                enabled: true,
-                static_gain,
-            });
+    /// Bring section `i` from rest to where it would be had its settings
+    /// been in force for the last [`PRE_ROLL_S`]: run it over the recent
+    /// input at its own drive (the output is not used). So a section that
+    /// comes in carries no state from other settings (the blocking bias of
+    /// a clipped stage at another gain, a half-band of another quality) and
+    /// no start-up transient; the two sections of a crossfade are each in
+    /// their steady state. About 0.2 s of the section's work, once per
+    /// change. Never allocates.
+    fn pre_roll(&mut self, i: usize) {
+        self.sections[i].reset();
+        let drive = self.sections[i].settings.drive;
+        let len = self.channels.first().map_or(0, |ch| ch.history.len());
+        let pair = matches!(self.sections[i].preamps, Preamps::Pair(_));
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(MAX_BLOCK);
+            // Oldest first: the ring's next write position is its oldest.
+            let from = (self.history_pos + done) % len;
+            for ch in &mut self.channels {
+                let (tail, head) = ch.history.split_at(from);
+                let ring = head.iter().chain(tail.iter());
+                for (y, v) in ch.section[i][..n].iter_mut().zip(ring) {
+                    *y = v * drive;
+                }
+            }
+            let section = &mut self.sections[i];
+            if pair {
+                if let [a, b] = &mut self.channels[..] {
+                    section.process_pair(&mut a.section[i][..n], &mut b.section[i][..n]);
+                }
+            } else {
+                for (k, ch) in self.channels.iter_mut().enumerate() {
+                    section.process_mono(k, &mut ch.section[i][..n]);
+                }
+            }
+            done += n;
         }
     }
 
@@ -1098,7 +1656,10 @@ impl Chain {
         let mut grid_bias = [f64::NEG_INFINITY; 2];
         let (mut di_sat, mut power, mut current_sq) = (0.0f64, 0.0, 0.0);
         for (k, ch) in self.channels.iter_mut().enumerate() {
-            let (bias, peaks) = self.sections.grid(k).unwrap_or_default();
+            let (bias, peaks) = self.sections[self.section_morph.active]
+                .preamps
+                .grid(k)
+                .unwrap_or_default();
             for i in 0..2 {
                 let bias = bias[i];
                 grid_bias[i] = grid_bias[i].max(bias);
@@ -1109,7 +1670,7 @@ impl Chain {
                 };
                 grid_peak[i] = grid_peak[i].max(peak);
             }
-            di_sat = di_sat.max(ch.di.take_peak_saturation());
+            di_sat = di_sat.max(ch.di[self.di_morph.active].take_peak_saturation());
             let hp = ch.headphone.levels();
             power += hp.power_watts;
             current_sq += hp.i_rms_amps * hp.i_rms_amps;
@@ -1147,7 +1708,14 @@ impl Chain {
         let len = channels.iter().map(|c| c.len()).min().unwrap_or(0);
         let mut start = 0;
         while start < len {
-            let n = (len - start).min(MAX_BLOCK);
+            // A chunk ends where a crossfade between two instances ends, so
+            // a change waiting for it starts at the same sample whatever the
+            // host's blocks.
+            self.step_morphs();
+            let n = (len - start)
+                .min(MAX_BLOCK)
+                .min(self.di_morph.remaining())
+                .min(self.section_morph.remaining());
             self.process_chunk(channels, start, n);
             start += n;
         }
@@ -1171,23 +1739,122 @@ impl Chain {
         self.process_chunk_any(io, start, n);
     }
 
+    /// Fill the chunk's gain curves and the static compensation of each
+    /// running section.
     #[inline(always)]
-    fn process_chunk_any(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
+    fn plan_chunk(&mut self, n: usize) -> ChunkPlan {
         let c = &mut *self.curves;
-        c.input.fill(&mut self.input_gain, n);
-        c.preamp_input.fill(&mut self.preamp_input_gain, n);
-        c.output.fill(&mut self.output_gain, n);
+        c.cal.fill(&mut self.cal, n);
+        c.source_trim.fill(&mut self.source_trim, n);
+        c.input.product(&c.cal, &c.source_trim, n);
+        c.uncal.fill(&mut self.uncal, n);
+        c.out_trim.fill(&mut self.out_trim, n);
+        c.output.product(&c.uncal, &c.out_trim, n);
+        c.pad.fill(&mut self.pad, n);
+        c.polarity.fill(&mut self.polarity, n);
+        c.preamp_input.product(&c.pad, &c.polarity, n);
         c.mix.fill(&mut self.mix, n);
         c.bypass.fill(&mut self.bypass, n);
         let compare_off = self.compare.is_settled() && self.compare.target() == 0.0;
         c.compare.fill(&mut self.compare, n);
         let di = self.di.plan_curve(&mut c.di, n);
+        let di_fading = self.di_morph.fading;
+        if di_fading {
+            c.di_morph.fill(&mut self.di_morph.amount, n);
+        }
         let os = self.oversampled.plan_curve(&mut c.oversampled, n);
+        let section_fading = self.section_morph.fading;
+        if section_fading {
+            c.section_morph.fill(&mut self.section_morph.amount, n);
+        }
         let ag = self.auto_gain.plan_curve(&mut c.auto_gain, n);
+        let ag_run = os.run && ag.run;
+        let ag_reset = ag_run && self.auto_gain_idle;
+        self.auto_gain_idle = !ag_run;
         c.preamp_output.fill(&mut self.preamp_output_gain, n);
         let hp = self.headphone.plan_curve(&mut c.headphone, n);
-        let c = &*c;
-        let track_volts = full_scale_peak_volts(self.settings.cal_dbu);
+
+        // The gain from the track to the section's input at 1 kHz, from the
+        // very curves that apply it: the calibration, source and trim, the
+        // DI (in, out or fading; one instance or the crossfade of two), the
+        // pad. Each running section scales its input by its own drive over
+        // this, so it runs at its drive whatever ramps in front of it, and
+        // its static compensation is exact: the calibration (which the
+        // output conversion takes back) over its drive and its preamp's
+        // small-signal gain.
+        let front = &mut c.front_gain[..n];
+        for i in 0..n {
+            front[i] = c.cal[i] * c.source_trim[i] * c.pad[i];
+        }
+        if di.run {
+            let (a, b) = (self.di_morph.active, self.di_morph.standby());
+            let (ga, gb) = (self.di_gain[a], self.di_gain[b]);
+            for i in 0..n {
+                let g = if di_fading {
+                    ga + c.di_morph[i] * (gb - ga)
+                } else {
+                    ga
+                };
+                front[i] *= 1.0 + c.di[i] * (g - 1.0);
+            }
+        }
+        for f in front.iter_mut() {
+            *f = 1.0 / f.max(1e-300);
+        }
+        let front = &c.front_gain[..n];
+        if os.run {
+            let running = if section_fading { 2 } else { 1 };
+            let order = [self.section_morph.active, self.section_morph.standby()];
+            for &i in &order[..running] {
+                let section = &self.sections[i];
+                let drive = section.settings.drive;
+                for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
+                    *s = drive * f;
+                }
+                if ag_run {
+                    let k = 1.0 / (drive * section.gain).max(1e-300);
+                    for (v, cal) in c.compensation[i][..n].iter_mut().zip(&c.cal[..n]) {
+                        *v = cal * k;
+                    }
+                }
+            }
+        }
+        ChunkPlan {
+            compare_off,
+            di,
+            di_fading,
+            os,
+            section_fading,
+            ag,
+            ag_run,
+            ag_reset,
+            hp,
+        }
+    }
+
+    #[inline(always)]
+    fn process_chunk_any(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
+        let plan = self.plan_chunk(n);
+        if plan.os.run && plan.os.reset {
+            // Back in after being out: from its steady state on the recent
+            // input, not from rest.
+            self.pre_roll(self.section_morph.active);
+            if plan.section_fading {
+                self.pre_roll(self.section_morph.standby());
+            }
+        }
+        let ChunkPlan {
+            compare_off,
+            di,
+            di_fading,
+            os,
+            section_fading,
+            ag,
+            ag_run,
+            ag_reset,
+            hp,
+        } = plan;
+        let c = &*self.curves;
         let metering = self.metering;
         let taps = &mut self.taps;
         if metering {
@@ -1195,15 +1862,22 @@ impl Chain {
             self.meter_section_ran |= os.run;
         }
         let active = self.channels.len().min(io.len());
-        // A stereo pair runs its oversamplers together too.
-        let pair = matches!(self.sections, Sections::Pair(_)) && self.channels.len() == 2;
+        let history_pos = self.history_pos;
+        let (di_a, di_b) = (self.di_morph.active, self.di_morph.standby());
+        let (sec_a, sec_b) = (self.section_morph.active, self.section_morph.standby());
+        // The section instances that run: the playing one, and the one
+        // faded to.
+        let both = [sec_a, sec_b];
+        let running = match (os.run, section_fading) {
+            (false, _) => &both[..0],
+            (true, false) => &both[..1],
+            (true, true) => &both[..],
+        };
+        let pair = matches!(self.sections[0].preamps, Preamps::Pair(_)) && self.channels.len() == 2;
         // …and, when the host feeds both, its loudness measurements.
         let pair_fed = pair && active == 2;
-        if os.run && os.reset {
-            self.sections.reset(&self.settings);
-        }
 
-        for (k, (ch, host)) in self.channels.iter_mut().zip(io.iter_mut()).enumerate() {
+        for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             let host = &mut host[start..start + n];
             let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
             for ((w, d), &x) in wet.iter_mut().zip(dry.iter_mut()).zip(host.iter()) {
@@ -1214,8 +1888,8 @@ impl Chain {
             }
             // The auto-gain's reference: the track itself, in the volts the
             // output conversion maps back to the same dBFS.
-            for (r, w) in ch.reference[..n].iter_mut().zip(wet.iter()) {
-                *r = w * track_volts;
+            for ((r, w), g) in ch.reference[..n].iter_mut().zip(wet.iter()).zip(&c.cal[..n]) {
+                *r = w * g;
             }
             ch.reference_delay.process(&mut ch.reference[..n]);
             ch.dry_delay.process(dry);
@@ -1227,15 +1901,21 @@ impl Chain {
             }
             if di.run {
                 if di.reset {
-                    ch.di.reset();
+                    ch.di[di_a].reset();
                 }
-                if di.settled {
-                    ch.di.process(wet);
+                if di.settled && !di_fading {
+                    ch.di[di_a].process(wet);
                 } else {
                     let out = &mut ch.scratch[..n];
                     out.copy_from_slice(wet);
-                    ch.di.process(out);
-                    blend(wet, out, &c.di[..n], false);
+                    ch.di[di_a].process(out);
+                    if di_fading {
+                        let new = &mut ch.alt[..n];
+                        new.copy_from_slice(wet);
+                        ch.di[di_b].process(new);
+                        blend(out, new, &c.di_morph[..n], false);
+                    }
+                    blend(wet, out, &c.di[..n], di.settled);
                 }
             }
             if metering {
@@ -1247,160 +1927,140 @@ impl Chain {
             if metering {
                 taps.add(Tap::PreampIn, wet);
             }
-
-            // The delay path is always fed, so it is ready the moment the
-            // oversampled section is switched out. Its output is the wet
-            // signal when the section is out, blended with the section's
-            // while it fades, and unused when it is fully in.
-            if !os.run {
-                ch.wet_delay.process(wet);
-            } else if os.settled {
+            // The section's recent input at unit drive, for a section
+            // that has to catch up (`pre_roll`).
+            let mut j = history_pos;
+            for (x, f) in wet.iter().zip(&c.front_gain[..n]) {
+                ch.history[j] = x * f;
+                j += 1;
+                if j == ch.history.len() {
+                    j = 0;
+                }
+            }
+            // Each running section takes its copy of the input; the delay
+            // path is always fed, so it is ready the moment the section is
+            // switched out. `wet` becomes the delay path's output (unused
+            // while the section is fully in).
+            for &i in running {
+                for ((y, x), g) in ch.section[i][..n].iter_mut().zip(&*wet).zip(&c.drive_scale[i][..n]) {
+                    *y = x * g;
+                }
+            }
+            if os.run && os.settled {
                 ch.wet_delay.push(wet);
             } else {
-                let alt = &mut ch.alt[..n];
-                alt.copy_from_slice(wet);
-                ch.wet_delay.process(alt);
-            }
-
-            if os.run {
-                if os.reset {
-                    ch.oversampler.reset();
-                }
-                // The preamp's input end at the host rate, in place: the
-                // delay path has taken its copy (pushed, or in `alt`), and
-                // the wet signal is written anew from the section's output.
-                if let Sections::PerChannel(v) = &mut self.sections {
-                    v[k].process_part(PreampPart::Front, wet);
-                    ch.oversampler.upsample(wet);
-                }
-            }
-        }
-        if os.run && pair {
-            if let ([a, b], Sections::Pair(preamp)) = (&mut self.channels[..], &mut self.sections) {
-                // An unfed right channel (mono host) takes silence.
-                if active < 2 {
-                    b.wet[..n].fill(0.0);
-                }
-                preamp.process_stereo_part(PreampPart::Front, &mut a.wet[..n], &mut b.wet[..n]);
-                // Left and right in one loop (their recursions overlap).
-                Oversampler::upsample_pair(
-                    &mut a.oversampler,
-                    &mut b.oversampler,
-                    &a.wet[..n],
-                    &b.wet[..n],
-                );
+                ch.wet_delay.process(wet);
             }
         }
 
-        // The triode stages of every channel at once (a stereo pair in the
-        // lanes of one preamp).
+        if let Some(len) = self.channels.first().map(|ch| ch.history.len()) {
+            self.history_pos = (history_pos + n) % len;
+        }
+
+        // The sections, a stereo pair in the lanes of one preamp.
+        for &i in running {
+            let section = &mut self.sections[i];
+            if pair {
+                if let [a, b] = &mut self.channels[..] {
+                    // An unfed right channel (mono host) takes silence.
+                    if active < 2 {
+                        b.section[i][..n].fill(0.0);
+                    }
+                    section.process_pair(&mut a.section[i][..n], &mut b.section[i][..n]);
+                }
+            } else {
+                for (k, ch) in self.channels.iter_mut().enumerate().take(active) {
+                    section.process_mono(k, &mut ch.section[i][..n]);
+                }
+            }
+        }
+
+        // The section's output: uncompensated (`scratch`) while the
+        // auto-gain is not fully on, compensated (`compensated`) while it
+        // acts; one instance, or the crossfade of two.
         if os.run {
-            match &mut self.sections {
-                Sections::PerChannel(v) => {
-                    for (ch, p) in self.channels.iter_mut().zip(v).take(active) {
-                        p.process_part(PreampPart::Stages, ch.oversampler.oversampled());
+            for ch in self.channels.iter_mut().take(active) {
+                let [ya, yb] = [&ch.section[sec_a][..n], &ch.section[sec_b][..n]];
+                if !(ag_run && ag.settled) {
+                    let u = &mut ch.scratch[..n];
+                    u.copy_from_slice(ya);
+                    if section_fading {
+                        blend(u, yb, &c.section_morph[..n], false);
                     }
                 }
-                Sections::Pair(p) => {
-                    if let [a, b] = &mut self.channels[..] {
-                        p.process_stereo_part(
-                            PreampPart::Stages,
-                            a.oversampler.oversampled(),
-                            b.oversampler.oversampled(),
-                        );
+                if ag_run {
+                    let [ca, cb] = [&c.compensation[sec_a][..n], &c.compensation[sec_b][..n]];
+                    let y = &mut ch.compensated[..n];
+                    for i in 0..n {
+                        y[i] = ya[i] * ca[i];
+                    }
+                    if section_fading {
+                        // The new section comes in at the old one's
+                        // loudness on these very samples (see
+                        // `handover_ratio`), the correction handed over
+                        // when the fade ends.
+                        let [mut sa, mut sb] = ch.handover;
+                        let mut meter = ch.handover_meter;
+                        for i in 0..n {
+                            let b = yb[i] * cb[i];
+                            let (ka, kb) = meter.weigh_finite(y[i], b);
+                            sa += ka * ka;
+                            sb += kb * kb;
+                            let h = handover_ratio([sa, sb]);
+                            y[i] += c.section_morph[i] * (h * b - y[i]);
+                        }
+                        ch.handover = [sa, sb];
+                        ch.handover_meter = meter;
                     }
                 }
             }
         }
-
-        // Back to the host rate and through the preamp's output end:
-        // straight into the wet signal when the section is fully in, else
-        // into scratch to blend with the delay path.
-        if os.run && pair {
-            if let ([a, b], Sections::Pair(p)) = (&mut self.channels[..], &mut self.sections) {
-                let (out_a, out_b) = if os.settled {
-                    (&mut a.wet[..n], &mut b.wet[..n])
-                } else {
-                    (&mut a.compensated[..n], &mut b.compensated[..n])
-                };
-                Oversampler::downsample_pair(&mut a.oversampler, &mut b.oversampler, out_a, out_b);
-                p.process_stereo_part(PreampPart::Back, out_a, out_b);
-            }
-        }
-        for (k, ch) in self.channels.iter_mut().enumerate().take(active) {
-            let wet = &mut ch.wet[..n];
-            if os.run {
-                let out = if os.settled {
-                    wet
-                } else {
-                    &mut ch.compensated[..n]
-                };
-                if let Sections::PerChannel(v) = &mut self.sections {
-                    ch.oversampler.downsample(out);
-                    v[k].process_part(PreampPart::Back, out);
-                }
-                if !os.settled {
-                    let wet = &mut ch.wet[..n];
-                    wet.copy_from_slice(&ch.alt[..n]);
-                    blend(wet, &ch.compensated[..n], &c.oversampled[..n], false);
+        if ag_run {
+            if ag_reset {
+                for ch in self.channels.iter_mut() {
+                    ch.auto_gain.reset();
                 }
             }
-            let wet = &mut ch.wet[..n];
-            if ag.run && ag.reset {
-                ch.auto_gain.reset();
-            }
-            if ag.run && !pair_fed {
-                if ag.settled {
-                    ch.auto_gain.process(&ch.reference[..n], wet);
-                } else {
-                    let comp = &mut ch.compensated[..n];
-                    comp.copy_from_slice(wet);
-                    ch.auto_gain.process(&ch.reference[..n], comp);
-                    blend(wet, comp, &c.auto_gain[..n], false);
-                }
-            }
-        }
-        if ag.run && pair_fed {
-            if let [a, b] = &mut self.channels[..] {
-                // Both channels' loudness in one loop (their K-weighting
-                // recursions overlap).
-                if ag.settled {
-                    AutoGain::process_pair(
-                        &mut a.auto_gain,
-                        &mut b.auto_gain,
-                        (&a.reference[..n], &mut a.wet[..n]),
-                        (&b.reference[..n], &mut b.wet[..n]),
-                    );
-                } else {
-                    a.compensated[..n].copy_from_slice(&a.wet[..n]);
-                    b.compensated[..n].copy_from_slice(&b.wet[..n]);
+            if pair_fed {
+                if let [a, b] = &mut self.channels[..] {
+                    // Both channels' loudness in one loop (their K-weighting
+                    // recursions overlap).
                     AutoGain::process_pair(
                         &mut a.auto_gain,
                         &mut b.auto_gain,
                         (&a.reference[..n], &mut a.compensated[..n]),
                         (&b.reference[..n], &mut b.compensated[..n]),
                     );
-                    blend(
-                        &mut a.wet[..n],
-                        &a.compensated[..n],
-                        &c.auto_gain[..n],
-                        false,
-                    );
-                    blend(
-                        &mut b.wet[..n],
-                        &b.compensated[..n],
-                        &c.auto_gain[..n],
-                        false,
-                    );
+                }
+            } else {
+                for ch in self.channels.iter_mut().take(active) {
+                    ch.auto_gain
+                        .process(&ch.reference[..n], &mut ch.compensated[..n]);
                 }
             }
         }
 
         for ch in self.channels.iter_mut().take(active) {
-            let (wet, dry) = (&mut ch.wet[..n], &ch.dry[..n]);
-            for (w, g) in wet.iter_mut().zip(&c.preamp_output[..n]) {
-                *w *= g;
+            if os.run {
+                let out = if ag_run {
+                    let y = &mut ch.compensated[..n];
+                    if !ag.settled {
+                        // The switch's amount is how much the auto-gain acts.
+                        let u = &ch.scratch[..n];
+                        for ((v, u), m) in y.iter_mut().zip(u).zip(&c.auto_gain[..n]) {
+                            *v = u + m * (*v - u);
+                        }
+                    }
+                    y
+                } else {
+                    &mut ch.scratch[..n]
+                };
+                for (v, g) in out.iter_mut().zip(&c.preamp_output[..n]) {
+                    *v *= g;
+                }
+                blend(&mut ch.wet[..n], out, &c.oversampled[..n], os.settled);
             }
+            let (wet, dry) = (&mut ch.wet[..n], &ch.dry[..n]);
             if metering {
                 taps.add(Tap::PreampOut, wet);
                 if !hp.run {
@@ -1474,6 +2134,29 @@ impl Chain {
     }
 }
 
+/// What one chunk does (see [`Chain::plan_chunk`]).
+#[derive(Clone, Copy)]
+struct ChunkPlan {
+    /// Compare is fully off.
+    compare_off: bool,
+    /// The DI switch.
+    di: SwitchPlan,
+    /// The DI's two instances crossfade.
+    di_fading: bool,
+    /// The preamp switch (the section against its stand-in).
+    os: SwitchPlan,
+    /// The two sections crossfade.
+    section_fading: bool,
+    /// The auto-gain switch.
+    ag: SwitchPlan,
+    /// The auto-gain runs (its switch, and the section, are in).
+    ag_run: bool,
+    /// …after a restart.
+    ag_reset: bool,
+    /// The headphone switch.
+    hp: SwitchPlan,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1541,3 +2224,4 @@ mod tests {
         }
     }
 }
+

@@ -12,6 +12,12 @@
 //! The delays here are a few tens of samples and the blocks a few hundred,
 //! so this moves about half the memory a ring does (which copies every
 //! sample in and out).
+//!
+//! A delay change can jump ([`DelayLine::set_delay`]: for a signal nobody
+//! hears, such as a loudness reference) or crossfade from the old tap to the
+//! new one ([`DelayLine::set_delay_faded`]): a jump of a heard signal would
+//! repeat or skip samples, a click. The history is kept at every delay,
+//! including 0, so a new delay always plays what really came that long ago.
 
 /// An integer-sample delay that keeps its input's recent history.
 #[derive(Clone, Debug, Default)]
@@ -22,6 +28,12 @@ pub struct DelayLine {
     spare: Vec<f64>,
     /// Current delay in samples (≤ `history.len()`).
     delay: usize,
+    /// The delay being faded out while a crossfade to `delay` runs.
+    fade_from: usize,
+    /// Samples of the crossfade done (`fade_len` when none runs).
+    fade_pos: usize,
+    /// Length of the crossfade in samples.
+    fade_len: usize,
 }
 
 impl DelayLine {
@@ -32,10 +44,42 @@ impl DelayLine {
         self.delay = self.delay.min(max_delay);
     }
 
-    /// Set the delay (clamped to the capacity). Keeps the history, so a
-    /// longer delay plays the samples that really came that long ago.
+    /// Set the delay (clamped to the capacity) at once. Keeps the history,
+    /// so a longer delay plays the samples that really came that long ago.
     pub fn set_delay(&mut self, delay: usize) {
         self.delay = delay.min(self.history.len());
+        self.fade_pos = self.fade_len;
+    }
+
+    /// Move to a new delay (clamped to the capacity) by crossfading linearly
+    /// from the old tap to the new one over `fade_samples` samples. A change
+    /// during a crossfade starts a new one from the tap being faded in.
+    pub fn set_delay_faded(&mut self, delay: usize, fade_samples: usize) {
+        let delay = delay.min(self.history.len());
+        if delay == self.delay {
+            return;
+        }
+        self.fade_from = self.delay;
+        self.delay = delay;
+        self.fade_len = fade_samples.max(1);
+        self.fade_pos = 0;
+    }
+
+    /// True while a crossfade between two taps runs.
+    pub fn fading(&self) -> bool {
+        self.fade_pos < self.fade_len
+    }
+
+    /// Become a copy of `other` (same capacity) without allocating.
+    pub fn copy_from(&mut self, other: &Self) {
+        if self.history.len() == other.history.len() {
+            self.history.copy_from_slice(&other.history);
+        } else {
+            self.history.fill(0.0);
+        }
+        self.delay = other.delay.min(self.history.len());
+        self.fade_from = other.fade_from.min(self.history.len());
+        (self.fade_pos, self.fade_len) = (other.fade_pos, other.fade_len);
     }
 
     /// Current delay in samples.
@@ -45,7 +89,13 @@ impl DelayLine {
 
     /// Clear the stored history.
     pub fn reset(&mut self) {
-        self.history.fill(0.0);
+        self.reset_to(0.0);
+    }
+
+    /// Forget the history: as if `value` had been the input for ever.
+    pub fn reset_to(&mut self, value: f64) {
+        self.history.fill(value);
+        self.fade_pos = self.fade_len;
     }
 
     /// Assemble the history after `block` in `spare` (swapped in by the
@@ -64,17 +114,23 @@ impl DelayLine {
     /// state afterwards is the one [`Self::process`] leaves (for a path
     /// that must stay ready while its output is not used).
     pub fn push(&mut self, block: &[f64]) {
-        if self.delay == 0 {
+        if self.history.is_empty() {
             return;
         }
+        self.fade_pos = (self.fade_pos + block.len()).min(self.fade_len);
         self.next_history(block);
         std::mem::swap(&mut self.history, &mut self.spare);
     }
 
     /// Delay `block` in place.
     pub fn process(&mut self, block: &mut [f64]) {
+        if self.fading() {
+            self.process_fading(block);
+            return;
+        }
         let d = self.delay;
         if d == 0 {
+            self.push(block);
             return;
         }
         self.next_history(block);
@@ -86,6 +142,31 @@ impl DelayLine {
         }
         let k = n.min(d);
         block[..k].copy_from_slice(&self.history[m - d..m - d + k]);
+        std::mem::swap(&mut self.history, &mut self.spare);
+    }
+
+    /// [`Self::process`] while the taps crossfade. Sample i reads input
+    /// i − d of both taps; walking backwards, writing sample i only destroys
+    /// input i, which no later (smaller) i reads.
+    fn process_fading(&mut self, block: &mut [f64]) {
+        self.next_history(block);
+        let (m, n) = (self.history.len(), block.len());
+        let (from, to) = (self.fade_from, self.delay);
+        let (pos, len) = (self.fade_pos, self.fade_len as f64);
+        let history = &self.history;
+        let tap = |block: &[f64], d: usize, i: usize| {
+            if i >= d {
+                block[i - d]
+            } else {
+                history[m - d + i]
+            }
+        };
+        for i in (0..n).rev() {
+            let (a, b) = (tap(block, from, i), tap(block, to, i));
+            let k = ((pos + i + 1) as f64 / len).min(1.0);
+            block[i] = a + k * (b - a);
+        }
+        self.fade_pos = (pos + n).min(self.fade_len);
         std::mem::swap(&mut self.history, &mut self.spare);
     }
 }
@@ -102,6 +183,47 @@ mod tests {
         let mut x: Vec<f64> = (1..=8).map(f64::from).collect();
         d.process(&mut x);
         assert_eq!(x, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    }
+
+    /// A faded change plays the crossfade of the two taps, sample for
+    /// sample, whatever the block partition, and then the new delay.
+    #[test]
+    fn a_faded_delay_change_crossfades_the_two_taps() {
+        let input: Vec<f64> = (0..400).map(|i| (i as f64 * 0.1).sin() + 0.01 * i as f64).collect();
+        let (from, to, fade, at) = (3usize, 17usize, 50usize, 120usize);
+        let tap = |d: usize, i: usize| if i >= d { input[i - d] } else { 0.0 };
+        let expected: Vec<f64> = (0..input.len())
+            .map(|i| {
+                if i < at {
+                    tap(from, i)
+                } else {
+                    let k = ((i - at + 1) as f64 / fade as f64).min(1.0);
+                    tap(from, i) + k * (tap(to, i) - tap(from, i))
+                }
+            })
+            .collect();
+        for sizes in [[1usize, 1], [7, 64], [300, 5]] {
+            let mut d = DelayLine::default();
+            d.prepare(32);
+            d.set_delay(from);
+            let mut out = input.clone();
+            let (mut start, mut k) = (0, 0);
+            while start < out.len() {
+                if start == at {
+                    d.set_delay_faded(to, fade);
+                }
+                let mut end = (start + sizes[k % 2]).min(out.len());
+                if start < at && end > at {
+                    end = at;
+                }
+                d.process(&mut out[start..end]);
+                start = end;
+                k += 1;
+            }
+            for (i, (o, e)) in out.iter().zip(&expected).enumerate() {
+                assert!((o - e).abs() < 1e-12, "{sizes:?} sample {i}: {o} vs {e}");
+            }
+        }
     }
 
     #[test]
