@@ -2898,6 +2898,14 @@ macro_rules! preamp_front {
                 self.core.apply_settings(s, false);
             }
 
+            /// Apply settings with no internal gain smoothing (Gain, Level
+            /// and the output divider jump to their targets): for an
+            /// instance that a crossfade brings in, which is the
+            /// smoothing. Never allocates.
+            pub fn set_settings_at_once(&mut self, s: PreampSettings) {
+                self.core.apply_settings(s, true);
+            }
+
             /// Back to the settled operating point (silence in gives exactly
             /// zero out).
             pub fn reset(&mut self) {
@@ -3437,6 +3445,13 @@ impl LoudnessPair {
         self.counter = 0;
     }
 
+    /// Scale everything measured of signal b by `f` (a power ratio), as
+    /// if b had always been `√f` times as loud.
+    pub fn scale_b(&mut self, f: f64) {
+        self.power[1] *= f;
+        self.acc.0[1] *= f;
+    }
+
     /// The smoothed K-weighted mean-square powers of a and b.
     pub fn powers(&self) -> [f64; 2] {
         self.power
@@ -3654,6 +3669,20 @@ impl AutoGain {
         if !(self.p_out.is_finite() && self.corr_to.is_finite()) {
             self.reset_estimate();
         }
+    }
+
+    /// Hand the correction over to a processed signal that is `h` times
+    /// quieter than the one measured so far (`h` = old rms / new rms, from
+    /// both run on the same samples): the correction grows by `h` and the
+    /// processed signal's loudness history shrinks alike, so the output
+    /// does not move and the estimate stays consistent. Never allocates.
+    pub fn hand_over(&mut self, h: f64) {
+        if !(h.is_finite() && h > 0.0) {
+            return;
+        }
+        self.corr_from *= h;
+        self.corr_to *= h;
+        self.loudness.scale_b(1.0 / (h * h));
     }
 
     /// Forget the estimate after non-finite arithmetic (keeps the hop phase).
