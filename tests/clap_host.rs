@@ -288,7 +288,9 @@ fn automation_takes_effect_at_its_sample_and_ramps_over_20_ms() {
             );
         }
         if k == 0 {
-            // The pad ramps linearly from 1 to 0.1 over 20 ms from that sample.
+            // The pad ramps from 1 to 0.1 over 20 ms from that sample,
+            // straight in dB (−1 dB per RAMP/20 samples), so a gain and its
+            // compensation cancel at every sample of a ramp.
             let start = e.time + latency;
             for c in 0..2 {
                 for i in start..start + RAMP + 200 {
@@ -297,7 +299,7 @@ fn automation_takes_effect_at_its_sample_and_ramps_over_20_ms() {
                         continue;
                     }
                     let step = ((i - start + 1).min(RAMP)) as f64 / RAMP as f64;
-                    let gain = 1.0 + (0.1 - 1.0) * step;
+                    let gain = 10f64.powf(-20.0 * step / 20.0);
                     assert!(
                         (y / r - gain).abs() < 1e-5,
                         "pad ramp, ch {c}, {} samples in: gain {} instead of {gain}",

@@ -861,8 +861,7 @@ impl Section {
             for os in &mut self.oversamplers {
                 os.configure(s.quality, factor);
             }
-            self.preamps
-                .set_rates(host_rate * factor as f64, host_rate);
+            self.preamps.set_rates(host_rate * factor as f64, host_rate);
         }
         self.preamps.set_settings_at_once(s.preamp);
         self.gain = self.preamps.small_signal_gain().unwrap_or(1.0);
@@ -879,12 +878,16 @@ impl Section {
 
     /// Latency in host samples.
     fn latency(&self) -> usize {
-        self.oversamplers.first().map_or(0, |os| os.latency_samples())
+        self.oversamplers
+            .first()
+            .map_or(0, |os| os.latency_samples())
     }
 
     /// Run channel `k` in place (host-rate volts in and out).
     fn process_mono(&mut self, k: usize, x: &mut [f64]) {
-        if let (Preamps::PerChannel(v), Some(os)) = (&mut self.preamps, self.oversamplers.get_mut(k)) {
+        if let (Preamps::PerChannel(v), Some(os)) =
+            (&mut self.preamps, self.oversamplers.get_mut(k))
+        {
             if let Some(p) = v.get_mut(k) {
                 p.process_part(PreampPart::Front, x);
                 os.upsample(x);
@@ -1400,7 +1403,8 @@ impl Chain {
         self.out_trim.reset(db_to_gain(s.out_trim_db));
         self.pad.reset(s.pad_gain());
         self.polarity.reset(s.polarity_sign());
-        self.preamp_output_gain.reset(db_to_gain(s.preamp.output_db));
+        self.preamp_output_gain
+            .reset(db_to_gain(s.preamp.output_db));
         self.mix.reset(s.mix.clamp(0.0, 1.0));
         self.bypass.reset(if s.bypass { 1.0 } else { 0.0 });
         self.compare.reset(if s.compare { 1.0 } else { 0.0 });
@@ -1442,7 +1446,8 @@ impl Chain {
         for ch in &mut self.channels {
             if fade {
                 ch.wet_delay.set_delay_faded(os_latency, fade_len);
-                ch.dry_delay.set_delay_faded(os_latency + hp_latency, fade_len);
+                ch.dry_delay
+                    .set_delay_faded(os_latency + hp_latency, fade_len);
             } else {
                 ch.wet_delay.set_delay(os_latency);
                 ch.dry_delay.set_delay(os_latency + hp_latency);
@@ -1470,7 +1475,8 @@ impl Chain {
         self.settings = s;
         self.cal.set_target(full_scale_peak_volts(s.cal_dbu));
         self.source_trim.set_target(s.source_and_trim_gain());
-        self.uncal.set_target(1.0 / full_scale_peak_volts(s.cal_dbu));
+        self.uncal
+            .set_target(1.0 / full_scale_peak_volts(s.cal_dbu));
         self.out_trim.set_target(db_to_gain(s.out_trim_db));
         self.pad.set_target(s.pad_gain());
         self.polarity.set_target(s.polarity_sign());
@@ -1783,19 +1789,21 @@ impl Chain {
         // output conversion takes back) over its drive and its preamp's
         // small-signal gain.
         let front = &mut c.front_gain[..n];
-        for i in 0..n {
-            front[i] = c.cal[i] * c.source_trim[i] * c.pad[i];
+        let gains = c.cal.iter().zip(&*c.source_trim).zip(&*c.pad);
+        for (f, ((cal, st), pad)) in front.iter_mut().zip(gains) {
+            *f = cal * st * pad;
         }
         if di.run {
             let (a, b) = (self.di_morph.active, self.di_morph.standby());
             let (ga, gb) = (self.di_gain[a], self.di_gain[b]);
-            for i in 0..n {
+            let amounts = c.di.iter().zip(&*c.di_morph);
+            for (f, (on, morph)) in front.iter_mut().zip(amounts) {
                 let g = if di_fading {
-                    ga + c.di_morph[i] * (gb - ga)
+                    ga + morph * (gb - ga)
                 } else {
                     ga
                 };
-                front[i] *= 1.0 + c.di[i] * (g - 1.0);
+                *f *= 1.0 + on * (g - 1.0);
             }
         }
         for f in front.iter_mut() {
@@ -1888,7 +1896,11 @@ impl Chain {
             }
             // The auto-gain's reference: the track itself, in the volts the
             // output conversion maps back to the same dBFS.
-            for ((r, w), g) in ch.reference[..n].iter_mut().zip(wet.iter()).zip(&c.cal[..n]) {
+            for ((r, w), g) in ch.reference[..n]
+                .iter_mut()
+                .zip(wet.iter())
+                .zip(&c.cal[..n])
+            {
                 *r = w * g;
             }
             ch.reference_delay.process(&mut ch.reference[..n]);
@@ -1942,7 +1954,11 @@ impl Chain {
             // switched out. `wet` becomes the delay path's output (unused
             // while the section is fully in).
             for &i in running {
-                for ((y, x), g) in ch.section[i][..n].iter_mut().zip(&*wet).zip(&c.drive_scale[i][..n]) {
+                for ((y, x), g) in ch.section[i][..n]
+                    .iter_mut()
+                    .zip(&*wet)
+                    .zip(&c.drive_scale[i][..n])
+                {
                     *y = x * g;
                 }
             }
@@ -2224,4 +2240,3 @@ mod tests {
         }
     }
 }
-
