@@ -189,7 +189,9 @@ mod tests {
     /// sample, whatever the block partition, and then the new delay.
     #[test]
     fn a_faded_delay_change_crossfades_the_two_taps() {
-        let input: Vec<f64> = (0..400).map(|i| (i as f64 * 0.1).sin() + 0.01 * i as f64).collect();
+        let input: Vec<f64> = (0..400)
+            .map(|i| (i as f64 * 0.1).sin() + 0.01 * i as f64)
+            .collect();
         let (from, to, fade, at) = (3usize, 17usize, 50usize, 120usize);
         let tap = |d: usize, i: usize| if i >= d { input[i - d] } else { 0.0 };
         let expected: Vec<f64> = (0..input.len())
