@@ -367,6 +367,9 @@ struct ChannelState {
     /// The section's input of the last [`PRE_ROLL_S`] at unit drive, a
     /// ring (`Chain::history_pos` is the next write).
     history: Vec<f64>,
+    /// The DI's input of the last [`PRE_ROLL_S`], in volts, a ring like
+    /// `history`.
+    di_history: Vec<f64>,
 }
 
 impl ChannelState {
@@ -390,6 +393,7 @@ impl ChannelState {
             handover: [0.0; 2],
             handover_meter: LoudnessPair::new(),
             history: Vec::new(),
+            di_history: Vec::new(),
         }
     }
 
@@ -411,6 +415,36 @@ impl ChannelState {
         self.compare.reset();
         self.handover = [0.0; 2];
         self.history.fill(0.0);
+        self.di_history.fill(0.0);
+    }
+}
+
+impl ChannelState {
+    /// Bring DI instance `i` from rest to where its settings would have
+    /// it after the last [`PRE_ROLL_S`] of input (`pos`: the rings' next
+    /// write position, their oldest sample). Never allocates.
+    /// With `rewrite`, the section-input ring `history` is rewritten from
+    /// its output times `rewrite` (the new DI's output at unit drive).
+    fn pre_roll_di(&mut self, i: usize, pos: usize, rewrite: Option<f64>) {
+        let di = &mut self.di[i];
+        di.reset();
+        let len = self.di_history.len();
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(MAX_BLOCK);
+            let from = (pos + done) % len;
+            let (tail, head) = self.di_history.split_at(from);
+            for (y, v) in self.scratch[..n].iter_mut().zip(head.iter().chain(tail)) {
+                *y = *v;
+            }
+            di.process(&mut self.scratch[..n]);
+            if let Some(unit) = rewrite {
+                for (k, y) in self.scratch[..n].iter().enumerate() {
+                    self.history[(from + k) % len] = y * unit;
+                }
+            }
+            done += n;
+        }
     }
 }
 
@@ -947,9 +981,9 @@ enum MorphStep<T> {
     Keep,
     /// Give instance `.0` the settings at once (the stage is not running).
     Apply(usize, T),
-    /// Copy instance `.from` into instance `.to`, give it `.settings`, and
-    /// fade to it.
-    Fade { from: usize, to: usize, settings: T },
+    /// Give instance `.to` the settings, bring it up to date, and fade to
+    /// it.
+    Fade { to: usize, settings: T },
 }
 
 impl<T: Copy + PartialEq> Morph<T> {
@@ -989,13 +1023,12 @@ impl<T: Copy + PartialEq> Morph<T> {
 
     /// At the start of a chunk: end a finished fade, then start the next
     /// change, if any. `running`: the stage runs in this chunk.
-    fn step(&mut self, running: bool) -> MorphStep<T> {
-        if self.fading && self.amount.is_settled() {
-            self.active = self.standby();
-            self.fading = false;
-            self.amount.reset(0.0);
-        }
-        if self.fading || self.wanted == self.current {
+    /// `hold`: a change must wait. `force`: fade even without a change
+    /// (to re-seat the stage on a new input).
+    fn step(&mut self, running: bool, hold: bool, force: bool) -> MorphStep<T> {
+        self.finish();
+        let change = self.wanted != self.current;
+        if self.fading || (hold && change) || !(change || (force && running)) {
             return MorphStep::Keep;
         }
         self.current = self.wanted;
@@ -1005,9 +1038,17 @@ impl<T: Copy + PartialEq> Morph<T> {
         self.fading = true;
         self.amount.set_target(1.0);
         MorphStep::Fade {
-            from: self.active,
             to: self.standby(),
             settings: self.wanted,
+        }
+    }
+
+    /// End a fade that is complete.
+    fn finish(&mut self) {
+        if self.fading && self.amount.is_settled() {
+            self.active = self.standby();
+            self.fading = false;
+            self.amount.reset(0.0);
         }
     }
 
@@ -1220,6 +1261,9 @@ pub struct Chain {
     headphone: Switch,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
+    /// The running section fade re-seats the section on the new DI: each
+    /// section instance takes its own DI instance's output.
+    joint: bool,
     /// Latency of the wet path in host samples.
     latency: usize,
     /// Next write position in the channels' section-input rings.
@@ -1290,6 +1334,7 @@ impl Chain {
             headphone: Switch::new(false),
             curves: Box::new(GainCurves::new()),
             has_avx2: false,
+            joint: false,
             latency: 0,
             history_pos: 0,
             metering: false,
@@ -1328,6 +1373,7 @@ impl Chain {
         let history = ((PRE_ROLL_S * sample_rate).ceil() as usize).max(MAX_BLOCK);
         for ch in &mut self.channels {
             ch.history = vec![0.0; history];
+            ch.di_history = vec![0.0; history];
             ch.wet_delay.prepare(max_latency);
             ch.dry_delay.prepare(max_latency);
             ch.reference_delay.prepare(max_latency);
@@ -1392,6 +1438,7 @@ impl Chain {
             sec.reset();
         }
         self.section_morph.settle();
+        self.joint = false;
         self.di.jump(s.di_on);
         self.oversampled.jump(s.pre_on);
         self.auto_gain.jump(s.auto_gain);
@@ -1506,24 +1553,8 @@ impl Chain {
     fn step_morphs(&mut self) {
         let rate = self.spec.sample_rate;
         let di_running = !(self.di.amount.is_settled() && self.di.amount.target() == 0.0);
-        match self.di_morph.step(di_running) {
-            MorphStep::Keep => {}
-            MorphStep::Apply(i, s) => {
-                for ch in &mut self.channels {
-                    ch.di[i].set_settings(s);
-                }
-                self.di_gain[i] = self.di_gain_of(i);
-            }
-            MorphStep::Fade { from, to, settings } => {
-                for ch in &mut self.channels {
-                    let [a, b] = &mut ch.di;
-                    let (src, dst) = if from == 0 { (&*a, b) } else { (&*b, a) };
-                    dst.copy_state_from(src);
-                    dst.set_settings(settings);
-                }
-                self.di_gain[to] = self.di_gain_of(to);
-            }
-        }
+        let os_running =
+            !(self.oversampled.amount.is_settled() && self.oversampled.amount.target() == 0.0);
         if self.section_morph.fading && self.section_morph.amount.is_settled() {
             // The fade is over: the auto-gain's correction moves to the new
             // section by the loudness ratio the two had on the same samples.
@@ -1532,14 +1563,51 @@ impl Chain {
                 ch.handover = [0.0; 2];
             }
         }
+        self.section_morph.finish();
+        self.di_morph.finish();
+        self.joint = self.joint && self.section_morph.fading;
+        // With the preamp running, a DI change crossfades together with a
+        // re-seat of the section on the new DI's output (so the auto-gain
+        // hands over what the DI change does to the loudness: a pad, the
+        // hum of a lifted ground), and so waits while the section fades.
+        let mut reseat = false;
+        match self
+            .di_morph
+            .step(di_running, os_running && self.section_morph.fading, false)
+        {
+            MorphStep::Keep => {}
+            MorphStep::Apply(i, s) => {
+                for ch in &mut self.channels {
+                    ch.di[i].set_settings(s);
+                }
+                self.di_gain[i] = self.di_gain_of(i);
+            }
+            MorphStep::Fade { to, settings } => {
+                // From rest over the recent input: the old instance's state
+                // means something else under other settings (a pad or a
+                // load changes the network the states belong to).
+                for ch in &mut self.channels {
+                    ch.di[to].set_settings(settings);
+                }
+                self.di_gain[to] = self.di_gain_of(to);
+                reseat = os_running;
+                // The section's recent input as the new DI makes it, at unit
+                // drive, for the re-seated section's pre-roll.
+                let unit = self.polarity.target()
+                    / (self.cal.target() * self.source_trim.target() * self.di_gain[to]);
+                let rewrite = reseat.then_some(unit);
+                for ch in &mut self.channels {
+                    ch.pre_roll_di(to, self.history_pos, rewrite);
+                }
+            }
+        }
         self.section_morph.wanted.drive = self.drive_target();
-        let os_running =
-            !(self.oversampled.amount.is_settled() && self.oversampled.amount.target() == 0.0);
-        let (target, s) = match self.section_morph.step(os_running) {
+        let (target, s) = match self.section_morph.step(os_running, false, reseat) {
             MorphStep::Keep => return,
             MorphStep::Apply(i, s) => (i, s),
-            MorphStep::Fade { to, settings, .. } => (to, settings),
+            MorphStep::Fade { to, settings } => (to, settings),
         };
+        self.joint = reseat;
         for ch in &mut self.channels {
             ch.handover = [0.0; 2];
             ch.handover_meter.reset();
@@ -1810,14 +1878,26 @@ impl Chain {
             *f = 1.0 / f.max(1e-300);
         }
         let front = &c.front_gain[..n];
+        // A re-seat on a new DI (fully in): each section takes its own DI
+        // instance's output, so its front gain has that DI's gain alone.
+        let joint = self.joint && os.run && section_fading && di_fading && di.run && di.settled;
         if os.run {
             let running = if section_fading { 2 } else { 1 };
             let order = [self.section_morph.active, self.section_morph.standby()];
-            for &i in &order[..running] {
+            let di_of = [self.di_morph.active, self.di_morph.standby()];
+            for (&i, &d) in order[..running].iter().zip(&di_of) {
                 let section = &self.sections[i];
                 let drive = section.settings.drive;
-                for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
-                    *s = drive * f;
+                if joint {
+                    let g = self.di_gain[d];
+                    let gains = c.cal.iter().zip(&*c.source_trim).zip(&*c.pad);
+                    for (s, ((cal, st), pad)) in c.drive_scale[i][..n].iter_mut().zip(gains) {
+                        *s = drive / (cal * st * pad * g).max(1e-300);
+                    }
+                } else {
+                    for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
+                        *s = drive * f;
+                    }
                 }
                 if ag_run {
                     let k = 1.0 / (drive * section.gain).max(1e-300);
@@ -1831,6 +1911,7 @@ impl Chain {
             compare_off,
             di,
             di_fading,
+            joint,
             os,
             section_fading,
             ag,
@@ -1855,6 +1936,7 @@ impl Chain {
             compare_off,
             di,
             di_fading,
+            joint,
             os,
             section_fading,
             ag,
@@ -1886,6 +1968,10 @@ impl Chain {
         let pair_fed = pair && active == 2;
 
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
+            if di.run && di.reset {
+                // Back in after being out: settled on the recent input.
+                ch.pre_roll_di(di_a, history_pos, None);
+            }
             let host = &mut host[start..start + n];
             let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
             for ((w, d), &x) in wet.iter_mut().zip(dry.iter_mut()).zip(host.iter()) {
@@ -1911,10 +1997,16 @@ impl Chain {
             if metering {
                 taps.add(Tap::Input, wet);
             }
-            if di.run {
-                if di.reset {
-                    ch.di[di_a].reset();
+            // The DI's recent input, for a DI that has to catch up.
+            let mut j = history_pos;
+            for x in wet.iter() {
+                ch.di_history[j] = *x;
+                j += 1;
+                if j == ch.di_history.len() {
+                    j = 0;
                 }
+            }
+            if di.run {
                 if di.settled && !di_fading {
                     ch.di[di_a].process(wet);
                 } else {
@@ -1925,6 +2017,16 @@ impl Chain {
                         let new = &mut ch.alt[..n];
                         new.copy_from_slice(wet);
                         ch.di[di_b].process(new);
+                        if joint {
+                            for (i, y) in [(sec_a, &*out), (sec_b, &*new)] {
+                                let gains = c.preamp_input.iter().zip(&c.drive_scale[i]);
+                                for (x, (v, (g, d))) in
+                                    ch.section[i][..n].iter_mut().zip(y.iter().zip(gains))
+                                {
+                                    *x = v * g * d;
+                                }
+                            }
+                        }
                         blend(out, new, &c.di_morph[..n], false);
                     }
                     blend(wet, out, &c.di[..n], di.settled);
@@ -1953,7 +2055,7 @@ impl Chain {
             // path is always fed, so it is ready the moment the section is
             // switched out. `wet` becomes the delay path's output (unused
             // while the section is fully in).
-            for &i in running {
+            for &i in running.iter().filter(|_| !joint) {
                 for ((y, x), g) in ch.section[i][..n]
                     .iter_mut()
                     .zip(&*wet)
@@ -2159,6 +2261,8 @@ struct ChunkPlan {
     di: SwitchPlan,
     /// The DI's two instances crossfade.
     di_fading: bool,
+    /// …and each section takes its own DI's output.
+    joint: bool,
     /// The preamp switch (the section against its stand-in).
     os: SwitchPlan,
     /// The two sections crossfade.
