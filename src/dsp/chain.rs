@@ -326,6 +326,8 @@ struct ChannelState {
     wet: [f64; MAX_BLOCK],
     /// The dry signal of the current chunk, in dBFS, delayed to match `wet`.
     dry: [f64; MAX_BLOCK],
+    /// The track of the current chunk (sanitized, not delayed).
+    dry_in: [f64; MAX_BLOCK],
     /// The oversampled section's input and then output, per instance.
     section: [[f64; MAX_BLOCK]; 2],
     /// Stands in for the oversampled section's latency while it is out, so
@@ -358,8 +360,8 @@ struct ChannelState {
     headphone_bypass: DelayLine,
     /// Loudness of the dry signal and of the output, for the compare.
     compare: CompareMatch,
-    /// K-weighted energy of the old and the new section's compensated
-    /// output since a section crossfade began (the auto-gain's hand-over),
+    /// K-weighted energies of the track and of the new section's
+    /// compensated output over its pre-roll (the auto-gain's hand-over),
     /// weighed like the auto-gain weighs loudness.
     handover: [f64; 2],
     /// The K-weighting of those two signals (only its filters are used).
@@ -367,8 +369,8 @@ struct ChannelState {
     /// The section's input of the last [`PRE_ROLL_S`] at unit drive, a
     /// ring (`Chain::history_pos` is the next write).
     history: Vec<f64>,
-    /// The DI's input of the last [`PRE_ROLL_S`], in volts, a ring like
-    /// `history`.
+    /// The track (the DI's input before the input gain) of the last
+    /// [`PRE_ROLL_S`], a ring like `history`.
     di_history: Vec<f64>,
 }
 
@@ -377,6 +379,7 @@ impl ChannelState {
         Self {
             wet: [0.0; MAX_BLOCK],
             dry: [0.0; MAX_BLOCK],
+            dry_in: [0.0; MAX_BLOCK],
             section: [[0.0; MAX_BLOCK]; 2],
             wet_delay: DelayLine::default(),
             dry_delay: DelayLine::default(),
@@ -425,7 +428,8 @@ impl ChannelState {
     /// write position, their oldest sample). Never allocates.
     /// With `rewrite`, the section-input ring `history` is rewritten from
     /// its output times `rewrite` (the new DI's output at unit drive).
-    fn pre_roll_di(&mut self, i: usize, pos: usize, rewrite: Option<f64>) {
+    /// `gain`: the input gain (track → volts) the DI runs at.
+    fn pre_roll_di(&mut self, i: usize, pos: usize, gain: f64, rewrite: Option<f64>) {
         let di = &mut self.di[i];
         di.reset();
         let len = self.di_history.len();
@@ -435,7 +439,7 @@ impl ChannelState {
             let from = (pos + done) % len;
             let (tail, head) = self.di_history.split_at(from);
             for (y, v) in self.scratch[..n].iter_mut().zip(head.iter().chain(tail)) {
-                *y = *v;
+                *y = v * gain;
             }
             di.process(&mut self.scratch[..n]);
             if let Some(unit) = rewrite {
@@ -448,12 +452,13 @@ impl ChannelState {
     }
 }
 
-/// The auto-gain's hand-over from one section to the next: the old
-/// section's rms over the new one's, from their energies `[old, new]` on
-/// the same samples (1 while either is silent; within ±40 dB).
+/// The auto-gain's hand-over to a new section: the factor on its
+/// correction, `√(track / new)` from the K-weighted energies of the track
+/// (in the present correction's units) and of the new section's output on
+/// the same samples (1 while either is silent; within ±20 dB).
 fn handover_ratio([old, new]: [f64; 2]) -> f64 {
     if old > 1e-30 && new > 1e-30 {
-        (old / new).sqrt().clamp(0.01, 100.0)
+        (old / new).sqrt().clamp(0.1, 10.0)
     } else {
         1.0
     }
@@ -1226,6 +1231,9 @@ pub struct Chain {
     di_morph: Morph<DiSettings>,
     /// Each DI instance's gain at 1 kHz (for the static compensation).
     di_gain: [f64; 2],
+    /// The input gain (track → volts) each DI instance was last brought up
+    /// to date at; in a re-seat each runs at its own.
+    di_in_gain: [f64; 2],
     /// Section latency of each quality at this rate, worked out in `prepare`.
     os_latency: [usize; 2],
     /// The calibration's dBFS → volts.
@@ -1316,6 +1324,7 @@ impl Chain {
             section_morph: Morph::new(section),
             di_morph: Morph::new(settings.di),
             di_gain: [1.0; 2],
+            di_in_gain: [settings.input_gain(); 2],
             os_latency: [0; 2],
             cal: GainSmoother::new(full_scale_peak_volts(settings.cal_dbu)),
             source_trim: GainSmoother::new(settings.source_and_trim_gain()),
@@ -1431,6 +1440,7 @@ impl Chain {
         self.di_morph.settle();
         let di_gain = self.di_gain_of(self.di_morph.active);
         self.di_gain = [di_gain; 2];
+        self.di_in_gain = [s.input_gain(); 2];
         self.section_morph.wanted = SectionSettings::of(&s, self.drive_target());
         let rate = self.spec.sample_rate;
         for sec in &mut self.sections {
@@ -1570,17 +1580,28 @@ impl Chain {
         // re-seat of the section on the new DI's output (so the auto-gain
         // hands over what the DI change does to the loudness: a pad, the
         // hum of a lifted ground), and so waits while the section fades.
+        // So does a change of the input gain while the DI is fully in: the
+        // new DI runs at the new gain.
+        let input_gain = self.cal.target() * self.source_trim.target();
+        let di_in = self.di.amount.is_settled() && self.di.amount.target() == 1.0;
+        let active_di = self.di_morph.active;
+        if !(os_running && di_in) {
+            self.di_in_gain[active_di] = input_gain;
+        }
+        let input_moved = self.di_in_gain[active_di] != input_gain;
         let mut reseat = false;
-        match self
-            .di_morph
-            .step(di_running, os_running && self.section_morph.fading, false)
-        {
+        match self.di_morph.step(
+            di_running,
+            os_running && self.section_morph.fading,
+            os_running && di_in && input_moved,
+        ) {
             MorphStep::Keep => {}
             MorphStep::Apply(i, s) => {
                 for ch in &mut self.channels {
                     ch.di[i].set_settings(s);
                 }
                 self.di_gain[i] = self.di_gain_of(i);
+                self.di_in_gain[i] = input_gain;
             }
             MorphStep::Fade { to, settings } => {
                 // From rest over the recent input: the old instance's state
@@ -1590,14 +1611,14 @@ impl Chain {
                     ch.di[to].set_settings(settings);
                 }
                 self.di_gain[to] = self.di_gain_of(to);
+                self.di_in_gain[to] = input_gain;
                 reseat = os_running;
                 // The section's recent input as the new DI makes it, at unit
                 // drive, for the re-seated section's pre-roll.
-                let unit = self.polarity.target()
-                    / (self.cal.target() * self.source_trim.target() * self.di_gain[to]);
+                let unit = self.polarity.target() / (input_gain * self.di_gain[to]);
                 let rewrite = reseat.then_some(unit);
                 for ch in &mut self.channels {
-                    ch.pre_roll_di(to, self.history_pos, rewrite);
+                    ch.pre_roll_di(to, self.history_pos, input_gain, rewrite);
                 }
             }
         }
@@ -1615,7 +1636,7 @@ impl Chain {
         let old_latency = self.sections[self.section_morph.active].latency();
         self.sections[target].apply(s, rate);
         if self.section_morph.fading {
-            self.pre_roll(target);
+            self.pre_roll(target, false, true);
         }
         let latency = self.sections[target].latency();
         if latency != old_latency {
@@ -1631,9 +1652,23 @@ impl Chain {
     /// no start-up transient; the two sections of a crossfade are each in
     /// their steady state. About 0.2 s of the section's work, once per
     /// change. Never allocates.
-    fn pre_roll(&mut self, i: usize) {
+    ///
+    /// With `warm`, the auto-gain (just reset) measures the section's
+    /// compensated output against the track over the same samples.
+    ///
+    /// With `measure`, the auto-gain's hand-over is measured: the
+    /// K-weighted energies of the track and of this section's compensated
+    /// output at the present correction, over the same samples (the last
+    /// three quarters of them, the K-weighting having settled), so the new
+    /// section comes in with the correction that matches it to the track,
+    /// as the auto-gain's own estimate would in its steady state. Measured
+    /// against the track, not against the old section, errors cannot add
+    /// up over many changes.
+    fn pre_roll(&mut self, i: usize, warm: bool, measure: bool) {
         self.sections[i].reset();
         let drive = self.sections[i].settings.drive;
+        let cal = self.cal.value();
+        let comp = cal / (drive * self.sections[i].gain).max(1e-300);
         let len = self.channels.first().map_or(0, |ch| ch.history.len());
         let pair = matches!(self.sections[i].preamps, Preamps::Pair(_));
         let mut done = 0;
@@ -1656,6 +1691,38 @@ impl Chain {
             } else {
                 for (k, ch) in self.channels.iter_mut().enumerate() {
                     section.process_mono(k, &mut ch.section[i][..n]);
+                }
+            }
+            if measure {
+                for ch in &mut self.channels {
+                    // The track against this section's output at the
+                    // present correction, which the hand-over scales.
+                    let unit = cal / ch.auto_gain.gain().max(1e-300);
+                    let (tail, head) = ch.di_history.split_at(from);
+                    let track = head.iter().chain(tail.iter());
+                    let [mut sa, mut sb] = ch.handover;
+                    for (k, (x, y)) in track.zip(&ch.section[i][..n]).enumerate() {
+                        let (ka, kb) = ch.handover_meter.weigh_finite(x * unit, y * comp);
+                        if 4 * (done + k) >= len {
+                            sa += ka * ka;
+                            sb += kb * kb;
+                        }
+                    }
+                    ch.handover = [sa, sb];
+                }
+            }
+            if warm {
+                for ch in &mut self.channels {
+                    let (tail, head) = ch.di_history.split_at(from);
+                    let track = head.iter().chain(tail.iter());
+                    for (r, x) in ch.reference[..n].iter_mut().zip(track) {
+                        *r = x * cal;
+                    }
+                    for (p, y) in ch.compensated[..n].iter_mut().zip(&ch.section[i][..n]) {
+                        *p = y * comp;
+                    }
+                    ch.auto_gain
+                        .process(&ch.reference[..n], &mut ch.compensated[..n]);
                 }
             }
             done += n;
@@ -1889,10 +1956,10 @@ impl Chain {
                 let section = &self.sections[i];
                 let drive = section.settings.drive;
                 if joint {
-                    let g = self.di_gain[d];
-                    let gains = c.cal.iter().zip(&*c.source_trim).zip(&*c.pad);
-                    for (s, ((cal, st), pad)) in c.drive_scale[i][..n].iter_mut().zip(gains) {
-                        *s = drive / (cal * st * pad * g).max(1e-300);
+                    // Its DI runs at its own input gain.
+                    let g = self.di_gain[d] * self.di_in_gain[d];
+                    for (s, pad) in c.drive_scale[i][..n].iter_mut().zip(&*c.pad) {
+                        *s = drive / (pad * g).max(1e-300);
                     }
                 } else {
                     for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
@@ -1924,13 +1991,25 @@ impl Chain {
     #[inline(always)]
     fn process_chunk_any(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
         let plan = self.plan_chunk(n);
+        // A restarting auto-gain learns the loudness of the last
+        // [`PRE_ROLL_S`] first, so it starts at its steady correction, not
+        // at 1 and then a jump.
+        let warm = plan.ag_reset;
+        if warm {
+            for ch in self.channels.iter_mut() {
+                ch.auto_gain.reset();
+            }
+        }
         if plan.os.run && plan.os.reset {
             // Back in after being out: from its steady state on the recent
             // input, not from rest.
-            self.pre_roll(self.section_morph.active);
+            self.pre_roll(self.section_morph.active, warm, false);
             if plan.section_fading {
-                self.pre_roll(self.section_morph.standby());
+                self.pre_roll(self.section_morph.standby(), false, false);
             }
+        } else if warm && !plan.section_fading {
+            // (The idle section stands in for the playing one.)
+            self.pre_roll(self.section_morph.standby(), true, false);
         }
         let ChunkPlan {
             compare_off,
@@ -1941,7 +2020,7 @@ impl Chain {
             section_fading,
             ag,
             ag_run,
-            ag_reset,
+            ag_reset: _,
             hp,
         } = plan;
         let c = &*self.curves;
@@ -1953,6 +2032,8 @@ impl Chain {
         }
         let active = self.channels.len().min(io.len());
         let history_pos = self.history_pos;
+        let input_gain = self.cal.value() * self.source_trim.value();
+        let di_in_gain = self.di_in_gain;
         let (di_a, di_b) = (self.di_morph.active, self.di_morph.standby());
         let (sec_a, sec_b) = (self.section_morph.active, self.section_morph.standby());
         // The section instances that run: the playing one, and the one
@@ -1970,7 +2051,7 @@ impl Chain {
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             if di.run && di.reset {
                 // Back in after being out: settled on the recent input.
-                ch.pre_roll_di(di_a, history_pos, None);
+                ch.pre_roll_di(di_a, history_pos, input_gain, None);
             }
             let host = &mut host[start..start + n];
             let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
@@ -1980,6 +2061,7 @@ impl Chain {
                 *d = x;
                 *w = x;
             }
+            ch.dry_in[..n].copy_from_slice(dry);
             // The auto-gain's reference: the track itself, in the volts the
             // output conversion maps back to the same dBFS.
             for ((r, w), g) in ch.reference[..n]
@@ -1990,6 +2072,15 @@ impl Chain {
                 *r = w * g;
             }
             ch.reference_delay.process(&mut ch.reference[..n]);
+            // The track, for a DI that has to catch up.
+            let mut j = history_pos;
+            for x in dry.iter() {
+                ch.di_history[j] = *x;
+                j += 1;
+                if j == ch.di_history.len() {
+                    j = 0;
+                }
+            }
             ch.dry_delay.process(dry);
             for (w, g) in wet.iter_mut().zip(&c.input[..n]) {
                 *w *= g;
@@ -1997,25 +2088,34 @@ impl Chain {
             if metering {
                 taps.add(Tap::Input, wet);
             }
-            // The DI's recent input, for a DI that has to catch up.
-            let mut j = history_pos;
-            for x in wet.iter() {
-                ch.di_history[j] = *x;
-                j += 1;
-                if j == ch.di_history.len() {
-                    j = 0;
-                }
-            }
             if di.run {
                 if di.settled && !di_fading {
                     ch.di[di_a].process(wet);
                 } else {
+                    // In a re-seat each DI runs at its own input gain (the
+                    // input's ramp is for the stand-in path): a DI driven
+                    // into its core's saturation is not a gain the section
+                    // could take back.
                     let out = &mut ch.scratch[..n];
-                    out.copy_from_slice(wet);
+                    if joint {
+                        let x = ch.dry_in[..n].iter();
+                        out.iter_mut()
+                            .zip(x)
+                            .for_each(|(y, x)| *y = x * di_in_gain[di_a]);
+                    } else {
+                        out.copy_from_slice(wet);
+                    }
                     ch.di[di_a].process(out);
                     if di_fading {
                         let new = &mut ch.alt[..n];
-                        new.copy_from_slice(wet);
+                        if joint {
+                            let x = ch.dry_in[..n].iter();
+                            new.iter_mut()
+                                .zip(x)
+                                .for_each(|(y, x)| *y = x * di_in_gain[di_b]);
+                        } else {
+                            new.copy_from_slice(wet);
+                        }
                         ch.di[di_b].process(new);
                         if joint {
                             for (i, y) in [(sec_a, &*out), (sec_b, &*new)] {
@@ -2113,32 +2213,18 @@ impl Chain {
                         y[i] = ya[i] * ca[i];
                     }
                     if section_fading {
-                        // The new section comes in at the old one's
-                        // loudness on these very samples (see
-                        // `handover_ratio`), the correction handed over
-                        // when the fade ends.
-                        let [mut sa, mut sb] = ch.handover;
-                        let mut meter = ch.handover_meter;
+                        // The new section comes in with the correction that
+                        // matches it to the track (see `pre_roll`), handed
+                        // over when the fade ends.
+                        let h = handover_ratio(ch.handover);
                         for i in 0..n {
-                            let b = yb[i] * cb[i];
-                            let (ka, kb) = meter.weigh_finite(y[i], b);
-                            sa += ka * ka;
-                            sb += kb * kb;
-                            let h = handover_ratio([sa, sb]);
-                            y[i] += c.section_morph[i] * (h * b - y[i]);
+                            y[i] += c.section_morph[i] * (h * yb[i] * cb[i] - y[i]);
                         }
-                        ch.handover = [sa, sb];
-                        ch.handover_meter = meter;
                     }
                 }
             }
         }
         if ag_run {
-            if ag_reset {
-                for ch in self.channels.iter_mut() {
-                    ch.auto_gain.reset();
-                }
-            }
             if pair_fed {
                 if let [a, b] = &mut self.channels[..] {
                     // Both channels' loudness in one loop (their K-weighting

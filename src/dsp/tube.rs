@@ -3680,8 +3680,9 @@ impl AutoGain {
         if !(h.is_finite() && h > 0.0) {
             return;
         }
-        self.corr_from *= h;
-        self.corr_to *= h;
+        // (Within the range a correction may take.)
+        self.corr_from = (self.corr_from * h).clamp(1e-6, 1e6);
+        self.corr_to = (self.corr_to * h).clamp(1e-6, 1e6);
         self.loudness.scale_b(1.0 / (h * h));
     }
 
