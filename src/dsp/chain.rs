@@ -455,10 +455,12 @@ impl ChannelState {
 /// The auto-gain's hand-over to a new section: the factor on its
 /// correction, `√(track / new)` from the K-weighted energies of the track
 /// (in the present correction's units) and of the new section's output on
-/// the same samples (1 while either is silent; within ±20 dB).
+/// the same samples (1 while either is silent; within ±60 dB: a source
+/// change moves the drive by up to 54 dB, and at the top of that range the
+/// correction makes up for 40 dB of clipping).
 fn handover_ratio([old, new]: [f64; 2]) -> f64 {
     if old > 1e-30 && new > 1e-30 {
-        (old / new).sqrt().clamp(0.1, 10.0)
+        (old / new).sqrt().clamp(1e-3, 1e3)
     } else {
         1.0
     }
@@ -832,6 +834,8 @@ struct SectionSettings {
     /// drive / ramped front gain), so a change of drive is a crossfade
     /// between two sections, each at its own drive and exactly compensated.
     drive: f64,
+    /// ±1: the polarity switch in front of the tubes.
+    polarity: f64,
 }
 
 impl SectionSettings {
@@ -840,6 +844,7 @@ impl SectionSettings {
             preamp: s.preamp_stage_settings(),
             quality: s.quality,
             drive,
+            polarity: s.polarity_sign(),
         }
     }
 }
@@ -1157,8 +1162,6 @@ struct GainCurves {
     pad: Curve,
     /// Polarity (±1, through zero on a flip).
     polarity: Curve,
-    /// `pad × polarity`.
-    preamp_input: Curve,
     mix: Curve,
     bypass: Curve,
     compare: Curve,
@@ -1197,7 +1200,6 @@ impl GainCurves {
             output: Curve::new(),
             pad: Curve::new(),
             polarity: Curve::new(),
-            preamp_input: Curve::new(),
             mix: Curve::new(),
             bypass: Curve::new(),
             compare: Curve::new(),
@@ -1615,7 +1617,7 @@ impl Chain {
                 reseat = os_running;
                 // The section's recent input as the new DI makes it, at unit
                 // drive, for the re-seated section's pre-roll.
-                let unit = self.polarity.target() / (input_gain * self.di_gain[to]);
+                let unit = 1.0 / (input_gain * self.di_gain[to]);
                 let rewrite = reseat.then_some(unit);
                 for ch in &mut self.channels {
                     ch.pre_roll_di(to, self.history_pos, input_gain, rewrite);
@@ -1667,6 +1669,7 @@ impl Chain {
     fn pre_roll(&mut self, i: usize, warm: bool, measure: bool) {
         self.sections[i].reset();
         let drive = self.sections[i].settings.drive;
+        let signed = drive * self.sections[i].settings.polarity;
         let cal = self.cal.value();
         let comp = cal / (drive * self.sections[i].gain).max(1e-300);
         let len = self.channels.first().map_or(0, |ch| ch.history.len());
@@ -1680,7 +1683,7 @@ impl Chain {
                 let (tail, head) = ch.history.split_at(from);
                 let ring = head.iter().chain(tail.iter());
                 for (y, v) in ch.section[i][..n].iter_mut().zip(ring) {
-                    *y = v * drive;
+                    *y = v * signed;
                 }
             }
             let section = &mut self.sections[i];
@@ -1893,7 +1896,6 @@ impl Chain {
         c.output.product(&c.uncal, &c.out_trim, n);
         c.pad.fill(&mut self.pad, n);
         c.polarity.fill(&mut self.polarity, n);
-        c.preamp_input.product(&c.pad, &c.polarity, n);
         c.mix.fill(&mut self.mix, n);
         c.bypass.fill(&mut self.bypass, n);
         let compare_off = self.compare.is_settled() && self.compare.target() == 0.0;
@@ -1955,15 +1957,16 @@ impl Chain {
             for (&i, &d) in order[..running].iter().zip(&di_of) {
                 let section = &self.sections[i];
                 let drive = section.settings.drive;
+                let signed = drive * section.settings.polarity;
                 if joint {
                     // Its DI runs at its own input gain.
                     let g = self.di_gain[d] * self.di_in_gain[d];
                     for (s, pad) in c.drive_scale[i][..n].iter_mut().zip(&*c.pad) {
-                        *s = drive / (pad * g).max(1e-300);
+                        *s = signed / (pad * g).max(1e-300);
                     }
                 } else {
                     for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
-                        *s = drive * f;
+                        *s = signed * f;
                     }
                 }
                 if ag_run {
@@ -2119,7 +2122,7 @@ impl Chain {
                         ch.di[di_b].process(new);
                         if joint {
                             for (i, y) in [(sec_a, &*out), (sec_b, &*new)] {
-                                let gains = c.preamp_input.iter().zip(&c.drive_scale[i]);
+                                let gains = c.pad.iter().zip(&c.drive_scale[i]);
                                 for (x, (v, (g, d))) in
                                     ch.section[i][..n].iter_mut().zip(y.iter().zip(gains))
                                 {
@@ -2135,14 +2138,11 @@ impl Chain {
             if metering {
                 taps.add(Tap::DiOut, wet);
             }
-            for (w, g) in wet.iter_mut().zip(&c.preamp_input[..n]) {
+            for (w, g) in wet.iter_mut().zip(&c.pad[..n]) {
                 *w *= g;
             }
-            if metering {
-                taps.add(Tap::PreampIn, wet);
-            }
-            // The section's recent input at unit drive, for a section
-            // that has to catch up (`pre_roll`).
+            // The section's recent input at unit drive (polarity aside),
+            // for a section that has to catch up (`pre_roll`).
             let mut j = history_pos;
             for (x, f) in wet.iter().zip(&c.front_gain[..n]) {
                 ch.history[j] = x * f;
@@ -2163,6 +2163,14 @@ impl Chain {
                 {
                     *y = x * g;
                 }
+            }
+            // (The sections have their own polarity: a flip re-seats them,
+            // rather than ramping their input through zero.)
+            for (w, g) in wet.iter_mut().zip(&c.polarity[..n]) {
+                *w *= g;
+            }
+            if metering {
+                taps.add(Tap::PreampIn, wet);
             }
             if os.run && os.settled {
                 ch.wet_delay.push(wet);

@@ -955,8 +955,10 @@ pub struct HeadphoneAmp {
     post_target: f64,
     /// Per-sample smoothing coefficient for parameters.
     smooth: f64,
-    /// Rail voltage of the swing limit.
+    /// Rail voltage of the swing limit (smoothed like the gain).
     rail: f64,
+    /// Rail voltage asked for.
+    rail_target: f64,
     /// Metering coefficients (300 ms): (weight of the new value, weight
     /// kept of the old mean), see `meter`.
     meter_coeff: (f64, f64),
@@ -1007,6 +1009,7 @@ impl HeadphoneAmp {
             post_target: 1.0,
             smooth: 1.0,
             rail: 10.0,
+            rail_target: 10.0,
             meter_coeff: (1.0, 0.0),
             ms_v: 0.0,
             ms_i: 0.0,
@@ -1109,6 +1112,7 @@ impl HeadphoneAmp {
             post_target,
             smooth,
             rail,
+            rail_target,
             meter_coeff,
             ms_v,
             ms_i,
@@ -1143,6 +1147,7 @@ impl HeadphoneAmp {
         self.post_target = *post_target;
         self.smooth = *smooth;
         self.rail = *rail;
+        self.rail_target = *rail_target;
         self.meter_coeff = *meter_coeff;
         self.ms_v = *ms_v;
         self.ms_i = *ms_i;
@@ -1168,6 +1173,7 @@ impl HeadphoneAmp {
         self.zo = self.zo_target;
         self.zo_log = self.zo.ln_1p();
         self.gain = self.gain_target;
+        self.rail = self.rail_target;
         self.post = self.post_target;
         self.update_paths();
         self.ms_v = 0.0;
@@ -1188,7 +1194,11 @@ impl HeadphoneAmp {
         self.zo_target = sanitize(s.amp_z_ohms, 0.0, fit::GRID_MAX_OHMS, 0.1);
         self.zo_log_step = (self.zo_target.ln_1p() - self.zo_log) / self.fade_len as f64;
         self.gain_target = 10f64.powf(sanitize(s.volume_db, -200.0, 100.0, 0.0) / 20.0);
-        self.rail = sanitize(s.swing_volts, 1e-6, 1e6, 10.0);
+        // The rail moves like the gain (a jump of the limit would click).
+        self.rail_target = sanitize(s.swing_volts, 1e-6, 1e6, 10.0);
+        if force {
+            self.rail = self.rail_target;
+        }
         self.custom_mix_target = if s.model == HeadphoneModel::Custom {
             1.0
         } else {
@@ -1306,6 +1316,7 @@ impl HeadphoneAmp {
         }
         let steady = self.zo == self.zo_target
             && self.gain == self.gain_target
+            && self.rail == self.rail_target
             && self.post == self.post_target
             && self.fade_left == 0
             && self.custom_mix == self.custom_mix_target
@@ -1502,6 +1513,12 @@ impl HeadphoneAmp {
                 self.gain += k * (self.gain_target - self.gain);
                 if (self.gain - self.gain_target).abs() <= 1e-12 * self.gain_target {
                     self.gain = self.gain_target;
+                }
+            }
+            if self.rail != self.rail_target {
+                self.rail += k * (self.rail_target - self.rail);
+                if (self.rail - self.rail_target).abs() <= 1e-12 * self.rail_target {
+                    self.rail = self.rail_target;
                 }
             }
             if self.post != self.post_target {
