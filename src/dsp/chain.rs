@@ -422,17 +422,24 @@ impl ChannelState {
     }
 }
 
+/// The chain's clock (samples since reset) and its rate.
+type Mains = (u64, f64);
+
 impl ChannelState {
     /// Bring DI instance `i` from rest to where its settings would have
     /// it after the last [`PRE_ROLL_S`] of input (`pos`: the rings' next
     /// write position, their oldest sample). Never allocates.
     /// With `rewrite`, the section-input ring `history` is rewritten from
     /// its output times `rewrite` (the new DI's output at unit drive).
-    /// `gain`: the input gain (track → volts) the DI runs at.
-    fn pre_roll_di(&mut self, i: usize, pos: usize, gain: f64, rewrite: Option<f64>) {
+    /// `gain`: the input gain (track → volts) the DI runs at; `mains`: the
+    /// chain's clock, in samples, which the DI's hum follows.
+    fn pre_roll_di(&mut self, i: usize, pos: usize, gain: f64, rewrite: Option<f64>, mains: Mains) {
         let di = &mut self.di[i];
         di.reset();
         let len = self.di_history.len();
+        let (clock, fs) = mains;
+        let start = clock.saturating_sub(len as u64) as f64;
+        di.set_mains_phase(start * di.settings().mains_hz.hz() / fs);
         let mut done = 0;
         while done < len {
             let n = (len - done).min(MAX_BLOCK);
@@ -1278,6 +1285,8 @@ pub struct Chain {
     latency: usize,
     /// Next write position in the channels' section-input rings.
     history_pos: usize,
+    /// Samples processed since reset.
+    clock: u64,
     /// The level taps run (off: they cost nothing).
     metering: bool,
     /// Peak and power sums of the taps since the last `take_meters`.
@@ -1348,6 +1357,7 @@ impl Chain {
             joint: false,
             latency: 0,
             history_pos: 0,
+            clock: 0,
             metering: false,
             taps: TapSums::default(),
             meter_samples: 0,
@@ -1439,6 +1449,7 @@ impl Chain {
             ch.reset(&s);
         }
         self.history_pos = 0;
+        self.clock = 0;
         self.di_morph.settle();
         let di_gain = self.di_gain_of(self.di_morph.active);
         self.di_gain = [di_gain; 2];
@@ -1585,6 +1596,7 @@ impl Chain {
         // So does a change of the input gain while the DI is fully in: the
         // new DI runs at the new gain.
         let input_gain = self.cal.target() * self.source_trim.target();
+        let mains = (self.clock, self.spec.sample_rate);
         let di_in = self.di.amount.is_settled() && self.di.amount.target() == 1.0;
         let active_di = self.di_morph.active;
         if !(os_running && di_in) {
@@ -1620,7 +1632,7 @@ impl Chain {
                 let unit = 1.0 / (input_gain * self.di_gain[to]);
                 let rewrite = reseat.then_some(unit);
                 for ch in &mut self.channels {
-                    ch.pre_roll_di(to, self.history_pos, input_gain, rewrite);
+                    ch.pre_roll_di(to, self.history_pos, input_gain, rewrite, mains);
                 }
             }
         }
@@ -2037,6 +2049,7 @@ impl Chain {
         let history_pos = self.history_pos;
         let input_gain = self.cal.value() * self.source_trim.value();
         let di_in_gain = self.di_in_gain;
+        let mains = (self.clock, self.spec.sample_rate);
         let (di_a, di_b) = (self.di_morph.active, self.di_morph.standby());
         let (sec_a, sec_b) = (self.section_morph.active, self.section_morph.standby());
         // The section instances that run: the playing one, and the one
@@ -2054,7 +2067,7 @@ impl Chain {
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             if di.run && di.reset {
                 // Back in after being out: settled on the recent input.
-                ch.pre_roll_di(di_a, history_pos, input_gain, None);
+                ch.pre_roll_di(di_a, history_pos, input_gain, None, mains);
             }
             let host = &mut host[start..start + n];
             let (wet, dry) = (&mut ch.wet[..n], &mut ch.dry[..n]);
@@ -2182,6 +2195,7 @@ impl Chain {
         if let Some(len) = self.channels.first().map(|ch| ch.history.len()) {
             self.history_pos = (history_pos + n) % len;
         }
+        self.clock += n as u64;
 
         // The sections, a stereo pair in the lanes of one preamp.
         for &i in running {

@@ -959,6 +959,8 @@ pub struct HeadphoneAmp {
     rail: f64,
     /// Rail voltage asked for.
     rail_target: f64,
+    /// Step of `ln(rail)` per sample while it moves.
+    rail_log_step: f64,
     /// Metering coefficients (300 ms): (weight of the new value, weight
     /// kept of the old mean), see `meter`.
     meter_coeff: (f64, f64),
@@ -1010,6 +1012,7 @@ impl HeadphoneAmp {
             smooth: 1.0,
             rail: 10.0,
             rail_target: 10.0,
+            rail_log_step: 0.0,
             meter_coeff: (1.0, 0.0),
             ms_v: 0.0,
             ms_i: 0.0,
@@ -1113,6 +1116,7 @@ impl HeadphoneAmp {
             smooth,
             rail,
             rail_target,
+            rail_log_step,
             meter_coeff,
             ms_v,
             ms_i,
@@ -1148,6 +1152,7 @@ impl HeadphoneAmp {
         self.smooth = *smooth;
         self.rail = *rail;
         self.rail_target = *rail_target;
+        self.rail_log_step = *rail_log_step;
         self.meter_coeff = *meter_coeff;
         self.ms_v = *ms_v;
         self.ms_i = *ms_i;
@@ -1199,6 +1204,7 @@ impl HeadphoneAmp {
         if force {
             self.rail = self.rail_target;
         }
+        self.rail_log_step = (self.rail_target / self.rail).ln() / self.fade_len as f64;
         self.custom_mix_target = if s.model == HeadphoneModel::Custom {
             1.0
         } else {
@@ -1516,10 +1522,14 @@ impl HeadphoneAmp {
                 }
             }
             if self.rail != self.rail_target {
-                self.rail += k * (self.rail_target - self.rail);
-                if (self.rail - self.rail_target).abs() <= 1e-12 * self.rail_target {
-                    self.rail = self.rail_target;
-                }
+                // Straight in dB over the fade, like Zo.
+                let log = self.rail.ln() + self.rail_log_step;
+                let passed = (log - self.rail_target.ln()) * self.rail_log_step >= 0.0;
+                self.rail = if passed || self.rail_log_step == 0.0 {
+                    self.rail_target
+                } else {
+                    log.exp()
+                };
             }
             if self.post != self.post_target {
                 self.post += k * (self.post_target - self.post);

@@ -1033,6 +1033,10 @@ impl DiBox {
         }
         if !self.settings.ground_lift {
             self.add_hum(block);
+        } else {
+            // The mains runs on whether it hums here or not.
+            let ph = self.hum_phase + self.hum_inc * block.len() as f64;
+            self.hum_phase = ph - ph.floor();
         }
         // Belt and braces: a non-finite filter state resets the stage.
         if !self.sec.iter().all(Biquad::is_finite) {
@@ -1077,6 +1081,17 @@ impl DiBox {
             }
         }
         self.sec[..N].copy_from_slice(&sec);
+    }
+
+    /// Set the phase of the mains (0 … 1 of a cycle), which the hum follows:
+    /// the mains is a clock outside the box, so a box that starts anew
+    /// mid-stream joins it where it is.
+    pub fn set_mains_phase(&mut self, phase: f64) {
+        self.hum_phase = if phase.is_finite() {
+            phase - phase.floor()
+        } else {
+            0.0
+        };
     }
 
     /// Add the ground-loop hum (lift off).
