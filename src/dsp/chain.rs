@@ -116,9 +116,12 @@ pub const LIVE_FACTOR: usize = 4;
 pub const HIGH_FACTOR: usize = 4;
 
 /// How much recent input a section that comes in runs over first, in
-/// seconds: four time constants of the grid's coupling capacitor (47 nF
-/// into about 1 MΩ, 48 ms), so a clipped stage's blocking bias has settled.
-pub const PRE_ROLL_S: f64 = 0.2;
+/// seconds: seven time constants of the grid's coupling capacitor (47 nF
+/// into about 1 MΩ, 48 ms). A stage driven hard into grid current blocks
+/// for longer than that time constant suggests: 0.2 s left a +24 dB trim
+/// step at Gain 50 2 dB louder than the settled stage 50 ms later; 0.35 s
+/// settles it (`tests/motion.rs`). Costs about 1 ms of CPU per change.
+pub const PRE_ROLL_S: f64 = 0.35;
 
 /// Gain of the preamp's pad, −20 dB.
 pub const PAD_DB: f64 = -20.0;
