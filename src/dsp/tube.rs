@@ -3664,6 +3664,10 @@ impl AutoGain {
             // seconds came out louder than the reference, lean lower.
             let debt = (p_ref / self.p_out).clamp(0.25, 4.0);
             let target = (fair * debt).sqrt().clamp(1e-6, 1e6);
+            // Never more than 6 dB from where the estimate points: a burst
+            // of changes (automation of everything at once) must not leave
+            // the correction far off while it glides.
+            self.corr_to = self.corr_to.clamp(0.5 * target, 2.0 * target);
             self.corr_to += self.beta * (target - self.corr_to);
         }
         if !(self.p_out.is_finite() && self.corr_to.is_finite()) {
@@ -3671,11 +3675,10 @@ impl AutoGain {
         }
     }
 
-    /// Hand the correction over to a processed signal that is `h` times
-    /// quieter than the one measured so far (`h` = old rms / new rms, from
-    /// both run on the same samples): the correction grows by `h` and the
-    /// processed signal's loudness history shrinks alike, so the output
-    /// does not move and the estimate stays consistent. Never allocates.
+    /// Hand the correction over to a new processed signal: the correction
+    /// grows by `h` (the caller's measure of the new signal against the
+    /// reference) and the processed signal's loudness history shrinks
+    /// alike, so the estimate stays consistent. Never allocates.
     pub fn hand_over(&mut self, h: f64) {
         if !(h.is_finite() && h > 0.0) {
             return;
@@ -3684,6 +3687,13 @@ impl AutoGain {
         self.corr_from = (self.corr_from * h).clamp(1e-6, 1e6);
         self.corr_to = (self.corr_to * h).clamp(1e-6, 1e6);
         self.loudness.scale_b(1.0 / (h * h));
+        // The new correction is the fair one (the caller measured it against
+        // the reference): no loudness debt is carried over, or the dips of
+        // the crossfades that brought it (a polarity flip passes through
+        // silence) would be paid back as extra gain.
+        if self.has_estimate {
+            self.p_out = self.loudness.powers()[0];
+        }
     }
 
     /// Forget the estimate after non-finite arithmetic (keeps the hop phase).
