@@ -36,33 +36,60 @@
 //!   the preamp and the auto-gain's compensation of it (below).
 //! - **Switches** (a stage in or out, bypass, compare, mix) crossfade over
 //!   20 ms between the stage's input and output ([`Switch`]); the stage keeps
-//!   running during the fade, and a stage that was fully out restarts from
-//!   its settled state.
+//!   running during the fade, and a stage that was fully out comes back
+//!   settled on the recent input (the DI and the preamp run over the last
+//!   [`PRE_ROLL_S`] first; the headphone amp, linear, from rest).
 //! - **Anything that retunes a stage** (tube, bias, Gain, Level, high-pass,
-//!   quality; the DI's ratio, pad, source, load, mains, ground lift)
-//!   crossfades between the stage's old and new processing over 20 ms
-//!   ([`Morph`]): the chain holds two instances of the DI and of the
-//!   oversampled section, the standby one takes a copy of the playing one's
-//!   state (no allocation) and the new settings, and both run while the
-//!   output fades from one to the other. A change during a fade waits for
-//!   its end. The headphone amp retunes itself smoothly (its output
-//!   impedance moves per sample, a load change crossfades inside the stage).
+//!   quality, polarity; the DI's ratio, pad, source, load, mains, ground
+//!   lift) crossfades between the stage's old and new processing over
+//!   20 ms ([`Morph`]). The chain holds two instances of the DI and of the
+//!   oversampled section. The standby one is reset and run over the last
+//!   [`PRE_ROLL_S`] of input with the new settings (a ring of recent input
+//!   per channel; no allocation), so it comes in settled, in the state it
+//!   would have had the settings been in force: no start-up transient, and
+//!   none of the old state, which under other settings means something
+//!   else (the blocking bias of a stage clipped at another gain, a filter
+//!   of another network). Both run while the output fades from one to the
+//!   other. A change during a fade waits for its end. The headphone amp
+//!   retunes itself smoothly (its output impedance and swing limit move per
+//!   sample, a load change crossfades inside the stage).
 //!
-//! The auto-gain's static compensation divides by the small-signal gain at
-//! 1 kHz from the track to the section's output: source and trim, the DI,
-//! the pad (computed per sample from the curves that apply them, delayed by
-//! the section's latency) and the preamp's own gain (each section instance
-//! compensates its own). So it moves with what it compensates, sample for
-//! sample; the auto-gain's slow loudness correction does the rest. It
-//! acts on the section's output only, before the crossfade with the pure
-//! delay that stands in for it: switching the preamp in or out crossfades
-//! two paths that are each at their own steady level. The preamp's output
-//! level is applied after the auto-gain (still on the section's path), so
-//! that with auto-gain on the output level still does what it says.
+//! # The auto-gain in motion
+//!
+//! The auto-gain acts on the section's output only, before the crossfade
+//! with the pure delay that stands in for it, so switching the preamp in or
+//! out crossfades two paths that are each at their own steady level. The
+//! preamp's output level is applied after it (still on the section's
+//! path), so that with auto-gain on the output level still does what it
+//! says.
+//!
+//! Its static compensation divides by the small-signal gain at 1 kHz from
+//! the track to the section's output. Each section runs at a fixed
+//! **drive** (volts at its input per unit of track at 1 kHz: calibration,
+//! source and trim, the DI, the pad): its input is the ramped signal
+//! scaled by its drive over the ramped front gain, per sample. So its
+//! compensation is exact at every sample, and any change of drive is a
+//! change of section settings: a crossfade between two sections, each at
+//! its own drive. With the DI in, a change of the input gain also re-seats
+//! the DI (each DI then runs at its own input gain: a core driven into
+//! saturation is not a gain the section could take back), and a DI change
+//! re-seats the section on the new DI's output.
+//!
+//! What the small-signal gain cannot know (how much the tubes compress at
+//! this drive, what the DI does to the spectrum the loudness is weighed
+//! in) is the slow loudness correction's, measured over seconds. A change
+//! hands it over: the new section's pre-roll is weighed (K-weighted, like
+//! the auto-gain) against the track over the same samples, and the new
+//! section comes in, and stays, at the correction that matches it to the
+//! track. Measured against the track rather than against the old section,
+//! the hand-overs of many changes cannot add up. A restarting auto-gain
+//! (the preamp or Auto Gain switched in) learns the last [`PRE_ROLL_S`]
+//! first, so it starts at its steady correction.
 //!
 //! A quality change crossfades the two sections as well, and the delays of
 //! the dry path and of the stand-in move to the new latency by crossfading
-//! their taps; the latency reported changes with it.
+//! their taps; the latency reported changes with it. The DI's hum follows
+//! the chain's mains clock, so a DI that comes in joins it in phase.
 //!
 //! Units: the host's samples are dBFS (1.0 = full scale). Between `in_gain`
 //! and `out_gain` the signal is in volts: `in_gain` maps a sample of 1.0 to
@@ -975,12 +1002,12 @@ fn quality_factor(q: Quality) -> usize {
 
 /// The 20 ms crossfade between two instances of a stage that a change of
 /// its settings asks for. The change goes to the standby instance, which
-/// first takes a copy of the playing one's state (so it continues the
-/// same signal), and the output fades from the old processing to the new.
-/// A change that arrives during a fade waits for its end (at most 20 ms),
-/// so every change gets a whole fade and no fade is cut short. A stage that
-/// is not running (switched out) takes changes at once: it restarts from
-/// its settled state when it comes back in anyway.
+/// the chain brings up to date on the recent input (its pre-roll), and the
+/// output fades from the old processing to the new. A change that arrives
+/// during a fade waits for its end (at most 20 ms), so every change gets a
+/// whole fade and no fade is cut short. A stage that is not running
+/// (switched out) takes changes at once: it is brought up to date when it
+/// comes back in anyway.
 struct Morph<T> {
     /// 0 → 1 from the playing instance to the standby while a change fades.
     amount: LinearSmoother,
@@ -1284,6 +1311,8 @@ pub struct Chain {
     /// The running section fade re-seats the section on the new DI: each
     /// section instance takes its own DI instance's output.
     joint: bool,
+    /// Whether the running section was last seated on the DI's output.
+    di_seated: bool,
     /// Latency of the wet path in host samples.
     latency: usize,
     /// Next write position in the channels' section-input rings.
@@ -1358,6 +1387,7 @@ impl Chain {
             curves: Box::new(GainCurves::new()),
             has_avx2: false,
             joint: false,
+            di_seated: false,
             latency: 0,
             history_pos: 0,
             clock: 0,
@@ -1465,6 +1495,7 @@ impl Chain {
         }
         self.section_morph.settle();
         self.joint = false;
+        self.di_seated = s.di_on;
         self.di.jump(s.di_on);
         self.oversampled.jump(s.pre_on);
         self.auto_gain.jump(s.auto_gain);
@@ -1639,13 +1670,35 @@ impl Chain {
                 }
             }
         }
+        // The DI switched in or out under a running section: re-seat it on
+        // the recent input as the new DI state makes it (the DI colours the
+        // spectrum the auto-gain weighs, which no gain can stand for).
+        if !os_running || reseat {
+            self.di_seated = self.settings.di_on;
+        } else if self.settings.di_on != self.di_seated && !self.section_morph.fading {
+            self.di_seated = self.settings.di_on;
+            reseat = true;
+            let a = self.di_morph.active;
+            let pos = self.history_pos;
+            if self.settings.di_on {
+                let unit = 1.0 / (input_gain * self.di_gain[a]);
+                for ch in &mut self.channels {
+                    ch.pre_roll_di(a, pos, input_gain, Some(unit), mains);
+                }
+            } else {
+                for ch in &mut self.channels {
+                    let (history, track) = (&mut ch.history, &ch.di_history);
+                    history.copy_from_slice(track);
+                }
+            }
+        }
         self.section_morph.wanted.drive = self.drive_target();
         let (target, s) = match self.section_morph.step(os_running, false, reseat) {
             MorphStep::Keep => return,
             MorphStep::Apply(i, s) => (i, s),
             MorphStep::Fade { to, settings } => (to, settings),
         };
-        self.joint = reseat;
+        self.joint = reseat && self.di_morph.fading;
         for ch in &mut self.channels {
             ch.handover = [0.0; 2];
             ch.handover_meter.reset();
