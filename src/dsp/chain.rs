@@ -1738,7 +1738,7 @@ impl Chain {
         self.sections[i].reset();
         let drive = self.sections[i].settings.drive;
         let signed = drive * self.sections[i].settings.polarity;
-        let cal = self.cal.value();
+        let cal = self.cal.target();
         let comp = cal / (drive * self.sections[i].gain).max(1e-300);
         let len = self.channels.first().map_or(0, |ch| ch.history.len());
         let pair = matches!(self.sections[i].preamps, Preamps::Pair(_));
@@ -2103,7 +2103,9 @@ impl Chain {
         }
         let active = self.channels.len().min(io.len());
         let history_pos = self.history_pos;
-        let input_gain = self.cal.value() * self.source_trim.value();
+        // (Targets, not the ramps' values at the chunk's end, which depend
+        // on the chunk's length.)
+        let input_gain = self.cal.target() * self.source_trim.target();
         let di_in_gain = self.di_in_gain;
         let mains = (self.clock, self.spec.sample_rate);
         let (di_a, di_b) = (self.di_morph.active, self.di_morph.standby());
