@@ -723,7 +723,7 @@ impl Switch {
     /// what must happen.
     fn plan_curve(&mut self, curve: &mut Curve, n: usize) -> SwitchPlan {
         let settled = self.amount.is_settled();
-        curve.fill(&mut self.amount, n);
+        fill_fade(curve, &mut self.amount, n);
         self.plan_settled(settled)
     }
 
@@ -737,6 +737,22 @@ impl Switch {
             run,
             reset,
             settled,
+        }
+    }
+}
+
+/// Fill `curve` with the amounts of a 20 ms crossfade, shaped as a
+/// smoothstep `3t² − 2t³` of the linear ramp `t`: the two weights still
+/// add up to 1, and the fade starts and ends with zero slope, so its
+/// corners put no splatter above a few hundred hertz (a linear fade's
+/// corners are kinks; fading a loud signal out under a quiet one, they
+/// stood 33 dB below the quiet one above 4 kHz).
+fn fill_fade(curve: &mut Curve, ramp: &mut LinearSmoother, n: usize) {
+    let settled = ramp.is_settled();
+    curve.fill(ramp, n);
+    if !settled {
+        for v in &mut curve.values[..n] {
+            *v = *v * *v * (3.0 - 2.0 * *v);
         }
     }
 }
@@ -1971,12 +1987,12 @@ impl Chain {
         let di = self.di.plan_curve(&mut c.di, n);
         let di_fading = self.di_morph.fading;
         if di_fading {
-            c.di_morph.fill(&mut self.di_morph.amount, n);
+            fill_fade(&mut c.di_morph, &mut self.di_morph.amount, n);
         }
         let os = self.oversampled.plan_curve(&mut c.oversampled, n);
         let section_fading = self.section_morph.fading;
         if section_fading {
-            c.section_morph.fill(&mut self.section_morph.amount, n);
+            fill_fade(&mut c.section_morph, &mut self.section_morph.amount, n);
         }
         let ag = self.auto_gain.plan_curve(&mut c.auto_gain, n);
         let ag_run = os.run && ag.run;
