@@ -452,6 +452,16 @@ impl ChannelState {
     }
 }
 
+/// Write `values` into `ring` from position `pos` on, wrapping at its end
+/// (two straight runs, no test per sample).
+#[inline]
+fn ring_write(ring: &mut [f64], pos: usize, mut values: impl Iterator<Item = f64>) {
+    let (head, tail) = ring.split_at_mut(pos);
+    for (r, v) in tail.iter_mut().chain(head.iter_mut()).zip(&mut values) {
+        *r = v;
+    }
+}
+
 /// The chain's clock (samples since reset) and its rate.
 type Mains = (u64, f64);
 
@@ -1324,6 +1334,9 @@ pub struct Chain {
     headphone: Switch,
     /// Scratch for the per-sample gains of a chunk.
     curves: Box<GainCurves>,
+    /// The inputs of the settled chunk plan the curves hold (see
+    /// `plan_chunk`), if they hold one.
+    steady_key: Option<[u64; 4]>,
     /// The running section fade re-seats the section on the new DI: each
     /// section instance takes its own DI instance's output.
     joint: bool,
@@ -1404,6 +1417,7 @@ impl Chain {
             has_avx2: false,
             joint: false,
             di_seated: false,
+            steady_key: None,
             latency: 0,
             history_pos: 0,
             clock: 0,
@@ -2009,6 +2023,63 @@ impl Chain {
         // its static compensation is exact: the calibration (which the
         // output conversion takes back) over its drive and its preamp's
         // small-signal gain.
+        // Settled (the common case): the same numbers, worked out once and
+        // reused while nothing moves (bit for bit what the per-sample loops
+        // give, so the output does not depend on which chunks are settled).
+        let steady = c.cal.constant.is_some()
+            && c.source_trim.constant.is_some()
+            && c.pad.constant.is_some()
+            && (!di.run || (di.settled && !di_fading))
+            && !section_fading;
+        if steady {
+            let mut f = c.cal[0] * c.source_trim[0] * c.pad[0];
+            if di.run {
+                f *= 1.0 + c.di[0] * (self.di_gain[self.di_morph.active] - 1.0);
+            }
+            let f = 1.0 / f.max(1e-300);
+            let i = self.section_morph.active;
+            let section = &self.sections[i];
+            let signed = section.settings.drive * section.settings.polarity;
+            let k = 1.0 / (section.settings.drive * section.gain).max(1e-300);
+            let key = [f, signed * f, c.cal[0] * k, i as f64].map(f64::to_bits);
+            if self.steady_key != Some(key) {
+                c.front_gain.fill(f);
+                c.drive_scale[i].fill(signed * f);
+                c.compensation[i].fill(c.cal[0] * k);
+                self.steady_key = Some(key);
+            }
+        } else {
+            self.steady_key = None;
+            self.plan_moving(n, di, di_fading, section_fading, ag_run);
+        }
+        // A re-seat on a new DI (fully in): each section takes its own DI
+        // instance's output, so its front gain has that DI's gain alone.
+        let joint = self.joint && os.run && section_fading && di_fading && di.run && di.settled;
+        ChunkPlan {
+            compare_off,
+            di,
+            di_fading,
+            joint,
+            os,
+            section_fading,
+            ag,
+            ag_run,
+            ag_reset,
+            hp,
+        }
+    }
+
+    /// The per-sample front gains, drive scales and compensations of a
+    /// chunk in which something moves (see `plan_chunk`).
+    fn plan_moving(
+        &mut self,
+        n: usize,
+        di: SwitchPlan,
+        di_fading: bool,
+        section_fading: bool,
+        ag_run: bool,
+    ) {
+        let c = &mut *self.curves;
         let front = &mut c.front_gain[..n];
         let gains = c.cal.iter().zip(&*c.source_trim).zip(&*c.pad);
         for (f, ((cal, st), pad)) in front.iter_mut().zip(gains) {
@@ -2033,8 +2104,8 @@ impl Chain {
         let front = &c.front_gain[..n];
         // A re-seat on a new DI (fully in): each section takes its own DI
         // instance's output, so its front gain has that DI's gain alone.
-        let joint = self.joint && os.run && section_fading && di_fading && di.run && di.settled;
-        if os.run {
+        let joint = self.joint && section_fading && di_fading && di.run && di.settled;
+        {
             let running = if section_fading { 2 } else { 1 };
             let order = [self.section_morph.active, self.section_morph.standby()];
             let di_of = [self.di_morph.active, self.di_morph.standby()];
@@ -2060,18 +2131,6 @@ impl Chain {
                     }
                 }
             }
-        }
-        ChunkPlan {
-            compare_off,
-            di,
-            di_fading,
-            joint,
-            os,
-            section_fading,
-            ag,
-            ag_run,
-            ag_reset,
-            hp,
         }
     }
 
@@ -2151,7 +2210,9 @@ impl Chain {
                 *d = x;
                 *w = x;
             }
-            ch.dry_in[..n].copy_from_slice(dry);
+            if joint {
+                ch.dry_in[..n].copy_from_slice(dry);
+            }
             // The auto-gain's reference: the track itself, in the volts the
             // output conversion maps back to the same dBFS.
             for ((r, w), g) in ch.reference[..n]
@@ -2163,14 +2224,7 @@ impl Chain {
             }
             ch.reference_delay.process(&mut ch.reference[..n]);
             // The track, for a DI that has to catch up.
-            let mut j = history_pos;
-            for x in dry.iter() {
-                ch.di_history[j] = *x;
-                j += 1;
-                if j == ch.di_history.len() {
-                    j = 0;
-                }
-            }
+            ring_write(&mut ch.di_history, history_pos, dry.iter().copied());
             ch.dry_delay.process(dry);
             for (w, g) in wet.iter_mut().zip(&c.input[..n]) {
                 *w *= g;
@@ -2230,14 +2284,8 @@ impl Chain {
             }
             // The section's recent input at unit drive (polarity aside),
             // for a section that has to catch up (`pre_roll`).
-            let mut j = history_pos;
-            for (x, f) in wet.iter().zip(&c.front_gain[..n]) {
-                ch.history[j] = x * f;
-                j += 1;
-                if j == ch.history.len() {
-                    j = 0;
-                }
-            }
+            let unit = wet.iter().zip(&c.front_gain[..n]).map(|(x, f)| x * f);
+            ring_write(&mut ch.history, history_pos, unit);
             // Each running section takes its copy of the input; the delay
             // path is always fed, so it is ready the moment the section is
             // switched out. `wet` becomes the delay path's output (unused
@@ -2253,8 +2301,10 @@ impl Chain {
             }
             // (The sections have their own polarity: a flip re-seats them,
             // rather than ramping their input through zero.)
-            for (w, g) in wet.iter_mut().zip(&c.polarity[..n]) {
-                *w *= g;
+            if c.polarity.constant != Some(1f64.to_bits()) {
+                for (w, g) in wet.iter_mut().zip(&c.polarity[..n]) {
+                    *w *= g;
+                }
             }
             if metering {
                 taps.add(Tap::PreampIn, wet);
