@@ -35,19 +35,13 @@ VST3 = Path(
 SR = 48_000
 SILENCE = np.zeros((2, 4800), dtype=np.float32)
 
-# nice-plug 0.4.2's VST3 wrapper ignores IEditController::setParamNormalized
-# while the host has processing on (src/wrapper/vst3/wrapper.rs: `if
-# is_processing { return kResultOk; }`, "the change will also be sent to the
-# process function"): getParamNormalized then reads the old value, and a state
-# saved before the next process() call misses the change. pedalboard turns
-# processing on when it loads the plugin. The fix is in nice-plug (store the
-# value even while processing, leaving the smoothers to the audio thread);
-# these tests pass with it (checked on a patched build). Remove this marker
-# when the plugin is built with that fix: strict, so an unexpected pass fails.
-CONTROLLER_EDITS_DROPPED = pytest.mark.xfail(
-    strict=True,
-    reason="nice-plug 0.4.2 VST3 setParamNormalized ignores edits while processing",
-)
+# nice-plug 0.4.2's VST3 wrapper ignored IEditController::setParamNormalized
+# while the host had processing on (`if is_processing { return kResultOk; }`):
+# getParamNormalized then read the old value, and a state saved before the
+# next process() call missed the change (pedalboard turns processing on when
+# it loads the plugin). The plugin builds against a copy of nice-plug with
+# that fixed (vendor/nice-plug, patches/ has the change); these tests hold
+# it to it.
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +83,6 @@ def test_bypass_is_the_hosts_boolean_bypass_parameter(bundle):
     assert not p.bypass and param.raw_value == 0.0
 
 
-@CONTROLLER_EDITS_DROPPED
 @pytest.mark.parametrize("processed", [False, True], ids=["fresh", "after-processing"])
 def test_bypass_set_through_the_host_reads_back_and_survives_a_state_round_trip(bundle, processed):
     p = load(bundle)
@@ -131,7 +124,6 @@ def test_the_validators_bypass_persistence_sequence(bundle):
     assert bool(q.bypass) is True, "bypass in a new instance loading that state"
 
 
-@CONTROLLER_EDITS_DROPPED
 @pytest.mark.parametrize(
     ("name", "value"), [("pad", True), ("output_trim_db", 3.5), ("quality", "High")]
 )
