@@ -462,6 +462,16 @@ fn ring_write(ring: &mut [f64], pos: usize, mut values: impl Iterator<Item = f64
     }
 }
 
+/// A DI instance's input: the ramped chain input `wet`, or in a re-seat
+/// the `track` at the instance's own input gain.
+#[inline]
+fn di_input(out: &mut [f64], wet: &[f64], track: Option<&[f64]>, gain: f64) {
+    match track {
+        Some(x) => out.iter_mut().zip(x).for_each(|(y, x)| *y = x * gain),
+        None => out.copy_from_slice(wet),
+    }
+}
+
 /// The chain's clock (samples since reset) and its rate.
 type Mains = (u64, f64);
 
@@ -2240,26 +2250,13 @@ impl Chain {
                     // input's ramp is for the stand-in path): a DI driven
                     // into its core's saturation is not a gain the section
                     // could take back.
+                    let track = joint.then_some(&ch.dry_in[..n]);
                     let out = &mut ch.scratch[..n];
-                    if joint {
-                        let x = ch.dry_in[..n].iter();
-                        out.iter_mut()
-                            .zip(x)
-                            .for_each(|(y, x)| *y = x * di_in_gain[di_a]);
-                    } else {
-                        out.copy_from_slice(wet);
-                    }
+                    di_input(out, wet, track, di_in_gain[di_a]);
                     ch.di[di_a].process(out);
                     if di_fading {
                         let new = &mut ch.alt[..n];
-                        if joint {
-                            let x = ch.dry_in[..n].iter();
-                            new.iter_mut()
-                                .zip(x)
-                                .for_each(|(y, x)| *y = x * di_in_gain[di_b]);
-                        } else {
-                            new.copy_from_slice(wet);
-                        }
+                        di_input(new, wet, track, di_in_gain[di_b]);
                         ch.di[di_b].process(new);
                         if joint {
                             for (i, y) in [(sec_a, &*out), (sec_b, &*new)] {
