@@ -453,6 +453,50 @@ fn latency_follows_quality_and_dry_stays_aligned() {
     }
 }
 
+/// `text` without its `#[cfg(test)]` items (an inline `mod tests { … }`, a
+/// test-only `fn` or `impl`, or a `mod tests;` line): the production code of
+/// a whole file, not only what comes before its first test item.
+fn production_code(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        // The item ends at its `;` (a `mod x;` line) or at the brace that
+        // closes its first `{`, whichever comes first.
+        let semi = item.find(';').unwrap_or(item.len());
+        let open = item.find('{').unwrap_or(item.len());
+        if semi < open {
+            rest = &item[semi + 1..];
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut end = item.len();
+        for (i, c) in item.char_indices().skip(open) {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn production_code_reads_past_test_items() {
+    let text = "a\n#[cfg(test)]\nmod tests;\nb\n#[cfg(test)]\nmod t {\n fn x() { {} }\n}\nc\n";
+    assert_eq!(production_code(text), "a\n\nb\n\nc\n");
+}
+
 #[test]
 fn dsp_core_knows_nothing_of_the_framework() {
     fn visit(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
@@ -468,13 +512,14 @@ fn dsp_core_knows_nothing_of_the_framework() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = vec![root.join("dsp.rs")];
     visit(&root.join("dsp"), &mut files);
+    let mut checked_lines = 0;
     for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
         // Test modules may print their measurements; production code may not.
-        let text = text.split("#[cfg(test)]").next().unwrap();
         if f.ends_with("tests.rs") {
             continue;
         }
+        let text = production_code(&std::fs::read_to_string(&f).unwrap());
+        checked_lines += text.lines().count();
         for banned in [
             "nice_plug",
             "egui",
@@ -486,10 +531,13 @@ fn dsp_core_knows_nothing_of_the_framework() {
             "nice_log",
             "println!",
             "eprintln!",
+            "dbg!",
         ] {
             assert!(!text.contains(banned), "{} mentions {banned}", f.display());
         }
     }
+    // The whole core is read, not the part before each file's first test.
+    assert!(checked_lines > 8_000, "only {checked_lines} lines read");
 }
 
 #[test]
