@@ -173,7 +173,6 @@ use super::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
 use super::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
-use std::sync::Arc;
 
 // `#[path]` so the tests resolve the same way whether this file is reached
 // as `dsp/tube.rs` or through a `#[path]` include.
@@ -1189,14 +1188,6 @@ impl CurveTable {
         table
     }
 
-    /// Become a copy of `other` in place, without allocating. Both must
-    /// have as many segments (every built table has `TABLE_SEGMENTS`).
-    fn copy_from(&mut self, other: &Self) {
-        let mut seg = std::mem::take(&mut self.seg);
-        seg.copy_from_slice(&other.seg);
-        *self = Self { seg, ..*other };
-    }
-
     /// (Vpk, Ig) at u (static curve, no ADAA).
     fn eval(&self, u: f64) -> (f64, f64) {
         let x = ((u - self.lo_volts) * self.inv_h).clamp(0.0, self.last);
@@ -1368,10 +1359,8 @@ pub struct TriodeStage {
     circuit: StageCircuit,
     /// Source resistance driving the coupling capacitor, per tube type.
     source_ohms: [f64; 3],
-    /// Curve tables, one per tube type (built in `prepare`; `None` before).
-    /// Immutable once built and shared: a clone of the stage, or a
-    /// `copy_state_from`, shares them instead of copying ~100 kB a table.
-    tables: Option<Arc<[CurveTable]>>,
+    /// Curve tables, one per tube type (built in `prepare`; empty before).
+    tables: Vec<CurveTable>,
     /// Selected tube.
     tube: TubeType,
     /// Bias control, −1 … +1 (cathode resistor × 2^(−bias)).
@@ -1915,7 +1904,7 @@ impl TriodeStage {
         Self {
             circuit,
             source_ohms,
-            tables: None,
+            tables: Vec::new(),
             tube: TubeType::Tube12AX7,
             bias: 0.0,
             fs: 48_000.0,
@@ -1939,29 +1928,21 @@ impl TriodeStage {
         rs * rg / (rs + rg) + self.circuit.grid_stopper_ohms
     }
 
-    /// The curve tables, one per tube type (empty before `prepare`).
-    #[inline]
-    fn tables(&self) -> &[CurveTable] {
-        self.tables.as_deref().unwrap_or(&[])
-    }
-
     /// Build the curve tables (allocates) and set the rate.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
-        if self.tables.is_none() {
+        if self.tables.is_empty() {
             let c = self.circuit;
-            self.tables = Some(
-                TubeType::ALL
-                    .iter()
-                    .map(|tt| {
-                        let t = tt.constants();
-                        let (vk, _, _) = operating_point(&t, &c, c.cathode_ohms);
-                        let vs = c.supply_volts - vk;
-                        let lo = -3.5 * vs / t.mu - 1.0;
-                        let r = self.grid_r(tt.index());
-                        CurveTable::build(&t, vs, c.plate_ohms, r, lo, 40.0, -vk)
-                    })
-                    .collect(),
-            );
+            self.tables = TubeType::ALL
+                .iter()
+                .map(|tt| {
+                    let t = tt.constants();
+                    let (vk, _, _) = operating_point(&t, &c, c.cathode_ohms);
+                    let vs = c.supply_volts - vk;
+                    let lo = -3.5 * vs / t.mu - 1.0;
+                    let r = self.grid_r(tt.index());
+                    CurveTable::build(&t, vs, c.plate_ohms, r, lo, 40.0, -vk)
+                })
+                .collect();
         }
         self.fs = spec.sample_rate;
         self.update();
@@ -1993,7 +1974,7 @@ impl TriodeStage {
     /// Recompute operating point and coefficients.
     fn update(&mut self) {
         let ti = self.tube.index();
-        let Some(table) = self.tables.as_deref().and_then(|t| t.get(ti)) else {
+        let Some(table) = self.tables.get(ti) else {
             return;
         };
         let c = self.circuit;
@@ -2038,76 +2019,17 @@ impl TriodeStage {
 
     /// Settle at the operating point (grid at 0 V, capacitor uncharged).
     pub fn reset(&mut self) {
-        self.state = if self.tables().is_empty() {
+        self.state = if self.tables.is_empty() {
             StageLanes::default()
         } else {
             StageLanes::rest(&self.kernel::<Unfused>())
         };
     }
 
-    /// Become an exact copy of `other` without allocating or freeing (see
-    /// [`Preamp::copy_state_from`]). The curve tables depend only on the
-    /// circuit and the source resistances (not on the rate), so a stage
-    /// whose own tables were built for the same ones keeps them; other
-    /// cases share or copy without allocating or freeing:
-    ///
-    /// * no tables of its own: shares `other`'s (a reference count);
-    /// * tables for another circuit, not shared: copied into its own;
-    /// * tables for another circuit, shared with another stage: shares
-    ///   `other`'s (dropping a reference that is not the last frees
-    ///   nothing);
-    /// * `other` has no tables (never prepared): keeps its own (and its
-    ///   circuit) and settles at `other`'s settings, since `other` has no
-    ///   operating point to copy (`other` outputs silence, this one does
-    ///   not).
-    fn copy_state_from(&mut self, other: &Self) {
-        let (circuit, source_ohms) = (self.circuit, self.source_ohms);
-        let same_curves = circuit == other.circuit && source_ohms == other.source_ohms;
-        let tables = match (self.tables.take(), &other.tables) {
-            (None, theirs) => theirs.clone(),
-            (Some(mine), None) => Some(mine),
-            (Some(mine), Some(theirs)) if same_curves || Arc::ptr_eq(&mine, theirs) => Some(mine),
-            (Some(mut mine), Some(theirs)) => {
-                let fits = |own: &[CurveTable]| {
-                    own.len() == theirs.len()
-                        && own
-                            .iter()
-                            .zip(theirs.iter())
-                            .all(|(o, t)| o.seg.len() == t.seg.len())
-                };
-                if let Some(own) = Arc::get_mut(&mut mine).filter(|own| fits(own)) {
-                    for (o, t) in own.iter_mut().zip(theirs.iter()) {
-                        o.copy_from(t);
-                    }
-                    Some(mine)
-                } else if Arc::strong_count(&mine) > 1 {
-                    Some(Arc::clone(theirs))
-                } else {
-                    // Unique tables of another shape: never built (every
-                    // stage has one table per tube type of TABLE_SEGMENTS).
-                    Some(mine)
-                }
-            }
-        };
-        // Every other field is `Copy` (the struct update does not compile
-        // otherwise); the value the assignment drops holds no tables.
-        *self = Self {
-            tables: None,
-            ..*other
-        };
-        self.tables = tables;
-        if other.tables.is_none() && self.tables.is_some() {
-            // Its own tables, so its own circuit, settled.
-            (self.circuit, self.source_ohms) = (circuit, source_ohms);
-            self.update();
-            self.reset();
-        }
-    }
-
     /// Copy of everything the per-sample loop needs (kept in registers).
     #[inline]
     fn kernel<M: MulAdd>(&self) -> StageKernel<'_, M> {
-        let t = &self.tables()[self.tube.index()];
+        let t = &self.tables[self.tube.index()];
         let n = t.seg.len();
         let last = &t.seg[n - 1].0;
         let kth = self.kth * t.inv_h * (1.0 + self.comp_b);
@@ -2135,7 +2057,7 @@ impl TriodeStage {
 
     /// Process a block in place (source volts in, AC plate volts out).
     pub fn process(&mut self, block: &mut [f64]) {
-        if self.tables().is_empty() {
+        if self.tables.is_empty() {
             block.fill(0.0);
             return;
         }
@@ -2158,10 +2080,10 @@ impl TriodeStage {
     /// Static transfer from source voltage to AC plate voltage (capacitor
     /// uncharged, Miller ignored): the curve the editor can plot.
     pub fn transfer_curve(&self, x: f64) -> f64 {
-        if self.tables().is_empty() {
+        if self.tables.is_empty() {
             return 0.0;
         }
-        self.tables()[self.tube.index()]
+        self.tables[self.tube.index()]
             .eval(x * self.kth - self.vk_volts)
             .0
             - self.vpk_q_volts
@@ -2188,7 +2110,7 @@ impl TriodeStage {
     /// Operating point: (Vk, Vp, Ip) in volts, volts, amperes.
     pub fn operating_point(&self) -> (f64, f64, f64) {
         let vs = self
-            .tables()
+            .tables
             .get(self.tube.index())
             .map_or(0.0, |t| t.vs_volts);
         let ip = (vs - self.vpk_q_volts) / self.circuit.plate_ohms;
@@ -2205,7 +2127,7 @@ impl TriodeStage {
     /// less the drop of the grid current across Rth + Rs): how the meters
     /// turn a peak coordinate into volts.
     fn vgk_at(&self, q: f64) -> f64 {
-        let Some(t) = self.tables().get(self.tube.index()) else {
+        let Some(t) = self.tables.get(self.tube.index()) else {
             return 0.0;
         };
         let u = t.lo_volts + q / t.inv_h;
@@ -2554,7 +2476,7 @@ impl PreampCore {
     }
 
     fn prepared(&self) -> bool {
-        !(self.stage1.tables().is_empty() || self.stage2.tables().is_empty())
+        !(self.stage1.tables.is_empty() || self.stage2.tables.is_empty())
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
@@ -2563,39 +2485,6 @@ impl PreampCore {
         self.stage2.prepare(spec);
         self.set_rates(spec.sample_rate, spec.sample_rate);
         self.apply_settings(self.settings, true);
-    }
-
-    /// Become an exact copy of `other` without allocating or freeing (see
-    /// [`TriodeStage::copy_state_from`] for the tables).
-    fn copy_state_from(&mut self, other: &Self) {
-        // Named field by field, so a new field cannot be forgotten here.
-        let PreampCore {
-            settings,
-            fs,
-            stage1,
-            stage2,
-            ends,
-            level_target,
-            level,
-            smooth_a,
-            counter,
-            has_fma,
-        } = other;
-        self.stage1.copy_state_from(stage1);
-        self.stage2.copy_state_from(stage2);
-        self.settings = *settings;
-        self.fs = *fs;
-        self.ends = *ends;
-        self.level_target = *level_target;
-        self.level = *level;
-        self.smooth_a = *smooth_a;
-        self.counter = *counter;
-        self.has_fma = *has_fma;
-        if self.prepared() && !other.prepared() {
-            // The stages kept their tables and settled: so do the rest.
-            self.set_rates(self.fs, self.ends.fs);
-            self.apply_settings(self.settings, true);
-        }
     }
 
     fn smoothing_coefficient(fs: f64) -> f64 {
@@ -2914,32 +2803,6 @@ macro_rules! preamp_front {
                     ChannelState::rest(&self.core)
                 } else {
                     ChannelState::default()
-                };
-            }
-
-            /// Become an exact copy of `other` (settings, coefficients,
-            /// smoothed gains, filter and stage states, counters) without
-            /// allocating or freeing, so a chain can do it on the audio
-            /// thread: it copies the running preamp into a standby one,
-            /// gives that the new settings (a tube type, say) and
-            /// crossfades the two. Afterwards both produce bit-identical
-            /// output for the same input and settings.
-            ///
-            /// Both should have been `prepare`d (the rate need not match:
-            /// rates and coefficients are copied). The curve tables (about
-            /// 100 kB each, six of them) depend only on the circuit, so a
-            /// preamp keeps its own: nothing of them is copied. A preamp
-            /// that was never prepared shares `other`'s instead (a
-            /// reference count, no allocation). If `other` was never
-            /// prepared, this one keeps its tables and settles at
-            /// `other`'s settings (the one case that is not a copy:
-            /// `other` outputs silence).
-            pub fn copy_state_from(&mut self, other: &Self) {
-                self.core.copy_state_from(&other.core);
-                self.state = if other.core.prepared() || !self.core.prepared() {
-                    other.state
-                } else {
-                    ChannelState::rest(&self.core)
                 };
             }
 
