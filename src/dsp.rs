@@ -7,7 +7,7 @@
 //! rounding back to the host's `f32` is an exact identity, because the two
 //! `f64` roundings are far below half an `f32` ulp.
 //!
-//! Level facts used throughout (see `DESIGN.md`):
+//! Level facts used throughout (see `docs/DESIGN.md`):
 //! - 0 dBu = √0.6 V rms = 0.774 597 V rms (1 mW into 600 Ω).
 //! - "0 dBFS = X dBu" means a full-scale sine has an rms level of X dBu, so a
 //!   sample value of 1.0 is a peak voltage of √2 · 0.7746 · 10^(X/20) V.
@@ -16,9 +16,11 @@ pub mod chain;
 pub mod delay;
 pub(crate) mod fma;
 pub mod headphone;
+pub mod loudness;
 pub mod meters;
 pub mod oversampling;
 pub mod signals;
+pub(crate) mod simd;
 pub mod smoothing;
 pub mod transformer;
 pub mod tube;

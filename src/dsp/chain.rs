@@ -123,15 +123,12 @@ use super::delay::DelayLine;
 use super::headphone::{
     design_loads, CustomFilter, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings,
 };
+use super::loudness::{AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad};
 use super::meters::{ChainMeters, Tap, TapSums};
 use super::oversampling::{latency_for, Oversampler, Quality};
 use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
 use super::transformer::{DiBox, DiSettings};
-use super::tube::{
-    AutoGain, AutoGainSettings, Preamp, PreampPart, PreampSettings, StereoPreamp,
-    GRID_CONDUCTION_VOLTS,
-};
-use super::tube::{LoudnessPair, LoudnessQuad};
+use super::tube::{Preamp, PreampPart, PreampSettings, StereoPreamp, GRID_CONDUCTION_VOLTS};
 use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, MAX_BLOCK};
 
 /// Oversampling factor for the live (low-latency) quality.

@@ -2,8 +2,11 @@
 //! Newton solution of the Koren equations written here, from datasheets, or
 //! from circuit formulas; never from the production tables.
 
+use super::kernel::{StageLanes, CHUNK};
 use super::*;
-use crate::dsp::signals::{k_weighted_48k, music_like, pink_noise};
+use crate::dsp::fma::Unfused;
+use crate::dsp::ProcessSpec;
+use std::f64::consts::PI;
 
 const TAU: f64 = 2.0 * PI;
 
@@ -209,7 +212,7 @@ fn production_stage(t: TubeType, amp: f64) -> (f64, f64, f64) {
 #[test]
 fn reference_stage_matches_independent_newton() {
     let t = TubeType::Tube12AX7;
-    // Operating point (DESIGN.md: Ip ≈ 0.80 mA, Vk ≈ 1.20 V, Vp ≈ 170 V).
+    // Operating point (docs/DESIGN.md: Ip ≈ 0.80 mA, Vk ≈ 1.20 V, Vp ≈ 170 V).
     let k = koren_literal(t);
     let vk = ref_vk(k, 1500.0);
     let vp = ref_vp(k, -vk, vk);
@@ -238,7 +241,7 @@ fn reference_stage_matches_independent_newton() {
         assert!((ph2 - rh2).abs() < 1.0, "H2 at {amp}: {ph2} vs {rh2}");
         assert!((ph3 - rh3).abs() < 1.0, "H3 at {amp}: {ph3} vs {rh3}");
         if amp == 0.2 {
-            // The reference itself reproduces DESIGN.md.
+            // The reference itself reproduces docs/DESIGN.md.
             assert!(
                 (rh2 + 38.3).abs() < 0.5 && (rh3 + 70.5).abs() < 0.5,
                 "{rh2} {rh3}"
@@ -565,7 +568,7 @@ fn grid_current_flattens_and_breathes() {
     let kth = 1e6 / 1.015e6;
     let (vk, _, _) = st.operating_point();
     let u = 5.0 * kth - vk;
-    let (_, ig) = st.tables()[0].eval(u);
+    let (_, ig) = st.tables[0].eval(u);
     let vgk = u - 15e3 * kth * ig;
     assert!(vgk > 0.2 && vgk < 1.0, "Vgk {vgk}");
     // A +2 V excursion (Vgk +0.77 V ungated) swings the plate down clearly
@@ -794,202 +797,6 @@ fn set_sample_rate_keeps_the_response() {
 }
 
 // ---------------------------------------------------------------------------
-// Auto-gain
-// ---------------------------------------------------------------------------
-
-/// K-weighted mean square, by the reference K-weighting typed in from
-/// BS.1770's tables.
-fn k_weighted_ms(x: &[f64]) -> f64 {
-    let y = k_weighted_48k(x);
-    y.iter().map(|v| v * v).sum::<f64>() / y.len() as f64
-}
-
-#[test]
-fn k_weighting_matches_bs1770_at_48k() {
-    let (s, h) = KWeighting::coefficients(48_000.0);
-    let want_s = [
-        1.535_124_859_586_97,
-        -2.691_696_189_406_38,
-        1.198_392_810_852_85,
-        -1.690_659_293_182_41,
-        0.732_480_774_215_85,
-    ];
-    let want_h = [1.0, -2.0, 1.0, -1.990_047_454_833_98, 0.990_072_250_366_21];
-    for i in 0..5 {
-        assert!((s[i] - want_s[i]).abs() < 1e-6, "shelf {i}");
-        assert!((h[i] - want_h[i]).abs() < 1e-6, "hp {i}");
-    }
-}
-
-/// Pink noise at `rms` volts.
-fn pink(n: usize, rms: f64) -> Vec<f64> {
-    let mut x = pink_noise(n, 7);
-    let r = (x.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
-    x.iter_mut().for_each(|v| *v *= rms / r);
-    x
-}
-
-/// Music-like material at `rms` volts overall.
-fn music(n: usize, fs: f64, rms: f64) -> Vec<f64> {
-    let mut x = music_like(n, fs, 11);
-    let r = (x.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt();
-    x.iter_mut().for_each(|v| *v *= rms / r);
-    x
-}
-
-fn check_auto_gain(signal: &[f64]) {
-    let fs = 48_000.0;
-    let want = k_weighted_ms(signal);
-    for gain_db in [0.0, 20.0, 40.0, 60.0] {
-        for level_db in [-60.0, -30.0, 0.0] {
-            let s = PreampSettings {
-                gain_db,
-                level_db,
-                ..PreampSettings::default()
-            };
-            let mut p = preamp(fs, s);
-            let mut a = AutoGain::new();
-            a.prepare(&spec(fs));
-            a.set_settings(AutoGainSettings {
-                enabled: true,
-                static_gain: p.small_signal_gain(),
-            });
-            let mut y = signal.to_vec();
-            let mut last_db = f64::NAN;
-            let mut max_step_db: f64 = 0.0;
-            for (i, (c, r)) in y.chunks_mut(480).zip(signal.chunks(480)).enumerate() {
-                p.process(c);
-                a.process(r, c);
-                let g = db(a.gain());
-                // After the first second (the estimate's warm-up).
-                if i >= 100 {
-                    max_step_db = max_step_db.max((g - last_db).abs());
-                }
-                last_db = g;
-            }
-            let err = 10.0 * (k_weighted_ms(&y) / want).log10();
-            assert!(
-                err.abs() < 0.5,
-                "gain {gain_db} level {level_db}: loudness error {err} dB"
-            );
-            // No pumping: after warm-up the gain moves at most 0.05 dB per 10 ms
-            // (measured ≤ 0.04 dB at the most extreme settings on the drums).
-            assert!(
-                max_step_db < 0.05,
-                "gain {gain_db} level {level_db}: step {max_step_db} dB"
-            );
-        }
-    }
-}
-
-#[test]
-fn auto_gain_matches_loudness_on_pink_noise() {
-    check_auto_gain(&pink(48_000 * 6, 2.45e-3));
-}
-
-#[test]
-fn auto_gain_matches_loudness_on_music() {
-    check_auto_gain(&music(48_000 * 8, 48_000.0, 2.45e-3));
-}
-
-#[test]
-fn auto_gain_disabled_is_identity_and_silence_is_safe() {
-    let mut a = AutoGain::new();
-    a.set_settings(AutoGainSettings {
-        enabled: false,
-        static_gain: 10.0,
-    });
-    let r = pink(1000, 1e-3);
-    let mut y = r.clone();
-    a.process(&r, &mut y);
-    assert!(y == r);
-    a.set_settings(AutoGainSettings {
-        enabled: true,
-        static_gain: 10.0,
-    });
-    let z = vec![0.0; 1000];
-    let mut y = vec![0.0; 1000];
-    a.process(&z, &mut y);
-    assert!(y.iter().all(|v| *v == 0.0));
-    let mut y = vec![f64::NAN; 100];
-    a.process(&z[..100], &mut y);
-    assert!(y.iter().all(|v| v.is_finite()));
-}
-
-#[test]
-fn auto_gain_pair_is_bit_identical_to_two_mono_auto_gains() {
-    // Two channels with different material, static gains and a non-finite
-    // burst on one side, in odd block sizes that straddle the hops; then
-    // one channel alone for a few samples (the two out of step: the pair
-    // falls back to each on its own) and together again.
-    let fs = 44_100.0;
-    let n = 20_000;
-    let ref_l = pink(n, 2e-3);
-    let ref_r = music(n, fs, 5e-3);
-    let mut proc_l: Vec<f64> = ref_l.iter().map(|v| (v * 30.0).tanh() * 0.2).collect();
-    let proc_r: Vec<f64> = ref_r.iter().map(|v| v * 3.0).collect();
-    proc_l[5_000..5_010].fill(f64::NAN);
-    proc_l[5_010] = f64::INFINITY;
-    let make = |g: f64| {
-        let mut a = AutoGain::new();
-        a.prepare(&spec(fs));
-        a.set_settings(AutoGainSettings {
-            enabled: true,
-            static_gain: g,
-        });
-        a
-    };
-    let (mut pa, mut pb) = (make(20.0), make(2.5));
-    let (mut yl, mut yr) = (proc_l.clone(), proc_r.clone());
-    // Positions of the left and right channel (the right runs `lag`
-    // samples ahead from call 24 to call 28: the pair is out of step and
-    // each runs on its own).
-    let (mut sl, mut sr) = (0, 0);
-    let lag = 3;
-    for (k, size) in [37usize, 1, 512, 96, 33, 7].iter().cycle().enumerate() {
-        if sl >= n {
-            break;
-        }
-        let el = (sl + size).min(n);
-        if k == 24 {
-            pb.process(&ref_r[sr..sr + lag], &mut yr[sr..sr + lag]);
-            sr += lag;
-        }
-        if k == 28 {
-            pa.process(&ref_l[sl..sl + lag], &mut yl[sl..sl + lag]);
-            sl += lag;
-        }
-        let len = el.saturating_sub(sl).min(n - sr);
-        AutoGain::process_pair(
-            &mut pa,
-            &mut pb,
-            (&ref_l[sl..sl + len], &mut yl[sl..sl + len]),
-            (&ref_r[sr..sr + len], &mut yr[sr..sr + len]),
-        );
-        (sl, sr) = (sl + len, sr + len);
-        if sr == n && sl < n {
-            pa.process(&ref_l[sl..], &mut yl[sl..]);
-            sl = n;
-        }
-    }
-    assert_eq!((sl, sr), (n, n));
-    let (mut ml, mut mr) = (proc_l.clone(), proc_r.clone());
-    let (mut a, mut b) = (make(20.0), make(2.5));
-    a.process(&ref_l, &mut ml);
-    b.process(&ref_r, &mut mr);
-    assert!(yl == ml, "left differs from mono");
-    assert!(yr == mr, "right differs from mono");
-    assert!(pa.gain() == a.gain() && pb.gain() == b.gain());
-    // The correction moved away from the static compensation (the test
-    // exercises the estimator, not only the static gain).
-    assert!(
-        (db(a.gain()) - db(1.0 / 20.0)).abs() > 1.0,
-        "{}",
-        db(a.gain())
-    );
-}
-
-// ---------------------------------------------------------------------------
 // Stereo lanes and ADAA
 // ---------------------------------------------------------------------------
 
@@ -1111,221 +918,4 @@ fn ends_at_the_host_rate_keep_the_small_signal_response() {
         let dp = (h2 / h1).arg().to_degrees();
         assert!(dm.abs() < 0.01 && dp.abs() < 0.5, "{f} Hz: {dm} dB, {dp}°");
     }
-}
-
-/// `weigh_finite` skips the finiteness check; a non-finite value that
-/// reaches it anyway costs at most its hop (both lanes non-finite: the hop
-/// is dropped) or restarts the estimate (one lane): either way the states
-/// and the averages come back finite, and the powers measure again (here
-/// the ratio 4 of a signal to its half).
-#[test]
-fn a_non_finite_value_in_weigh_finite_does_no_lasting_harm() {
-    let hop = LoudnessPair::HOP;
-    for both_lanes in [true, false] {
-        let mut l = LoudnessPair::new();
-        for i in 0..40 * hop {
-            let v = (i as f64 * 0.1).sin();
-            let (a, b) = if i == 3 * hop + 5 {
-                (f64::NAN, if both_lanes { f64::INFINITY } else { 0.5 * v })
-            } else {
-                (v, 0.5 * v)
-            };
-            l.weigh_finite(a, b);
-            if l.advance(1) {
-                l.end_hop();
-            }
-        }
-        let [a, b] = l.powers();
-        assert!(a.is_finite() && b.is_finite() && b > 0.0, "{a} {b}");
-        assert!(
-            (a / b - 4.0).abs() < 1e-9,
-            "both lanes {both_lanes}: {}",
-            a / b
-        );
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Copying state (the chain crossfades a standby copy)
-// ---------------------------------------------------------------------------
-
-/// Allocations and frees made by `f`, counted by the test allocator
-/// (checked to count first, so a zero is not vacuous).
-fn allocations_in(f: impl FnOnce()) -> u32 {
-    use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
-    reset_violation_count();
-    assert_no_alloc(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
-    assert_eq!(
-        violation_count(),
-        2,
-        "the allocation counter is not installed"
-    );
-    reset_violation_count();
-    assert_no_alloc(f);
-    violation_count()
-}
-
-/// The curve tables of a stage (prepared).
-fn tables_of(st: &TriodeStage) -> &Arc<[CurveTable]> {
-    st.tables.as_ref().expect("prepared")
-}
-
-#[test]
-fn copy_state_from_is_exact_and_allocation_free() {
-    let fs = 192_000.0;
-    let s = PreampSettings {
-        gain_db: 45.0,
-        level_db: -6.0,
-        tube: TubeType::Tube12AT7,
-        bias: -0.4,
-        hpf: HighPass::Hz80,
-        output_db: 3.0,
-    };
-    // Copied in the middle of a loud burst (grid current has charged the
-    // coupling capacitors) and of a gain change that is still smoothing.
-    let x: Vec<f64> = test_signal(9000).iter().map(|v| v * 3.0).collect();
-    let (head, tail) = x.split_at(3_001);
-    let mut running = preamp(fs, s);
-    let mut standby = preamp(fs, PreampSettings::default());
-    running.process(&mut head.to_vec());
-    standby.process(&mut test_signal(500));
-    running.set_settings(PreampSettings { gain_db: 40.0, ..s });
-    running.process(&mut head[..17].to_vec());
-    assert!(running.grid_bias_volts()[0] < -0.1);
-    let n = allocations_in(|| standby.copy_state_from(&running));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    // Prepared alike: each keeps its own tables (nothing copied).
-    for (a, b) in [
-        (&running.core.stage1, &standby.core.stage1),
-        (&running.core.stage2, &standby.core.stage2),
-    ] {
-        assert!(!Arc::ptr_eq(tables_of(a), tables_of(b)));
-    }
-    let (mut a, mut b) = (tail.to_vec(), tail.to_vec());
-    for (ca, cb) in a.chunks_mut(301).zip(b.chunks_mut(301)) {
-        running.process(ca);
-        standby.process(cb);
-    }
-    assert!(a == b, "outputs differ after the copy");
-    assert_eq!(running.grid_peak_volts(), standby.grid_peak_volts());
-    // The standby's new tube, given to both: the same output again.
-    let t = PreampSettings {
-        tube: TubeType::Tube12AU7,
-        ..s
-    };
-    running.set_settings(t);
-    standby.set_settings(t);
-    let (mut a, mut b) = (x.clone(), x.clone());
-    running.process(&mut a);
-    standby.process(&mut b);
-    assert!(a == b, "outputs differ after a tube change");
-}
-
-#[test]
-fn stereo_copy_state_from_is_exact_with_the_ends_at_another_rate() {
-    // As the chain runs it: the ends at the host rate, the stages at 4x,
-    // each part called on its own.
-    let (fs, host) = (192_000.0, 48_000.0);
-    let make = |s: PreampSettings| {
-        let mut p = StereoPreamp::new();
-        p.set_settings(s);
-        p.prepare(&spec(fs));
-        p.set_rates(fs, host);
-        p
-    };
-    let s = PreampSettings {
-        gain_db: 50.0,
-        hpf: HighPass::Hz40,
-        bias: 0.5,
-        ..PreampSettings::default()
-    };
-    let left: Vec<f64> = test_signal(6000).iter().map(|v| v * 3.0).collect();
-    let right: Vec<f64> = sine(6000, fs, 997.0, 1e-3);
-    let run = |p: &mut StereoPreamp, range: std::ops::Range<usize>| {
-        let (mut l, mut r) = (left[range.clone()].to_vec(), right[range].to_vec());
-        for (a, b) in l.chunks_mut(97).zip(r.chunks_mut(97)) {
-            for part in [PreampPart::Front, PreampPart::Stages, PreampPart::Back] {
-                p.process_stereo_part(part, a, b);
-            }
-        }
-        (l, r)
-    };
-    let mut running = make(s);
-    let mut standby = make(PreampSettings {
-        tube: TubeType::Tube12AU7,
-        ..PreampSettings::default()
-    });
-    run(&mut running, 0..2_500);
-    run(&mut standby, 0..1_000);
-    let n = allocations_in(|| standby.copy_state_from(&running));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    assert!(run(&mut running, 2_500..6_000) == run(&mut standby, 2_500..6_000));
-    assert_eq!(running.grid_bias_volts(), standby.grid_bias_volts());
-}
-
-#[test]
-fn copy_state_into_an_unprepared_preamp_shares_the_tables() {
-    let fs = 96_000.0;
-    let s = PreampSettings {
-        gain_db: 40.0,
-        tube: TubeType::Tube12AT7,
-        ..PreampSettings::default()
-    };
-    let x = test_signal(6000);
-    let mut running = preamp(fs, s);
-    running.process(&mut x[..2_000].to_vec());
-    let mut standby = Preamp::new();
-    let n = allocations_in(|| standby.copy_state_from(&running));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    assert!(Arc::ptr_eq(
-        tables_of(&running.core.stage1),
-        tables_of(&standby.core.stage1)
-    ));
-    let (mut a, mut b) = (x[2_000..].to_vec(), x[2_000..].to_vec());
-    running.process(&mut a);
-    standby.process(&mut b);
-    assert!(a == b);
-    // The other way round: an unprepared source has no operating point;
-    // the prepared copy keeps its tables and stays finite.
-    let mut unprepared = Preamp::new();
-    unprepared.set_settings(s);
-    let n = allocations_in(|| running.copy_state_from(&unprepared));
-    assert_eq!(n, 0);
-    let mut y = x.clone();
-    running.process(&mut y);
-    assert!(y.iter().all(|v| v.is_finite()));
-    assert!(y.iter().any(|v| *v != 0.0));
-}
-
-#[test]
-fn stage_copy_between_circuits_copies_or_shares_the_tables() {
-    let fs = 192_000.0;
-    let stage = |source_ohms: f64| {
-        let mut st = TriodeStage::new(StageCircuit::REFERENCE, [source_ohms; 3]);
-        st.prepare(&spec(fs));
-        st
-    };
-    let mut a = stage(15e3);
-    a.set_tube_bias(TubeType::Tube12AT7, 0.5);
-    let x: Vec<f64> = test_signal(4000).iter().map(|v| v * 40.0).collect();
-    a.process(&mut x[..1_500].to_vec());
-    // Tables for another source, held by one stage alone: a's are copied
-    // into them.
-    let mut b = stage(2e3);
-    let n = allocations_in(|| b.copy_state_from(&a));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    assert!(!Arc::ptr_eq(tables_of(&a), tables_of(&b)));
-    // Tables for another source shared with a clone: b drops its
-    // reference (not the last one) and shares a's.
-    let mut c = stage(2e3);
-    let keep = c.clone();
-    let n = allocations_in(|| c.copy_state_from(&a));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    assert!(Arc::ptr_eq(tables_of(&a), tables_of(&c)));
-    drop(keep);
-    let (mut ya, mut yb, mut yc) = (x.clone(), x.clone(), x.clone());
-    a.process(&mut ya);
-    b.process(&mut yb);
-    c.process(&mut yc);
-    assert!(ya == yb && ya == yc);
 }

@@ -1,0 +1,587 @@
+//! The per-sample update of one triode stage, and the chunked loop that runs
+//! it over a block.
+//!
+//! # The per-sample update
+//!
+//! For a source voltage x (see `stage.rs` for the circuit and where each
+//! coefficient comes from), in table coordinates:
+//!
+//! 1. the linear part ([`linear_step`]): the grid drive `x − vc` through the
+//!    Thevenin divider and the Miller one-pole, then the ADAA pre-emphasis,
+//!    gives the table coordinate q; the coupling capacitor
+//!    `vc += k·(x − vc) + k·Rg·Ig` takes the previous sample's grid current;
+//! 2. the curve ([`StageKernel::adaa`]): the ADAA average of the static
+//!    curve from the previous coordinate to q (`adaa.rs`, `table.rs`), less
+//!    its value at rest, is the AC plate voltage out;
+//! 3. the grid current at q, from the same segment, for the next sample.
+//!
+//! [`StageKernel::tick`] does the three for one sample.
+//!
+//! # The chunked loop
+//!
+//! The block loop works in chunks of 64 samples aligned to the absolute
+//! sample count (denormal flush at the chunk ends): per stage, a first pass
+//! runs only the linear recursions (coupling capacitor, Miller, pre-emphasis;
+//! each written as `s' = a·s + b·x`, one multiply-add on the loop-carried
+//! chain; [`linear_pass`]) and a second pass the ADAA, which is independent
+//! per sample, so the CPU overlaps many samples. A chunk in which any sample
+//! reaches grid current is redone serially (the grid current charges the
+//! coupling capacitor one sample later); the arithmetic is identical either
+//! way. The ADAA pass picks a loop per chunk by its steps (see
+//! [`StageKernel::finish_chunk`]), so silence and decaying tails, where every
+//! step is below the mid-point threshold, are the cheapest chunks: they need
+//! no division (before, they took the general clamped path and silence cost
+//! 30 % more than signal). `StereoPreamp` runs two channels in the two
+//! lanes of SSE2 registers (its ADAA quotients two samples at a time, in
+//! the four lanes of an `F4`); mono runs its ADAA two samples at a time in
+//! the two lanes (`adaa.rs`). On a CPU with AVX2 and FMA (checked in
+//! `prepare`) both run an AVX2 + FMA build of the same generic loop
+//! (`crate::dsp::fma`): the `F4` quotients in one 256-bit register, and
+//! every `a·b + c` fused, which cuts each loop-carried recursion above from
+//! a multiply plus an add to one FMA. Measured on the whole live chain:
+//! −2 % (AVX2), −2 % (FMA). Mono and stereo always take the same build, so
+//! a channel of either is the same bit for bit.
+//!
+//! The chunks are pipelined: stage 2's linear pass over chunk k runs in the
+//! same loop as stage 1's over chunk k + 1 (when both are as long), in the
+//! lanes of one register ([`StageKernel::linear_chunk_pair`]: stereo in the
+//! four lanes of an `F4`, mono in the two of an `F2`). The linear passes are
+//! bound by their instructions, not by the width of the registers, so the
+//! pair costs about one pass: 30 instructions for both stages of a stereo
+//! sample (the inputs joined and the coordinates split inside the loop),
+//! where the two passes took 29 each (live chain −9 %, then −5 % for joining
+//! and splitting in the loop instead of in packing loops). Lanes do not
+//! mix, so the output is the same bit for bit.
+//!
+//! # Cost
+//!
+//! Profile (perf, chain with the preamp in, live, stereo, noise at 48 kHz,
+//! with the pipeline): the two stages take about 59 % of the time, the live
+//! 4x half-bands 15 %, the host-rate loop (K-weighting of the auto-gain and
+//! the compare) 15 %. Within the stages, the two ADAA quotient passes take
+//! about 55 % and the pipelined linear pass about 17 %; the quotient pass
+//! (about 70 instructions per 256-bit quotient, unrolled four times) is
+//! bound by its table fetches (four segments, five coefficients each) and
+//! their shuffles into lanes. Not by its divider: a reciprocal estimate
+//! (`vrcpps`) with three Newton steps in place of the division, more
+//! instructions and no divide, made the live chain 7 % slower. Silence,
+//! which has no ADAA work, still costs about 60 % of signal.
+//! Cost per oversampled sample per channel (release, baseline x86-64,
+//! callgrind instructions; timings on this loaded 2-core machine are only
+//! indicative): mono ≈ 170 instr on a −40 dB sine, ≈ 168 on a decaying
+//! tail, ≈ 115 on silence (was 194 / 238 / 255); stereo ≈ 128 on a sine and
+//! ≈ 78 on silence (was 135 / 169).
+
+use super::adaa::{adaa_mid, adaa_value, StageLane, ADAA_MIN_STEP};
+use super::table::{antiderivative, grid_cubic, Segments, TableLane, SEG_LEN};
+use crate::dsp::fma::MulAdd;
+use crate::dsp::simd::{mad, Arith, Lane};
+
+/// Samples per chunk of the block loop (stack buffers).
+pub(super) const CHUNK: usize = 64;
+
+/// Length of the next chunk of at most `len` samples that ends at or before
+/// the next multiple of `CHUNK` of `counter`.
+pub(super) fn chunk_len(len: usize, counter: u64) -> usize {
+    len.min(CHUNK - (counter % CHUNK as u64) as usize)
+}
+
+/// The per-sample state of one stage (per lane).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct StageLanes<L> {
+    /// Coupling capacitor voltage (source volts).
+    pub(super) vc: L,
+    /// Miller low-pass integrator state (table units, pre-emphasised).
+    pub(super) ms: L,
+    /// ADAA compensation state: pre-emphasised grid drive relative to rest (table units).
+    pub(super) e: L,
+    /// Grid current of the previous sample.
+    pub(super) ig_prev: L,
+    /// Table coordinate of the previous sample (ADAA).
+    pub(super) q_prev: L,
+}
+
+impl<L: Lane> StageLanes<L> {
+    /// At rest for a kernel (capacitors uncharged, previous sample at rest).
+    pub(super) fn rest<M>(k: &StageKernel<'_, M>) -> Self {
+        Self {
+            q_prev: L::splat(k.off),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the state is finite.
+    #[inline]
+    pub(super) fn finite(&self) -> bool {
+        self.vc.finite()
+            && self.ms.finite()
+            && self.e.finite()
+            && self.ig_prev.finite()
+            && self.q_prev.finite()
+    }
+
+    /// Flush denormals of the decaying states.
+    #[inline]
+    pub(super) fn flush(&mut self) {
+        self.vc = self.vc.flush();
+        self.ms = self.ms.flush();
+        self.e = self.e.flush();
+        self.ig_prev = self.ig_prev.flush();
+    }
+
+    /// `self` in the low lanes of a pair, `o` in the high ones.
+    #[inline(always)]
+    fn pair(&self, o: &Self) -> StageLanes<L::Pair> {
+        StageLanes {
+            vc: L::pair(self.vc, o.vc),
+            ms: L::pair(self.ms, o.ms),
+            e: L::pair(self.e, o.e),
+            ig_prev: L::pair(self.ig_prev, o.ig_prev),
+            q_prev: L::pair(self.q_prev, o.q_prev),
+        }
+    }
+
+    /// The low and high lanes of a pair.
+    #[inline(always)]
+    fn halves(p: StageLanes<L::Pair>) -> (Self, Self) {
+        let (vc, ms, e, ig, q) = (
+            L::halves(p.vc),
+            L::halves(p.ms),
+            L::halves(p.e),
+            L::halves(p.ig_prev),
+            L::halves(p.q_prev),
+        );
+        let half = |i: usize| {
+            let pick = |v: (L, L)| if i == 0 { v.0 } else { v.1 };
+            StageLanes {
+                vc: pick(vc),
+                ms: pick(ms),
+                e: pick(e),
+                ig_prev: pick(ig),
+                q_prev: pick(q),
+            }
+        };
+        (half(0), half(1))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The linear part
+// ---------------------------------------------------------------------------
+
+/// The coefficients of the linear part of a stage (see `linear_step`), in
+/// lanes: all the same for one stage, or two stages' side by side.
+#[derive(Clone, Copy, Debug)]
+struct LinearCoefs<W> {
+    /// Miller output per unit of (x − vc).
+    kg: W,
+    /// Miller state update per unit of (x − vc).
+    kg2: W,
+    /// Miller output per unit of state.
+    m_y: W,
+    /// Miller state decay.
+    m_s: W,
+    /// Minus the pre-emphasis pole b.
+    neg_b: W,
+    /// Coupling capacitor decay.
+    v_a: W,
+    /// Coupling capacitor pole step.
+    k_lin: W,
+    /// Grid-current charging coefficient.
+    k_ig: W,
+    /// Table coordinate at rest.
+    off: W,
+}
+
+/// The linear part of one sample: coupling capacitor, Miller one-pole and
+/// ADAA pre-emphasis; `igk` is the previous sample's grid current times
+/// `k_ig`. Returns the table coordinate q. The recursions are written as
+/// `state' = a·state + b·input` so each loop-carried chain is one multiply
+/// and one add (one FMA when fused).
+#[inline(always)]
+fn linear_step<M: MulAdd, W: Arith>(c: &LinearCoefs<W>, st: &mut StageLanes<W>, x: W, igk: W) -> W {
+    let m = mad::<M, W>;
+    let d = x - st.vc;
+    let y = m(st.ms, c.m_y, d * c.kg);
+    st.ms = m(st.ms, c.m_s, d * c.kg2);
+    st.e = m(st.e, c.neg_b, y);
+    st.vc = m(st.vc, c.v_a, m(x, c.k_lin, igk));
+    st.e + c.off
+}
+
+/// What the linear pass records of a chunk, per lane: its largest and
+/// smallest table coordinate and step (the minima as maxima of negated
+/// values, so that all four are `maxpd`s).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChunkStats<W> {
+    /// Largest coordinate.
+    q_max: W,
+    /// Minus the smallest coordinate.
+    q_min_neg: W,
+    /// Minus the smallest step.
+    step_min_neg: W,
+    /// Largest step.
+    step_max: W,
+}
+
+/// The linear recursions over a chunk, with the grid current of the sample
+/// before it fed into its first sample only (a chunk that reaches grid
+/// current is redone serially, see `finish_chunk`): `put(q, v)` takes the
+/// table coordinate `v` of each input of `xs` with an item of `qs`; `st`
+/// ends at the chunk's end with no grid current (its `q_prev` is left for
+/// the ADAA). Returns the chunk's record.
+#[inline(always)]
+fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
+    c: &LinearCoefs<W>,
+    st: &mut StageLanes<W>,
+    xs: impl Iterator<Item = W>,
+    qs: Q,
+    mut put: impl FnMut(Q::Item, W),
+) -> ChunkStats<W> {
+    let big = W::splat(f64::MAX);
+    let mut r = ChunkStats {
+        q_max: -big,
+        q_min_neg: -big,
+        step_min_neg: -big,
+        step_max: W::default(),
+    };
+    let mut s = *st;
+    let mut q_prev = s.q_prev;
+    let no_ig = W::default() * c.k_ig;
+    let mut igk = s.ig_prev * c.k_ig;
+    for (q, x) in qs.zip(xs) {
+        let v = linear_step::<M, W>(c, &mut s, x, igk);
+        igk = no_ig;
+        r.q_max = r.q_max.hi(v);
+        r.q_min_neg = r.q_min_neg.hi(-v);
+        let step = (v - q_prev).abs();
+        r.step_min_neg = r.step_min_neg.hi(-step);
+        r.step_max = r.step_max.hi(step);
+        q_prev = v;
+        put(q, v);
+    }
+    s.ig_prev = W::default();
+    *st = s;
+    r
+}
+
+// ---------------------------------------------------------------------------
+// The kernel
+// ---------------------------------------------------------------------------
+
+/// Borrowed table and copied coefficients of one stage for the sample loop,
+/// all in table units (segments) where possible.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct StageKernel<'a, M> {
+    /// Segments of the selected tube.
+    pub(super) seg: &'a Segments,
+    /// How `a·b + c` is evaluated.
+    pub(super) mad: std::marker::PhantomData<M>,
+    /// Miller output per unit of (x − vc): g·kth·(segments per volt)·(1 + b),
+    /// with the Thevenin divider, table scaling and pre-emphasis gain folded in.
+    pub(super) kg: f64,
+    /// Miller state update per unit of (x − vc): 2·kg.
+    pub(super) kg2: f64,
+    /// Miller output per unit of state: 1 − g.
+    pub(super) m_y: f64,
+    /// Miller state decay: 1 − 2g.
+    pub(super) m_s: f64,
+    /// Coupling capacitor decay 1 − k_lin.
+    pub(super) v_a: f64,
+    /// Pre-emphasis pole b.
+    pub(super) comp_b: f64,
+    /// Table coordinate at rest (operating point).
+    pub(super) off: f64,
+    /// Segment count as f64 (the clamp).
+    pub(super) last: f64,
+    /// Curve value below the table (for the antiderivative's extension).
+    pub(super) f_lo: f64,
+    /// Curve value above the table.
+    pub(super) f_hi: f64,
+    /// Lowest table coordinate with any grid current (below: Ig = 0 exactly).
+    pub(super) ig_start: f64,
+    /// dIg per table unit beyond the table end.
+    pub(super) ig_slope: f64,
+    /// Coupling capacitor pole step.
+    pub(super) k_lin: f64,
+    /// Grid-current charging coefficient.
+    pub(super) k_ig: f64,
+    /// Curve value at rest, subtracted from the output.
+    pub(super) dc: f64,
+}
+
+impl<M: MulAdd> StageKernel<'_, M> {
+    /// Antiderivative of the curve at table coordinate q, extended linearly
+    /// beyond both ends (where the curve is held constant).
+    #[inline(always)]
+    pub(super) fn big_f<L: TableLane>(&self, q: L) -> L {
+        self.eval(q).0
+    }
+
+    /// (F(q), t, segment): the antiderivative at q from one segment fetch.
+    #[inline(always)]
+    fn eval<L: TableLane>(&self, q: L) -> (L, L, [L; SEG_LEN], L) {
+        let s = L::splat;
+        let qc = q.hi(s(0.0)).lo(s(self.last));
+        let (t, c) = L::lookup(qc, self.seg);
+        let over = (q - s(self.last)).hi(s(0.0));
+        let big_f =
+            antiderivative::<M, _>(&c, t) + q.lo(s(0.0)) * s(self.f_lo) + over * s(self.f_hi);
+        (big_f, t, c, over)
+    }
+
+    /// The coefficients of `linear`, every lane the same.
+    #[inline(always)]
+    fn coefs<W: Arith>(&self) -> LinearCoefs<W> {
+        let s = W::splat;
+        LinearCoefs {
+            kg: s(self.kg),
+            kg2: s(self.kg2),
+            m_y: s(self.m_y),
+            m_s: s(self.m_s),
+            neg_b: s(-self.comp_b),
+            v_a: s(self.v_a),
+            k_lin: s(self.k_lin),
+            k_ig: s(self.k_ig),
+            off: s(self.off),
+        }
+    }
+
+    /// The linear part of one sample: coupling capacitor (with the previous
+    /// sample's grid current), Miller one-pole and ADAA pre-emphasis. Returns
+    /// the table coordinate q.
+    #[inline(always)]
+    fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L) -> L {
+        let c = self.coefs();
+        let igk = st.ig_prev * c.k_ig;
+        linear_step::<M, L>(&c, st, x, igk)
+    }
+
+    /// First-order ADAA at q given the previous coordinate and antiderivative:
+    /// `(F(q) − F(q_prev))/(q − q_prev)`, or the mid-point value for tiny
+    /// steps. Returns (output, F(q), t, segment, overshoot beyond the table).
+    #[inline(always)]
+    fn adaa<L: TableLane>(&self, q: L, q_prev: L, f_prev: L) -> (L, L, L, [L; SEG_LEN], L) {
+        let (big_f, t, c, over) = self.eval(q);
+        let out = adaa_value::<M, _>(big_f, f_prev, q - q_prev, t, &c);
+        (out - L::splat(self.dc), big_f, t, c, over)
+    }
+
+    /// One sample, serially (grid current coupled): source voltage in, AC
+    /// plate voltage out. `f_prev` is the antiderivative at `st.q_prev`.
+    #[inline(always)]
+    pub(super) fn tick<L: TableLane>(&self, st: &mut StageLanes<L>, f_prev: &mut L, x: L) -> L {
+        let s = L::splat;
+        let q = self.linear(st, x);
+        let (out, big_f, t, c, over) = self.adaa(q, st.q_prev, *f_prev);
+        st.q_prev = q;
+        *f_prev = big_f;
+        // Grid current is exactly zero below the diode's knee: skip its cubic
+        // (a well-predicted branch; most samples never reach the knee). Below
+        // the knee the segment's Ig coefficients are exactly zero, so the
+        // cubic of a lane below the knee is exactly 0 as well.
+        st.ig_prev = if q.any_gt(self.ig_start) {
+            grid_cubic::<M, _>(&c, t) + over * s(self.ig_slope)
+        } else {
+            s(0.0)
+        };
+        out
+    }
+
+    /// The linear pass over a chunk (see `finish_chunk`): `qs` takes the
+    /// table coordinates of `xs`; returns the chunk's record.
+    #[inline(always)]
+    pub(super) fn linear_chunk<L: Lane>(
+        &self,
+        st: &mut StageLanes<L>,
+        xs: &[L],
+        qs: &mut [L],
+    ) -> ChunkStats<L> {
+        let xs = xs.iter().copied();
+        linear_pass::<M, L, _>(&self.coefs(), st, xs, qs.iter_mut(), |q, v| *q = v)
+    }
+
+    /// The linear passes of two stages over chunks of the same length in
+    /// one loop, in the lanes of [`Lane::Pair`]: `self` over `xs` (state
+    /// `st`), `k2` over `xs2` (state `st2`). The same arithmetic per lane
+    /// as two `linear_chunk`s: about the cost of one, as each is bound by
+    /// its instructions, not by the width of the registers.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn linear_chunk_pair<L: Lane>(
+        &self,
+        k2: &StageKernel<'_, M>,
+        st: &mut StageLanes<L>,
+        st2: &mut StageLanes<L>,
+        xs: &[L],
+        xs2: &[L],
+        qs: &mut [L],
+        qs2: &mut [L],
+    ) -> (ChunkStats<L>, ChunkStats<L>) {
+        let n = xs.len().min(xs2.len()).min(CHUNK);
+        let (a, b): (LinearCoefs<L>, LinearCoefs<L>) = (self.coefs(), k2.coefs());
+        let p = |f: fn(&LinearCoefs<L>) -> L| L::pair(f(&a), f(&b));
+        let c = LinearCoefs {
+            kg: p(|c| c.kg),
+            kg2: p(|c| c.kg2),
+            m_y: p(|c| c.m_y),
+            m_s: p(|c| c.m_s),
+            neg_b: p(|c| c.neg_b),
+            v_a: p(|c| c.v_a),
+            k_lin: p(|c| c.k_lin),
+            k_ig: p(|c| c.k_ig),
+            off: p(|c| c.off),
+        };
+        // The states joined, and the states and the record split, through
+        // memory (`black_box`): built from or split into halves in
+        // registers, they lead LLVM's SLP vectorizer to keep the loop in
+        // two 128-bit halves.
+        let mut sw = std::hint::black_box(st.pair(st2));
+        let xw = xs[..n]
+            .iter()
+            .zip(&xs2[..n])
+            .map(|(x, x2)| L::pair(*x, *x2));
+        let qw = qs.iter_mut().zip(qs2.iter_mut());
+        let stats = linear_pass::<M, L::Pair, _>(&c, &mut sw, xw, qw, |(q, q2), v| {
+            (*q, *q2) = L::halves(v);
+        });
+        let (sw, stats) = std::hint::black_box((sw, stats));
+        (*st, *st2) = StageLanes::halves(sw);
+        let h = |v: L::Pair| L::halves(v);
+        let ((a1, a2), (b1, b2), (c1, c2), (d1, d2)) = (
+            h(stats.q_max),
+            h(stats.q_min_neg),
+            h(stats.step_min_neg),
+            h(stats.step_max),
+        );
+        (
+            ChunkStats {
+                q_max: a1,
+                q_min_neg: b1,
+                step_min_neg: c1,
+                step_max: d1,
+            },
+            ChunkStats {
+                q_max: a2,
+                q_min_neg: b2,
+                step_min_neg: c2,
+                step_max: d2,
+            },
+        )
+    }
+
+    /// A chunk of at most `CHUNK` input samples `xs` (`qs` is scratch for
+    /// the table coordinates): `linear_chunk`, then `finish_chunk`.
+    #[cfg(test)]
+    pub(super) fn process_chunk<L: StageLane>(
+        &self,
+        st: &mut StageLanes<L>,
+        f_prev: &mut L,
+        xs: &[L],
+        qs: &mut [L; CHUNK],
+        post: impl FnMut(usize, L),
+    ) -> L {
+        let xs = &xs[..xs.len().min(CHUNK)];
+        let saved = *st;
+        let stats = self.linear_chunk(st, xs, &mut qs[..xs.len()]);
+        self.finish_chunk(st, &saved, stats, f_prev, xs, &qs[..xs.len()], post)
+    }
+
+    /// Finish a chunk of at most `CHUNK` input samples `xs` after its
+    /// linear pass (`linear_chunk`, or `linear_chunk_pair`), which left `st`
+    /// at the chunk's end, the table coordinates in `qs` and its record in
+    /// `stats`; `saved` is the state before it. `post(j, y)` takes output
+    /// sample j (fused into this stage's ADAA loop; keep it free of
+    /// recursions: one there, such as the output coupling, serialises the
+    /// stereo quotient loop into 128-bit halves). When no sample of the
+    /// chunk reaches grid current, the ADAA runs over `qs` as independent
+    /// per-sample work; otherwise the chunk is redone serially from `saved`
+    /// (the grid current charges the coupling capacitor one sample later).
+    /// A chunk that stays inside the
+    /// table skips the clamps and takes one of four ADAA loops by its steps:
+    /// all exactly zero (silence: one value for the chunk), all at most
+    /// `ADAA_MIN_STEP` (quiet tails: mid-point values only, no division),
+    /// all above it (quotients only), or mixed (both and a pick). Silence and
+    /// tails are therefore the cheapest chunks, not the dearest. All paths
+    /// do identical arithmetic for each sample (bit-identical output).
+    /// Returns the chunk's largest table coordinate per lane (the grid
+    /// drive's peak, for the meters: Vgk rises monotonically with q).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish_chunk<L: StageLane>(
+        &self,
+        st: &mut StageLanes<L>,
+        saved: &StageLanes<L>,
+        stats: ChunkStats<L>,
+        f_prev: &mut L,
+        xs: &[L],
+        qs: &[L],
+        mut post: impl FnMut(usize, L),
+    ) -> L {
+        let n = xs.len().min(qs.len()).min(CHUNK);
+        let (xs, qs) = (&xs[..n], &qs[..n]);
+        let big = L::splat(f64::MAX);
+        let ChunkStats {
+            q_max,
+            q_min_neg,
+            step_min_neg,
+            step_max,
+        } = stats;
+        if q_max.any_gt(self.ig_start) {
+            *st = *saved;
+            let mut q_peak = -big;
+            for (j, x) in xs.iter().enumerate() {
+                post(j, self.tick(st, f_prev, *x));
+                q_peak = q_peak.hi(st.q_prev);
+            }
+            return q_peak;
+        }
+        let mut fp = *f_prev;
+        let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
+        let mut q_prev = st.q_prev;
+        if in_range && !step_max.any_gt(ADAA_MIN_STEP) {
+            // Silence and quiet tails: every step is below `ADAA_MIN_STEP`,
+            // so every sample takes the mid-point value (no quotient, no
+            // antiderivative except at the chunk's end). The same arithmetic
+            // as `adaa` for each sample.
+            if !step_max.any_gt(0.0) {
+                // Every q equals the previous one: one value for the chunk.
+                let q = q_prev;
+                let (t, c) = L::lookup(q, self.seg);
+                let out = adaa_mid::<M, _>(&c, t, q - q_prev) - L::splat(self.dc);
+                for j in 0..n {
+                    post(j, out);
+                }
+                fp = antiderivative::<M, _>(&c, t);
+            } else {
+                q_prev = L::adaa_mids(self, qs, q_prev, &mut post);
+                let (t, c) = L::lookup(q_prev, self.seg);
+                fp = antiderivative::<M, _>(&c, t);
+            }
+        } else if in_range && (-step_min_neg).all_gt(ADAA_MIN_STEP) {
+            // In range: the clamps and extensions are identities (adding
+            // exact zeros), and |dq| > ADAA_MIN_STEP picks the quotient.
+            (q_prev, fp) = L::adaa_quotients(self, qs, q_prev, fp, &mut post);
+        } else if in_range {
+            (q_prev, fp) = L::adaa_mixed(self, qs, q_prev, fp, &mut post);
+        } else {
+            for (j, q) in qs.iter().enumerate() {
+                let (out, big_f, ..) = self.adaa(*q, q_prev, fp);
+                post(j, out);
+                q_prev = *q;
+                fp = big_f;
+            }
+        }
+        st.q_prev = q_prev;
+        *f_prev = fp;
+        q_max
+    }
+
+    /// Output at rest, computed exactly as `adaa` does for a zero step (so
+    /// rest gives exactly 0).
+    pub(super) fn rest_value(&self) -> f64 {
+        let q = 0.0 + self.off;
+        let (_, t, c, _) = self.eval(q);
+        adaa_mid::<M, _>(&c, t, 0.0)
+    }
+}

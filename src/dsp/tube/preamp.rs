@@ -1,0 +1,771 @@
+//! The preamp: gain and high-pass in front, two triode stages with the
+//! interstage Level between them, output coupling and output level behind.
+//! [`Preamp`] is one channel; [`StereoPreamp`] is two channels with one set
+//! of controls in SIMD lanes, bit for bit two [`Preamp`]s.
+//!
+//! Both are a [`PreampCore`] (settings, the two stages with their tables
+//! and coefficients, the ends' filters and smoothed gains: shared by all
+//! channels) plus a per-lane [`ChannelState`]. `PreampCore::run` is the
+//! block loop, generic over the lane type: the stages run chunk by chunk,
+//! pipelined (see `kernel.rs`).
+//!
+//! The preamp's linear ends (`ends.rs`, [`PreampPart`]) can run at another
+//! rate than the stages: the chain runs them at the host rate, around its
+//! oversampler.
+//!
+//! Latency: 0 samples (plus the fractional ADAA group delay, ≈ 0.11
+//! oversampled samples per stage, not an integer latency). Units: volts in
+//! (at the mic input, after pad and polarity), volts out (at the output
+//! level control). Runs at the oversampled rate given to `prepare` /
+//! `set_sample_rate`.
+
+use super::adaa::StageLane;
+use super::ends::{smooth, Ends, PreampPart};
+use super::kernel::{chunk_len, ChunkStats, StageLanes, CHUNK};
+use super::koren::operating_point;
+use super::stage::{StageCircuit, TriodeStage};
+use super::{HighPass, PreampSettings, TubeType};
+use crate::dsp::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
+use crate::dsp::simd::{Lane, F2};
+use crate::dsp::{db_to_gain, ProcessSpec};
+use num_complex::Complex;
+use std::f64::consts::PI;
+
+/// Source resistance of stage 1: a 150 Ω mic reflected through a 1:10 input
+/// transformer.
+const INPUT_SOURCE_OHMS: f64 = 15e3;
+/// Output coupling capacitor.
+const OUTPUT_COUPLING_FARADS: f64 = 0.47e-6;
+/// Load on the output coupling capacitor (output level pot / next input).
+const OUTPUT_LOAD_OHMS: f64 = 220e3;
+/// Time constant of the internal gain smoothing.
+const GAIN_SMOOTHING_MS: f64 = 2.0;
+
+/// The Level gain of each of the next `n` samples, smoothed per sample from
+/// `g` towards `target` (`a`); a Level that has reached its target stays
+/// there.
+#[inline(always)]
+fn level_ramp(g: &mut f64, target: f64, a: f64, n: usize) -> [f64; CHUNK] {
+    let mut gains = [*g; CHUNK];
+    if *g != target {
+        for v in &mut gains[..n] {
+            *g = smooth(*g, target, a);
+            *v = *g;
+        }
+    }
+    gains
+}
+
+// ---------------------------------------------------------------------------
+// The core shared by all channels
+// ---------------------------------------------------------------------------
+
+/// Settings, stages (tables, coefficients) and gains shared by all channels.
+#[derive(Clone, Debug)]
+pub(super) struct PreampCore {
+    /// Current settings.
+    settings: PreampSettings,
+    /// Sample rate of the stages in Hz (oversampled).
+    fs: f64,
+    /// First triode stage (driven by the input transformer).
+    pub(super) stage1: TriodeStage,
+    /// Second triode stage (driven by stage 1 through Level).
+    pub(super) stage2: TriodeStage,
+    /// The linear ends.
+    ends: Ends,
+    /// Target linear Level.
+    level_target: f64,
+    /// Smoothed Level.
+    level: f64,
+    /// One-pole smoothing coefficient for Level at `fs`.
+    smooth_a: f64,
+    /// Samples through the stages since reset, for the periodic denormal
+    /// flush (tied to sample index, so block size does not matter).
+    counter: u64,
+    /// The CPU has AVX2 and FMA (checked in `prepare`): the block loop runs
+    /// as an AVX2 + FMA build of the same code, with fused multiply-adds.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    has_fma: bool,
+}
+
+/// The per-lane state of the whole preamp.
+#[derive(Clone, Copy, Debug, Default)]
+struct ChannelState<L> {
+    /// Stage 1.
+    s1: StageLanes<L>,
+    /// Stage 2.
+    s2: StageLanes<L>,
+    /// Input high-pass integrators.
+    hpf: [L; 2],
+    /// Output coupling integrator.
+    out: L,
+    /// Largest table coordinate of each stage since the last
+    /// `take_grid_peak_volts` (0, the table's bottom, when none).
+    q_peak: [L; 2],
+}
+
+impl<L: Lane> ChannelState<L> {
+    fn rest(core: &PreampCore) -> Self {
+        Self {
+            s1: StageLanes::rest(&core.stage1.kernel::<Unfused>()),
+            s2: StageLanes::rest(&core.stage2.kernel::<Unfused>()),
+            ..Self::default()
+        }
+    }
+
+    fn finite(&self) -> bool {
+        self.s1.finite()
+            && self.s2.finite()
+            && self.hpf[0].finite()
+            && self.hpf[1].finite()
+            && self.out.finite()
+    }
+}
+
+impl PreampCore {
+    fn new() -> Self {
+        let s1 = TriodeStage::new(StageCircuit::REFERENCE, [INPUT_SOURCE_OHMS; 3]);
+        // Stage 2 source: stage 1's Ra ‖ rp, per tube at bias 0.
+        let mut src2 = [0.0; 3];
+        for tt in TubeType::ALL {
+            let t = tt.constants();
+            let c = StageCircuit::REFERENCE;
+            let (vk, vpk, _) = operating_point(&t, &c, c.cathode_ohms);
+            let (_, _, gp) = t.plate_current_and_partials(-vk, vpk);
+            src2[tt.index()] = c.plate_ohms / (1.0 + c.plate_ohms * gp);
+        }
+        let s2 = TriodeStage::new(StageCircuit::REFERENCE, src2);
+        let mut p = Self {
+            settings: PreampSettings::default(),
+            fs: 48_000.0,
+            stage1: s1,
+            stage2: s2,
+            ends: Ends::new(),
+            level_target: 1.0,
+            level: 1.0,
+            smooth_a: 1.0,
+            counter: 0,
+            has_fma: false,
+        };
+        p.apply_settings(PreampSettings::default(), true);
+        p
+    }
+
+    fn prepared(&self) -> bool {
+        self.stage1.prepared() && self.stage2.prepared()
+    }
+
+    fn prepare(&mut self, spec: &ProcessSpec) {
+        self.has_fma = cpu_has_fma();
+        self.stage1.prepare(spec);
+        self.stage2.prepare(spec);
+        self.set_rates(spec.sample_rate, spec.sample_rate);
+        self.apply_settings(self.settings, true);
+    }
+
+    fn smoothing_coefficient(fs: f64) -> f64 {
+        -(-1.0 / (fs * GAIN_SMOOTHING_MS * 1e-3)).exp_m1()
+    }
+
+    /// The stages at `fs`, the ends at `ends_fs`.
+    fn set_rates(&mut self, fs: f64, ends_fs: f64) {
+        self.fs = fs;
+        self.stage1.set_sample_rate(fs);
+        self.stage2.set_sample_rate(fs);
+        self.smooth_a = Self::smoothing_coefficient(fs);
+        self.ends.fs = ends_fs;
+        if let Some(fc) = self.settings.hpf.cutoff_hz() {
+            self.ends.hpf.set(fc, ends_fs);
+        }
+        self.update_output_filter();
+        self.ends.smooth_a = Self::smoothing_coefficient(ends_fs);
+    }
+
+    fn update_output_filter(&mut self) {
+        let ro = self.stage2.output_ohms();
+        let fc = 1.0 / (2.0 * PI * OUTPUT_COUPLING_FARADS * (OUTPUT_LOAD_OHMS + ro));
+        self.ends.out_hp.set(fc, self.ends.fs);
+        self.ends.out_gain_target =
+            db_to_gain(self.settings.output_db) * OUTPUT_LOAD_OHMS / (OUTPUT_LOAD_OHMS + ro);
+    }
+
+    fn apply_settings(&mut self, s: PreampSettings, force: bool) {
+        let fin =
+            |v: f64, d: f64, lo: f64, hi: f64| if v.is_finite() { v.clamp(lo, hi) } else { d };
+        let d = PreampSettings::default();
+        let s = PreampSettings {
+            gain_db: fin(s.gain_db, d.gain_db, 0.0, 60.0),
+            level_db: fin(s.level_db, d.level_db, -80.0, 0.0),
+            output_db: fin(s.output_db, d.output_db, -80.0, 24.0),
+            bias: fin(s.bias, 0.0, -1.0, 1.0),
+            ..s
+        };
+        let old = self.settings;
+        self.settings = s;
+        let tb1 = self.stage1.set_tube_bias(s.tube, s.bias);
+        let tb2 = self.stage2.set_tube_bias(s.tube, s.bias);
+        let ends = &mut self.ends;
+        if force || s.hpf != old.hpf {
+            ends.hpf_on = s.hpf.cutoff_hz().is_some();
+            if let Some(fc) = s.hpf.cutoff_hz() {
+                ends.hpf.set(fc, ends.fs);
+            }
+            if old.hpf == HighPass::Off {
+                ends.hpf_restart = true;
+            }
+        }
+        ends.in_gain_target = db_to_gain(s.gain_db);
+        self.level_target = db_to_gain(s.level_db);
+        if force || tb1 || tb2 || s.output_db != old.output_db {
+            self.update_output_filter();
+        }
+        if force {
+            self.ends.in_gain = self.ends.in_gain_target;
+            self.level = self.level_target;
+            self.ends.out_gain = self.ends.out_gain_target;
+        }
+    }
+
+    /// Back to the settled operating point; returns the channels' state at
+    /// rest (silence in gives exactly zero out).
+    fn reset<L: Lane>(&mut self) -> ChannelState<L> {
+        self.stage1.reset();
+        self.stage2.reset();
+        let ends = &mut self.ends;
+        ends.hpf_restart = false;
+        ends.in_gain = ends.in_gain_target;
+        ends.out_gain = ends.out_gain_target;
+        (ends.front_counter, ends.back_counter) = (0, 0);
+        self.level = self.level_target;
+        self.counter = 0;
+        if self.prepared() {
+            ChannelState::rest(self)
+        } else {
+            ChannelState::default()
+        }
+    }
+
+    /// The block loop of `part`, shared by mono (L = f64) and stereo
+    /// (L = F2). Works in chunks of at most `CHUNK` samples that end at
+    /// multiples of `CHUNK` of the part's absolute sample count, where its
+    /// states are flushed of denormals, so the result does not depend on the
+    /// block partition. `load(i, v)` fills `v` with the input samples from
+    /// index `i` on, `store(i, v)` writes the output samples `v` from index
+    /// `i` on (whole chunks, so the sample loops need no bounds checks).
+    #[inline(always)]
+    fn run<L: StageLane, M: MulAdd>(
+        &mut self,
+        part: PreampPart,
+        state: &mut ChannelState<L>,
+        len: usize,
+        mut load: impl FnMut(usize, &mut [L]),
+        mut store: impl FnMut(usize, &[L]),
+    ) {
+        let mut st = *state;
+        match part {
+            PreampPart::Front | PreampPart::Back => {
+                let front = part == PreampPart::Front;
+                let states = (&mut st.hpf, &mut st.out);
+                self.ends
+                    .run::<L, M>(front, states, len, &mut load, &mut store);
+            }
+            PreampPart::Whole => self.run_stages::<L, M>(true, &mut st, len, &mut load, &mut store),
+            PreampPart::Stages => {
+                self.run_stages::<L, M>(false, &mut st, len, &mut load, &mut store)
+            }
+        }
+        if !st.finite() {
+            st = ChannelState::rest(self);
+        }
+        *state = st;
+    }
+
+    /// The two stages over `len` samples (`whole`: with the ends around
+    /// them), chunk by chunk. A pipeline: stage 2's linear pass over chunk k
+    /// runs in one loop with stage 1's over chunk k + 1 (when as long), in
+    /// the lanes of `L::Pair` (see `kernel.rs`).
+    #[inline(always)]
+    fn run_stages<L: StageLane, M: MulAdd>(
+        &mut self,
+        whole: bool,
+        st: &mut ChannelState<L>,
+        len: usize,
+        load: &mut impl FnMut(usize, &mut [L]),
+        store: &mut impl FnMut(usize, &[L]),
+    ) {
+        let (k1, k2) = (self.stage1.kernel::<M>(), self.stage2.kernel::<M>());
+        let (mut f1, mut f2) = (k1.big_f(st.s1.q_prev), k2.big_f(st.s2.q_prev));
+        let (a, tl) = (self.smooth_a, self.level_target);
+        let mut gl = self.level;
+        let mut counter = self.counter;
+        // Chunk buffers, written before they are read in every chunk: `buf`
+        // stage 1's input, `mid` stage 1's output times Level (stage 2's
+        // input), `out` stage 2's output, `qs1`, `qs2` the stages' table
+        // coordinates.
+        let mut buf = [L::default(); CHUNK];
+        let (mut mid, mut out) = ([L::default(); CHUNK], [L::default(); CHUNK]);
+        let (mut qs1, mut qs2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
+        // Stage 1's state before its linear pass over the next chunk, and
+        // that pass's record, when the pipeline has done it.
+        let mut ahead: Option<(StageLanes<L>, ChunkStats<L>)> = None;
+        let mut i0 = 0;
+        while i0 < len {
+            let n = chunk_len(len - i0, counter);
+            // Stage 1's linear pass over this chunk (unless done ahead).
+            let (saved1, stats1) = match ahead.take() {
+                Some(done) => done,
+                None => {
+                    self.ends
+                        .stage_input::<L, M>(whole, &mut st.hpf, load, i0, &mut buf[..n]);
+                    let saved = st.s1;
+                    (saved, k1.linear_chunk(&mut st.s1, &buf[..n], &mut qs1[..n]))
+                }
+            };
+            // Stage 1's ADAA, times Level: stage 2's input. (`j < n <=
+            // CHUNK`; the masks spare the sample loops a bounds check, which
+            // would keep them from unrolling.)
+            let gain_level = level_ramp(&mut gl, tl, a, n);
+            let p1 = k1.finish_chunk(
+                &mut st.s1,
+                &saved1,
+                stats1,
+                &mut f1,
+                &buf[..n],
+                &qs1[..n],
+                |j, y| {
+                    let j = j & (CHUNK - 1);
+                    mid[j] = y * L::splat(gain_level[j]);
+                },
+            );
+            let end = counter + n as u64;
+            if end.is_multiple_of(CHUNK as u64) {
+                st.s1.flush();
+            }
+            // Stage 2's linear pass, in one loop with stage 1's over the
+            // next chunk when that is as long (its input replaces this
+            // chunk's, no longer needed).
+            let saved2 = st.s2;
+            let next = i0 + n;
+            let stats2 = if next < len && chunk_len(len - next, end) == n {
+                self.ends
+                    .stage_input::<L, M>(whole, &mut st.hpf, load, next, &mut buf[..n]);
+                let saved = st.s1;
+                let (s1, s2) = k1.linear_chunk_pair(
+                    &k2,
+                    &mut st.s1,
+                    &mut st.s2,
+                    &buf[..n],
+                    &mid[..n],
+                    &mut qs1[..n],
+                    &mut qs2[..n],
+                );
+                ahead = Some((saved, s1));
+                s2
+            } else {
+                k2.linear_chunk(&mut st.s2, &mid[..n], &mut qs2[..n])
+            };
+            // Stage 2's ADAA, then the output end.
+            let p2 = k2.finish_chunk(
+                &mut st.s2,
+                &saved2,
+                stats2,
+                &mut f2,
+                &mid[..n],
+                &qs2[..n],
+                |j, y| out[j & (CHUNK - 1)] = y,
+            );
+            if whole {
+                self.ends.back::<L, M>(&mut st.out, &mut out[..n]);
+            }
+            st.q_peak = [st.q_peak[0].hi(p1), st.q_peak[1].hi(p2)];
+            store(i0, &out[..n]);
+            counter = end;
+            i0 = next;
+            if counter.is_multiple_of(CHUNK as u64) {
+                st.s2.flush();
+            }
+        }
+        self.level = gl;
+        self.counter = counter;
+    }
+
+    fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
+        let ends = &self.ends;
+        let hp = if ends.hpf_on {
+            ends.hpf.response(freq_hz, ends.fs)
+        } else {
+            Complex::new(1.0, 0.0)
+        };
+        hp * self.stage1.response(freq_hz)
+            * self.stage2.response(freq_hz)
+            * ends.out_hp.response(freq_hz, ends.fs)
+            * (ends.in_gain_target * self.level_target * ends.out_gain_target)
+    }
+
+    fn transfer_curve(&self, v_in: f64) -> f64 {
+        let p1 = self.stage1.transfer_curve(v_in * self.ends.in_gain_target);
+        self.stage2.transfer_curve(p1 * self.level_target) * self.ends.out_gain_target
+    }
+
+    fn operating_points(&self) -> [(f64, f64, f64); 2] {
+        [self.stage1.operating_point(), self.stage2.operating_point()]
+    }
+
+    /// Most positive grid-to-cathode voltage `[channel][stage]` of the
+    /// peaks in `st`.
+    fn grid_peak_volts<L: Lane, const N: usize>(&self, st: &ChannelState<L>) -> [[f64; 2]; N] {
+        let peaks = st.q_peak;
+        let (s1, s2) = (&self.stage1, &self.stage2);
+        std::array::from_fn(|c| [s1.vgk_at(peaks[0].lane(c)), s2.vgk_at(peaks[1].lane(c))])
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One channel
+// ---------------------------------------------------------------------------
+
+/// The tube mic preamp, one per channel. Runs at the oversampled rate.
+///
+/// Per-sample cost: see `kernel.rs`; [`StereoPreamp`] runs both channels
+/// of a stereo pair in SIMD lanes for well under twice the cost of one.
+#[derive(Clone, Debug)]
+pub struct Preamp {
+    /// Settings, tables, coefficients, gains.
+    pub(super) core: PreampCore,
+    /// Per-sample state.
+    state: ChannelState<f64>,
+}
+
+impl Default for Preamp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Preamp {
+    /// Channels carried (lanes of the state).
+    pub const CHANNELS: usize = 1;
+
+    /// An unprepared preamp with default settings.
+    pub fn new() -> Self {
+        Self {
+            core: PreampCore::new(),
+            state: ChannelState::default(),
+        }
+    }
+
+    /// Build tables (allocates, ~10 ms once) and set the rate; settles the
+    /// operating point.
+    pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.core.prepare(spec);
+        self.reset();
+    }
+
+    /// Recompute every rate-dependent coefficient without allocating: every
+    /// part at `fs`.
+    pub fn set_sample_rate(&mut self, fs: f64) {
+        self.core.set_rates(fs, fs);
+    }
+
+    /// Run the stages at `fs` and the linear ends at `ends_fs` (the host
+    /// rate around an oversampler; see [`PreampPart`]). Never allocates.
+    pub fn set_rates(&mut self, fs: f64, ends_fs: f64) {
+        self.core.set_rates(fs, ends_fs);
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> PreampSettings {
+        self.core.settings
+    }
+
+    /// Apply settings; recomputes only what changed. Never allocates.
+    pub fn set_settings(&mut self, s: PreampSettings) {
+        self.core.apply_settings(s, false);
+    }
+
+    /// Apply settings with no internal gain smoothing (Gain, Level and the
+    /// output divider jump to their targets): for an instance that a
+    /// crossfade brings in, which is the smoothing. Never allocates.
+    pub fn set_settings_at_once(&mut self, s: PreampSettings) {
+        self.core.apply_settings(s, true);
+    }
+
+    /// Back to the settled operating point (silence in gives exactly zero
+    /// out).
+    pub fn reset(&mut self) {
+        self.state = self.core.reset();
+    }
+
+    /// Linear small-signal gain from mic input to output at 1 kHz.
+    pub fn small_signal_gain(&self) -> f64 {
+        self.core.small_signal_response(1000.0).norm()
+    }
+
+    /// Small-signal response at `freq_hz` (filters, ADAA averaging and its
+    /// pre-emphasis included).
+    pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
+        self.core.small_signal_response(freq_hz)
+    }
+
+    /// Static transfer curve: output volts for a constant mic-input voltage
+    /// (for plotting).
+    pub fn transfer_curve(&self, v_in: f64) -> f64 {
+        self.core.transfer_curve(v_in)
+    }
+
+    /// Operating points (Vk, Vp, Ip) of both stages at rest.
+    pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
+        self.core.operating_points()
+    }
+
+    /// Most positive grid-to-cathode voltage `[channel][stage]` since the
+    /// last restart (or `reset`), in volts. Before any sample it reads the
+    /// table's bottom (deep cut-off, far below the bias).
+    pub fn grid_peak_volts(&self) -> [[f64; 2]; 1] {
+        self.core.grid_peak_volts(&self.state)
+    }
+
+    /// Restart the grid peaks.
+    pub fn restart_grid_peaks(&mut self) {
+        self.state.q_peak = Default::default();
+    }
+
+    /// [`Self::grid_peak_volts`], then restart them.
+    pub fn take_grid_peak_volts(&mut self) -> [[f64; 2]; 1] {
+        let peaks = self.grid_peak_volts();
+        self.restart_grid_peaks();
+        peaks
+    }
+
+    /// Grid bias shift of each stage caused by grid current (0 V at rest).
+    pub fn grid_bias_volts(&self) -> [f64; 2] {
+        [
+            -self.state.s1.vc * self.core.stage1.kth,
+            -self.state.s2.vc * self.core.stage2.kth,
+        ]
+    }
+
+    /// Process one channel in place: mic-input volts in, output volts out.
+    pub fn process(&mut self, block: &mut [f64]) {
+        self.process_part(PreampPart::Whole, block);
+    }
+
+    /// Run one part of the preamp over one channel in place.
+    pub fn process_part(&mut self, part: PreampPart, block: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.core.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { self.process_fma(part, block) };
+            return;
+        }
+        self.process_any::<Unfused>(part, block);
+    }
+
+    /// `process_any` compiled with AVX2 and FMA, fused (as the stereo
+    /// preamp, so that a channel of either is the same bit for bit).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn process_fma(&mut self, part: PreampPart, block: &mut [f64]) {
+        self.process_any::<Fused>(part, block);
+    }
+
+    #[inline(always)]
+    fn process_any<M: MulAdd>(&mut self, part: PreampPart, block: &mut [f64]) {
+        if !self.core.prepared() {
+            block.fill(0.0);
+            return;
+        }
+        let len = block.len();
+        let dst = std::cell::Cell::from_mut(block).as_slice_of_cells();
+        self.core.run::<f64, M>(
+            part,
+            &mut self.state,
+            len,
+            |i, v| {
+                for (d, s) in v.iter_mut().zip(&dst[i..]) {
+                    *d = s.get();
+                }
+            },
+            |i, v| {
+                for (d, s) in dst[i..].iter().zip(v) {
+                    d.set(*s);
+                }
+            },
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A stereo pair in SIMD lanes
+// ---------------------------------------------------------------------------
+
+/// Two channels of the preamp with one set of controls, processed together
+/// in SIMD lanes (`f64x2`; AVX2 + FMA when the CPU has it): about the cost
+/// of one [`Preamp`]. Each channel's output is bit-identical to a mono
+/// [`Preamp`] with the same settings fed the same channel. The controls
+/// are those of [`Preamp`].
+#[derive(Clone, Debug)]
+pub struct StereoPreamp {
+    /// Settings, tables, coefficients, gains (shared by both channels).
+    core: PreampCore,
+    /// Per-sample state, lane 0 left, lane 1 right.
+    state: ChannelState<F2>,
+}
+
+impl Default for StereoPreamp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StereoPreamp {
+    /// Channels carried (lanes of the state).
+    pub const CHANNELS: usize = 2;
+
+    /// As [`Preamp::new`].
+    pub fn new() -> Self {
+        Self {
+            core: PreampCore::new(),
+            state: ChannelState::default(),
+        }
+    }
+
+    /// As [`Preamp::prepare`].
+    pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.core.prepare(spec);
+        self.reset();
+    }
+
+    /// As [`Preamp::set_sample_rate`].
+    pub fn set_sample_rate(&mut self, fs: f64) {
+        self.core.set_rates(fs, fs);
+    }
+
+    /// As [`Preamp::set_rates`].
+    pub fn set_rates(&mut self, fs: f64, ends_fs: f64) {
+        self.core.set_rates(fs, ends_fs);
+    }
+
+    /// As [`Preamp::settings`].
+    pub fn settings(&self) -> PreampSettings {
+        self.core.settings
+    }
+
+    /// As [`Preamp::set_settings`].
+    pub fn set_settings(&mut self, s: PreampSettings) {
+        self.core.apply_settings(s, false);
+    }
+
+    /// As [`Preamp::set_settings_at_once`].
+    pub fn set_settings_at_once(&mut self, s: PreampSettings) {
+        self.core.apply_settings(s, true);
+    }
+
+    /// As [`Preamp::reset`].
+    pub fn reset(&mut self) {
+        self.state = self.core.reset();
+    }
+
+    /// As [`Preamp::small_signal_gain`].
+    pub fn small_signal_gain(&self) -> f64 {
+        self.core.small_signal_response(1000.0).norm()
+    }
+
+    /// As [`Preamp::small_signal_response`].
+    pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
+        self.core.small_signal_response(freq_hz)
+    }
+
+    /// As [`Preamp::transfer_curve`].
+    pub fn transfer_curve(&self, v_in: f64) -> f64 {
+        self.core.transfer_curve(v_in)
+    }
+
+    /// As [`Preamp::operating_points`].
+    pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
+        self.core.operating_points()
+    }
+
+    /// As [`Preamp::grid_peak_volts`], per channel.
+    pub fn grid_peak_volts(&self) -> [[f64; 2]; 2] {
+        self.core.grid_peak_volts(&self.state)
+    }
+
+    /// As [`Preamp::restart_grid_peaks`].
+    pub fn restart_grid_peaks(&mut self) {
+        self.state.q_peak = Default::default();
+    }
+
+    /// As [`Preamp::take_grid_peak_volts`], per channel.
+    pub fn take_grid_peak_volts(&mut self) -> [[f64; 2]; 2] {
+        let peaks = self.grid_peak_volts();
+        self.restart_grid_peaks();
+        peaks
+    }
+
+    /// Grid bias shift `[channel][stage]` caused by grid current (0 V at rest).
+    pub fn grid_bias_volts(&self) -> [[f64; 2]; 2] {
+        let (k1, k2) = (self.core.stage1.kth, self.core.stage2.kth);
+        std::array::from_fn(|c| [-self.state.s1.vc.0[c] * k1, -self.state.s2.vc.0[c] * k2])
+    }
+
+    /// Process both channels in place (same length; the shorter length is
+    /// processed if they differ).
+    pub fn process_stereo(&mut self, left: &mut [f64], right: &mut [f64]) {
+        self.process_stereo_part(PreampPart::Whole, left, right);
+    }
+
+    /// Run one part of the preamp over both channels in place.
+    pub fn process_stereo_part(&mut self, part: PreampPart, left: &mut [f64], right: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.core.has_fma {
+            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
+            unsafe { self.process_stereo_fma(part, left, right) };
+            return;
+        }
+        self.process_stereo_any::<Unfused>(part, left, right);
+    }
+
+    /// `process_stereo_any` compiled with AVX2 and FMA, fused.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn process_stereo_fma(&mut self, part: PreampPart, left: &mut [f64], right: &mut [f64]) {
+        self.process_stereo_any::<Fused>(part, left, right);
+    }
+
+    #[inline(always)]
+    fn process_stereo_any<M: MulAdd>(
+        &mut self,
+        part: PreampPart,
+        left: &mut [f64],
+        right: &mut [f64],
+    ) {
+        if !self.core.prepared() {
+            left.fill(0.0);
+            right.fill(0.0);
+            return;
+        }
+        let len = left.len().min(right.len());
+        let (l, r) = (&mut left[..len], &mut right[..len]);
+        let (lc, rc) = (
+            std::cell::Cell::from_mut(l).as_slice_of_cells(),
+            std::cell::Cell::from_mut(r).as_slice_of_cells(),
+        );
+        self.core.run::<F2, M>(
+            part,
+            &mut self.state,
+            len,
+            |i, v: &mut [F2]| {
+                for (d, (l, r)) in v.iter_mut().zip(lc[i..].iter().zip(&rc[i..])) {
+                    *d = F2([l.get(), r.get()]);
+                }
+            },
+            |i, v: &[F2]| {
+                for (s, (l, r)) in v.iter().zip(lc[i..].iter().zip(&rc[i..])) {
+                    l.set(s.0[0]);
+                    r.set(s.0[1]);
+                }
+            },
+        );
+    }
+}
