@@ -1,7 +1,9 @@
 //! Tests of the headphone amp stage. Expected values come from the circuit
 //! formulas written again here from the documented component values.
 
+use super::amp::soft_rail;
 use super::*;
+use crate::dsp::ProcessSpec;
 use num_complex::Complex;
 use realfft::RealFftPlanner;
 use std::f64::consts::PI;
