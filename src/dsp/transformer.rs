@@ -703,31 +703,6 @@ impl DiBox {
         self.corr_target = 0.0;
     }
 
-    /// Become an exact copy of `other` (settings, coefficients, filter
-    /// states, core state, counters, hum phase) without allocating or
-    /// freeing, so a chain can do it on the audio thread: it copies the
-    /// running box into a standby one, gives that the new settings and
-    /// crossfades the two. Afterwards both produce bit-identical output for
-    /// the same input and settings.
-    ///
-    /// Everything is plain data except the hum table, which every box
-    /// builds alike (one period, `HUM_TABLE + 1` points) and which is
-    /// copied in place. So any two boxes qualify, prepared or not and at
-    /// any rates (the rate is copied too).
-    pub fn copy_state_from(&mut self, other: &Self) {
-        // Every field but the table is `Copy` (the struct update below does
-        // not compile otherwise); the old value dropped by the assignment
-        // holds an empty table, which frees nothing.
-        let table = std::mem::take(&mut self.hum_table);
-        *self = Self {
-            hum_table: table,
-            ..*other
-        };
-        if self.hum_table.len() == other.hum_table.len() {
-            self.hum_table.copy_from_slice(&other.hum_table);
-        }
-    }
-
     /// Small-signal transfer function of the digital filter as implemented
     /// (volts out per volt of source), at the current rate.
     pub fn response(&self, freq_hz: f64) -> Complex<f64> {
@@ -1855,69 +1830,5 @@ mod tests {
         // A 150 ohm load rolls the top off; a 10k load lets it ring up a bit.
         assert!(g(&heavy, 20_000.0) - g(&heavy, 1000.0) < -3.0);
         assert!(g(&light, 20_000.0) - g(&light, 1000.0) > 0.1);
-    }
-
-    /// Allocations and frees made by `f`, counted by the test allocator
-    /// (checked to count first, so a zero is not vacuous).
-    fn allocations_in(f: impl FnOnce()) -> u32 {
-        use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
-        reset_violation_count();
-        assert_no_alloc(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
-        assert_eq!(
-            violation_count(),
-            2,
-            "the allocation counter is not installed"
-        );
-        reset_violation_count();
-        assert_no_alloc(f);
-        violation_count()
-    }
-
-    #[test]
-    fn copy_state_from_is_exact_and_allocation_free() {
-        // The running box with every non-default setting (hum on, pickup,
-        // pad) is copied in the middle of a core interval into a standby
-        // box prepared alike with other settings; both then run on.
-        let fs = 48_000.0;
-        let s = DiSettings {
-            ratio: TurnsRatio::R10,
-            pad: DiPad::Db15,
-            ground_lift: false,
-            mains_hz: Mains::Hz60,
-            source: DiSource::PassivePickup,
-            load_ohms: 600.0,
-        };
-        let mut running = boxed(fs, s);
-        let mut standby = boxed(fs, DiSettings::default());
-        let x = test_signal(fs, 30_000);
-        let (head, tail) = x.split_at(12_345);
-        let mut y = head.to_vec();
-        running.process(&mut y);
-        standby.process(&mut y.clone());
-        assert!(running.k_count != 0 && running.ja_h != 0.0);
-        let n = allocations_in(|| standby.copy_state_from(&running));
-        assert_eq!(n, 0, "copy_state_from allocated or freed");
-        let (mut a, mut b) = (tail.to_vec(), tail.to_vec());
-        for (ca, cb) in a.chunks_mut(1000).zip(b.chunks_mut(1000)) {
-            running.process(ca);
-            standby.process(cb);
-        }
-        assert!(a == b, "outputs differ after the copy");
-        // The standby takes new settings; the same change on the running
-        // box gives the same output again.
-        let s2 = DiSettings {
-            ratio: TurnsRatio::R8,
-            ..s
-        };
-        running.set_settings(s2);
-        standby.set_settings(s2);
-        let (mut a, mut b) = (head.to_vec(), head.to_vec());
-        running.process(&mut a);
-        standby.process(&mut b);
-        assert!(a == b, "outputs differ after a setting change");
-        assert_eq!(
-            running.take_peak_saturation(),
-            standby.take_peak_saturation()
-        );
     }
 }
