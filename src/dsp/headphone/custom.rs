@@ -18,7 +18,6 @@ use num_complex::Complex;
 use realfft::RealFftPlanner;
 use std::f64::consts::PI;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 type C64 = Complex<f64>;
 
@@ -241,9 +240,6 @@ pub fn parse_impedance_csv(text: &str) -> Result<ImpedanceCurve, CsvError> {
     })
 }
 
-/// Source of `CustomFilter::id`: every design gets the next number.
-static NEXT_FILTER_ID: AtomicU64 = AtomicU64::new(1);
-
 /// A minimum-phase FIR for one (curve, Zo, rate), split for the
 /// partitioned convolution. Made by `design_custom` (allocates).
 #[derive(Clone, Debug, Default)]
@@ -252,10 +248,6 @@ pub struct CustomFilter {
     pub sample_rate: f64,
     /// Output impedance it was designed for, ohms.
     pub zo_ohms: f64,
-    /// Which design this is (0 for the empty filter): unique per
-    /// `design_custom` call and kept by clones, and the filter never
-    /// changes after its design, so equal ids mean equal contents.
-    id: u64,
     /// First `PART` taps (direct FIR). Empty = flat unity filter.
     head: Vec<f64>,
     /// Spectra of the following partitions, `BINS` bins each.
@@ -282,39 +274,6 @@ impl CustomFilter {
 
     fn n_parts(&self) -> usize {
         self.parts.len() / BINS
-    }
-
-    /// Whether `copy_from(other)` is exact: the same design already, or
-    /// room for `other`'s coefficients in this filter's buffers.
-    fn can_copy_from(&self, other: &Self) -> bool {
-        self.id == other.id
-            || (self.head.capacity() >= other.head.len()
-                && self.parts.capacity() >= other.parts.len()
-                && self.taps.capacity() >= other.taps.len())
-    }
-
-    /// Become a copy of `other` without allocating or freeing: nothing to
-    /// do when it is the same design, else its coefficients are copied
-    /// into this filter's buffers when they have room. Returns false (and
-    /// leaves the filter as it was) when they have not.
-    fn copy_from(&mut self, other: &Self) -> bool {
-        if self.id == other.id {
-            return true;
-        }
-        if !self.can_copy_from(other) {
-            return false;
-        }
-        // Within capacity: `clear` keeps the buffers, `extend` fills them.
-        for (mine, theirs) in [(&mut self.head, &other.head), (&mut self.taps, &other.taps)] {
-            mine.clear();
-            mine.extend_from_slice(theirs);
-        }
-        self.parts.clear();
-        self.parts.extend_from_slice(&other.parts);
-        self.sample_rate = other.sample_rate;
-        self.zo_ohms = other.zo_ohms;
-        self.id = other.id;
-        true
     }
 
     /// Frequency response of the FIR at `freq_hz` (direct DFT, O(taps)).
@@ -415,7 +374,6 @@ pub fn design_custom(curve: &ImpedanceCurve, zo_ohms: f64, sample_rate: f64) -> 
     CustomFilter {
         sample_rate: fs,
         zo_ohms: zo,
-        id: NEXT_FILTER_ID.fetch_add(1, Ordering::Relaxed),
         head: taps[..PART].to_vec(),
         parts,
         taps,
@@ -553,77 +511,6 @@ impl Convolver {
         self.fade_left = 0;
     }
 
-    /// Whether the buffers have the same sizes as `other`'s (both
-    /// prepared at the same rate, or neither prepared).
-    fn same_shape(&self, other: &Self) -> bool {
-        self.lin.len() == other.lin.len()
-            && self.fdl.len() == other.fdl.len()
-            && self.tail_cur.len() == other.tail_cur.len()
-            && self.tail_old.len() == other.tail_old.len()
-            && self.work.len() == other.work.len()
-            && self.acc.len() == other.acc.len()
-            && self.fft.is_some() == other.fft.is_some()
-    }
-
-    /// Whether `copy_state_from(other, _)` is exact (see there).
-    pub fn can_copy_state_from(&self, other: &Self) -> bool {
-        self.same_shape(other)
-            && self.cur.can_copy_from(&other.cur)
-            && self.old.can_copy_from(&other.old)
-    }
-
-    /// Become a copy of `other` without allocating or freeing. The input
-    /// history (two partitions, the ring of input spectra, the two tails)
-    /// is copied only when `live` (the stage is running the convolver):
-    /// an idle convolver's history is never read, since the stage resets
-    /// it before it runs it again. The ring is the big part (0.2 s of
-    /// partition spectra, about 155 kB at 48 kHz), so the idle case is
-    /// cheap.
-    ///
-    /// Exact when both were prepared at the same rate and each filter is
-    /// the same design as `other`'s or fits in the buffers of this one's
-    /// (`can_copy_state_from`). Otherwise a filter that does not fit is
-    /// kept as it was, and with buffers of other sizes only the filters
-    /// are copied and the history is reset.
-    pub fn copy_state_from(&mut self, other: &Self, live: bool) {
-        self.cur.copy_from(&other.cur);
-        self.old.copy_from(&other.old);
-        if !self.same_shape(other) {
-            self.reset();
-            return;
-        }
-        // Named field by field, so a new field cannot be forgotten here.
-        let Convolver {
-            fs,
-            cur: _,
-            old: _,
-            fade_left,
-            fade_len,
-            lin,
-            pos,
-            fdl,
-            ring_len,
-            ring_head,
-            tail_cur,
-            tail_old,
-            fft: _,  // the same tables for every convolver
-            work: _, // scratch: written before it is read
-            acc: _,  // scratch: cleared before it is read
-        } = other;
-        self.fs = *fs;
-        self.fade_left = *fade_left;
-        self.fade_len = *fade_len;
-        self.pos = *pos;
-        self.ring_len = *ring_len;
-        self.ring_head = *ring_head;
-        if live {
-            self.lin.copy_from_slice(lin);
-            self.fdl.copy_from_slice(fdl);
-            self.tail_cur.copy_from_slice(tail_cur);
-            self.tail_old.copy_from_slice(tail_old);
-        }
-    }
-
     fn usable(&self, f: &CustomFilter) -> bool {
         !f.is_empty() && f.sample_rate == self.fs && !self.lin.is_empty()
     }
@@ -748,82 +635,5 @@ impl Convolver {
                 *v = 0.0;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! Tests of the custom filter's in-place copy (the rest of the custom
-    //! load is tested through the stage in `headphone/tests.rs`).
-
-    use super::*;
-
-    /// A measured-looking curve: a resonance of `peak` ohms over 32 ohm.
-    fn curve(peak: f64) -> ImpedanceCurve {
-        let freqs_hz: Vec<f64> = (0..100)
-            .map(|i| 10.0 * 2000f64.powf(i as f64 / 99.0))
-            .collect();
-        let z_ohms = freqs_hz
-            .iter()
-            .map(|f| {
-                let x = (f / 80.0).ln();
-                C64::new(32.0 + peak * (-x * x * 4.0).exp(), 0.0)
-            })
-            .collect();
-        ImpedanceCurve { freqs_hz, z_ohms }
-    }
-
-    /// Allocations and frees made by `f`, counted by the test allocator
-    /// (checked to count first, so a zero is not vacuous).
-    fn allocations_in(f: impl FnOnce()) -> u32 {
-        use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
-        reset_violation_count();
-        assert_no_alloc(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
-        assert_eq!(
-            violation_count(),
-            2,
-            "the allocation counter is not installed"
-        );
-        reset_violation_count();
-        assert_no_alloc(f);
-        violation_count()
-    }
-
-    #[test]
-    fn filter_copies_in_place_or_not_at_all() {
-        let fs = 48_000.0;
-        let src = design_custom(&curve(40.0), 120.0, fs);
-        assert!(!src.is_empty());
-        // Room for it (another design's buffers, grown off the audio
-        // thread): copied in place.
-        let mut dst = design_custom(&curve(5.0), 10.0, fs);
-        dst.head.reserve(src.head.len());
-        dst.parts.reserve(src.parts.len());
-        dst.taps.reserve(src.taps.len());
-        assert!(dst.can_copy_from(&src));
-        let mut copied = false;
-        assert_eq!(allocations_in(|| copied = dst.copy_from(&src)), 0);
-        assert!(copied);
-        assert_eq!(
-            (
-                dst.head == src.head,
-                dst.parts == src.parts,
-                dst.taps == src.taps
-            ),
-            (true, true, true)
-        );
-        assert_eq!((dst.sample_rate, dst.zo_ohms, dst.id), (fs, 120.0, src.id));
-        // No room (the empty filter): left as it was.
-        let mut empty = CustomFilter::empty();
-        assert!(!empty.can_copy_from(&src));
-        assert_eq!(allocations_in(|| copied = empty.copy_from(&src)), 0);
-        assert!(!copied && empty.is_empty() && empty.id == 0);
-        // The empty filter fits anywhere; a clone is the same design.
-        assert_eq!(allocations_in(|| copied = dst.copy_from(&empty)), 0);
-        assert!(copied && dst.is_empty());
-        let mut twin = src.clone();
-        assert_eq!(twin.id, src.id);
-        assert_eq!(allocations_in(|| copied = twin.copy_from(&src)), 0);
-        assert!(copied);
     }
 }

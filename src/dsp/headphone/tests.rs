@@ -1,7 +1,9 @@
 //! Tests of the headphone amp stage. Expected values come from the circuit
 //! formulas written again here from the documented component values.
 
+use super::amp::soft_rail;
 use super::*;
+use crate::dsp::ProcessSpec;
 use num_complex::Complex;
 use realfft::RealFftPlanner;
 use std::f64::consts::PI;
@@ -129,7 +131,7 @@ fn exact_at_96k() {
     assert!(db <= 0.05 && deg <= 2.0, "{db} dB {deg} deg");
 }
 
-/// DESIGN.md's illustrative numbers, from an independent computation of the
+/// docs/DESIGN.md's illustrative numbers, from an independent computation of the
 /// span (max dB - min dB of |Z/(Z+Zo)|) over 20 Hz..20 kHz.
 fn span_db(zf: &dyn Fn(f64) -> C, zo: f64) -> (f64, f64) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -555,134 +557,4 @@ fn block_partition_with_clipping_and_ramp() {
             assert_eq!(run(&mut amp, bs), reference, "{model:?} block size {bs}");
         }
     }
-}
-
-/// Allocations and frees made by `f`, counted by the test allocator
-/// (checked to count first, so a zero is not vacuous).
-fn allocations_in(f: impl FnOnce()) -> u32 {
-    use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
-    reset_violation_count();
-    assert_no_alloc(|| drop(std::hint::black_box(Vec::<u8>::with_capacity(8))));
-    assert_eq!(
-        violation_count(),
-        2,
-        "the allocation counter is not installed"
-    );
-    reset_violation_count();
-    assert_no_alloc(f);
-    violation_count()
-}
-
-/// `x[range]` through `amp` in blocks of `bs`.
-fn run_blocks(amp: &mut HeadphoneAmp, x: &[f64], bs: usize) -> Vec<f64> {
-    let mut y = x.to_vec();
-    y.chunks_mut(bs).for_each(|c| amp.process(c));
-    y
-}
-
-fn prepared(fs: f64) -> HeadphoneAmp {
-    let mut amp = HeadphoneAmp::new();
-    amp.prepare(&spec(fs));
-    amp
-}
-
-#[test]
-fn copy_state_from_is_exact_and_allocation_free() {
-    // Copied in the middle of a load crossfade and a Zo ramp, with the
-    // swing limit and normalisation on; the standby ran another load.
-    let fs = 48000.0;
-    let input: Vec<f64> = noise(12_000).iter().map(|v| v * 0.5).collect();
-    let mut s = settings(HeadphoneModel::Iem, 33.0);
-    s.swing_volts = 0.6;
-    s.normalize = true;
-    let (mut running, mut standby) = (prepared(fs), prepared(fs));
-    running.set_settings(s);
-    standby.set_settings(settings(HeadphoneModel::Closed32, 0.1));
-    run_blocks(&mut running, &input[..3000], 256);
-    run_blocks(&mut standby, &input[5000..6000], 100);
-    running.set_settings(HeadphoneSettings {
-        model: HeadphoneModel::Open300,
-        amp_z_ohms: 120.0,
-        volume_db: -3.0,
-        ..s
-    });
-    run_blocks(&mut running, &input[3000..3100], 256);
-    assert!(running.fade_left > 0 && running.zo != running.zo_target);
-    assert!(standby.can_copy_state_from(&running));
-    let n = allocations_in(|| standby.copy_state_from(&running));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    let a = run_blocks(&mut running, &input[3100..9000], 300);
-    let b = run_blocks(&mut standby, &input[3100..9000], 300);
-    assert!(a == b, "outputs differ after the copy");
-    assert_eq!(running.levels(), standby.levels());
-    // New settings on both: the same output again.
-    let t = settings(HeadphoneModel::Dynamic600, 10.0);
-    running.set_settings(t);
-    standby.set_settings(t);
-    let a = run_blocks(&mut running, &input[9000..], 64);
-    let b = run_blocks(&mut standby, &input[9000..], 64);
-    assert!(a == b, "outputs differ after a load change");
-}
-
-#[test]
-fn copy_state_from_with_custom_filters() {
-    let fs = 48000.0;
-    let input: Vec<f64> = noise(12_000).iter().map(|v| v * 0.5).collect();
-    let curve = parse_impedance_csv(&csv_from_model(HeadphoneModel::Iem, ",")).unwrap();
-    let f33 = design_custom(&curve, 33.0, fs);
-    let f120 = design_custom(&curve, 120.0, fs);
-    let custom = |zo| settings(HeadphoneModel::Custom, zo);
-    // Whenever the running stage gets a filter, the standby gets either
-    // the same (a clone: the same design, not copied) or its own design of
-    // the same curve (another design of the same size: copied into its
-    // buffers).
-    let mirror = |standby: &mut HeadphoneAmp, same: bool, f: &CustomFilter| {
-        let g = if same {
-            f.clone()
-        } else {
-            design_custom(&curve, f.zo_ohms, fs)
-        };
-        standby.swap_custom(g);
-    };
-    for same_designs in [true, false] {
-        let (mut running, mut standby) = (prepared(fs), prepared(fs));
-        running.set_settings(settings(HeadphoneModel::Iem, 33.0));
-        running.swap_custom(f33.clone());
-        mirror(&mut standby, same_designs, &f33);
-        standby.set_settings(custom(120.0));
-        run_blocks(&mut standby, &input[6000..7000], 128);
-        // Copied while the custom path fades in.
-        run_blocks(&mut running, &input[..2000], 256);
-        running.set_settings(custom(33.0));
-        run_blocks(&mut running, &input[2000..2500], 256);
-        assert!(running.custom_mix > 0.0 && running.custom_mix < 1.0);
-        let n = allocations_in(|| standby.copy_state_from(&running));
-        assert_eq!(n, 0, "copy_state_from allocated or freed");
-        let a = run_blocks(&mut running, &input[2500..4000], 100);
-        let b = run_blocks(&mut standby, &input[2500..4000], 100);
-        assert!(a == b, "outputs differ after the copy ({same_designs})");
-        // Copied while the convolver crossfades to a new filter.
-        running.set_settings(custom(120.0));
-        running.swap_custom(f120.clone());
-        mirror(&mut standby, same_designs, &f120);
-        run_blocks(&mut running, &input[4000..4100], 100);
-        assert!(standby.can_copy_state_from(&running));
-        let n = allocations_in(|| standby.copy_state_from(&running));
-        assert_eq!(n, 0, "copy_state_from allocated or freed");
-        let a = run_blocks(&mut running, &input[4100..9000], 333);
-        let b = run_blocks(&mut standby, &input[4100..9000], 333);
-        assert!(a == b, "outputs differ after the copy ({same_designs})");
-        assert_eq!(running.response(1000.0), standby.response(1000.0));
-    }
-    // A standby without custom filters has no room for them: the copy
-    // allocates nothing, keeps the flat filter and says it is not exact.
-    let (mut running, mut standby) = (prepared(fs), prepared(fs));
-    running.set_settings(custom(33.0));
-    running.swap_custom(f33.clone());
-    run_blocks(&mut running, &input[..2000], 256);
-    assert!(!standby.can_copy_state_from(&running));
-    let n = allocations_in(|| standby.copy_state_from(&running));
-    assert_eq!(n, 0, "copy_state_from allocated or freed");
-    let b = run_blocks(&mut standby, &input[2000..4000], 256);
-    assert!(b.iter().all(|v| v.is_finite()));
 }
