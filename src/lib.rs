@@ -47,7 +47,10 @@ pub struct Tubeline {
     params: Arc<TubelineParams>,
     /// The DSP core.
     chain: Chain,
-    /// True while the host renders offline: quality is forced to High.
+    /// True while the host renders offline (a bounce, an export): quality is
+    /// forced to High. Read per block ([`ProcessContext::process_mode`]): a
+    /// VST3 host may switch to offline without a new setup (Ardour's export
+    /// does), and a CLAP host sets it through the render extension.
     offline: bool,
     /// Latency last reported to the host.
     reported_latency: u32,
@@ -207,8 +210,9 @@ impl Tubeline {
 impl Plugin for Tubeline {
     const NAME: &'static str = "Tubeline";
     const VENDOR: &'static str = "Tubeline";
-    const URL: &'static str = "https://example.invalid/tubeline";
-    const EMAIL: &'static str = "tubeline@example.invalid";
+    // No website or support address exists: empty rather than made up.
+    const URL: &'static str = "";
+    const EMAIL: &'static str = "";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
@@ -328,6 +332,12 @@ impl Plugin for Tubeline {
         _aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
+        // The host's mode for this block, not only the one at activation.
+        // Entering or leaving an offline render changes the quality through
+        // the chain's quality switch, like the Quality parameter: the High
+        // chain comes in settled over a 20 ms crossfade, and the new latency
+        // is reported below.
+        self.offline = context.process_mode() == ProcessMode::Offline;
         self.chain.set_settings(self.params.snapshot(self.offline));
         let editor_open = self.editor_state.is_open() || self.meters_forced;
         self.meters

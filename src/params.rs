@@ -315,15 +315,16 @@ fn s2v_number() -> StringToValue {
     Arc::new(parse_display_number)
 }
 
-/// Bias display: two decimals (its step), and the character in words.
+/// Bias display: two decimals, and the character in words. The words
+/// follow the digits shown: what shows as 0.00 is nominal (also -0.004).
 fn v2s_bias(v: f32) -> String {
-    // The value is snapped to 0.01 steps: |v| < 0.005 is zero (also -0.0).
-    if v.abs() < 0.005 {
+    let digits = format!("{:.2}", v.abs());
+    if digits == "0.00" {
         "0.00 (nominal)".to_string()
     } else if v < 0.0 {
-        format!("{v:.2} (cold)")
+        format!("-{digits} (cold)")
     } else {
-        format!("+{v:.2} (hot)")
+        format!("+{digits} (hot)")
     }
 }
 
@@ -530,7 +531,8 @@ impl Default for TubelineParams {
                         max: 1.0,
                     },
                 )
-                .with_step_size(0.01)
+                // Continuous (no step size): a host shows and automates it
+                // as a knob, not as a list of 201 steps.
                 .with_value_to_string(Arc::new(v2s_bias))
                 .with_string_to_value(s2v_number()),
                 hpf: EnumParam::new("High-pass", HighPassParam::Off),

@@ -4,7 +4,27 @@
 
 use crate::dsp::chain::Chain;
 use crate::dsp::headphone::{design_custom, HeadphoneLevels, HeadphoneModel, ImpedanceCurve};
+use crate::dsp::oversampling::Quality;
 use crate::params::TubelineParams;
+
+/// The sample rates an offline render accepts, in Hz: from telephone-band
+/// 8 kHz to 384 kHz (the highest rate common converters run at). Outside
+/// it a render is refused: a rate of 0 would give an empty file, and an
+/// absurd one a demo signal of billions of samples.
+pub const SAMPLE_RATE_RANGE_HZ: (u32, u32) = (8_000, 384_000);
+
+/// Check a sample rate against [`SAMPLE_RATE_RANGE_HZ`]; the error says
+/// what is accepted.
+pub fn check_sample_rate(rate: u32) -> Result<(), String> {
+    let (lo, hi) = SAMPLE_RATE_RANGE_HZ;
+    if (lo..=hi).contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!(
+            "a sample rate of {rate} Hz is not supported: Tubeline renders at {lo} to {hi} Hz"
+        ))
+    }
+}
 
 /// What a render measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,16 +45,39 @@ pub struct RenderReport {
 }
 
 /// Render planar `input` (one `Vec` per channel) at `sample_rate` with the
-/// parameters in `params`, in host blocks of `block_size`. Offline: the
-/// highest quality is used. With `headphone_curve`, the headphone amp is
-/// switched in and drives that measured load. `progress` is called with the
-/// number of input samples done so far.
+/// parameters in `params`, in host blocks of `block_size`, at the High
+/// quality, as a host's offline bounce does. With `headphone_curve`, the
+/// headphone amp is switched in and drives that measured load. `progress`
+/// is called with the number of input samples done so far.
 pub fn render(
     params: &TubelineParams,
     headphone_curve: Option<&ImpedanceCurve>,
     input: &[Vec<f32>],
     sample_rate: f64,
     block_size: usize,
+    progress: impl FnMut(usize),
+) -> (Vec<Vec<f32>>, RenderReport) {
+    render_at(
+        params,
+        headphone_curve,
+        input,
+        sample_rate,
+        block_size,
+        Quality::High,
+        progress,
+    )
+}
+
+/// [`render`] at the given oversampling `quality`: `Quality::Live` renders
+/// what the plugin plays in real time with Quality = Live (the Quality
+/// parameter in `params` is not used).
+pub fn render_at(
+    params: &TubelineParams,
+    headphone_curve: Option<&ImpedanceCurve>,
+    input: &[Vec<f32>],
+    sample_rate: f64,
+    block_size: usize,
+    quality: Quality,
     mut progress: impl FnMut(usize),
 ) -> (Vec<Vec<f32>>, RenderReport) {
     let channels = input.len();
@@ -42,6 +85,7 @@ pub fn render(
     let block_size = block_size.max(1);
 
     let mut settings = params.snapshot(true);
+    settings.quality = quality;
     if headphone_curve.is_some() {
         settings.hp_on = true;
         settings.headphone.model = HeadphoneModel::Custom;

@@ -164,6 +164,80 @@ fn every_parameter_is_listed_once_with_name_group_range_and_unit() {
     }
 }
 
+#[test]
+fn choices_are_enumerations_and_continuous_controls_are_not_stepped() {
+    // How a host shows a parameter: a choice (an `EnumParam`) as a list of
+    // its names (IS_ENUM, which CLAP requires to be IS_STEPPED too), also
+    // when it has only two choices (Quality, Mains: not toggles); an on/off
+    // switch as a stepped toggle; everything else, Bias included, as a
+    // continuous control.
+    let mut p = Plugin::new();
+    let descs = p.param_descs();
+    let params = tubeline::params::TubelineParams::default();
+    let mut lists = Vec::new();
+    for (id, ptr, _) in nice_plug::prelude::Params::param_map(&params) {
+        let d = descs
+            .iter()
+            .find(|d| d.id == param_hash(&id))
+            .unwrap_or_else(|| panic!("\"{id}\" is not listed"));
+        let stepped = d.flags.contains(ParamInfoFlags::IS_STEPPED);
+        let listed = d.flags.contains(ParamInfoFlags::IS_ENUM);
+        match ptr {
+            nice_plug::prelude::ParamPtr::EnumParam(_) => {
+                assert!(
+                    stepped && listed,
+                    "\"{id}\": a choice must be IS_STEPPED | IS_ENUM"
+                );
+                // The host's list: the text of every step.
+                let names: Vec<String> = (0..=d.max as usize)
+                    .map(|k| p.value_to_text(&id, k as f64))
+                    .collect();
+                lists.push((id.clone(), names));
+            }
+            nice_plug::prelude::ParamPtr::BoolParam(_) => {
+                assert!(stepped && !listed, "\"{id}\": a switch is a stepped toggle");
+                assert_eq!(d.max, 1.0, "\"{id}\"");
+            }
+            _ => assert!(
+                !stepped && !listed,
+                "\"{id}\": a continuous control must not be stepped or listed"
+            ),
+        }
+    }
+    let names = |id: &str| {
+        lists
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| panic!("\"{id}\" is not a list"))
+    };
+    assert_eq!(names("quality"), ["Live", "High"]);
+    assert_eq!(names("mains_hz"), ["50 Hz", "60 Hz"]);
+    assert_eq!(names("cal"), ["+18 dBu", "+20 dBu", "+22 dBu", "+24 dBu"]);
+    assert_eq!(names("tube"), ["12AX7", "12AT7", "12AU7"]);
+    assert_eq!(lists.len(), 10, "every choice parameter: {lists:?}");
+
+    // Bias is continuous: neighbouring values a hundredth of a step apart
+    // are distinct values (nothing snaps them to 0.01), and the display
+    // still reads in hundredths with the character in words.
+    let a = value_of(&mut p, "bias", "0.251");
+    let b = value_of(&mut p, "bias", "0.252");
+    assert!(b > a, "bias 0.251 and 0.252 must differ ({a}, {b})");
+    assert_eq!(p.value_to_text("bias", a), "+0.25 (hot)");
+    assert_eq!(p.value_to_text("bias", 0.5), "0.00 (nominal)");
+    assert_eq!(p.value_to_text("bias", 0.0), "-1.00 (cold)");
+
+    // Units read as units: the number, one space, the unit.
+    for (id, value, text) in [
+        ("gain", 1.0 / 3.0, "20.00 dB"),
+        ("amp_z", 0.0, "0.0 ohm"),
+        ("mix", 1.0, "100.0 %"),
+        ("amp_swing", 1.0, "30.00 V"),
+    ] {
+        assert_eq!(p.value_to_text(id, value), text, "\"{id}\"");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // 2. Activation at every common rate: identity up to the reported latency
 // ---------------------------------------------------------------------------
@@ -1062,6 +1136,95 @@ fn fuzzed_quality_automation_reports_latency_only_inside_activate() {
     on_audio_thread(|| proc.stop());
     p.deactivate(proc);
     assert_latency_calls_inside_activate(&p, "the end");
+}
+
+#[test]
+fn the_host_render_mode_renders_offline_at_high_quality_at_once_and_after_the_restart() {
+    // CLAP's render extension: a host sets the offline mode for a bounce.
+    // nice-plug records it and asks for a restart; the plugin reads the
+    // mode per block, so the blocks the host still processes before it
+    // restarts are rendered at High already, and the activation that
+    // follows starts at High and reports its latency.
+    let live = chain_latency(SR, Quality::Live) as usize;
+    let high = chain_latency(SR, Quality::High) as usize;
+    assert_ne!(live, high, "Live and High must differ in latency");
+    let (mut p, mut proc) = settled_instance();
+    let input = stereo_sine(SR, SR as usize);
+
+    p.set_render_mode(true);
+    let out = on_audio_thread(|| proc.run(&input, &[512], &[]));
+    p.pump();
+    // After the switch's crossfade, the all-stages-out chain is the input
+    // delayed by the High latency, while the reported one may only change
+    // inside activate().
+    let settled = input[0].len() / 2;
+    for (c, (x, y)) in input.iter().zip(&out).enumerate() {
+        if let Some(i) = first_difference(&y[settled..], &x[settled - high..x.len() - high]) {
+            panic!(
+                "offline, before the restart: ch {c} differs at {}",
+                settled + i
+            );
+        }
+    }
+    assert_eq!(p.latency() as usize, live, "reported before the restart");
+    assert_latency_calls_inside_activate(&p, "render mode offline");
+    let (mut proc, latencies) = service_restarts(&mut p, proc, "render mode offline");
+    assert_eq!(
+        latencies.first().copied(),
+        Some(high as u32),
+        "after the restart"
+    );
+
+    // Back to real time: Live again, the same way.
+    p.set_render_mode(false);
+    on_audio_thread(|| proc.run(&input, &[512], &[]));
+    p.pump();
+    let (mut proc, latencies) = service_restarts(&mut p, proc, "render mode realtime");
+    assert_eq!(
+        latencies.first().copied(),
+        Some(live as u32),
+        "realtime again"
+    );
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
+}
+
+#[test]
+fn an_offline_activation_renders_what_the_renderer_renders_at_high_quality() {
+    // The plugin's defaults (tube preamp in, auto-gain on) activated in the
+    // host's offline mode: the output is the offline renderer's High render
+    // (src/render.rs, the tubeline-render binary's core), delayed by the
+    // reported latency, bit for bit.
+    let mut p = Plugin::new();
+    p.set_render_mode(true);
+    let proc = p.activate(SR, 2, 1024);
+    p.pump();
+    let (mut proc, _) = service_restarts(&mut p, proc, "offline activation");
+    let high = chain_latency(SR, Quality::High) as usize;
+    assert_eq!(p.latency() as usize, high);
+    let input: Vec<Vec<f32>> = vec![noise(0.3, 24_000, 5), sine(220.0, 0.5, SR, 24_000)];
+    let out = on_audio_thread(|| {
+        if !proc.is_started() {
+            proc.start();
+        }
+        proc.run(&input, &[333, 512, 64], &[])
+    });
+    let params = tubeline::params::TubelineParams::default();
+    let (rendered, report) =
+        tubeline::render::render_at(&params, None, &input, SR, 512, Quality::High, |_| {});
+    assert_eq!(report.latency_samples, high);
+    for (c, (y, r)) in out.iter().zip(&rendered).enumerate() {
+        if let Some(i) = first_difference(&y[high..], &r[..r.len() - high]) {
+            panic!("ch {c}: plugin {} vs renderer {} at {i}", y[high + i], r[i]);
+        }
+    }
+    // The Live render is a different one (so the comparison above shows the
+    // quality, not only a delay).
+    let (live, _) =
+        tubeline::render::render_at(&params, None, &input, SR, 512, Quality::Live, |_| {});
+    assert_ne!(live, rendered);
+    on_audio_thread(|| proc.stop());
+    p.deactivate(proc);
 }
 
 /// The normalized interval around `n` in which the plugin shows `text`

@@ -349,3 +349,268 @@ fn a_measured_headphone_curve_from_csv_drives_the_amp() {
     assert!(e.contains("bad.csv") && e.contains("line 3"), "{e}");
     assert!(!o.exists());
 }
+
+/// The report line naming the quality and the latency removed.
+fn quality_line(report: &str) -> &str {
+    report
+        .lines()
+        .find(|l| l.trim_start().starts_with("quality "))
+        .unwrap_or_else(|| panic!("no quality line in {report}"))
+}
+
+#[test]
+fn quality_defaults_to_high_and_live_renders_what_the_plugin_plays_live() {
+    let dir = tmp();
+    // The plugin's defaults: the tube preamp in, where the two qualities
+    // differ (oversampling filters and latency).
+    let input = vec![noise(0.3, 9600, 7), sine(330.0, 0.5, 48_000.0, 9600)];
+    let i = p(dir.path(), "in.wav");
+    write_wav(&i, &input, 48_000, 32, true);
+    let (default, high, live) = (
+        p(dir.path(), "default.wav"),
+        p(dir.path(), "high.wav"),
+        p(dir.path(), "live.wav"),
+    );
+    let r_default = run_ok(&[s(&i), s(&default)]);
+    let r_high = run_ok(&[s(&i), s(&high), "--quality", "high"]);
+    let r_live = run_ok(&[s(&i), s(&live), "--quality", "live"]);
+    assert_eq!(
+        quality_line(&r_default),
+        "quality high: latency 65 samples (1.35 ms), removed from the output"
+    );
+    assert_eq!(quality_line(&r_high), quality_line(&r_default));
+    assert_eq!(
+        quality_line(&r_live),
+        "quality live: latency 9 samples (0.19 ms), removed from the output"
+    );
+    assert_eq!(
+        std::fs::read(&default).unwrap(),
+        std::fs::read(&high).unwrap()
+    );
+    // Each is the library's render at that quality (what the plugin plays
+    // at Quality = Live in real time, and in a host's offline bounce).
+    let params = tubeline::params::TubelineParams::default();
+    for (file, quality) in [
+        (&high, tubeline::dsp::oversampling::Quality::High),
+        (&live, tubeline::dsp::oversampling::Quality::Live),
+    ] {
+        let (expected, _) =
+            tubeline::render::render_at(&params, None, &input, 48_000.0, 512, quality, |_| {});
+        assert_eq!(read_wav(file).0, expected, "{quality:?}");
+    }
+    assert_ne!(read_wav(&live).0, read_wav(&high).0);
+
+    // The Quality parameter is the plugin's real-time choice: the renderer
+    // says where its own is set.
+    let e = run_err(&[s(&i), s(&live), "--set", "quality=live"]);
+    assert!(e.contains("--quality live|high"), "{e}");
+    let help = run_ok(&["--help"]);
+    assert!(
+        help.contains("--quality <QUALITY>") && help.contains("bounce what you monitored"),
+        "{help}"
+    );
+}
+
+/// The files in `dir`, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn batch_renders_every_file_and_a_failure_stays_with_its_file() {
+    let dir = tmp();
+    let inputs = p(dir.path(), "in");
+    std::fs::create_dir(&inputs).unwrap();
+    let a = p(&inputs, "a.wav");
+    let b = p(&inputs, "b.wav");
+    let c = p(&inputs, "c.wav");
+    let bad = p(&inputs, "bad.wav");
+    write_wav(&a, &[sine(440.0, 0.4, 44_100.0, 30_000)], 44_100, 16, false);
+    write_wav(
+        &b,
+        &[noise(0.2, 20_000, 1), noise(0.2, 20_000, 2)],
+        96_000,
+        32,
+        true,
+    );
+    write_wav(&c, &[sine(60.0, 0.8, 48_000.0, 12_000)], 48_000, 24, false);
+    std::fs::write(&bad, b"RIFF....WAVE not really").unwrap();
+    let out = p(dir.path(), "out");
+    // A previous render of the bad file's name is kept, not destroyed.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(p(&out, "bad.wav"), b"previous render").unwrap();
+
+    let run = bin()
+        .args(["--out-dir", s(&out), s(&a), s(&bad), s(&b), s(&c)])
+        .args(["--set", "gain=40"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "a failed file must fail the run");
+    for f in [&a, &b, &c] {
+        assert!(stdout.contains(&format!("ok: {}", s(f))), "{stdout}");
+    }
+    assert!(
+        stdout.contains(&format!("FAILED: {}: cannot read", s(&bad))),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rendered 3 of 4 files"), "{stdout}");
+    assert!(stderr.contains("1 of 4 files failed"), "{stderr}");
+    assert_eq!(listing(&out), ["a.wav", "b.wav", "bad.wav", "c.wav"]);
+    assert_eq!(
+        std::fs::read(p(&out, "bad.wav")).unwrap(),
+        b"previous render"
+    );
+
+    // Each output is what a render of that file alone gives, byte for
+    // byte, whatever the number of files rendered at once.
+    let single = p(dir.path(), "single");
+    std::fs::create_dir(&single).unwrap();
+    for f in [&a, &b, &c] {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let o = p(&single, name);
+        run_ok(&[s(f), s(&o), "--set", "gain=40"]);
+        assert_eq!(
+            std::fs::read(p(&out, name)).unwrap(),
+            std::fs::read(&o).unwrap(),
+            "{name}"
+        );
+        let (_, spec) = read_wav(&o);
+        let in_spec = wav_spec(f);
+        assert_eq!(
+            (spec.sample_rate, spec.channels),
+            (in_spec.sample_rate, in_spec.channels)
+        );
+    }
+    let one_at_a_time = p(dir.path(), "jobs1");
+    run_ok(&[
+        "--out-dir",
+        s(&one_at_a_time),
+        "--jobs",
+        "1",
+        s(&a),
+        s(&b),
+        s(&c),
+        "--set",
+        "gain=40",
+    ]);
+    for name in ["a.wav", "b.wav", "c.wav"] {
+        assert_eq!(
+            std::fs::read(p(&one_at_a_time, name)).unwrap(),
+            std::fs::read(p(&out, name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// The format of a WAV file (any sample format).
+fn wav_spec(path: &Path) -> hound::WavSpec {
+    hound::WavReader::open(path).unwrap().spec()
+}
+
+#[test]
+fn batch_refuses_outputs_that_collide_or_overwrite_an_input() {
+    let dir = tmp();
+    let (d1, d2) = (p(dir.path(), "one"), p(dir.path(), "two"));
+    std::fs::create_dir(&d1).unwrap();
+    std::fs::create_dir(&d2).unwrap();
+    let (x1, x2) = (p(&d1, "take.wav"), p(&d2, "take.wav"));
+    write_wav(&x1, &[sine(100.0, 0.1, 48_000.0, 480)], 48_000, 16, false);
+    write_wav(&x2, &[sine(200.0, 0.1, 48_000.0, 480)], 48_000, 16, false);
+    let out = p(dir.path(), "out");
+    let e = run_err(&["--out-dir", s(&out), s(&x1), s(&x2)]);
+    assert!(e.contains("would both be written to"), "{e}");
+    let before = std::fs::read(&x1).unwrap();
+    let e = run_err(&["--out-dir", s(&d1), s(&x1)]);
+    assert!(e.contains("over its own input"), "{e}");
+    assert_eq!(std::fs::read(&x1).unwrap(), before);
+    let e = run_err(&[s(&x1), s(&x1)]);
+    assert!(e.contains("over its own input"), "{e}");
+    let e = run_err(&["--out-dir", s(&out)]);
+    assert!(e.contains("one or more input files"), "{e}");
+    assert_eq!(listing(&out), Vec::<String>::new());
+}
+
+#[test]
+fn sample_rates_outside_8_to_384_khz_are_refused_with_the_range() {
+    let dir = tmp();
+    let o = p(dir.path(), "out.wav");
+    for rate in ["0", "1", "7999", "384001", "4000000000"] {
+        let e = run_err(&["--demo", s(&o), "--demo-rate", rate]);
+        assert!(
+            e.contains(&format!("--demo-rate {rate}")) && e.contains("8000 to 384000 Hz"),
+            "{rate}: {e}"
+        );
+        assert!(!o.exists());
+    }
+    // A WAV file whose header claims an absurd rate.
+    let odd = p(dir.path(), "odd.wav");
+    write_wav(&odd, &[vec![0.1; 100]], 1_000_000, 16, false);
+    let e = run_err(&[s(&odd), s(&o)]);
+    assert!(e.contains("odd.wav") && e.contains("1000000 Hz"), "{e}");
+    assert!(!o.exists());
+    // The edges render, through every stage, with a finite output.
+    for rate in [8_000u32, 384_000] {
+        let i = p(dir.path(), &format!("in{rate}.wav"));
+        let input = vec![sine(100.0, 0.5, f64::from(rate), rate as usize / 10)];
+        write_wav(&i, &input, rate, 32, true);
+        for quality in ["live", "high"] {
+            run_ok(&[
+                s(&i),
+                s(&o),
+                "--quality",
+                quality,
+                "--set",
+                "di_on=on",
+                "--set",
+                "hp_on=on",
+                "--set",
+                "hp_model=iem",
+            ]);
+            let (out, spec) = read_wav(&o);
+            assert_eq!(spec.sample_rate, rate);
+            assert_eq!(out[0].len(), input[0].len());
+            assert!(out[0].iter().all(|v| v.is_finite()), "{rate} Hz {quality}");
+            assert!(out[0].iter().any(|&v| v != 0.0), "{rate} Hz {quality}");
+        }
+    }
+}
+
+#[test]
+fn a_preset_directory_gets_a_clear_message() {
+    let dir = tmp();
+    let presets = p(dir.path(), "presets");
+    std::fs::create_dir(&presets).unwrap();
+    std::fs::write(p(&presets, "vocal.json"), "{}").unwrap();
+    let o = p(dir.path(), "out.wav");
+    let e = run_err(&["--demo", s(&o), "--preset", s(&presets)]);
+    assert!(
+        e.contains("is a directory") && e.contains("vocal.json") && e.contains("--list-presets"),
+        "{e}"
+    );
+    assert!(!o.exists());
+}
+
+#[test]
+fn the_output_file_is_readable_like_any_new_file() {
+    // Rendered through a temporary file, the output still gets the
+    // permissions of a file created in the usual way (not the owner-only
+    // ones of a temporary file).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tmp();
+        let o = p(dir.path(), "out.wav");
+        run_ok(&["--demo", s(&o), "--demo-rate", "8000"]);
+        let usual = p(dir.path(), "usual");
+        std::fs::File::create(&usual).unwrap();
+        let mode = |f: &Path| std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&o), mode(&usual));
+    }
+}

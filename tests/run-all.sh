@@ -8,11 +8,13 @@
 #   3. python3 -m pytest tests/gui/        (starts that app under Xvfb with --backend dummy;
 #                                           "no tests collected" counts as a failure)
 #   4. cargo xtask bundle tubeline --release  (target/bundled/Tubeline.{vst3,clap})
-#   5. python3 -m pytest tests/host/       (loads the release VST3 in pedalboard)
+#   5. python3 -m pytest tests/host/       (loads the release VST3 in pedalboard, reads its
+#                                           parameter info through the VST3 interfaces, and
+#                                           exports a session through it in Ardour 7)
 #
 # Needs: Rust/cargo, python3 with pedalboard, numpy and pytest, and for steps
-# 2-3 the Debian packages in .ci/run's APT_PACKAGES (ALSA/JACK headers, Xvfb,
-# xdotool, ImageMagick). `.ci/run` installs all of them.
+# 2-3 and 5 the Debian packages in .ci/run's APT_PACKAGES (ALSA/JACK headers,
+# Xvfb, xdotool, ImageMagick; Ardour 7). `.ci/run` installs all of them.
 #
 # Environment:
 #   TUBELINE_SKIP_HOST=1  skip steps 4 and 5 (the slow release build) for a
@@ -67,6 +69,10 @@ run_pytest() {
 }
 
 run_step "cargo test" cargo test --all-targets || true
+
+# The Ardour test compares an export with the offline renderer that step 1
+# built (the debug profile renders the same samples as the release one).
+export TUBELINE_RENDER="${TUBELINE_RENDER:-$TARGET_DIR/debug/tubeline-render}"
 
 # The GUI tests find the app here (the same debug profile as `cargo test`, so
 # the feature build reuses its compiled dependencies where features agree).

@@ -18,6 +18,7 @@ use clack_extensions::params::{
     HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
     ParamInfoFlags, ParamRescanFlags, PluginParams,
 };
+use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::{HostState, HostStateImpl, PluginState, StateError};
 use clack_host::events::event_types::ParamValueEvent;
 use clack_host::prelude::*;
@@ -332,6 +333,24 @@ impl Plugin {
             .inactive_plugin_handle()
             .expect("flush_params: the instance must be inactive");
         ext.flush(&mut handle, &input, &mut OutputEvents::void());
+    }
+
+    /// `clap_plugin_render.set()` (main thread): from now on the host
+    /// renders offline (a bounce, an export) or in real time. Panics if the
+    /// plugin refuses.
+    pub fn set_render_mode(&mut self, offline: bool) {
+        let ext = self
+            .instance
+            .plugin_handle()
+            .get_extension::<PluginRender>()
+            .expect("the plugin offers the render extension");
+        let mode = if offline {
+            RenderMode::Offline
+        } else {
+            RenderMode::Realtime
+        };
+        ext.set(&self.instance.plugin_handle(), mode)
+            .expect("render.set()");
     }
 
     /// The latency the plugin reports through the latency extension.

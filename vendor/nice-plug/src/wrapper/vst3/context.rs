@@ -1,5 +1,6 @@
 use atomic_refcell::AtomicRefMut;
 use nice_plug_core::{
+    audio_setup::ProcessMode,
     context::{
         PluginApi,
         activate::ActivateContext,
@@ -126,6 +127,10 @@ impl<P: Vst3Plugin> ProcessContext<P> for WrapperProcessContext<'_, P> {
     #[inline]
     fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    fn process_mode(&self) -> ProcessMode {
+        self.inner.current_process_mode.load()
     }
 
     fn next_event(&mut self) -> Option<PluginNoteEvent<P>> {

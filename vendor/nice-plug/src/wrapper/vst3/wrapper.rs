@@ -5,6 +5,7 @@ use nice_plug_core::context::process::Transport;
 use nice_plug_core::editor::Editor;
 use nice_plug_core::midi::{Channel, Key, MidiConfig, NoteEvent, VoiceID};
 use nice_plug_core::params::ParamFlags;
+use nice_plug_core::params::internals::ParamPtr;
 use nice_plug_core::plugin::ProcessStatus;
 use std::ffi::c_void;
 use std::mem::{self, MaybeUninit};
@@ -408,6 +409,13 @@ impl<P: Vst3Plugin> IComponentTrait for Wrapper<P> {
         // custom channel layout overrides we need to activate here.
         match (state != 0, self.inner.current_buffer_config.load()) {
             (true, Some(buffer_config)) => {
+                // The mode last seen: the setup's, or a later block's (a host may switch the mode
+                // per block, e.g. for an offline export, and reactivate without a new setup).
+                let buffer_config = BufferConfig {
+                    process_mode: self.inner.current_process_mode.load(),
+                    ..buffer_config
+                };
+
                 // Before initializing the plugin, make sure all smoothers are set the the default values
                 for param in self.inner.param_by_hash.values() {
                     unsafe { param._internal_update_smoother(buffer_config.sample_rate, true) };
@@ -668,7 +676,9 @@ impl<P: Vst3Plugin> IEditControllerTrait for Wrapper<P> {
             info.id = *param_hash;
             u16strlcpy(&mut info.title, unsafe { param_ptr.name() });
             u16strlcpy(&mut info.shortTitle, unsafe { param_ptr.name() });
-            u16strlcpy(&mut info.units, unsafe { param_ptr.unit() });
+            // The unit without the space that separates it from the value in the plugin's own
+            // display ("20.00 dB"): hosts match units such as "dB" or "Hz" literally.
+            u16strlcpy(&mut info.units, unsafe { param_ptr.unit() }.trim());
             info.stepCount = unsafe { param_ptr.step_count().unwrap_or(0) } as i32;
             info.defaultNormalizedValue = default_value as f64;
             info.unitId = *param_unit;
@@ -681,6 +691,11 @@ impl<P: Vst3Plugin> IEditControllerTrait for Wrapper<P> {
             }
             if is_bypass {
                 info.flags |= ParameterFlags_::kIsBypass;
+            }
+            // A choice (an `EnumParam`) is a list: hosts then show its names instead of a slider
+            // over the step numbers, and a two-choice list is not taken for a toggle.
+            if matches!(param_ptr, ParamPtr::EnumParam(_)) {
+                info.flags |= ParameterFlags_::kIsList;
             }
         }
 
@@ -984,38 +999,30 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
     unsafe fn setupProcessing(&self, setup: *mut ProcessSetup) -> tresult {
         check_null_ptr!(setup);
 
-        // There's no special handling for offline processing at the moment
         let setup = unsafe { &*setup };
         crate::nice_debug_assert_eq!(setup.symbolicSampleSize, K_SYMBOLIC_SAMPLE_SIZE_32);
+
+        let mode = match process_mode_from_vst3(setup.processMode) {
+            Some(mode) => mode,
+            None => {
+                crate::nice_debug_assert_failure!(
+                    "Unknown rendering mode '{}', defaulting to realtime",
+                    setup.processMode
+                );
+                ProcessMode::Realtime
+            }
+        };
+        // The mode of this setup, not the previous one: the buffer config below is what the
+        // plugin's `activate()` gets.
+        self.inner.current_process_mode.store(mode);
 
         // This is needed when activating the plugin and when restoring state
         self.inner.current_buffer_config.store(Some(BufferConfig {
             sample_rate: setup.sampleRate as f32,
             min_buffer_size: None,
             max_buffer_size: setup.maxSamplesPerBlock as u32,
-            process_mode: self.inner.current_process_mode.load(),
+            process_mode: mode,
         }));
-
-        #[allow(clippy::unnecessary_cast)]
-        const K_REALTIME: i32 = ProcessModes_::kRealtime as i32;
-        #[allow(clippy::unnecessary_cast)]
-        const K_PREFETCH: i32 = ProcessModes_::kPrefetch as i32;
-        #[allow(clippy::unnecessary_cast)]
-        const K_OFFLINE: i32 = ProcessModes_::kOffline as i32;
-
-        let mode = match setup.processMode {
-            n if n == K_REALTIME => ProcessMode::Realtime,
-            n if n == K_PREFETCH => ProcessMode::Buffered,
-            n if n == K_OFFLINE => ProcessMode::Offline,
-            n => {
-                crate::nice_debug_assert_failure!(
-                    "Unknown rendering mode '{}', defaulting to realtime",
-                    n
-                );
-                ProcessMode::Realtime
-            }
-        };
-        self.inner.current_process_mode.store(mode);
 
         // Initializing the plugin happens in `IAudioProcessor::set_active()` because the host may
         // still change the channel layouts at this point
@@ -1078,6 +1085,16 @@ impl<P: Vst3Plugin> IAudioProcessorTrait for Wrapper<P> {
             crate::nice_debug_assert!(data.numSamples >= 0);
 
             let total_buffer_len = data.numSamples as usize;
+
+            // Hosts may switch the processing mode per block without a new setup (Ardour renders
+            // an offline export this way). Only blocks with audio count: a parameter flush may
+            // come with a zeroed `ProcessData`. The plugin reads it through
+            // `ProcessContext::process_mode()`.
+            if total_buffer_len > 0 {
+                if let Some(mode) = process_mode_from_vst3(data.processMode) {
+                    self.inner.current_process_mode.store(mode);
+                }
+            }
 
             let current_audio_io_layout = self.inner.current_audio_io_layout.load();
             let has_main_input = current_audio_io_layout.main_input_channels.is_some();
@@ -1946,5 +1963,22 @@ impl<P: Vst3Plugin> IInfoListenerTrait for Wrapper<P> {
 
             kResultOk
         }
+    }
+}
+
+/// The processing mode of a VST3 `ProcessModes` value, if it is one.
+fn process_mode_from_vst3(mode: i32) -> Option<ProcessMode> {
+    #[allow(clippy::unnecessary_cast)]
+    const K_REALTIME: i32 = ProcessModes_::kRealtime as i32;
+    #[allow(clippy::unnecessary_cast)]
+    const K_PREFETCH: i32 = ProcessModes_::kPrefetch as i32;
+    #[allow(clippy::unnecessary_cast)]
+    const K_OFFLINE: i32 = ProcessModes_::kOffline as i32;
+
+    match mode {
+        K_REALTIME => Some(ProcessMode::Realtime),
+        K_PREFETCH => Some(ProcessMode::Buffered),
+        K_OFFLINE => Some(ProcessMode::Offline),
+        _ => None,
     }
 }
