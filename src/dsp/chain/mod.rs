@@ -188,7 +188,9 @@ pub struct Chain {
     out_trim: GainSmoother,
     /// The preamp's pad.
     pad: GainSmoother,
-    /// Polarity (ramps through zero on a flip: no click).
+    /// Polarity of the path that stands in for the section (ramps through
+    /// zero on a flip: no click; the sections have their own, and a flip
+    /// re-seats them).
     polarity: LinearSmoother,
     /// Wet fraction.
     mix: LinearSmoother,
@@ -220,7 +222,8 @@ pub struct Chain {
     di_seated: bool,
     /// Latency of the wet path in host samples.
     latency: usize,
-    /// Next write position in the channels' section-input rings.
+    /// Next write position in the channels' rings of recent input (the
+    /// track and the section's input).
     history_pos: usize,
     /// Samples processed since reset.
     clock: u64,
@@ -469,7 +472,8 @@ impl Chain {
     /// retune a stage crossfade between the stage's old and new processing
     /// (from the next processed sample). A quality change crossfades too
     /// and changes the latency ([`Self::latency_samples`] says the new one
-    /// at once). Never allocates.
+    /// at once). Never allocates. (What each kind of change does:
+    /// `settings.rs`.)
     pub fn set_settings(&mut self, s: ChainSettings) {
         if s == self.settings {
             return;
@@ -495,7 +499,8 @@ impl Chain {
             ch.headphone.set_settings(s.headphone);
         }
         self.di_morph.wanted = s.di;
-        // (The drive is worked out when the section's changes start.)
+        // (The drive is worked out when the section's changes start:
+        // `Chain::start_changes`.)
         self.section_morph.wanted = SectionSettings::of(&s, self.section_morph.wanted.drive);
         let hp_latency = self
             .channels
@@ -627,7 +632,7 @@ impl Chain {
             // A chunk ends where a crossfade between two instances ends, so
             // a change waiting for it starts at the same sample whatever the
             // host's blocks.
-            self.step_morphs();
+            self.start_changes();
             let n = (len - start)
                 .min(MAX_BLOCK)
                 .min(self.di_morph.remaining())

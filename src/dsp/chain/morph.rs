@@ -1,20 +1,71 @@
-//! The crossfades: every switch and every retuning moves by the same
-//! mechanism, a 0 … 1 amount ramped over 20 ms, shaped as a smoothstep
-//! ([`fill_fade`]), by which the chain crossfades two signals per sample.
+//! The crossfades. Every switch and every retuning moves by one mechanism:
+//! a 0 … 1 amount, ramped over 20 ms and shaped as a smoothstep
+//! ([`fill_fade`]), by which [`crossfade`] takes one signal to another per
+//! sample. In a chunk a crossfade stands at its start, at its end, or
+//! under way ([`Fade`]); at either end only one of the two signals is
+//! needed, and at the start the one faded to need not even be made.
 //!
 //! - A [`Switch`] crossfades a stage's input (or the pure delay standing in
 //!   for it) with its output: a stage in or out.
 //! - A [`Morph`] crossfades the outputs of a stage's two instances: a
-//!   change of settings that retunes the stage goes to the standby
-//!   instance, which comes in settled (see `preroll.rs`), and the output
-//!   fades from the old processing to the new.
+//!   change that retunes the stage goes to the standby instance, which
+//!   comes in settled (see `preroll.rs`), and the output fades from the old
+//!   processing to the new.
 
 use super::plan::Curve;
 use super::LinearSmoother;
 
+/// Where a crossfade stands in one chunk.
+#[derive(Clone, Copy)]
+pub(super) enum Fade<'a> {
+    /// At its start: the signal faded from plays alone, and the one faded
+    /// to need not be made.
+    From,
+    /// At its end: the signal faded to plays alone.
+    To,
+    /// Under way: the amounts (0 … 1) of the signal faded to, per sample.
+    Moving(&'a [f64]),
+}
+
+impl<'a> Fade<'a> {
+    /// A [`Morph`]'s crossfade from the playing instance to the standby
+    /// one: under way while `fading` (`amounts`: its curve), else at its
+    /// start. It never ends inside a chunk: the chunks are cut where it
+    /// does, and the instance faded to becomes the playing one.
+    pub(super) fn of_morph(fading: bool, amounts: &'a [f64]) -> Self {
+        if fading {
+            Fade::Moving(amounts)
+        } else {
+            Fade::From
+        }
+    }
+
+    /// The signal faded to is heard in this chunk (so it must be made).
+    pub(super) fn runs(self) -> bool {
+        !matches!(self, Fade::From)
+    }
+}
+
+/// Take `out` (the signal faded from) towards `to` by `fade`, in place:
+/// `out + k·(to − out)` per sample while under way; at the start `out`
+/// stays, at the end it is `to` exactly.
+#[inline(always)]
+pub(super) fn crossfade(out: &mut [f64], to: &[f64], fade: Fade) {
+    match fade {
+        Fade::From => {}
+        Fade::To => out.copy_from_slice(to),
+        Fade::Moving(amount) => {
+            for ((w, y), k) in out.iter_mut().zip(to).zip(amount) {
+                *w += k * (y - *w);
+            }
+        }
+    }
+}
+
 /// An in/out switch with a crossfade: a 0 … 1 amount ramped per sample,
 /// and the knowledge of whether what it switches was fully out (and so must
-/// be reset before it runs again, to start from its settled state).
+/// be brought back to its settled state, reset or pre-rolled, before it
+/// runs again).
 pub(super) struct Switch {
     /// 0 = out, 1 = in, ramping between.
     pub(super) amount: LinearSmoother,
@@ -33,6 +84,18 @@ pub(super) struct SwitchPlan {
     pub(super) settled: bool,
 }
 
+impl SwitchPlan {
+    /// Where the switch's crossfade, from the stage's input to its output,
+    /// stands in the chunk (`amounts`: its curve).
+    pub(super) fn fade(self, amounts: &[f64]) -> Fade<'_> {
+        match (self.run, self.settled) {
+            (false, _) => Fade::From,
+            (true, true) => Fade::To,
+            (true, false) => Fade::Moving(amounts),
+        }
+    }
+}
+
 impl Switch {
     pub(super) fn new(on: bool) -> Self {
         Self {
@@ -48,6 +111,16 @@ impl Switch {
     pub(super) fn jump(&mut self, on: bool) {
         self.amount.reset(f64::from(u8::from(on)));
         self.stale = !on;
+    }
+
+    /// The switched stage runs: it is in, or fading in or out.
+    pub(super) fn is_running(&self) -> bool {
+        !(self.amount.is_settled() && self.amount.target() == 0.0)
+    }
+
+    /// The switched stage is fully in.
+    pub(super) fn is_fully_in(&self) -> bool {
+        self.amount.is_settled() && self.amount.target() == 1.0
     }
 
     /// Fill a chunk's [`Curve`] of `n` samples with the amounts and say
@@ -137,6 +210,28 @@ impl<T: Copy + PartialEq> Morph<T> {
         1 - self.active
     }
 
+    /// The playing instance and the standby one, in that order.
+    pub(super) fn instances(&self) -> [usize; 2] {
+        [self.active, self.standby()]
+    }
+
+    /// The instances that run while the stage does (`on`): the playing
+    /// one, and while a change fades in, the one it fades to.
+    pub(super) fn running(&self, on: bool) -> &'static [usize] {
+        const ORDER: [[usize; 2]; 2] = [[0, 1], [1, 0]];
+        let count = match (on, self.fading) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        };
+        &ORDER[self.active][..count]
+    }
+
+    /// The running fade is complete (it ends at the next step).
+    pub(super) fn is_over(&self) -> bool {
+        self.fading && self.amount.is_settled()
+    }
+
     /// The instance that plays once the running fade (if any) ends.
     pub(super) fn wanted_instance(&self) -> usize {
         if self.fading {
@@ -180,7 +275,7 @@ impl<T: Copy + PartialEq> Morph<T> {
 
     /// End a fade that is complete.
     pub(super) fn finish(&mut self) {
-        if self.fading && self.amount.is_settled() {
+        if self.is_over() {
             self.active = self.standby();
             self.fading = false;
             self.amount.reset(0.0);
@@ -193,19 +288,5 @@ impl<T: Copy + PartialEq> Morph<T> {
         self.fading = false;
         self.amount.reset(0.0);
         self.current = self.wanted;
-    }
-}
-
-/// Crossfade `out` (a stage's input) towards `processed` (its output) by
-/// `amount` per sample; when the switch has settled (fully in), take the
-/// output exactly.
-#[inline]
-pub(super) fn blend(out: &mut [f64], processed: &[f64], amount: &[f64], settled: bool) {
-    if settled {
-        out.copy_from_slice(processed);
-    } else {
-        for ((w, y), k) in out.iter_mut().zip(processed).zip(amount) {
-            *w += k * (y - *w);
-        }
     }
 }

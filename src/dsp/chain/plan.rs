@@ -6,7 +6,7 @@
 //! compensations the same way (bit for bit the per-sample values, so the
 //! output does not depend on which chunks are settled).
 
-use super::morph::{fill_fade, SwitchPlan};
+use super::morph::{fill_fade, Fade, SwitchPlan};
 use super::{Chain, Ramp, MAX_BLOCK};
 
 /// One chunk's per-sample values of a smoothed quantity. A settled value
@@ -143,7 +143,8 @@ impl GainCurves {
 
 impl Chain {
     /// Fill the chunk's gain curves and the static compensation of each
-    /// running section.
+    /// running section, and say what each switch and crossfade asks of
+    /// the chunk.
     #[inline(always)]
     pub(super) fn plan_chunk(&mut self, n: usize) -> ChunkPlan {
         let c = &mut *self.curves;
@@ -175,18 +176,42 @@ impl Chain {
         self.auto_gain_idle = !ag_run;
         c.preamp_output.fill(&mut self.preamp_output_gain, n);
         let hp = self.headphone.plan_curve(&mut c.headphone, n);
+        // A re-seat on a new DI (fully in): each section takes its own DI
+        // instance's output, so its front gain has that DI's gain alone.
+        let joint = self.joint && os.run && section_fading && di_fading && di.run && di.settled;
+        let plan = ChunkPlan {
+            compare_off,
+            di,
+            di_fading,
+            joint,
+            os,
+            section_fading,
+            ag,
+            ag_run,
+            ag_reset,
+            hp,
+        };
+        self.plan_front_gains(n, &plan);
+        plan
+    }
 
-        // The gain from the track to the section's input at 1 kHz, from the
-        // very curves that apply it: the calibration, source and trim, the
-        // DI (in, out or fading; one instance or the crossfade of two), the
-        // pad. Each running section scales its input by its own drive over
-        // this, so it runs at its drive whatever ramps in front of it, and
-        // its static compensation is exact: the calibration (which the
-        // output conversion takes back) over its drive and its preamp's
-        // small-signal gain.
-        // Settled (the common case): the same numbers, worked out once and
-        // reused while nothing moves (bit for bit what the per-sample loops
-        // give, so the output does not depend on which chunks are settled).
+    /// The gain from the track to the section's input at 1 kHz, from the
+    /// very curves that apply it: the calibration, source and trim, the DI
+    /// (in, out or fading; one instance or the crossfade of two), the pad.
+    /// Each running section scales its input by its own drive over this,
+    /// so it runs at its drive whatever ramps in front of it, and its
+    /// static compensation is exact: the calibration (which the output
+    /// conversion takes back) over its drive and its preamp's small-signal
+    /// gain.
+    ///
+    /// Settled (the common case): the same numbers, worked out once and
+    /// reused while nothing moves (bit for bit what the per-sample loops of
+    /// `plan_moving` give, so the output does not depend on which chunks
+    /// are settled).
+    #[inline(always)]
+    fn plan_front_gains(&mut self, n: usize, plan: &ChunkPlan) {
+        let c = &mut *self.curves;
+        let (di, di_fading, section_fading) = (plan.di, plan.di_fading, plan.section_fading);
         let steady = c.cal.constant.is_some()
             && c.source_trim.constant.is_some()
             && c.pad.constant.is_some()
@@ -211,47 +236,25 @@ impl Chain {
             }
         } else {
             self.steady_key = None;
-            self.plan_moving(n, di, di_fading, section_fading, ag_run);
-        }
-        // A re-seat on a new DI (fully in): each section takes its own DI
-        // instance's output, so its front gain has that DI's gain alone.
-        let joint = self.joint && os.run && section_fading && di_fading && di.run && di.settled;
-        ChunkPlan {
-            compare_off,
-            di,
-            di_fading,
-            joint,
-            os,
-            section_fading,
-            ag,
-            ag_run,
-            ag_reset,
-            hp,
+            self.plan_moving(n, plan);
         }
     }
 
     /// The per-sample front gains, drive scales and compensations of a
-    /// chunk in which something moves (see `plan_chunk`).
-    pub(super) fn plan_moving(
-        &mut self,
-        n: usize,
-        di: SwitchPlan,
-        di_fading: bool,
-        section_fading: bool,
-        ag_run: bool,
-    ) {
+    /// chunk in which something moves (see `plan_front_gains`).
+    fn plan_moving(&mut self, n: usize, plan: &ChunkPlan) {
         let c = &mut *self.curves;
         let front = &mut c.front_gain[..n];
         let gains = c.cal.iter().zip(&*c.source_trim).zip(&*c.pad);
         for (f, ((cal, st), pad)) in front.iter_mut().zip(gains) {
             *f = cal * st * pad;
         }
-        if di.run {
-            let (a, b) = (self.di_morph.active, self.di_morph.standby());
+        if plan.di.run {
+            let [a, b] = self.di_morph.instances();
             let (ga, gb) = (self.di_gain[a], self.di_gain[b]);
             let amounts = c.di.iter().zip(&*c.di_morph);
             for (f, (on, morph)) in front.iter_mut().zip(amounts) {
-                let g = if di_fading {
+                let g = if plan.di_fading {
                     ga + morph * (gb - ga)
                 } else {
                     ga
@@ -263,33 +266,28 @@ impl Chain {
             *f = 1.0 / f.max(1e-300);
         }
         let front = &c.front_gain[..n];
-        // A re-seat on a new DI (fully in): each section takes its own DI
-        // instance's output, so its front gain has that DI's gain alone.
-        let joint = self.joint && section_fading && di_fading && di.run && di.settled;
-        {
-            let running = if section_fading { 2 } else { 1 };
-            let order = [self.section_morph.active, self.section_morph.standby()];
-            let di_of = [self.di_morph.active, self.di_morph.standby()];
-            for (&i, &d) in order[..running].iter().zip(&di_of) {
-                let section = &self.sections[i];
-                let drive = section.settings.drive;
-                let signed = drive * section.settings.polarity;
-                if joint {
-                    // Its DI runs at its own input gain.
-                    let g = self.di_gain[d] * self.di_in_gain[d];
-                    for (s, pad) in c.drive_scale[i][..n].iter_mut().zip(&*c.pad) {
-                        *s = signed / (pad * g).max(1e-300);
-                    }
-                } else {
-                    for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
-                        *s = signed * f;
-                    }
+        // Each section instance that runs (were the section in), at its own
+        // drive; in a re-seat on a new DI, on its own DI instance.
+        let sections = self.section_morph.running(true);
+        for (&i, d) in sections.iter().zip(self.di_morph.instances()) {
+            let section = &self.sections[i];
+            let drive = section.settings.drive;
+            let signed = drive * section.settings.polarity;
+            if plan.joint {
+                // Its DI runs at its own input gain.
+                let g = self.di_gain[d] * self.di_in_gain[d];
+                for (s, pad) in c.drive_scale[i][..n].iter_mut().zip(&*c.pad) {
+                    *s = signed / (pad * g).max(1e-300);
                 }
-                if ag_run {
-                    let k = 1.0 / (drive * section.gain).max(1e-300);
-                    for (v, cal) in c.compensation[i][..n].iter_mut().zip(&c.cal[..n]) {
-                        *v = cal * k;
-                    }
+            } else {
+                for (s, f) in c.drive_scale[i][..n].iter_mut().zip(front) {
+                    *s = signed * f;
+                }
+            }
+            if plan.ag_run {
+                let k = 1.0 / (drive * section.gain).max(1e-300);
+                for (v, cal) in c.compensation[i][..n].iter_mut().zip(&c.cal[..n]) {
+                    *v = cal * k;
                 }
             }
         }
@@ -305,7 +303,8 @@ pub(super) struct ChunkPlan {
     pub(super) di: SwitchPlan,
     /// The DI's two instances crossfade.
     pub(super) di_fading: bool,
-    /// …and each section takes its own DI's output.
+    /// …and each section takes its own DI's output (a re-seat on a new
+    /// DI, see `Chain::start_changes`).
     pub(super) joint: bool,
     /// The preamp switch (the section against its stand-in).
     pub(super) os: SwitchPlan,
@@ -319,4 +318,48 @@ pub(super) struct ChunkPlan {
     pub(super) ag_reset: bool,
     /// The headphone switch.
     pub(super) hp: SwitchPlan,
+}
+
+impl ChunkPlan {
+    /// Where each of the chunk's crossfades stands (`c`: the chunk's
+    /// curves, `n` samples).
+    pub(super) fn fades<'a>(&self, c: &'a GainCurves, n: usize) -> Fades<'a> {
+        Fades {
+            di: self.di.fade(&c.di[..n]),
+            di_morph: Fade::of_morph(self.di_fading, &c.di_morph[..n]),
+            section: self.os.fade(&c.oversampled[..n]),
+            section_morph: Fade::of_morph(self.section_fading, &c.section_morph[..n]),
+            auto_gain: if self.ag_run {
+                self.ag.fade(&c.auto_gain[..n])
+            } else {
+                Fade::From
+            },
+            headphone: self.hp.fade(&c.headphone[..n]),
+            // (Fully on it keeps the fade's arithmetic, `out + 1·(dry − out)`.)
+            compare: if self.compare_off {
+                Fade::From
+            } else {
+                Fade::Moving(&c.compare[..n])
+            },
+        }
+    }
+}
+
+/// Where each of a chunk's crossfades stands (see `morph.rs`).
+#[derive(Clone, Copy)]
+pub(super) struct Fades<'a> {
+    /// The DI switch: its input to its output.
+    pub(super) di: Fade<'a>,
+    /// The DI's playing instance to its standby one.
+    pub(super) di_morph: Fade<'a>,
+    /// The preamp switch: the stand-in delay to the oversampled section.
+    pub(super) section: Fade<'a>,
+    /// The playing section to the standby one.
+    pub(super) section_morph: Fade<'a>,
+    /// The auto-gain switch: the section's output as it is, to auto-gained.
+    pub(super) auto_gain: Fade<'a>,
+    /// The headphone switch: its stand-in delay to the amp.
+    pub(super) headphone: Fade<'a>,
+    /// Compare: the output to the dry signal at the output's loudness.
+    pub(super) compare: Fade<'a>,
 }

@@ -12,9 +12,7 @@
 //! input at unit drive.
 
 use super::chunk::ChannelState;
-use super::handover::handover_ratio;
 use super::morph::MorphStep;
-use super::section::Preamps;
 use super::{Chain, MAX_BLOCK};
 
 /// How much recent input a section that comes in runs over first, in
@@ -35,8 +33,26 @@ pub(super) fn ring_write(ring: &mut [f64], pos: usize, mut values: impl Iterator
     }
 }
 
+/// The samples of `ring` from position `from` on, wrapping at its end
+/// (oldest first when `from` is the next write position).
+#[inline]
+pub(super) fn ring_read(ring: &[f64], from: usize) -> impl Iterator<Item = &f64> {
+    let (tail, head) = ring.split_at(from);
+    head.iter().chain(tail)
+}
+
 /// The chain's clock (samples since reset) and its rate.
 pub(super) type Mains = (u64, f64);
+
+/// One chunk of a pre-roll: `n` samples from ring position `from`, `done`
+/// samples into a pre-roll of `len`.
+#[derive(Clone, Copy)]
+pub(super) struct PreRollChunk {
+    pub(super) from: usize,
+    pub(super) n: usize,
+    pub(super) done: usize,
+    pub(super) len: usize,
+}
 
 impl ChannelState {
     /// Bring DI instance `i` from rest to where its settings would have
@@ -64,8 +80,8 @@ impl ChannelState {
         while done < len {
             let n = (len - done).min(MAX_BLOCK);
             let from = (pos + done) % len;
-            let (tail, head) = self.di_history.split_at(from);
-            for (y, v) in self.scratch[..n].iter_mut().zip(head.iter().chain(tail)) {
+            let track = ring_read(&self.di_history, from);
+            for (y, v) in self.scratch[..n].iter_mut().zip(track) {
                 *y = v * gain;
             }
             di.process(&mut self.scratch[..n]);
@@ -80,50 +96,63 @@ impl ChannelState {
 }
 
 impl Chain {
-    /// Start the changes that wait (see [`Morph`]) at the start of a chunk.
-    pub(super) fn step_morphs(&mut self) {
-        let rate = self.spec.sample_rate;
-        let di_running = !(self.di.amount.is_settled() && self.di.amount.target() == 0.0);
-        let os_running =
-            !(self.oversampled.amount.is_settled() && self.oversampled.amount.target() == 0.0);
-        if self.section_morph.fading && self.section_morph.amount.is_settled() {
-            // The fade is over: the auto-gain's correction moves to the new
-            // section by the loudness ratio the two had on the same samples.
-            for ch in &mut self.channels {
-                ch.auto_gain.hand_over(handover_ratio(ch.handover));
-                ch.handover = [0.0; 2];
-            }
+    /// The input gain (track → volts) the ramps head for. (Targets, not
+    /// the ramps' values at a chunk's end, which depend on its length.)
+    pub(super) fn input_gain_target(&self) -> f64 {
+        self.cal.target() * self.source_trim.target()
+    }
+
+    /// The chain's clock, which the DI's hum follows.
+    pub(super) fn mains(&self) -> Mains {
+        (self.clock, self.spec.sample_rate)
+    }
+
+    /// At the start of a chunk: end the crossfades that are over, then
+    /// start the changes that wait (see [`super::morph::Morph`]): the DI's
+    /// (with a re-seat of the section on the new DI), a re-seat of the
+    /// section on a DI switched in or out, the section's.
+    pub(super) fn start_changes(&mut self) {
+        let di_running = self.di.is_running();
+        let os_running = self.oversampled.is_running();
+        if self.section_morph.is_over() {
+            self.hand_over();
         }
         self.section_morph.finish();
         self.di_morph.finish();
         self.joint = self.joint && self.section_morph.fading;
-        // With the preamp running, a DI change crossfades together with a
-        // re-seat of the section on the new DI's output (so the auto-gain
-        // hands over what the DI change does to the loudness: a pad, the
-        // hum of a lifted ground), and so waits while the section fades.
-        // So does a change of the input gain while the DI is fully in: the
-        // new DI runs at the new gain.
-        let input_gain = self.cal.target() * self.source_trim.target();
-        let mains = (self.clock, self.spec.sample_rate);
-        let di_in = self.di.amount.is_settled() && self.di.amount.target() == 1.0;
+        let reseat = self.start_di_change(di_running, os_running);
+        let reseat = self.reseat_on_di_switch(os_running, reseat);
+        self.start_section_change(os_running, reseat);
+    }
+
+    /// Start a change of the DI's settings, if one waits. With the preamp
+    /// running, a DI change crossfades together with a re-seat of the
+    /// section on the new DI's output (so the auto-gain hands over what
+    /// the DI change does to the loudness: a pad, the hum of a lifted
+    /// ground), and so waits while the section fades. So does a change of
+    /// the input gain while the DI is fully in: the new DI runs at the new
+    /// gain. Returns whether the section must be re-seated.
+    fn start_di_change(&mut self, di_running: bool, os_running: bool) -> bool {
+        let input_gain = self.input_gain_target();
+        let di_in = self.di.is_fully_in();
         let active_di = self.di_morph.active;
         if !(os_running && di_in) {
             self.di_in_gain[active_di] = input_gain;
         }
         let input_moved = self.di_in_gain[active_di] != input_gain;
-        let mut reseat = false;
         match self.di_morph.step(
             di_running,
             os_running && self.section_morph.fading,
             os_running && di_in && input_moved,
         ) {
-            MorphStep::Keep => {}
+            MorphStep::Keep => false,
             MorphStep::Apply(i, s) => {
                 for ch in &mut self.channels {
                     ch.di[i].set_settings(s);
                 }
                 self.di_gain[i] = self.di_gain_of(i);
                 self.di_in_gain[i] = input_gain;
+                false
             }
             MorphStep::Fade { to, settings } => {
                 // From rest over the recent input: the old instance's state
@@ -134,38 +163,57 @@ impl Chain {
                 }
                 self.di_gain[to] = self.di_gain_of(to);
                 self.di_in_gain[to] = input_gain;
-                reseat = os_running;
+                let reseat = os_running;
                 // The section's recent input as the new DI makes it, at unit
                 // drive, for the re-seated section's pre-roll.
                 let unit = 1.0 / (input_gain * self.di_gain[to]);
                 let rewrite = reseat.then_some(unit);
+                let (pos, mains) = (self.history_pos, self.mains());
                 for ch in &mut self.channels {
-                    ch.pre_roll_di(to, self.history_pos, input_gain, rewrite, mains);
+                    ch.pre_roll_di(to, pos, input_gain, rewrite, mains);
                 }
+                reseat
             }
         }
-        // The DI switched in or out under a running section: re-seat it on
-        // the recent input as the new DI state makes it (the DI colours the
-        // spectrum the auto-gain weighs, which no gain can stand for).
+    }
+
+    /// The DI switched in or out under a running section: re-seat it on
+    /// the recent input as the new DI state makes it (the DI colours the
+    /// spectrum the auto-gain weighs, which no gain can stand for).
+    /// `reseat`: a DI change re-seats the section already. Returns whether
+    /// the section must be re-seated.
+    fn reseat_on_di_switch(&mut self, os_running: bool, reseat: bool) -> bool {
+        let di_on = self.settings.di_on;
         if !os_running || reseat {
-            self.di_seated = self.settings.di_on;
-        } else if self.settings.di_on != self.di_seated && !self.section_morph.fading {
-            self.di_seated = self.settings.di_on;
-            reseat = true;
+            self.di_seated = di_on;
+            return reseat;
+        }
+        if di_on == self.di_seated || self.section_morph.fading {
+            return false;
+        }
+        self.di_seated = di_on;
+        if di_on {
+            let input_gain = self.input_gain_target();
             let a = self.di_morph.active;
-            let pos = self.history_pos;
-            if self.settings.di_on {
-                let unit = 1.0 / (input_gain * self.di_gain[a]);
-                for ch in &mut self.channels {
-                    ch.pre_roll_di(a, pos, input_gain, Some(unit), mains);
-                }
-            } else {
-                for ch in &mut self.channels {
-                    let (history, track) = (&mut ch.history, &ch.di_history);
-                    history.copy_from_slice(track);
-                }
+            let unit = 1.0 / (input_gain * self.di_gain[a]);
+            let (pos, mains) = (self.history_pos, self.mains());
+            for ch in &mut self.channels {
+                ch.pre_roll_di(a, pos, input_gain, Some(unit), mains);
+            }
+        } else {
+            for ch in &mut self.channels {
+                let (history, track) = (&mut ch.history, &ch.di_history);
+                history.copy_from_slice(track);
             }
         }
+        true
+    }
+
+    /// Start a change of the section's settings, or a re-seat (`reseat`),
+    /// if one waits: the standby section takes the settings, is pre-rolled
+    /// with the auto-gain's hand-over measured, and the output fades to it
+    /// (a quality change moves the wet path's delays to its latency).
+    fn start_section_change(&mut self, os_running: bool, reseat: bool) {
         self.section_morph.wanted.drive = self.drive_target();
         let (target, s) = match self.section_morph.step(os_running, false, reseat) {
             MorphStep::Keep => return,
@@ -174,11 +222,10 @@ impl Chain {
         };
         self.joint = reseat && self.di_morph.fading;
         for ch in &mut self.channels {
-            ch.handover = [0.0; 2];
-            ch.handover_meter.reset();
+            ch.start_handover();
         }
         let old_latency = self.sections[self.section_morph.active].latency();
-        self.sections[target].apply(s, rate);
+        self.sections[target].apply(s, self.spec.sample_rate);
         if self.section_morph.fading {
             self.pre_roll(target, false, true);
         }
@@ -194,80 +241,42 @@ impl Chain {
     /// comes in carries no state from other settings (the blocking bias of
     /// a clipped stage at another gain, a half-band of another quality) and
     /// no start-up transient; the two sections of a crossfade are each in
-    /// their steady state. About 0.2 s of the section's work, once per
-    /// change. Never allocates.
+    /// their steady state. [`PRE_ROLL_S`] of the section's work, about
+    /// 1 ms of CPU, once per change. Never allocates.
     ///
-    /// With `warm`, the auto-gain (just reset) measures the section's
-    /// compensated output against the track over the same samples.
-    ///
-    /// With `measure`, the auto-gain's hand-over is measured: the
-    /// K-weighted energies of the track and of this section's compensated
-    /// output at the present correction, over the same samples (the last
-    /// three quarters of them, the K-weighting having settled), so the new
-    /// section comes in with the correction that matches it to the track,
-    /// as the auto-gain's own estimate would in its steady state. Measured
-    /// against the track, not against the old section, errors cannot add
-    /// up over many changes.
+    /// With `warm`, the auto-gain (just reset) learns the loudness of the
+    /// section's compensated output against the track over the same
+    /// samples (`ChannelState::warm_auto_gain`). With `measure`, the
+    /// auto-gain's hand-over to this section is measured
+    /// (`ChannelState::weigh_handover`).
     pub(super) fn pre_roll(&mut self, i: usize, warm: bool, measure: bool) {
-        self.sections[i].reset();
-        let drive = self.sections[i].settings.drive;
-        let signed = drive * self.sections[i].settings.polarity;
+        let section = &mut self.sections[i];
+        section.reset();
+        let drive = section.settings.drive;
+        let signed = drive * section.settings.polarity;
         let cal = self.cal.target();
-        let comp = cal / (drive * self.sections[i].gain).max(1e-300);
+        let comp = cal / (drive * section.gain).max(1e-300);
         let len = self.channels.first().map_or(0, |ch| ch.history.len());
-        let pair = matches!(self.sections[i].preamps, Preamps::Pair(_));
+        let all = self.channels.len();
         let mut done = 0;
         while done < len {
             let n = (len - done).min(MAX_BLOCK);
             // Oldest first: the ring's next write position is its oldest.
             let from = (self.history_pos + done) % len;
             for ch in &mut self.channels {
-                let (tail, head) = ch.history.split_at(from);
-                let ring = head.iter().chain(tail.iter());
+                let ring = ring_read(&ch.history, from);
                 for (y, v) in ch.section[i][..n].iter_mut().zip(ring) {
                     *y = v * signed;
                 }
             }
-            let section = &mut self.sections[i];
-            if pair {
-                if let [a, b] = &mut self.channels[..] {
-                    section.process_pair(&mut a.section[i][..n], &mut b.section[i][..n]);
+            self.sections[i].run_channels(&mut self.channels, i, n, all);
+            let at = PreRollChunk { from, n, done, len };
+            for ch in &mut self.channels {
+                if measure {
+                    ch.weigh_handover(i, at, cal, comp);
                 }
-            } else {
-                for (k, ch) in self.channels.iter_mut().enumerate() {
-                    section.process_mono(k, &mut ch.section[i][..n]);
-                }
-            }
-            if measure {
-                for ch in &mut self.channels {
-                    // The track against this section's output at the
-                    // present correction, which the hand-over scales.
-                    let unit = cal / ch.auto_gain.gain().max(1e-300);
-                    let (tail, head) = ch.di_history.split_at(from);
-                    let track = head.iter().chain(tail.iter());
-                    let [mut sa, mut sb] = ch.handover;
-                    for (k, (x, y)) in track.zip(&ch.section[i][..n]).enumerate() {
-                        let (ka, kb) = ch.handover_meter.weigh_finite(x * unit, y * comp);
-                        if 4 * (done + k) >= len {
-                            sa += ka * ka;
-                            sb += kb * kb;
-                        }
-                    }
-                    ch.handover = [sa, sb];
-                }
-            }
-            if warm {
-                for ch in &mut self.channels {
-                    let (tail, head) = ch.di_history.split_at(from);
-                    let track = head.iter().chain(tail.iter());
-                    for (r, x) in ch.reference[..n].iter_mut().zip(track) {
-                        *r = x * cal;
-                    }
-                    for (p, y) in ch.compensated[..n].iter_mut().zip(&ch.section[i][..n]) {
-                        *p = y * comp;
-                    }
-                    ch.auto_gain
-                        .process(&ch.reference[..n], &mut ch.compensated[..n]);
+                if warm {
+                    ch.warm_auto_gain(i, at, cal, comp);
                 }
             }
             done += n;

@@ -14,6 +14,7 @@
 //! the cost of one); any other number of channels runs one preamp per
 //! channel. [`Chain::run_section`] hides the difference from the chain.
 
+use super::chunk::ChannelState;
 use super::settings::{quality_factor, SectionSettings};
 use super::{Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, StereoPreamp};
 
@@ -213,8 +214,36 @@ impl Section {
             .map_or(0, |os| os.latency_samples())
     }
 
+    /// Run the buffer `buffer` of the first `fed` channels in place
+    /// (host-rate volts in and out): a stereo pair in the lanes of one
+    /// preamp (an unfed right channel takes silence: the pair runs
+    /// whole), any other layout each channel on its own.
+    #[inline]
+    pub(super) fn run_channels(
+        &mut self,
+        channels: &mut [ChannelState],
+        buffer: usize,
+        n: usize,
+        fed: usize,
+    ) {
+        let pair = matches!(self.preamps, Preamps::Pair(_));
+        match channels {
+            [a, b] if pair => {
+                if fed < 2 {
+                    b.section[buffer][..n].fill(0.0);
+                }
+                self.process_pair(&mut a.section[buffer][..n], &mut b.section[buffer][..n]);
+            }
+            _ => {
+                for (k, ch) in channels.iter_mut().enumerate().take(fed) {
+                    self.process_mono(k, &mut ch.section[buffer][..n]);
+                }
+            }
+        }
+    }
+
     /// Run channel `k` in place (host-rate volts in and out).
-    pub(super) fn process_mono(&mut self, k: usize, x: &mut [f64]) {
+    fn process_mono(&mut self, k: usize, x: &mut [f64]) {
         if let (Preamps::PerChannel(v), Some(os)) =
             (&mut self.preamps, self.oversamplers.get_mut(k))
         {
@@ -230,7 +259,7 @@ impl Section {
 
     /// Run a stereo pair in place, both channels in the lanes of one
     /// preamp and their oversamplers in one loop.
-    pub(super) fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
+    fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
         if let (Preamps::Pair(p), [a, b]) = (&mut self.preamps, &mut self.oversamplers[..]) {
             p.process_stereo_part(PreampPart::Front, left, right);
             Oversampler::upsample_pair(a, b, left, right);
