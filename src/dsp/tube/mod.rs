@@ -56,12 +56,6 @@ pub use koren::{KorenTriode, GRID_CONDUCTION_VOLTS};
 pub use preamp::{Preamp, StereoPreamp};
 pub use stage::{StageCircuit, TriodeStage};
 
-// The loudness code moved to `crate::dsp::loudness`; its old paths stay
-// importable while other branches that still use them are merged.
-pub use crate::dsp::loudness::{
-    AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad, AUTO_GAIN_TIME_CONSTANT_MS,
-};
-
 /// The triode type fitted to both stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum TubeType {

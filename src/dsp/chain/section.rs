@@ -1,0 +1,271 @@
+//! The oversampled section: per channel an oversampler around the tube
+//! preamp's triode stages, with the preamp's linear ends (input gain and
+//! high-pass, output coupling) around it at the host rate ([`PreampPart`]).
+//!
+//! A section runs at a fixed drive and polarity ([`SectionSettings`]): the
+//! chain scales its input so that whatever ramps in front of it, the
+//! section sees the track at its drive, and a change of drive is a change
+//! of section (see "The auto-gain in motion" in the module header). The
+//! chain holds two sections and crossfades between them when a setting
+//! changes ([`super::morph::Morph`]).
+//!
+//! A stereo pair runs in the SIMD lanes of one [`StereoPreamp`], its two
+//! oversamplers in one loop (bit-identical to two mono channels, at about
+//! the cost of one); any other number of channels runs one preamp per
+//! channel. [`Chain::run_section`] hides the difference from the chain.
+
+use super::chunk::ChannelState;
+use super::settings::{quality_factor, SectionSettings};
+use super::{Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, StereoPreamp};
+
+/// What the chain needs of the preamp of its oversampled section:
+/// [`Preamp`] (one channel) and [`StereoPreamp`] (a pair in SIMD lanes).
+trait SectionPreamp {
+    /// Channels carried.
+    const LANES: usize;
+    fn operating_points(&self) -> [(f64, f64, f64); 2];
+    /// Grid bias shift `[stage]` of lane `lane`.
+    fn grid_shift(&self, lane: usize) -> [f64; 2];
+    /// Peak Vgk `[stage]` of lane `lane` since the last take, restarted
+    /// for every lane when `lane` is the last one.
+    fn take_grid_peak(&mut self, lane: usize) -> [f64; 2];
+}
+
+macro_rules! section_preamp {
+    ($ty:ident, $shift:expr) => {
+        impl SectionPreamp for $ty {
+            const LANES: usize = $ty::CHANNELS;
+            fn operating_points(&self) -> [(f64, f64, f64); 2] {
+                $ty::operating_points(self)
+            }
+            fn grid_shift(&self, lane: usize) -> [f64; 2] {
+                let shift: fn(&$ty, usize) -> [f64; 2] = $shift;
+                shift(self, lane)
+            }
+            fn take_grid_peak(&mut self, lane: usize) -> [f64; 2] {
+                let lane = lane.min(Self::LANES - 1);
+                let peak = self.grid_peak_volts()[lane];
+                if lane + 1 == Self::LANES {
+                    self.restart_grid_peaks();
+                }
+                peak
+            }
+        }
+    };
+}
+
+section_preamp!(Preamp, |p, _| p.grid_bias_volts());
+section_preamp!(StereoPreamp, |p, lane| p.grid_bias_volts()[lane.min(1)]);
+
+/// Run `$e` with `$p` bound to every preamp of `$s`.
+macro_rules! each_preamp {
+    ($s:expr, $p:ident => $e:expr) => {
+        match $s {
+            Preamps::PerChannel(v) => v.iter_mut().for_each(|$p| $e),
+            Preamps::Pair($p) => $e,
+        }
+    };
+}
+
+/// The preamps of an oversampled section: one per channel (mono, or more
+/// than two channels), or a stereo pair in the SIMD lanes of one
+/// [`StereoPreamp`] (bit-identical to two mono ones, at about the cost of
+/// one). Their triode stages run at the oversampled rate; their linear ends
+/// ([`PreampPart`]) at the host rate, before the upsampler and after the
+/// downsampler. The preamp has no switch of its own: the chain's crossfade
+/// between the section and the pure delay is the preamp's in/out switch.
+pub(super) enum Preamps {
+    /// One mono preamp per channel.
+    PerChannel(Vec<Preamp>),
+    /// A stereo pair.
+    Pair(Box<StereoPreamp>),
+}
+
+impl Preamps {
+    /// Preamps for `num_channels` channels (allocates; unprepared).
+    pub(super) fn for_channels(num_channels: usize) -> Self {
+        if num_channels == 2 {
+            Preamps::Pair(Box::default())
+        } else {
+            Preamps::PerChannel((0..num_channels).map(|_| Preamp::new()).collect())
+        }
+    }
+
+    /// Build tables for the oversampled rate `os_spec` (allocates).
+    pub(super) fn prepare(&mut self, os_spec: &ProcessSpec) {
+        each_preamp!(self, p => p.prepare(os_spec));
+    }
+
+    /// Stages at `os_rate`, ends at `host_rate`.
+    pub(super) fn set_rates(&mut self, os_rate: f64, host_rate: f64) {
+        each_preamp!(self, p => p.set_rates(os_rate, host_rate));
+    }
+
+    /// New settings, without the preamps' own gain smoothing.
+    pub(super) fn set_settings_at_once(&mut self, s: PreampSettings) {
+        each_preamp!(self, p => p.set_settings_at_once(s));
+    }
+
+    pub(super) fn reset(&mut self) {
+        each_preamp!(self, p => p.reset());
+    }
+
+    /// The preamp's small-signal gain (the same for every channel), or
+    /// `None` with no channels.
+    pub(super) fn small_signal_gain(&self) -> Option<f64> {
+        match self {
+            Preamps::PerChannel(v) => v.first().map(|p| p.small_signal_gain()),
+            Preamps::Pair(p) => Some(p.small_signal_gain()),
+        }
+    }
+
+    /// Grid readings of channel `ch`: (bias Vgk at rest with the current
+    /// charge, peak Vgk since the last call) per stage. Call for every
+    /// channel in order (the pair restarts its peaks after the last).
+    pub(super) fn grid(&mut self, ch: usize) -> Option<([f64; 2], [f64; 2])> {
+        fn read<P: SectionPreamp>(p: &mut P, lane: usize) -> ([f64; 2], [f64; 2]) {
+            let ops = p.operating_points();
+            let shift = p.grid_shift(lane);
+            let bias = [-ops[0].0 + shift[0], -ops[1].0 + shift[1]];
+            (bias, p.take_grid_peak(lane))
+        }
+        match self {
+            Preamps::PerChannel(v) => v.get_mut(ch).map(|p| read(p, 0)),
+            Preamps::Pair(p) => (ch < 2).then(|| read(p.as_mut(), ch)),
+        }
+    }
+}
+
+/// The oversampled section: per channel an oversampler around the
+/// preamp's triode stages, the preamp's linear ends at the host rate
+/// around it ([`PreampPart`]). The chain keeps two and crossfades between
+/// them when a setting changes ([`Morph`]).
+pub(super) struct Section {
+    /// One oversampler per channel.
+    pub(super) oversamplers: Vec<Oversampler>,
+    /// The preamps (a stereo pair in the lanes of one).
+    pub(super) preamps: Preamps,
+    /// The settings in force.
+    pub(super) settings: SectionSettings,
+    /// Small-signal gain at 1 kHz of the preamp with these settings: what
+    /// the auto-gain's static compensation divides by.
+    pub(super) gain: f64,
+}
+
+impl Section {
+    /// A section for `num_channels` channels (allocates; unprepared).
+    pub(super) fn for_channels(num_channels: usize, s: SectionSettings) -> Self {
+        Self {
+            oversamplers: (0..num_channels).map(|_| Oversampler::new()).collect(),
+            preamps: Preamps::for_channels(num_channels),
+            settings: s,
+            gain: 1.0,
+        }
+    }
+
+    /// Design and build everything for the host stream `spec` (allocates),
+    /// then take the settings in force.
+    pub(super) fn prepare(&mut self, spec: &ProcessSpec) {
+        for os in &mut self.oversamplers {
+            os.prepare(spec);
+        }
+        let factor = quality_factor(self.settings.quality);
+        self.preamps.prepare(&ProcessSpec {
+            sample_rate: spec.sample_rate * factor as f64,
+            max_block: spec.max_block * factor,
+        });
+        let s = self.settings;
+        // Force the rates and the configuration.
+        self.settings.quality = match s.quality {
+            Quality::Live => Quality::High,
+            Quality::High => Quality::Live,
+        };
+        self.apply(s, spec.sample_rate);
+    }
+
+    /// Take new settings at once (the crossfade is the caller's). A quality
+    /// change reconfigures the oversamplers (designed in `prepare`: no
+    /// design work here) and clears their state. Never allocates.
+    pub(super) fn apply(&mut self, s: SectionSettings, host_rate: f64) {
+        if s.quality != self.settings.quality {
+            let factor = quality_factor(s.quality);
+            for os in &mut self.oversamplers {
+                os.configure(s.quality, factor);
+            }
+            self.preamps.set_rates(host_rate * factor as f64, host_rate);
+        }
+        self.preamps.set_settings_at_once(s.preamp);
+        self.gain = self.preamps.small_signal_gain().unwrap_or(1.0);
+        self.settings = s;
+    }
+
+    /// Back to the settled state.
+    pub(super) fn reset(&mut self) {
+        for os in &mut self.oversamplers {
+            os.reset();
+        }
+        self.preamps.reset();
+    }
+
+    /// Latency in host samples.
+    pub(super) fn latency(&self) -> usize {
+        self.oversamplers
+            .first()
+            .map_or(0, |os| os.latency_samples())
+    }
+
+    /// Run the buffer `buffer` of the first `fed` channels in place
+    /// (host-rate volts in and out): a stereo pair in the lanes of one
+    /// preamp (an unfed right channel takes silence: the pair runs
+    /// whole), any other layout each channel on its own.
+    #[inline]
+    pub(super) fn run_channels(
+        &mut self,
+        channels: &mut [ChannelState],
+        buffer: usize,
+        n: usize,
+        fed: usize,
+    ) {
+        let pair = matches!(self.preamps, Preamps::Pair(_));
+        match channels {
+            [a, b] if pair => {
+                if fed < 2 {
+                    b.section[buffer][..n].fill(0.0);
+                }
+                self.process_pair(&mut a.section[buffer][..n], &mut b.section[buffer][..n]);
+            }
+            _ => {
+                for (k, ch) in channels.iter_mut().enumerate().take(fed) {
+                    self.process_mono(k, &mut ch.section[buffer][..n]);
+                }
+            }
+        }
+    }
+
+    /// Run channel `k` in place (host-rate volts in and out).
+    fn process_mono(&mut self, k: usize, x: &mut [f64]) {
+        if let (Preamps::PerChannel(v), Some(os)) =
+            (&mut self.preamps, self.oversamplers.get_mut(k))
+        {
+            if let Some(p) = v.get_mut(k) {
+                p.process_part(PreampPart::Front, x);
+                os.upsample(x);
+                p.process_part(PreampPart::Stages, os.oversampled());
+                os.downsample(x);
+                p.process_part(PreampPart::Back, x);
+            }
+        }
+    }
+
+    /// Run a stereo pair in place, both channels in the lanes of one
+    /// preamp and their oversamplers in one loop.
+    fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
+        if let (Preamps::Pair(p), [a, b]) = (&mut self.preamps, &mut self.oversamplers[..]) {
+            p.process_stereo_part(PreampPart::Front, left, right);
+            Oversampler::upsample_pair(a, b, left, right);
+            p.process_stereo_part(PreampPart::Stages, a.oversampled(), b.oversampled());
+            Oversampler::downsample_pair(a, b, left, right);
+            p.process_stereo_part(PreampPart::Back, left, right);
+        }
+    }
+}
