@@ -99,42 +99,6 @@ impl FirStage {
         self.down_odd.fill(0.0);
     }
 
-    /// Whether `copy_state_from(other)` fits the buffers as they are.
-    pub(super) fn same_shape(&self, other: &Self) -> bool {
-        self.up_buf.len() == other.up_buf.len()
-            && self.scratch.len() == other.scratch.len()
-            && self.down_even.len() == other.down_even.len()
-            && self.down_odd.len() == other.down_odd.len()
-    }
-
-    /// Become a copy of `other` (same shape): the coefficients and the
-    /// histories the next call reads before it writes (the first
-    /// `half_length()` samples of the upsampler buffer, the first
-    /// `down_hist()` of the decimator streams). The rest of the buffers is
-    /// written before it is read by every call (and `scratch` entirely),
-    /// so it is not copied.
-    pub(super) fn copy_state_from(&mut self, other: &Self) {
-        let FirStage {
-            pairs,
-            up_pairs,
-            count,
-            down_delay,
-            up_buf,
-            scratch: _,
-            down_even,
-            down_odd,
-        } = other;
-        self.pairs = *pairs;
-        self.up_pairs = *up_pairs;
-        self.count = *count;
-        self.down_delay = *down_delay;
-        let up = other.half_length().min(up_buf.len());
-        self.up_buf[..up].copy_from_slice(&up_buf[..up]);
-        let down = other.down_hist().min(down_even.len()).min(down_odd.len());
-        self.down_even[..down].copy_from_slice(&down_even[..down]);
-        self.down_odd[..down].copy_from_slice(&down_odd[..down]);
-    }
-
     pub(super) fn up(&mut self, input: &[f64], out: &mut [f64]) {
         let len = input.len();
         let hist = self.half_length();
