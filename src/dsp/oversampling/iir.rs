@@ -324,7 +324,7 @@ pub(super) fn split_states<const M: usize>(
 }
 
 /// Coefficients of one direction for both channels' lanes (the pair shares
-/// its designs, see `Oversampler::pair_ok`).
+/// its designs, see `Oversampler::pair_kernel`).
 #[inline(always)]
 pub(super) fn coefs4<const M: usize>(c: &[[f64; 2]; MAX_IIR_SECTIONS]) -> [[f64; 4]; M] {
     std::array::from_fn(|j| [c[j][0], c[j][1], c[j][0], c[j][1]])
@@ -335,10 +335,7 @@ pub(super) fn coefs4<const M: usize>(c: &[[f64; 2]; MAX_IIR_SECTIONS]) -> [[f64;
 /// both channels' paths in the four lanes of `iir_tick4`. Both channels
 /// must have the same designs and flush phases.
 #[inline(always)]
-pub(super) fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(
-    a: (&mut IirStage, &mut IirStage, &[f64], &mut [f64]),
-    b: (&mut IirStage, &mut IirStage, &[f64], &mut [f64]),
-) {
+fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpPair) {
     let (a1st, a2st, in_a, out_a) = a;
     let (b1st, b2st, in_b, out_b) = b;
     let a1 = coefs4::<M1>(&a1st.up_coefs);
@@ -372,22 +369,7 @@ pub(super) fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(
 /// Two channels' live 4x decimators in one loop (see `iir_up4_pair_m`):
 /// per channel the same arithmetic as `iir_down4_m`.
 #[inline(always)]
-pub(super) fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(
-    a: (
-        &mut IirStage,
-        &mut IirStage,
-        &mut Thiran,
-        &[f64],
-        &mut [f64],
-    ),
-    b: (
-        &mut IirStage,
-        &mut IirStage,
-        &mut Thiran,
-        &[f64],
-        &mut [f64],
-    ),
-) {
+fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b: DownPair) {
     let (a1st, a2st, ta, in_a, out_a) = a;
     let (b1st, b2st, tb, in_b, out_b) = b;
     let a1 = coefs4::<M1>(&a1st.down_coefs);
@@ -438,24 +420,58 @@ pub(super) fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(
     }
 }
 
-/// Runs the fused 4x live upsampler. Only called when `fused_ok` says a
-/// kernel exists for the designed section counts.
+/// The fused live 4x kernels that exist: stage 1 with one to four allpass
+/// sections per path, stage 2 with two (what the designs give at the usual
+/// host rates; other section counts run stage by stage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Fused4 {
+    /// Stage 1 has 1 section per path.
+    One,
+    /// Stage 1 has 2 sections per path.
+    Two,
+    /// Stage 1 has 3 sections per path.
+    Three,
+    /// Stage 1 has 4 sections per path.
+    Four,
+}
+
+impl Fused4 {
+    /// The kernel for stages 1 and 2, if there is one for their section
+    /// counts.
+    pub(super) fn for_stages(stage1: &IirStage, stage2: &IirStage) -> Option<Self> {
+        match (stage1.sections, stage2.sections) {
+            (1, 2) => Some(Fused4::One),
+            (2, 2) => Some(Fused4::Two),
+            (3, 2) => Some(Fused4::Three),
+            (4, 2) => Some(Fused4::Four),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the fused 4x live upsampler `kernel` (which `Fused4::for_stages`
+/// chose for `st[0]` and `st[1]`).
 #[inline(always)]
-pub(super) fn live_up4<F: MulAdd>(st: &mut [IirStage], input: &[f64], out: &mut [f64]) {
+pub(super) fn live_up4<F: MulAdd>(
+    kernel: Fused4,
+    st: &mut [IirStage],
+    input: &[f64],
+    out: &mut [f64],
+) {
     let (s1, rest) = st.split_at_mut(1);
     let (s1, s2) = (&mut s1[0], &mut rest[0]);
-    match (s1.sections, s2.sections) {
-        (1, 2) => iir_up4_m::<F, 1, 2>(s1, s2, input, out),
-        (2, 2) => iir_up4_m::<F, 2, 2>(s1, s2, input, out),
-        (3, 2) => iir_up4_m::<F, 3, 2>(s1, s2, input, out),
-        (4, 2) => iir_up4_m::<F, 4, 2>(s1, s2, input, out),
-        _ => {} // excluded by `Oversampler::fused_ok`
+    match kernel {
+        Fused4::One => iir_up4_m::<F, 1, 2>(s1, s2, input, out),
+        Fused4::Two => iir_up4_m::<F, 2, 2>(s1, s2, input, out),
+        Fused4::Three => iir_up4_m::<F, 3, 2>(s1, s2, input, out),
+        Fused4::Four => iir_up4_m::<F, 4, 2>(s1, s2, input, out),
     }
 }
 
 /// Fused 4x live decimator (see `live_up4`).
 #[inline(always)]
 pub(super) fn live_down4<F: MulAdd>(
+    kernel: Fused4,
     st: &mut [IirStage],
     thiran: &mut Thiran,
     input: &[f64],
@@ -463,12 +479,49 @@ pub(super) fn live_down4<F: MulAdd>(
 ) {
     let (s1, rest) = st.split_at_mut(1);
     let (s1, s2) = (&mut s1[0], &mut rest[0]);
-    match (s1.sections, s2.sections) {
-        (1, 2) => iir_down4_m::<F, 1, 2>(s1, s2, thiran, input, out),
-        (2, 2) => iir_down4_m::<F, 2, 2>(s1, s2, thiran, input, out),
-        (3, 2) => iir_down4_m::<F, 3, 2>(s1, s2, thiran, input, out),
-        (4, 2) => iir_down4_m::<F, 4, 2>(s1, s2, thiran, input, out),
-        _ => {} // excluded by `Oversampler::fused_ok`
+    match kernel {
+        Fused4::One => iir_down4_m::<F, 1, 2>(s1, s2, thiran, input, out),
+        Fused4::Two => iir_down4_m::<F, 2, 2>(s1, s2, thiran, input, out),
+        Fused4::Three => iir_down4_m::<F, 3, 2>(s1, s2, thiran, input, out),
+        Fused4::Four => iir_down4_m::<F, 4, 2>(s1, s2, thiran, input, out),
+    }
+}
+
+/// One channel's part in a fused 4x pair upsampler: (stage 1, stage 2,
+/// input, output).
+pub(super) type UpPair<'a> = (&'a mut IirStage, &'a mut IirStage, &'a [f64], &'a mut [f64]);
+
+/// Runs the fused 4x live upsampler `kernel` on two channels at once (both
+/// designed alike: see `Oversampler::pair_kernel`).
+#[inline(always)]
+pub(super) fn live_up4_pair<F: MulAdd>(kernel: Fused4, a: UpPair, b: UpPair) {
+    match kernel {
+        Fused4::One => iir_up4_pair_m::<F, 1, 2>(a, b),
+        Fused4::Two => iir_up4_pair_m::<F, 2, 2>(a, b),
+        Fused4::Three => iir_up4_pair_m::<F, 3, 2>(a, b),
+        Fused4::Four => iir_up4_pair_m::<F, 4, 2>(a, b),
+    }
+}
+
+/// One channel's part in a fused 4x pair decimator: (stage 1, stage 2,
+/// Thiran pad, input, output).
+pub(super) type DownPair<'a> = (
+    &'a mut IirStage,
+    &'a mut IirStage,
+    &'a mut Thiran,
+    &'a [f64],
+    &'a mut [f64],
+);
+
+/// Runs the fused 4x live decimator `kernel` on two channels at once (see
+/// `live_up4_pair`).
+#[inline(always)]
+pub(super) fn live_down4_pair<F: MulAdd>(kernel: Fused4, a: DownPair, b: DownPair) {
+    match kernel {
+        Fused4::One => iir_down4_pair_m::<F, 1, 2>(a, b),
+        Fused4::Two => iir_down4_pair_m::<F, 2, 2>(a, b),
+        Fused4::Three => iir_down4_pair_m::<F, 3, 2>(a, b),
+        Fused4::Four => iir_down4_pair_m::<F, 4, 2>(a, b),
     }
 }
 
@@ -522,7 +575,8 @@ impl IirStage {
             5 => iir_up_m::<5>(c, st, input, out),
             6 => iir_up_m::<6>(c, st, input, out),
             7 => iir_up_m::<7>(c, st, input, out),
-            _ => iir_up_m::<8>(c, st, input, out),
+            8 => iir_up_m::<8>(c, st, input, out),
+            n => unreachable!("{n} sections: a design has 1..=MAX_IIR_SECTIONS"),
         }
     }
 
@@ -537,7 +591,8 @@ impl IirStage {
             5 => iir_down_m::<5>(c, st, input, out),
             6 => iir_down_m::<6>(c, st, input, out),
             7 => iir_down_m::<7>(c, st, input, out),
-            _ => iir_down_m::<8>(c, st, input, out),
+            8 => iir_down_m::<8>(c, st, input, out),
+            n => unreachable!("{n} sections: a design has 1..=MAX_IIR_SECTIONS"),
         }
     }
 }

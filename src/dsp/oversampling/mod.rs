@@ -65,7 +65,7 @@ use super::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
 use super::ProcessSpec;
 use design::{allpass1, high_plan, live_plan, stages_for, Designs};
 use fir::FirStage;
-use iir::{iir_down4_pair_m, iir_up4_pair_m, live_down4, live_up4, IirStage};
+use iir::{live_down4, live_down4_pair, live_up4, live_up4_pair, Fused4, IirStage};
 use num_complex::Complex;
 use std::f64::consts::PI;
 use thiran::Thiran;
@@ -135,8 +135,9 @@ pub struct Oversampler {
     fir: [FirStage; MAX_STAGES],
     /// Live-mode fractional-delay pad at the host rate.
     thiran: Thiran,
-    /// Whether a fused 4x live kernel exists for the designed section counts.
-    fused_ok: bool,
+    /// The fused 4x live kernel for the designed section counts of stages 1
+    /// and 2, if there is one (else live 4x runs stage by stage).
+    fused4: Option<Fused4>,
     /// The CPU has AVX2 and FMA (checked in `prepare`): the fused 4x live
     /// kernels run as an AVX2 + FMA build with fused multiply-adds (see
     /// `super::fma`); the other paths are the same either way.
@@ -178,7 +179,7 @@ impl Oversampler {
             iir: std::array::from_fn(|i| IirStage::new(&designs.iir[i])),
             fir: std::array::from_fn(|i| FirStage::new(&designs.fir[i], 1)),
             thiran: Thiran::new(1.0),
-            fused_ok: false,
+            fused4: None,
             has_fma: false,
             buf_a: Vec::new(),
             buf_b: Vec::new(),
@@ -200,7 +201,7 @@ impl Oversampler {
         self.designs = Designs::new(spec.sample_rate);
         let designs = self.designs;
         self.iir = std::array::from_fn(|i| IirStage::new(&designs.iir[i]));
-        self.fused_ok = (1..=4).contains(&self.iir[0].sections) && self.iir[1].sections == 2;
+        self.fused4 = Fused4::for_stages(&self.iir[0], &self.iir[1]);
         // Stage k (0-based) takes max_block * 2^k samples in (upsampler) and
         // gives as many out (decimator).
         self.fir = std::array::from_fn(|i| FirStage::new(&designs.fir[i], max_block << i));
@@ -347,11 +348,11 @@ impl Oversampler {
             return;
         }
         let (a, b) = (&mut self.buf_a, &mut self.buf_b);
-        match self.quality {
-            Quality::Live if n == 2 && self.fused_ok => {
-                live_up4::<F>(&mut self.iir, block, &mut a[..4 * len]);
+        match (self.quality, self.fused4) {
+            (Quality::Live, Some(kernel)) if n == 2 => {
+                live_up4::<F>(kernel, &mut self.iir, block, &mut a[..4 * len]);
             }
-            Quality::Live => {
+            (Quality::Live, _) => {
                 self.iir[0].up(block, &mut a[..2 * len]);
                 for k in 1..n {
                     let (src, dst) = if self.up_in_b {
@@ -363,7 +364,7 @@ impl Oversampler {
                     self.up_in_b = !self.up_in_b;
                 }
             }
-            Quality::High => {
+            (Quality::High, _) => {
                 self.fir[0].up(block, &mut a[..2 * len]);
                 for k in 1..n {
                     let (src, dst) = if self.up_in_b {
@@ -420,11 +421,17 @@ impl Oversampler {
         }
         let mut in_b = self.up_in_b;
         let (a, b) = (&mut self.buf_a, &mut self.buf_b);
-        match self.quality {
-            Quality::Live if n == 2 && self.fused_ok => {
-                live_down4::<F>(&mut self.iir, &mut self.thiran, &a[..4 * len], block);
+        match (self.quality, self.fused4) {
+            (Quality::Live, Some(kernel)) if n == 2 => {
+                live_down4::<F>(
+                    kernel,
+                    &mut self.iir,
+                    &mut self.thiran,
+                    &a[..4 * len],
+                    block,
+                );
             }
-            Quality::Live => {
+            (Quality::Live, _) => {
                 for k in (1..n).rev() {
                     let (src, dst) = if in_b { (&*b, &mut *a) } else { (&*a, &mut *b) };
                     self.iir[k].down(&src[..len << (k + 1)], &mut dst[..len << k]);
@@ -434,7 +441,7 @@ impl Oversampler {
                 self.iir[0].down(&src[..2 * len], block);
                 self.thiran.process(block);
             }
-            Quality::High => {
+            (Quality::High, _) => {
                 for k in (1..n).rev() {
                     let (src, dst) = if in_b { (&*b, &mut *a) } else { (&*a, &mut *b) };
                     self.fir[k].down(&src[..len << (k + 1)], &mut dst[..len << k]);
@@ -447,13 +454,14 @@ impl Oversampler {
         self.guard(block);
     }
 
-    /// Whether `a` and `b` can run as one fused live 4x pair: same design,
-    /// same configuration, same flush phases (true for the two channels of
-    /// a chain, which are reset and fed together).
-    fn pair_ok(a: &Oversampler, b: &Oversampler) -> bool {
-        let ok = |o: &Oversampler| o.quality == Quality::Live && o.stages == 2 && o.fused_ok;
-        ok(a)
-            && ok(b)
+    /// The fused live 4x kernel `a` and `b` can run as one pair, if they
+    /// can: same design, same configuration, same flush phases (true for
+    /// the two channels of a chain, which are reset and fed together).
+    fn pair_kernel(a: &Oversampler, b: &Oversampler) -> Option<Fused4> {
+        let live4 = |o: &Oversampler| o.quality == Quality::Live && o.stages == 2;
+        let alike = live4(a)
+            && live4(b)
+            && a.fused4 == b.fused4
             && a.iir[0].sections == b.iir[0].sections
             && a.iir[1].sections == b.iir[1].sections
             && a.iir[0].up_coefs == b.iir[0].up_coefs
@@ -463,7 +471,8 @@ impl Oversampler {
             && a.iir[1].up.phase == b.iir[1].up.phase
             && a.iir[0].down.phase == b.iir[0].down.phase
             && a.iir[1].down.phase == b.iir[1].down.phase
-            && a.thiran.phase == b.thiran.phase
+            && a.thiran.phase == b.thiran.phase;
+        a.fused4.filter(|_| alike)
     }
 
     /// [`Self::upsample`] of two channels at once (a stereo pair): the same
@@ -494,11 +503,12 @@ impl Oversampler {
         in_b: &[f64],
     ) {
         let len = in_a.len().min(a.max_block);
-        if len != in_b.len().min(b.max_block) || !Self::pair_ok(a, b) {
+        let kernel = Self::pair_kernel(a, b).filter(|_| len == in_b.len().min(b.max_block));
+        let Some(kernel) = kernel else {
             a.upsample(in_a);
             b.upsample(in_b);
             return;
-        }
+        };
         for o in [&mut *a, &mut *b] {
             o.up_len = len;
             o.up_in_b = false;
@@ -511,13 +521,7 @@ impl Oversampler {
             (&mut a1[0], &mut a2[0], ia, oa),
             (&mut b1[0], &mut b2[0], ib, ob),
         );
-        match (pa.0.sections, pa.1.sections) {
-            (1, 2) => iir_up4_pair_m::<F, 1, 2>(pa, pb),
-            (2, 2) => iir_up4_pair_m::<F, 2, 2>(pa, pb),
-            (3, 2) => iir_up4_pair_m::<F, 3, 2>(pa, pb),
-            (4, 2) => iir_up4_pair_m::<F, 4, 2>(pa, pb),
-            _ => {} // excluded by `fused_ok`
-        }
+        live_up4_pair::<F>(kernel, pa, pb);
     }
 
     /// [`Self::downsample`] of two channels at once (see
@@ -557,11 +561,12 @@ impl Oversampler {
         out_b: &mut [f64],
     ) {
         let len = a.up_len.min(out_a.len());
-        if len != b.up_len.min(out_b.len()) || a.up_in_b || b.up_in_b || !Self::pair_ok(a, b) {
+        let fits = len == b.up_len.min(out_b.len()) && !a.up_in_b && !b.up_in_b;
+        let Some(kernel) = Self::pair_kernel(a, b).filter(|_| fits) else {
             a.downsample(out_a);
             b.downsample(out_b);
             return;
-        }
+        };
         let (out_a, out_b) = (&mut out_a[..len], &mut out_b[..len]);
         {
             let (a1, a2) = a.iir.split_at_mut(1);
@@ -569,13 +574,7 @@ impl Oversampler {
             let (ia, ib) = (&a.buf_a[..4 * len], &b.buf_a[..4 * len]);
             let pa = (&mut a1[0], &mut a2[0], &mut a.thiran, ia, &mut *out_a);
             let pb = (&mut b1[0], &mut b2[0], &mut b.thiran, ib, &mut *out_b);
-            match (pa.0.sections, pa.1.sections) {
-                (1, 2) => iir_down4_pair_m::<F, 1, 2>(pa, pb),
-                (2, 2) => iir_down4_pair_m::<F, 2, 2>(pa, pb),
-                (3, 2) => iir_down4_pair_m::<F, 3, 2>(pa, pb),
-                (4, 2) => iir_down4_pair_m::<F, 4, 2>(pa, pb),
-                _ => {} // excluded by `fused_ok`
-            }
+            live_down4_pair::<F>(kernel, pa, pb);
         }
         a.guard(out_a);
         b.guard(out_b);
