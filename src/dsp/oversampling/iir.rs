@@ -18,7 +18,6 @@
 use super::design::{IirDesign, MAX_IIR_SECTIONS};
 use super::flush;
 use super::thiran::Thiran;
-use super::thiran::FLUSH_PERIOD;
 use crate::dsp::fma::{MulAdd, Unfused};
 
 /// A half-band's IIR state is flushed every this many input samples of its
@@ -230,13 +229,17 @@ pub(super) fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
     let c = thiran.c;
     let mut start = 0;
     while start < out.len() {
-        let end = start + fused_segment(st1.down.phase, st2.down.phase, out.len() - start);
-        let end = end.min(start + FLUSH_PERIOD - thiran.phase);
+        let end = start
+            + thiran.segment(fused_segment(
+                st1.down.phase,
+                st2.down.phase,
+                out.len() - start,
+            ));
         let mut s1: [[f64; 2]; M1] = std::array::from_fn(|j| st1.down.s[j]);
         let mut l1 = st1.down.s[M1];
         let mut s2: [[f64; 2]; M2] = std::array::from_fn(|j| st2.down.s[j]);
         let mut l2 = st2.down.s[M2];
-        let (mut x1, mut y1) = (thiran.x1, thiran.y1);
+        let mut pad = thiran.state;
         for (x, o) in input[4 * start..4 * end]
             .chunks_exact(4)
             .zip(out[start..end].iter_mut())
@@ -247,23 +250,13 @@ pub(super) fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
             let u1 = 0.5 * (w1[0] + w1[1]);
             let v = iir_tick::<F, M1>(&a1, &mut s1, &mut l1, [u0, u1]);
             let d = 0.5 * (v[0] + v[1]);
-            let y = F::mad1(c, d, F::mad1(-c, y1, x1));
-            x1 = d;
-            y1 = y;
-            *o = y;
+            *o = pad.tick::<F>(c, d);
         }
         st1.down.s[..M1].copy_from_slice(&s1);
         st1.down.s[M1] = l1;
         st2.down.s[..M2].copy_from_slice(&s2);
         st2.down.s[M2] = l2;
-        thiran.x1 = x1;
-        thiran.y1 = y1;
-        thiran.phase += end - start;
-        if thiran.phase == FLUSH_PERIOD {
-            thiran.phase = 0;
-            thiran.x1 = flush(thiran.x1);
-            thiran.y1 = flush(thiran.y1);
-        }
+        thiran.end_segment(pad, end - start);
         fused_advance(&mut st1.down, &mut st2.down, end - start);
         start = end;
     }
@@ -378,11 +371,10 @@ fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b:
     let len = out_a.len().min(out_b.len());
     let mut start = 0;
     while start < len {
-        let end = start + fused_segment(a1st.down.phase, a2st.down.phase, len - start);
-        let end = end.min(start + FLUSH_PERIOD - ta.phase);
+        let end = start + ta.segment(fused_segment(a1st.down.phase, a2st.down.phase, len - start));
         let (mut s1, mut l1) = join_states::<M1>(&a1st.down, &b1st.down);
         let (mut s2, mut l2) = join_states::<M2>(&a2st.down, &b2st.down);
-        let (mut xa1, mut ya1, mut xb1, mut yb1) = (ta.x1, ta.y1, tb.x1, tb.y1);
+        let (mut pad_a, mut pad_b) = (ta.state, tb.state);
         for (((xa, oa), xb), ob) in in_a[4 * start..4 * end]
             .chunks_exact(4)
             .zip(out_a[start..end].iter_mut())
@@ -396,24 +388,13 @@ fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b:
             let v = iir_tick4::<F, M1>(&a1, &mut s1, &mut l1, [ua0, ua1, ub0, ub1]);
             let da = 0.5 * (v[0] + v[1]);
             let db = 0.5 * (v[2] + v[3]);
-            let ya = F::mad1(c, da, F::mad1(-c, ya1, xa1));
-            let yb = F::mad1(c, db, F::mad1(-c, yb1, xb1));
-            (xa1, ya1, xb1, yb1) = (da, ya, db, yb);
-            *oa = ya;
-            *ob = yb;
+            *oa = pad_a.tick::<F>(c, da);
+            *ob = pad_b.tick::<F>(c, db);
         }
         split_states(&s1, l1, &mut a1st.down, &mut b1st.down);
         split_states(&s2, l2, &mut a2st.down, &mut b2st.down);
-        for (t, x1, y1) in [(&mut *ta, xa1, ya1), (&mut *tb, xb1, yb1)] {
-            t.x1 = x1;
-            t.y1 = y1;
-            t.phase += end - start;
-            if t.phase == FLUSH_PERIOD {
-                t.phase = 0;
-                t.x1 = flush(t.x1);
-                t.y1 = flush(t.y1);
-            }
-        }
+        ta.end_segment(pad_a, end - start);
+        tb.end_segment(pad_b, end - start);
         fused_advance(&mut a1st.down, &mut a2st.down, end - start);
         fused_advance(&mut b1st.down, &mut b2st.down, end - start);
         start = end;

@@ -597,7 +597,7 @@ impl Oversampler {
         for s in &self.iir[..self.stages] {
             poison += s.up.poison() + s.down.poison();
         }
-        poison += self.thiran.x1 * 0.0 + self.thiran.y1 * 0.0;
+        poison += self.thiran.poison();
         if poison != 0.0 {
             self.reset();
             for v in block.iter_mut() {
