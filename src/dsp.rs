@@ -20,6 +20,7 @@ pub mod meters;
 pub mod oversampling;
 pub mod signals;
 pub mod smoothing;
+pub mod stage;
 pub mod transformer;
 pub mod tube;
 
