@@ -68,6 +68,8 @@ use super::ProcessSpec;
 use num_complex::Complex;
 
 mod impls;
+#[cfg(test)]
+mod tests;
 
 pub use impls::{DelaySettings, OversamplerStage, OversamplingSettings, TriodeSettings};
 
