@@ -122,8 +122,13 @@ impl DelayLine {
         std::mem::swap(&mut self.history, &mut self.spare);
     }
 
-    /// Delay `block` in place.
+    /// Delay `block` in place. A non-finite input sample is delayed as 0.
     pub fn process(&mut self, block: &mut [f64]) {
+        for s in block.iter_mut() {
+            if !s.is_finite() {
+                *s = 0.0;
+            }
+        }
         if self.fading() {
             self.process_fading(block);
             return;
@@ -163,8 +168,13 @@ impl DelayLine {
         };
         for i in (0..n).rev() {
             let (a, b) = (tap(block, from, i), tap(block, to, i));
-            let k = ((pos + i + 1) as f64 / len).min(1.0);
-            block[i] = a + k * (b - a);
+            // Past the fade's end exactly `b`, as the settled path gives it
+            // (`a + 1·(b − a)` can be 1 ulp off `b`).
+            block[i] = if pos + i + 1 >= self.fade_len {
+                b
+            } else {
+                a + (pos + i + 1) as f64 / len * (b - a)
+            };
         }
         self.fade_pos = (pos + n).min(self.fade_len);
         std::mem::swap(&mut self.history, &mut self.spare);

@@ -328,6 +328,12 @@ impl HeadphoneAmp {
         old
     }
 
+    /// The volume's linear gain (target), before the swing limit: what
+    /// [`Self::response`] leaves out.
+    pub fn volume_gain(&self) -> f64 {
+        self.gain_target
+    }
+
     /// Digital response of the stage's load divider at the current
     /// (target) settings, including normalisation but not volume, with
     /// the stage's latency (`latency_samples`) removed.

@@ -304,6 +304,12 @@ impl Oversampler {
     /// once per piece).
     pub fn process<F: FnMut(&mut [f64])>(&mut self, block: &mut [f64], mut f: F) {
         if self.stages == 0 {
+            // Non-finite samples are zeroed here as the up-sampler does.
+            for s in block.iter_mut() {
+                if !s.is_finite() {
+                    *s = 0.0;
+                }
+            }
             f(block);
             return;
         }

@@ -136,7 +136,8 @@ impl Stage for HeadphoneAmp {
     }
 
     fn response(&self, freq_hz: f64) -> Complex<f64> {
-        HeadphoneAmp::response(self, freq_hz)
+        // Small-signal: the volume is linear below the swing limit.
+        HeadphoneAmp::response(self, freq_hz) * self.volume_gain()
     }
 
     fn latency_samples(&self) -> usize {

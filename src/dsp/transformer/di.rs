@@ -548,9 +548,17 @@ impl DiBox {
         if !self.settings.ground_lift {
             self.add_hum(block);
         } else {
-            // The mains runs on whether it hums here or not.
-            let ph = self.hum_phase + self.hum_inc * block.len() as f64;
-            self.hum_phase = ph - ph.floor();
+            // The mains runs on whether it hums here or not, sample by
+            // sample as in `add_hum`, so the phase at a lift switch does not
+            // depend on the block size.
+            let mut ph = self.hum_phase;
+            for _ in 0..block.len() {
+                ph += self.hum_inc;
+                if ph >= 1.0 {
+                    ph -= 1.0;
+                }
+            }
+            self.hum_phase = ph;
         }
         // Belt and braces: a non-finite filter state resets the stage.
         if !self.sec.iter().all(Biquad::is_finite) {

@@ -301,7 +301,8 @@ impl TriodeStage {
         let mut st = self.state;
         let mut f_prev = k.big_f(st.q_prev);
         for s in block.iter_mut() {
-            *s = k.tick(&mut st, &mut f_prev, *s);
+            let x = if s.is_finite() { *s } else { 0.0 };
+            *s = k.tick(&mut st, &mut f_prev, x);
             // Per-sample flush: this standalone path is not the hot one, and
             // flushing per sample keeps it independent of block size.
             st.flush();
