@@ -1,9 +1,9 @@
 //! Gain-staging advice in plain words, from the chain's settings and,
 //! when the editor is open, its live meters.
 //!
-//! Each rule below is a fact from the seed articles or DESIGN.md, turned
-//! into a check with numbers computed from the same models the DSP core
-//! runs. [`advise`] returns the rules that apply, in signal-flow order
+//! Each rule below is a fact from docs/DESIGN.md (or the articles the
+//! product grew from), turned into a check with numbers computed from the
+//! same models the DSP core runs. [`advise`] returns the rules that apply, in signal-flow order
 //! (input → DI → preamp → headphone amp → output); the editor shows each
 //! beside its stage. Nothing here runs on the audio thread (it allocates
 //! the texts).
@@ -25,7 +25,7 @@
 //!   the pickup's 2.5 H coil it makes a low-pass at n²·R_load/(2π·2.5 H).
 //!   Below 10 kHz, the top end of the instrument audibly dulls.
 //! - **Output impedance above 1/8 of the headphone's** (the rule of thumb in
-//!   DESIGN.md and the seeds): the headphone gets V·Z/(Z + Zo), so the
+//!   docs/DESIGN.md, § Headphone amp): the headphone gets V·Z/(Z + Zo), so the
 //!   response follows |Z(f)|. The shift quoted is max − min of
 //!   20·log10|Z/(Z + Zo)| over 20 Hz … 20 kHz (1/48-octave grid) with Z from
 //!   `HeadphoneModel::impedance`, and it is named after where the level is

@@ -358,7 +358,7 @@ fn dirty_and_pushed_presets_drive_the_grid_into_conduction() {
     // Dirty but quiet: a −18 dBFS tone stands for −54 dBu at the mic input
     // (mic source: 54 dB under a +4 dBu line at −14 dBFS), 2.18 mV peak; at
     // 56 dB of Gain that is 1.38 V peak at the first grid, past the ~1.2 V
-    // where a 12AX7 at −1.2 V bias conducts (DESIGN.md). A single reference
+    // where a 12AX7 at −1.2 V bias conducts (docs/DESIGN.md, § Tube preamp). A single reference
     // stage already gives 6.3 % THD at 1.0 V peak.
     let dirty = thd_of(&factory("Dirty but quiet"), &[], 1000.0).0;
     assert!(dirty > 0.03, "THD {:.2} %", dirty * 100.0);

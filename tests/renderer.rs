@@ -274,7 +274,7 @@ fn a_failed_render_keeps_the_previous_output() {
 fn headphone_report_gives_levels_damping_and_a_plain_warning() {
     let dir = tmp();
     let o = p(dir.path(), "demo.wav");
-    // 32 Ω closed-back from an IEC 120 Ω output: DESIGN.md's numbers are a
+    // 32 Ω closed-back from an IEC 120 Ω output: docs/DESIGN.md's numbers are a
     // 2.90 dB response deviation and 13.5 dB less level; 120 > 32/8 warns.
     let report = run_ok(&["--demo", s(&o), "--set", "hp_on=on", "--set", "amp_z=120"]);
     assert!(report.contains("damping factor 0.3"), "{report}");

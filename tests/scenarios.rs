@@ -463,7 +463,7 @@ fn koren_ip(k: [f64; 5], vgk: f64, vpk: f64) -> f64 {
     }
 }
 
-/// Small-signal 1 kHz gain of the whole preamp, solved here: the DESIGN.md
+/// Small-signal 1 kHz gain of the whole preamp, solved here: the docs/DESIGN.md
 /// stage (B+ 250 V, Ra 100 kΩ, Rk 1.5 kΩ bypassed) at its operating point
 /// (bisection on Vk = Rk·Ip with a bisection for the plate), its gain
 /// A = gm·(Ra ‖ rp) from numerical partials; two stages, each behind its

@@ -515,7 +515,7 @@ mod tests {
         // Planar: nearly resistive, tiny deviation from a 10 ohm source.
         let (_, dev) = headphone_curves(HeadphoneModel::Planar, 0.0, &freqs);
         assert!(dev.iter().all(|&(_, d)| d.abs() < 1e-9));
-        // DESIGN.md: a 32 ohm closed-back from 120 ohm deviates 2.9 dB.
+        // docs/DESIGN.md, § Headphone amp: a 32 ohm closed-back from 120 ohm deviates 2.9 dB.
         let (_, dev) = headphone_curves(HeadphoneModel::Closed32, 120.0, &freqs);
         let (lo, hi) = dev.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &(_, d)| {
             (lo.min(d), hi.max(d))
@@ -763,7 +763,7 @@ mod tests {
             ..Default::default()
         };
         m.update(&s);
-        // 12:1 into its rated load: -21.58 dB (DESIGN.md), within the
+        // 12:1 into its rated load: -21.58 dB (docs/DESIGN.md, § DI box), within the
         // transformer's loading tolerance.
         assert!(
             (m.gain_1k_db - 20.0 * (1.0f64 / 12.0).log10()).abs() < 0.5,
