@@ -471,8 +471,8 @@ impl ChannelState {
             }
             if x.fade.section_morph.runs() {
                 // The new section comes in with the correction that
-                // matches it to the track (see `pre_roll`), handed over
-                // when the fade ends.
+                // matches it to the track (measured over its pre-roll,
+                // `handover.rs`), handed over when the fade ends.
                 let h = handover_ratio(self.handover);
                 for (s, k) in yb.iter_mut().zip(&c.compensation[b][..n]) {
                     *s = h * *s * k;

@@ -35,14 +35,14 @@
 //!   calibration's dBFS → volts and volts → dBFS, and every gain in front of
 //!   the preamp and the auto-gain's compensation of it (below).
 //! - **Switches** (a stage in or out, bypass, compare, mix) crossfade over
-//!   20 ms between the stage's input and output ([`Switch`]); the stage keeps
+//!   20 ms between the stage's input and output (`Switch`); the stage keeps
 //!   running during the fade, and a stage that was fully out comes back
 //!   settled on the recent input (the DI and the preamp run over the last
 //!   [`PRE_ROLL_S`] first; the headphone amp, linear, from rest).
 //! - **Anything that retunes a stage** (tube, bias, Gain, Level, high-pass,
 //!   quality, polarity; the DI's ratio, pad, source, load, mains, ground
 //!   lift) crossfades between the stage's old and new processing over
-//!   20 ms ([`Morph`]). The chain holds two instances of the DI and of the
+//!   20 ms (`Morph`). The chain holds two instances of the DI and of the
 //!   oversampled section. The standby one is reset and run over the last
 //!   [`PRE_ROLL_S`] of input with the new settings (a ring of recent input
 //!   per channel; no allocation), so it comes in settled, in the state it
@@ -118,6 +118,21 @@
 //! a non-linear stage is active, so that switching stages in and out never
 //! changes the latency a host has compensated for. The dry path (for mix and
 //! bypass) is delayed by the same amount.
+//!
+//! # Where things are
+//!
+//! - `settings.rs`: [`ChainSettings`], the section's settings and its
+//!   drive, and what a change of each kind does.
+//! - `morph.rs`: the crossfade every switch and every change uses:
+//!   `Switch`, `Morph`, the fade's curve.
+//! - `section.rs`: the oversampled section (oversamplers and preamps) and
+//!   how a stereo pair runs in SIMD lanes.
+//! - `preroll.rs`: the rings of recent input, the pre-roll of a new DI or
+//!   section, and when each change starts (`Chain::start_changes`).
+//! - `handover.rs`: the auto-gain's hand-over to a new section.
+//! - `compare.rs`: the compare's loudness match.
+//! - `plan.rs`: a chunk's gain curves and what each crossfade asks of it.
+//! - `chunk.rs`: one chunk, top to bottom.
 
 mod chunk;
 mod compare;
@@ -127,8 +142,6 @@ mod plan;
 mod preroll;
 mod section;
 mod settings;
-#[cfg(test)]
-mod tests;
 
 pub use preroll::PRE_ROLL_S;
 pub use settings::{ChainSettings, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB, PRO_LINE_DBU};
@@ -657,3 +670,8 @@ impl Chain {
         self.process_chunk_any(io, start, n);
     }
 }
+
+// (Last, so that a reader of this file, or a check that stops at the first
+// test module, sees all of its production code first.)
+#[cfg(test)]
+mod tests;

@@ -84,10 +84,13 @@ pub(super) struct GainCurves {
     pub(super) output: Curve,
     /// The preamp's pad (−20 dB or 1).
     pub(super) pad: Curve,
-    /// Polarity (±1, through zero on a flip).
+    /// Polarity of the stand-in path (±1, through zero on a flip).
     pub(super) polarity: Curve,
+    /// The wet fraction.
     pub(super) mix: Curve,
+    /// The bypass's amount (a linear ramp).
     pub(super) bypass: Curve,
+    /// The compare's amount (a linear ramp).
     pub(super) compare: Curve,
     /// The DI switch.
     pub(super) di: Curve,
@@ -106,8 +109,8 @@ pub(super) struct GainCurves {
     /// The reciprocal of the gain from the track to the section's input at
     /// 1 kHz (calibration, source and trim, the DI, the pad), per sample.
     pub(super) front_gain: [f64; MAX_BLOCK],
-    /// What each section instance scales its input by: its drive over
-    /// `front_gain`.
+    /// What each section instance scales its input by: its drive, signed
+    /// by its polarity, over the front gain (times `front_gain`).
     pub(super) drive_scale: [[f64; MAX_BLOCK]; 2],
     /// The auto-gain's static compensation of each section instance.
     pub(super) compensation: [[f64; MAX_BLOCK]; 2],

@@ -48,9 +48,13 @@ pub(super) type Mains = (u64, f64);
 /// samples into a pre-roll of `len`.
 #[derive(Clone, Copy)]
 pub(super) struct PreRollChunk {
+    /// The chunk's first ring position.
     pub(super) from: usize,
+    /// Its length.
     pub(super) n: usize,
+    /// Samples of the pre-roll before it.
     pub(super) done: usize,
+    /// The pre-roll's length (the rings').
     pub(super) len: usize,
 }
 

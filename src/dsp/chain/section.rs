@@ -12,7 +12,7 @@
 //! A stereo pair runs in the SIMD lanes of one [`StereoPreamp`], its two
 //! oversamplers in one loop (bit-identical to two mono channels, at about
 //! the cost of one); any other number of channels runs one preamp per
-//! channel. [`Chain::run_section`] hides the difference from the chain.
+//! channel. [`Section::run_channels`] hides the difference from the chain.
 
 use super::chunk::ChannelState;
 use super::settings::{quality_factor, SectionSettings};
@@ -139,7 +139,7 @@ impl Preamps {
 /// The oversampled section: per channel an oversampler around the
 /// preamp's triode stages, the preamp's linear ends at the host rate
 /// around it ([`PreampPart`]). The chain keeps two and crossfades between
-/// them when a setting changes ([`Morph`]).
+/// them when a setting changes ([`super::morph::Morph`]).
 pub(super) struct Section {
     /// One oversampler per channel.
     pub(super) oversamplers: Vec<Oversampler>,
