@@ -25,7 +25,7 @@
 //! | `iir.rs`    | the polyphase allpass cascade that runs the live stages    |
 //! | `fir.rs`    | the symmetric FIR that runs the high-quality stages        |
 //! | `thiran.rs` | the Thiran fractional-delay pad of the live quality        |
-//! | `mod.rs`    | [`Oversampler`]: buffers, configuration, dispatch, guard   |
+//! | (this file) | [`Oversampler`]: buffers, configuration, dispatch, guard   |
 //!
 //! # Latency
 //! [`latency_for`] gives it per (quality, factor, host rate) before any
