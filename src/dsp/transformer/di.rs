@@ -127,6 +127,9 @@ pub struct DiBox {
     hum_phase: f64,
     /// Hum phase increment per sample, periods.
     hum_inc: f64,
+    /// Samples run with the lift on since `hum_phase` was last brought up
+    /// to date (the mains runs on while it does not hum here).
+    lifted_samples: u64,
 }
 
 impl Default for DiBox {
@@ -171,6 +174,7 @@ impl DiBox {
             hum_table: build_hum_table(),
             hum_phase: 0.0,
             hum_inc: 0.0,
+            lifted_samples: 0,
         };
         s.update_analog();
         s.update_digital();
@@ -237,6 +241,7 @@ impl DiBox {
         self.reset_core();
         self.k_count = 0;
         self.hum_phase = 0.0;
+        self.lifted_samples = 0;
     }
 
     fn reset_core(&mut self) {
@@ -496,6 +501,7 @@ impl DiBox {
         self.core_b = tc * 0.5 * self.rth_ohms / (1.0 + x);
         self.core_beta = 1.0 - self.core_b / self.lm_henry;
         self.dump_weight = t * self.vth_gain;
+        self.catch_up_mains();
         self.hum_inc = self.settings.mains_hz.hz() / fs;
     }
 
@@ -548,17 +554,10 @@ impl DiBox {
         if !self.settings.ground_lift {
             self.add_hum(block);
         } else {
-            // The mains runs on whether it hums here or not, sample by
-            // sample as in `add_hum`, so the phase at a lift switch does not
-            // depend on the block size.
-            let mut ph = self.hum_phase;
-            for _ in 0..block.len() {
-                ph += self.hum_inc;
-                if ph >= 1.0 {
-                    ph -= 1.0;
-                }
-            }
-            self.hum_phase = ph;
+            // The mains runs on whether it hums here or not: counted here,
+            // brought up to date when the hum starts (`catch_up_mains`), so
+            // the phase at a lift switch does not depend on the block size.
+            self.lifted_samples += block.len() as u64;
         }
         // Belt and braces: a non-finite filter state resets the stage.
         if !self.sec.iter().all(Biquad::is_finite) {
@@ -609,6 +608,7 @@ impl DiBox {
     /// the mains is a clock outside the box, so a box that starts anew
     /// mid-stream joins it where it is.
     pub fn set_mains_phase(&mut self, phase: f64) {
+        self.lifted_samples = 0;
         self.hum_phase = if phase.is_finite() {
             phase - phase.floor()
         } else {
@@ -616,8 +616,19 @@ impl DiBox {
         };
     }
 
+    /// Advance the hum phase over the samples run with the lift on: one
+    /// product, the same for any split of those samples into blocks.
+    fn catch_up_mains(&mut self) {
+        if self.lifted_samples > 0 {
+            let ph = self.hum_phase + self.lifted_samples as f64 * self.hum_inc;
+            self.hum_phase = ph - ph.floor();
+            self.lifted_samples = 0;
+        }
+    }
+
     /// Add the ground-loop hum (lift off).
     fn add_hum(&mut self, block: &mut [f64]) {
+        self.catch_up_mains();
         let table = &self.hum_table[..=HUM_TABLE];
         let mut ph = self.hum_phase;
         let inc = self.hum_inc;
