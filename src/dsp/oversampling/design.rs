@@ -58,7 +58,7 @@ pub(super) const MAX_IIR_SECTIONS: usize = MAX_IIR_COEFS / 2;
 pub(super) const MAX_FIR_PAIRS: usize = 96;
 
 /// Normalised (to the stage's high rate) transition width of stage `k`
-/// (1-based) at host rate `sample_rate_hz`, and the passband edge in Hz.
+/// (1-based) at host rate `sample_rate_hz` (see the module header).
 pub(super) fn stage_transition(sample_rate_hz: f64, k: usize) -> f64 {
     if k == 1 {
         let fp = PASSBAND_EDGE_HZ.min(PASSBAND_MAX_RATIO * sample_rate_hz);

@@ -10,7 +10,7 @@ use super::flush;
 use crate::dsp::fma::MulAdd;
 
 /// The Thiran pad's state is flushed every this many host samples.
-pub(super) const FLUSH_PERIOD: usize = 64;
+const FLUSH_PERIOD: usize = 64;
 
 /// First-order Thiran allpass at the host rate that pads the live latency
 /// to a whole number of samples.
