@@ -7,7 +7,7 @@
 //! integer.
 
 use super::flush;
-use crate::dsp::fma::MulAdd;
+use crate::dsp::fma::{MulAdd, Unfused};
 
 /// The Thiran pad's state is flushed every this many host samples.
 const FLUSH_PERIOD: usize = 64;
@@ -92,14 +92,11 @@ impl Thiran {
         let mut start = 0;
         while start < block.len() {
             let end = start + self.segment(block.len() - start);
-            let ThiranState { mut x1, mut y1 } = self.state;
+            let mut state = self.state;
             for v in block[start..end].iter_mut() {
-                let y = c * *v + x1 - c * y1;
-                x1 = *v;
-                y1 = y;
-                *v = y;
+                *v = state.tick::<Unfused>(c, *v);
             }
-            self.end_segment(ThiranState { x1, y1 }, end - start);
+            self.end_segment(state, end - start);
             start = end;
         }
     }
