@@ -47,7 +47,7 @@ pub(super) struct IirState {
 }
 
 impl IirState {
-    pub(super) const ZERO: IirState = IirState {
+    const ZERO: IirState = IirState {
         s: [[0.0; 2]; MAX_IIR_SECTIONS + 1],
         phase: 0,
     };
@@ -504,7 +504,7 @@ pub(super) struct IirStage {
     /// Upsampler coefficients per section: lane 0 = `A0`, lane 1 = `A1`.
     pub(super) up_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
     /// Decimator coefficients: lane 0 (even input) = `A1`, lane 1 = `A0`.
-    pub(super) down_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
+    down_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
     /// Allpass sections per path.
     pub(super) sections: usize,
     /// Upsampler state.

@@ -28,9 +28,9 @@ pub(super) struct Thiran {
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct ThiranState {
     /// Previous input.
-    pub(super) x1: f64,
+    x1: f64,
     /// Previous output.
-    pub(super) y1: f64,
+    y1: f64,
 }
 
 impl ThiranState {
