@@ -48,10 +48,11 @@
 //!
 //! # Real-time behaviour
 //! `prepare` designs every stage and allocates every buffer for factor 16 and
-//! both qualities, so `configure` only switches indices. IIR state is flushed
-//! to zero below 1e-30 every 64 samples at fixed positions of the absolute
-//! sample count (so the output does not depend on the block partition); FIR
-//! history is flushed as it is written. A non-finite sample in the output or
+//! both qualities, so `configure` only switches indices. Recursive state is
+//! flushed to zero below 1e-30 at fixed positions of the absolute sample
+//! count (so the output does not depend on the block partition): a live
+//! stage's every 128 of its input samples (`IIR_FLUSH_PERIOD`), the Thiran
+//! pad's every 64 host samples. FIR history is flushed as it is written. A non-finite sample in the output or
 //! in the state resets every filter and zeroes the non-finite samples.
 
 mod design;

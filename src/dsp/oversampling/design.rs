@@ -43,22 +43,22 @@ use num_complex::Complex;
 use std::f64::consts::PI;
 
 /// Passband edge we promise to keep flat, in Hz.
-pub(super) const PASSBAND_EDGE_HZ: f64 = 20_000.0;
+const PASSBAND_EDGE_HZ: f64 = 20_000.0;
 /// Passband edge as a fraction of the host rate, for host rates below 44.1 kHz.
-pub(super) const PASSBAND_MAX_RATIO: f64 = 20_000.0 / 44_100.0;
+const PASSBAND_MAX_RATIO: f64 = 20_000.0 / 44_100.0;
 /// Stopband target of each live (IIR) stage, dB.
 pub(super) const LIVE_STOPBAND_DB: f64 = 95.0;
 /// Stopband target of each high-quality (FIR) stage, dB.
-pub(super) const HIGH_STOPBAND_DB: f64 = 121.0;
+const HIGH_STOPBAND_DB: f64 = 121.0;
 /// Largest number of allpass coefficients of one IIR half-band (both paths).
-pub(super) const MAX_IIR_COEFS: usize = 16;
+const MAX_IIR_COEFS: usize = 16;
 /// Largest number of allpass sections in one path of an IIR half-band.
 pub(super) const MAX_IIR_SECTIONS: usize = MAX_IIR_COEFS / 2;
 /// Largest number of non-zero off-centre tap pairs of one FIR half-band.
 pub(super) const MAX_FIR_PAIRS: usize = 96;
 
 /// Normalised (to the stage's high rate) transition width of stage `k`
-/// (1-based) at host rate `sample_rate_hz`, and the passband edge in Hz.
+/// (1-based) at host rate `sample_rate_hz` (see the module header).
 pub(super) fn stage_transition(sample_rate_hz: f64, k: usize) -> f64 {
     if k == 1 {
         let fp = PASSBAND_EDGE_HZ.min(PASSBAND_MAX_RATIO * sample_rate_hz);
@@ -90,7 +90,7 @@ pub(super) struct IirDesign {
 /// is `k = tan^2(wp / 2)`. The nome of the complementary modulus comes from
 /// the classical fast-converging series `q = e + 2e^5 + 15e^9 + 150e^13`,
 /// `e = (1 - sqrt k') / (2 (1 + sqrt k'))`, `k' = sqrt(1 - k^2)`.
-pub(super) fn elliptic_params(tbw: f64) -> (f64, f64) {
+fn elliptic_params(tbw: f64) -> (f64, f64) {
     let t = ((1.0 - 2.0 * tbw) * PI / 4.0).tan();
     let k = t * t;
     let kp_sqrt = (1.0 - k * k).sqrt().sqrt();
@@ -102,7 +102,7 @@ pub(super) fn elliptic_params(tbw: f64) -> (f64, f64) {
 
 /// Stopband attenuation in dB that an elliptic half-band of odd `order`
 /// reaches with nome `q`: `|H_s|^2 = a / (1 + a)`, `a = 4 q^(order/2)`.
-pub(super) fn elliptic_attenuation_db(q: f64, order: usize) -> f64 {
+fn elliptic_attenuation_db(q: f64, order: usize) -> f64 {
     let a = 4.0 * q.powf(order as f64 * 0.5);
     -10.0 * (a / (1.0 + a)).log10()
 }
@@ -113,7 +113,7 @@ pub(super) fn elliptic_attenuation_db(q: f64, order: usize) -> f64 {
 /// ratios: `w = 2 q^(1/4) sum_m (-1)^m q^(m(m+1)) sin((2m+1) c pi / N) /
 /// (1 + 2 sum_m (-1)^m q^(m^2) cos(2 m c pi / N))`, `c = index + 1`; then
 /// `x = sqrt((1 - w^2 k)(1 - w^2 / k)) / (1 + w^2)` and `a = (1 - x)/(1 + x)`.
-pub(super) fn elliptic_coef(index: usize, k: f64, q: f64, order: usize) -> f64 {
+fn elliptic_coef(index: usize, k: f64, q: f64, order: usize) -> f64 {
     let c = (index + 1) as f64;
     let n = order as f64;
     let mut num = 0.0;
@@ -181,7 +181,7 @@ pub(super) fn iir_stopband_db(d: &IirDesign, tbw: f64) -> f64 {
 
 /// Designs the elliptic IIR half-band with the fewest (even) coefficients
 /// that reaches `atten_db` over a transition of `tbw`.
-pub(super) fn design_iir_halfband(tbw: f64, atten_db: f64) -> IirDesign {
+fn design_iir_halfband(tbw: f64, atten_db: f64) -> IirDesign {
     let (k, q) = elliptic_params(tbw);
     let mut count = 2;
     while count < MAX_IIR_COEFS && elliptic_attenuation_db(q, 2 * count + 1) < atten_db {
@@ -205,7 +205,7 @@ pub(super) fn design_iir_halfband(tbw: f64, atten_db: f64) -> IirDesign {
 
 /// DC group delay, in samples of the stage's low rate, of up+down through one
 /// IIR stage: the allpass `A0(w) A1(w)`, `sum (1 - a) / (1 + a)`.
-pub(super) fn iir_stage_delay(d: &IirDesign) -> f64 {
+fn iir_stage_delay(d: &IirDesign) -> f64 {
     d.coefs[..d.count]
         .iter()
         .map(|&a| (1.0 - a) / (1.0 + a))
@@ -251,7 +251,7 @@ impl FirDesign {
 }
 
 /// Zeroth-order modified Bessel function of the first kind (power series).
-pub(super) fn bessel_i0(x: f64) -> f64 {
+fn bessel_i0(x: f64) -> f64 {
     let mut sum = 1.0;
     let mut term = 1.0;
     let y = 0.25 * x * x;
@@ -265,7 +265,7 @@ pub(super) fn bessel_i0(x: f64) -> f64 {
 }
 
 /// Kaiser half-band with `count` pairs and window parameter `beta`.
-pub(super) fn kaiser_halfband(count: usize, beta: f64) -> FirDesign {
+fn kaiser_halfband(count: usize, beta: f64) -> FirDesign {
     let mut d = FirDesign {
         pairs: [0.0; MAX_FIR_PAIRS],
         count,
@@ -300,7 +300,7 @@ pub(super) fn fir_stopband_db(d: &FirDesign, tbw: f64) -> f64 {
 /// `N = (A - 7.95) / (14.36 df)` taps with `df = tbw`; the count of non-zero
 /// off-centre pairs is about `N / 4`. The grid check then adds pairs until
 /// the measured stopband meets the target.
-pub(super) fn design_fir_halfband(tbw: f64, atten_db: f64) -> FirDesign {
+fn design_fir_halfband(tbw: f64, atten_db: f64) -> FirDesign {
     let beta = 0.1102 * (atten_db - 8.7);
     let taps = (atten_db - 7.95) / (14.36 * tbw);
     let mut count = ((taps / 4.0).ceil() as usize).clamp(1, MAX_FIR_PAIRS);

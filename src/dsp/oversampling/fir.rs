@@ -12,8 +12,8 @@ use super::{flush, MAX_FACTOR};
 /// symmetric dense phase of a half-band, eight outputs at a time so the
 /// compiler keeps the accumulators in vector registers. The scalar tail adds
 /// in the same order, so every output is bit-identical whatever the split.
-pub(super) fn symmetric_fir(buf: &[f64], c: &[f64], out: &mut [f64]) {
-    pub(super) const W: usize = 8;
+fn symmetric_fir(buf: &[f64], c: &[f64], out: &mut [f64]) {
+    const W: usize = 8;
     let count = c.len();
     let len = out.len();
     let mut n = 0;
@@ -46,12 +46,12 @@ pub(super) fn symmetric_fir(buf: &[f64], c: &[f64], out: &mut [f64]) {
 #[derive(Clone, Debug)]
 pub(super) struct FirStage {
     /// Off-centre tap pairs `h[D +- (2i+1)]`.
-    pub(super) pairs: [f64; MAX_FIR_PAIRS],
+    pairs: [f64; MAX_FIR_PAIRS],
     /// The same pairs doubled: the upsampler's gain of 2 restores the level
     /// lost to zero-stuffing.
-    pub(super) up_pairs: [f64; MAX_FIR_PAIRS],
+    up_pairs: [f64; MAX_FIR_PAIRS],
     /// Number of used pairs.
-    pub(super) count: usize,
+    count: usize,
     /// Delay of the decimator in high-rate samples (>= `D`; larger only on
     /// the last stage, to make the total latency an integer).
     pub(super) down_delay: usize,
@@ -89,7 +89,7 @@ impl FirStage {
     }
 
     /// History length of the decimator streams for the current delay.
-    pub(super) fn down_hist(&self) -> usize {
+    fn down_hist(&self) -> usize {
         self.down_delay / 2 + self.count
     }
 

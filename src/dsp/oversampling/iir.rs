@@ -12,8 +12,13 @@
 //! output through one FMA, which keeps the per-sample chain through the
 //! cascade short (see `iir_tick`). The stereo kernels hold
 //! both channels' two polyphase paths in the four lanes of one 256-bit
-//! register per section (`iir_tick4`): half the instructions of two
-//! 128-bit chains, the same arithmetic per lane (live chain −5 %).
+//! register per section (`iir_tick` with four lanes): half the instructions
+//! of two 128-bit chains, the same arithmetic per lane (live chain −5 %).
+//!
+//! The cascade itself is written once, in `iir_tick`, generic over the
+//! number of lanes; every loop here (one stage up or down, the fused 4x up
+//! and down, one channel or a stereo pair) is a thin use of it that only
+//! wires the polyphase paths and the stages.
 
 use super::design::{IirDesign, MAX_IIR_SECTIONS};
 use super::flush;
@@ -42,12 +47,41 @@ pub(super) struct IirState {
 }
 
 impl IirState {
-    pub(super) const ZERO: IirState = IirState {
+    const ZERO: IirState = IirState {
         s: [[0.0; 2]; MAX_IIR_SECTIONS + 1],
         phase: 0,
     };
 
-    pub(super) fn flush_state(&mut self) {
+    /// How many of the next `remaining` input samples a loop may run before
+    /// the state is due for its flush.
+    fn segment(&self, remaining: usize) -> usize {
+        remaining.min(IIR_FLUSH_PERIOD - self.phase)
+    }
+
+    /// Ends a segment of `len` input samples: flushes the state every
+    /// `IIR_FLUSH_PERIOD` samples of the absolute count.
+    fn advance(&mut self, len: usize) {
+        self.phase += len;
+        if self.phase == IIR_FLUSH_PERIOD {
+            self.phase = 0;
+            self.flush_state();
+        }
+    }
+
+    /// The state of `M` sections per path as `iir_tick` takes it.
+    #[inline(always)]
+    fn load<const M: usize>(&self) -> ([[f64; 2]; M], [f64; 2]) {
+        (std::array::from_fn(|j| self.s[j]), self.s[M])
+    }
+
+    /// Keeps the state `iir_tick` left.
+    #[inline(always)]
+    fn store<const M: usize>(&mut self, s: &[[f64; 2]; M], last: [f64; 2]) {
+        self.s[..M].copy_from_slice(s);
+        self.s[M] = last;
+    }
+
+    fn flush_state(&mut self) {
         for lane in self.s.iter_mut() {
             lane[0] = flush(lane[0]);
             lane[1] = flush(lane[1]);
@@ -60,7 +94,13 @@ impl IirState {
     }
 }
 
-/// Runs `m` allpass sections of both lanes on one sample pair.
+/// The allpass cascade: runs one sample in each of `L` lanes through `M`
+/// first-order allpass sections. A lane is one polyphase path of one
+/// channel: `L = 2` for one channel, `L = 4` for a stereo pair
+/// `[a0, a1, b0, b1]` (channel a's two paths, then channel b's). `a[j]` is
+/// the coefficient of section `j` in each lane, `s[j]` its previous input
+/// (which is the previous output of section `j - 1`), `last` the previous
+/// output of the last section.
 ///
 /// Each section is `y = a x + (x1 - a y1)` (the same allpass as
 /// `a (x - y1) + x1`): two multiply-adds, the bracket formed from the state
@@ -69,210 +109,17 @@ impl IirState {
 /// long dependency chain per sample; shortening it lets the CPU overlap
 /// more samples. That measured faster (live chain −3 %) than the form
 /// `−a y1 + (a x + x1)`, whose recursion through `y1` is one operation
-/// shorter but whose input path is two longer.
+/// shorter but whose input path is two longer. The lanes do the same
+/// arithmetic, so a channel's output does not depend on how many lanes it
+/// shares; with four lanes each section is one 256-bit operation where the
+/// caller is built with AVX.
 #[inline(always)]
-pub(super) fn iir_tick<F: MulAdd, const M: usize>(
-    a: &[[f64; 2]; M],
-    s: &mut [[f64; 2]; M],
-    last: &mut [f64; 2],
-    mut v: [f64; 2],
-) -> [f64; 2] {
-    for j in 0..M {
-        let prev_out = if j + 1 < M { s[j + 1] } else { *last };
-        let y = [
-            F::mad1(a[j][0], v[0], F::mad1(-a[j][0], prev_out[0], s[j][0])),
-            F::mad1(a[j][1], v[1], F::mad1(-a[j][1], prev_out[1], s[j][1])),
-        ];
-        s[j] = v;
-        v = y;
-    }
-    *last = v;
-    v
-}
-
-/// Upsamples `input` into `out` (twice as long) with `M` sections per lane.
-pub(super) fn iir_up_m<const M: usize>(
-    coefs: &[[f64; 2]],
-    st: &mut IirState,
-    input: &[f64],
-    out: &mut [f64],
-) {
-    let a: [[f64; 2]; M] = std::array::from_fn(|j| coefs[j]);
-    let mut start = 0;
-    while start < input.len() {
-        let end = (start + IIR_FLUSH_PERIOD - st.phase).min(input.len());
-        let mut s: [[f64; 2]; M] = std::array::from_fn(|j| st.s[j]);
-        let mut last = st.s[M];
-        for (x, o) in input[start..end]
-            .iter()
-            .zip(out[2 * start..2 * end].chunks_exact_mut(2))
-        {
-            let v = iir_tick::<Unfused, M>(&a, &mut s, &mut last, [*x, *x]);
-            o[0] = v[0];
-            o[1] = v[1];
-        }
-        st.s[..M].copy_from_slice(&s);
-        st.s[M] = last;
-        st.phase += end - start;
-        if st.phase == IIR_FLUSH_PERIOD {
-            st.phase = 0;
-            st.flush_state();
-        }
-        start = end;
-    }
-}
-
-/// Decimates `input` into `out` (half as long) with `M` sections per lane.
-pub(super) fn iir_down_m<const M: usize>(
-    coefs: &[[f64; 2]],
-    st: &mut IirState,
-    input: &[f64],
-    out: &mut [f64],
-) {
-    let a: [[f64; 2]; M] = std::array::from_fn(|j| coefs[j]);
-    let mut start = 0;
-    while start < out.len() {
-        let end = (start + IIR_FLUSH_PERIOD - st.phase).min(out.len());
-        let mut s: [[f64; 2]; M] = std::array::from_fn(|j| st.s[j]);
-        let mut last = st.s[M];
-        for (x, o) in input[2 * start..2 * end]
-            .chunks_exact(2)
-            .zip(out[start..end].iter_mut())
-        {
-            let v = iir_tick::<Unfused, M>(&a, &mut s, &mut last, [x[0], x[1]]);
-            *o = 0.5 * (v[0] + v[1]);
-        }
-        st.s[..M].copy_from_slice(&s);
-        st.s[M] = last;
-        st.phase += end - start;
-        if st.phase == IIR_FLUSH_PERIOD {
-            st.phase = 0;
-            st.flush_state();
-        }
-        start = end;
-    }
-}
-
-/// Host samples a fused 4x loop may run before stage 1 (every 128 of its
-/// samples) or stage 2 (every 64 host samples) is due for a flush.
-pub(super) fn fused_segment(p1: usize, p2: usize, remaining: usize) -> usize {
-    remaining
-        .min(IIR_FLUSH_PERIOD - p1)
-        .min((IIR_FLUSH_PERIOD - p2) / 2)
-}
-
-/// Advances the flush phases of a fused 4x loop by `len` host samples.
-pub(super) fn fused_advance(s1: &mut IirState, s2: &mut IirState, len: usize) {
-    s1.phase += len;
-    s2.phase += 2 * len;
-    if s1.phase == IIR_FLUSH_PERIOD {
-        s1.phase = 0;
-        s1.flush_state();
-    }
-    if s2.phase == IIR_FLUSH_PERIOD {
-        s2.phase = 0;
-        s2.flush_state();
-    }
-}
-
-/// Live 4x upsampler with stages 1 and 2 in one loop, so the recursions of
-/// both stages overlap in the CPU instead of running one pass after the
-/// other. Same arithmetic, in the same order, as two `iir_up_m` passes.
-#[inline(always)]
-pub(super) fn iir_up4_m<F: MulAdd, const M1: usize, const M2: usize>(
-    st1: &mut IirStage,
-    st2: &mut IirStage,
-    input: &[f64],
-    out: &mut [f64],
-) {
-    let a1: [[f64; 2]; M1] = std::array::from_fn(|j| st1.up_coefs[j]);
-    let a2: [[f64; 2]; M2] = std::array::from_fn(|j| st2.up_coefs[j]);
-    let mut start = 0;
-    while start < input.len() {
-        let end = start + fused_segment(st1.up.phase, st2.up.phase, input.len() - start);
-        let mut s1: [[f64; 2]; M1] = std::array::from_fn(|j| st1.up.s[j]);
-        let mut l1 = st1.up.s[M1];
-        let mut s2: [[f64; 2]; M2] = std::array::from_fn(|j| st2.up.s[j]);
-        let mut l2 = st2.up.s[M2];
-        for (x, o) in input[start..end]
-            .iter()
-            .zip(out[4 * start..4 * end].chunks_exact_mut(4))
-        {
-            let v = iir_tick::<F, M1>(&a1, &mut s1, &mut l1, [*x, *x]);
-            let w0 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [v[0], v[0]]);
-            let w1 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [v[1], v[1]]);
-            o[0] = w0[0];
-            o[1] = w0[1];
-            o[2] = w1[0];
-            o[3] = w1[1];
-        }
-        st1.up.s[..M1].copy_from_slice(&s1);
-        st1.up.s[M1] = l1;
-        st2.up.s[..M2].copy_from_slice(&s2);
-        st2.up.s[M2] = l2;
-        fused_advance(&mut st1.up, &mut st2.up, end - start);
-        start = end;
-    }
-}
-
-/// Live 4x decimator: stage 2, stage 1 and the Thiran pad in one loop.
-#[inline(always)]
-pub(super) fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
-    st1: &mut IirStage,
-    st2: &mut IirStage,
-    thiran: &mut Thiran,
-    input: &[f64],
-    out: &mut [f64],
-) {
-    let a1: [[f64; 2]; M1] = std::array::from_fn(|j| st1.down_coefs[j]);
-    let a2: [[f64; 2]; M2] = std::array::from_fn(|j| st2.down_coefs[j]);
-    let c = thiran.c;
-    let mut start = 0;
-    while start < out.len() {
-        let end = start
-            + thiran.segment(fused_segment(
-                st1.down.phase,
-                st2.down.phase,
-                out.len() - start,
-            ));
-        let mut s1: [[f64; 2]; M1] = std::array::from_fn(|j| st1.down.s[j]);
-        let mut l1 = st1.down.s[M1];
-        let mut s2: [[f64; 2]; M2] = std::array::from_fn(|j| st2.down.s[j]);
-        let mut l2 = st2.down.s[M2];
-        let mut pad = thiran.state;
-        for (x, o) in input[4 * start..4 * end]
-            .chunks_exact(4)
-            .zip(out[start..end].iter_mut())
-        {
-            let w0 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [x[0], x[1]]);
-            let u0 = 0.5 * (w0[0] + w0[1]);
-            let w1 = iir_tick::<F, M2>(&a2, &mut s2, &mut l2, [x[2], x[3]]);
-            let u1 = 0.5 * (w1[0] + w1[1]);
-            let v = iir_tick::<F, M1>(&a1, &mut s1, &mut l1, [u0, u1]);
-            let d = 0.5 * (v[0] + v[1]);
-            *o = pad.tick::<F>(c, d);
-        }
-        st1.down.s[..M1].copy_from_slice(&s1);
-        st1.down.s[M1] = l1;
-        st2.down.s[..M2].copy_from_slice(&s2);
-        st2.down.s[M2] = l2;
-        thiran.end_segment(pad, end - start);
-        fused_advance(&mut st1.down, &mut st2.down, end - start);
-        start = end;
-    }
-}
-
-/// `iir_tick` of two channels at once, in four lanes `[a0, a1, b0, b1]`
-/// (channel a's two paths, then channel b's): the same arithmetic per
-/// lane, so each channel is bit-identical to its own `iir_tick`, and each
-/// section is one 256-bit operation where the caller is built with AVX.
-#[inline(always)]
-pub(super) fn iir_tick4<F: MulAdd, const M: usize>(
-    a: &[[f64; 4]; M],
-    s: &mut [[f64; 4]; M],
-    last: &mut [f64; 4],
-    mut v: [f64; 4],
-) -> [f64; 4] {
+fn iir_tick<F: MulAdd, const L: usize, const M: usize>(
+    a: &[[f64; L]; M],
+    s: &mut [[f64; L]; M],
+    last: &mut [f64; L],
+    mut v: [f64; L],
+) -> [f64; L] {
     for j in 0..M {
         let prev_out = if j + 1 < M { s[j + 1] } else { *last };
         let y = std::array::from_fn(|i| {
@@ -285,14 +132,164 @@ pub(super) fn iir_tick4<F: MulAdd, const M: usize>(
     v
 }
 
-/// Two channels' allpass states of one direction in the lanes of
-/// `iir_tick4`: `(s, last)` built from channel a's and b's states.
+/// Coefficients of one direction in `L` lanes, two per channel (channels
+/// that share a loop share their designs, see `Oversampler::pair_kernel`).
 #[inline(always)]
-pub(super) fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([[f64; 4]; M], [f64; 4]) {
+fn lanes<const L: usize, const M: usize>(c: &[[f64; 2]; MAX_IIR_SECTIONS]) -> [[f64; L]; M] {
+    std::array::from_fn(|j| std::array::from_fn(|i| c[j][i % 2]))
+}
+
+/// Upsamples `input` into `out` (twice as long) with `M` sections per lane.
+fn iir_up_m<const M: usize>(
+    coefs: &[[f64; 2]; MAX_IIR_SECTIONS],
+    st: &mut IirState,
+    input: &[f64],
+    out: &mut [f64],
+) {
+    let a = lanes::<2, M>(coefs);
+    let mut start = 0;
+    while start < input.len() {
+        let end = start + st.segment(input.len() - start);
+        let (mut s, mut last) = st.load::<M>();
+        for (x, o) in input[start..end]
+            .iter()
+            .zip(out[2 * start..2 * end].chunks_exact_mut(2))
+        {
+            let v = iir_tick::<Unfused, 2, M>(&a, &mut s, &mut last, [*x, *x]);
+            o[0] = v[0];
+            o[1] = v[1];
+        }
+        st.store(&s, last);
+        st.advance(end - start);
+        start = end;
+    }
+}
+
+/// Decimates `input` into `out` (half as long) with `M` sections per lane.
+fn iir_down_m<const M: usize>(
+    coefs: &[[f64; 2]; MAX_IIR_SECTIONS],
+    st: &mut IirState,
+    input: &[f64],
+    out: &mut [f64],
+) {
+    let a = lanes::<2, M>(coefs);
+    let mut start = 0;
+    while start < out.len() {
+        let end = start + st.segment(out.len() - start);
+        let (mut s, mut last) = st.load::<M>();
+        for (x, o) in input[2 * start..2 * end]
+            .chunks_exact(2)
+            .zip(out[start..end].iter_mut())
+        {
+            let v = iir_tick::<Unfused, 2, M>(&a, &mut s, &mut last, [x[0], x[1]]);
+            *o = 0.5 * (v[0] + v[1]);
+        }
+        st.store(&s, last);
+        st.advance(end - start);
+        start = end;
+    }
+}
+
+/// Host samples a fused 4x loop may run before stage 1 (every 128 of its
+/// samples) or stage 2 (every 64 host samples) is due for a flush.
+fn fused_segment(s1: &IirState, s2: &IirState, remaining: usize) -> usize {
+    remaining
+        .min(IIR_FLUSH_PERIOD - s1.phase)
+        .min((IIR_FLUSH_PERIOD - s2.phase) / 2)
+}
+
+/// Advances the flush phases of a fused 4x loop by `len` host samples.
+fn fused_advance(s1: &mut IirState, s2: &mut IirState, len: usize) {
+    s1.advance(len);
+    s2.advance(2 * len);
+}
+
+/// Live 4x upsampler with stages 1 and 2 in one loop, so the recursions of
+/// both stages overlap in the CPU instead of running one pass after the
+/// other. Same arithmetic, in the same order, as two `iir_up_m` passes.
+#[inline(always)]
+fn iir_up4_m<F: MulAdd, const M1: usize, const M2: usize>(
+    st1: &mut IirStage,
+    st2: &mut IirStage,
+    input: &[f64],
+    out: &mut [f64],
+) {
+    let a1 = lanes::<2, M1>(&st1.up_coefs);
+    let a2 = lanes::<2, M2>(&st2.up_coefs);
+    let mut start = 0;
+    while start < input.len() {
+        let end = start + fused_segment(&st1.up, &st2.up, input.len() - start);
+        let (mut s1, mut l1) = st1.up.load::<M1>();
+        let (mut s2, mut l2) = st2.up.load::<M2>();
+        for (x, o) in input[start..end]
+            .iter()
+            .zip(out[4 * start..4 * end].chunks_exact_mut(4))
+        {
+            let v = iir_tick::<F, 2, M1>(&a1, &mut s1, &mut l1, [*x, *x]);
+            let w0 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [v[0], v[0]]);
+            let w1 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [v[1], v[1]]);
+            o[0] = w0[0];
+            o[1] = w0[1];
+            o[2] = w1[0];
+            o[3] = w1[1];
+        }
+        st1.up.store(&s1, l1);
+        st2.up.store(&s2, l2);
+        fused_advance(&mut st1.up, &mut st2.up, end - start);
+        start = end;
+    }
+}
+
+/// Live 4x decimator: stage 2, stage 1 and the Thiran pad in one loop.
+#[inline(always)]
+fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
+    st1: &mut IirStage,
+    st2: &mut IirStage,
+    thiran: &mut Thiran,
+    input: &[f64],
+    out: &mut [f64],
+) {
+    let a1 = lanes::<2, M1>(&st1.down_coefs);
+    let a2 = lanes::<2, M2>(&st2.down_coefs);
+    let c = thiran.c;
+    let mut start = 0;
+    while start < out.len() {
+        let fused = fused_segment(&st1.down, &st2.down, out.len() - start);
+        let end = start + thiran.segment(fused);
+        let (mut s1, mut l1) = st1.down.load::<M1>();
+        let (mut s2, mut l2) = st2.down.load::<M2>();
+        let mut pad = thiran.state;
+        for (x, o) in input[4 * start..4 * end]
+            .chunks_exact(4)
+            .zip(out[start..end].iter_mut())
+        {
+            let w0 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [x[0], x[1]]);
+            let u0 = 0.5 * (w0[0] + w0[1]);
+            let w1 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [x[2], x[3]]);
+            let u1 = 0.5 * (w1[0] + w1[1]);
+            let v = iir_tick::<F, 2, M1>(&a1, &mut s1, &mut l1, [u0, u1]);
+            let d = 0.5 * (v[0] + v[1]);
+            *o = pad.tick::<F>(c, d);
+        }
+        st1.down.store(&s1, l1);
+        st2.down.store(&s2, l2);
+        thiran.end_segment(pad, end - start);
+        fused_advance(&mut st1.down, &mut st2.down, end - start);
+        start = end;
+    }
+}
+
+/// Two channels' allpass states of one direction in the four lanes of
+/// `iir_tick`: `(s, last)` built from channel a's and b's states.
+#[inline(always)]
+fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([[f64; 4]; M], [f64; 4]) {
     let j4 = |x: [f64; 2], y: [f64; 2]| [x[0], x[1], y[0], y[1]];
     // Through memory (`black_box`), here and in `split_states`: built from
     // and split into halves in registers, the states lead LLVM's SLP
-    // vectorizer to keep every section in two 128-bit halves.
+    // vectorizer to keep every section in two 128-bit halves (checked
+    // again in the release build's assembly after `iir_tick` became
+    // generic: without it the pair loops have no 256-bit FMA at all and
+    // their inner loops grow by half to twice the instructions).
     std::hint::black_box((
         std::array::from_fn(|j| j4(a.s[j], b.s[j])),
         j4(a.s[M], b.s[M]),
@@ -301,7 +298,7 @@ pub(super) fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([[f64;
 
 /// Writes the lanes of `join_states` back to the two channels.
 #[inline(always)]
-pub(super) fn split_states<const M: usize>(
+fn split_states<const M: usize>(
     s: &[[f64; 4]; M],
     last: [f64; 4],
     a: &mut IirState,
@@ -316,27 +313,20 @@ pub(super) fn split_states<const M: usize>(
     b.s[M] = [last[2], last[3]];
 }
 
-/// Coefficients of one direction for both channels' lanes (the pair shares
-/// its designs, see `Oversampler::pair_kernel`).
-#[inline(always)]
-pub(super) fn coefs4<const M: usize>(c: &[[f64; 2]; MAX_IIR_SECTIONS]) -> [[f64; 4]; M] {
-    std::array::from_fn(|j| [c[j][0], c[j][1], c[j][0], c[j][1]])
-}
-
 /// Two channels' live 4x upsamplers in one loop (stereo): the same
 /// arithmetic, in the same order per channel, as `iir_up4_m` on each, with
-/// both channels' paths in the four lanes of `iir_tick4`. Both channels
+/// both channels' paths in the four lanes of `iir_tick`. Both channels
 /// must have the same designs and flush phases.
 #[inline(always)]
 fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpPair) {
     let (a1st, a2st, in_a, out_a) = a;
     let (b1st, b2st, in_b, out_b) = b;
-    let a1 = coefs4::<M1>(&a1st.up_coefs);
-    let a2 = coefs4::<M2>(&a2st.up_coefs);
+    let a1 = lanes::<4, M1>(&a1st.up_coefs);
+    let a2 = lanes::<4, M2>(&a2st.up_coefs);
     let len = in_a.len().min(in_b.len());
     let mut start = 0;
     while start < len {
-        let end = start + fused_segment(a1st.up.phase, a2st.up.phase, len - start);
+        let end = start + fused_segment(&a1st.up, &a2st.up, len - start);
         let (mut s1, mut l1) = join_states::<M1>(&a1st.up, &b1st.up);
         let (mut s2, mut l2) = join_states::<M2>(&a2st.up, &b2st.up);
         for (((xa, oa), xb), ob) in in_a[start..end]
@@ -345,9 +335,9 @@ fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpP
             .zip(&in_b[start..end])
             .zip(out_b[4 * start..4 * end].chunks_exact_mut(4))
         {
-            let v = iir_tick4::<F, M1>(&a1, &mut s1, &mut l1, [*xa, *xa, *xb, *xb]);
-            let w0 = iir_tick4::<F, M2>(&a2, &mut s2, &mut l2, [v[0], v[0], v[2], v[2]]);
-            let w1 = iir_tick4::<F, M2>(&a2, &mut s2, &mut l2, [v[1], v[1], v[3], v[3]]);
+            let v = iir_tick::<F, 4, M1>(&a1, &mut s1, &mut l1, [*xa, *xa, *xb, *xb]);
+            let w0 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [v[0], v[0], v[2], v[2]]);
+            let w1 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [v[1], v[1], v[3], v[3]]);
             oa.copy_from_slice(&[w0[0], w0[1], w1[0], w1[1]]);
             ob.copy_from_slice(&[w0[2], w0[3], w1[2], w1[3]]);
         }
@@ -365,13 +355,14 @@ fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpP
 fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b: DownPair) {
     let (a1st, a2st, ta, in_a, out_a) = a;
     let (b1st, b2st, tb, in_b, out_b) = b;
-    let a1 = coefs4::<M1>(&a1st.down_coefs);
-    let a2 = coefs4::<M2>(&a2st.down_coefs);
+    let a1 = lanes::<4, M1>(&a1st.down_coefs);
+    let a2 = lanes::<4, M2>(&a2st.down_coefs);
     let c = ta.c;
     let len = out_a.len().min(out_b.len());
     let mut start = 0;
     while start < len {
-        let end = start + ta.segment(fused_segment(a1st.down.phase, a2st.down.phase, len - start));
+        let fused = fused_segment(&a1st.down, &a2st.down, len - start);
+        let end = start + ta.segment(fused);
         let (mut s1, mut l1) = join_states::<M1>(&a1st.down, &b1st.down);
         let (mut s2, mut l2) = join_states::<M2>(&a2st.down, &b2st.down);
         let (mut pad_a, mut pad_b) = (ta.state, tb.state);
@@ -381,11 +372,11 @@ fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b:
             .zip(in_b[4 * start..4 * end].chunks_exact(4))
             .zip(out_b[start..end].iter_mut())
         {
-            let w0 = iir_tick4::<F, M2>(&a2, &mut s2, &mut l2, [xa[0], xa[1], xb[0], xb[1]]);
+            let w0 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [xa[0], xa[1], xb[0], xb[1]]);
             let (ua0, ub0) = (0.5 * (w0[0] + w0[1]), 0.5 * (w0[2] + w0[3]));
-            let w1 = iir_tick4::<F, M2>(&a2, &mut s2, &mut l2, [xa[2], xa[3], xb[2], xb[3]]);
+            let w1 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [xa[2], xa[3], xb[2], xb[3]]);
             let (ua1, ub1) = (0.5 * (w1[0] + w1[1]), 0.5 * (w1[2] + w1[3]));
-            let v = iir_tick4::<F, M1>(&a1, &mut s1, &mut l1, [ua0, ua1, ub0, ub1]);
+            let v = iir_tick::<F, 4, M1>(&a1, &mut s1, &mut l1, [ua0, ua1, ub0, ub1]);
             let da = 0.5 * (v[0] + v[1]);
             let db = 0.5 * (v[2] + v[3]);
             *oa = pad_a.tick::<F>(c, da);
@@ -513,7 +504,7 @@ pub(super) struct IirStage {
     /// Upsampler coefficients per section: lane 0 = `A0`, lane 1 = `A1`.
     pub(super) up_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
     /// Decimator coefficients: lane 0 (even input) = `A1`, lane 1 = `A0`.
-    pub(super) down_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
+    down_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
     /// Allpass sections per path.
     pub(super) sections: usize,
     /// Upsampler state.

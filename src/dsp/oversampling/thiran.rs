@@ -7,10 +7,10 @@
 //! integer.
 
 use super::flush;
-use crate::dsp::fma::MulAdd;
+use crate::dsp::fma::{MulAdd, Unfused};
 
 /// The Thiran pad's state is flushed every this many host samples.
-pub(super) const FLUSH_PERIOD: usize = 64;
+const FLUSH_PERIOD: usize = 64;
 
 /// First-order Thiran allpass at the host rate that pads the live latency
 /// to a whole number of samples.
@@ -28,9 +28,9 @@ pub(super) struct Thiran {
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct ThiranState {
     /// Previous input.
-    pub(super) x1: f64,
+    x1: f64,
     /// Previous output.
-    pub(super) y1: f64,
+    y1: f64,
 }
 
 impl ThiranState {
@@ -92,14 +92,11 @@ impl Thiran {
         let mut start = 0;
         while start < block.len() {
             let end = start + self.segment(block.len() - start);
-            let ThiranState { mut x1, mut y1 } = self.state;
+            let mut state = self.state;
             for v in block[start..end].iter_mut() {
-                let y = c * *v + x1 - c * y1;
-                x1 = *v;
-                y1 = y;
-                *v = y;
+                *v = state.tick::<Unfused>(c, *v);
             }
-            self.end_segment(ThiranState { x1, y1 }, end - start);
+            self.end_segment(state, end - start);
             start = end;
         }
     }
