@@ -66,7 +66,20 @@ def read(path):
 
 @pytest.fixture(scope="module")
 def ardour(tmp_path_factory):
-    """The session, both exports and Ardour's view of the parameters."""
+    """The session, both exports and Ardour's view of the parameters.
+
+    Headless Ardour's set-up failed once in about ten runs here (right after
+    a fresh bundle build; not reproduced since): the whole session is made
+    again once, in a fresh directory, before the failure counts. The checks
+    on what it exports are not retried."""
+    try:
+        return make_session(tmp_path_factory)
+    except (AssertionError, subprocess.TimeoutExpired) as first:
+        print(f"Ardour set-up failed once, trying again:\n{first}")
+        return make_session(tmp_path_factory)
+
+
+def make_session(tmp_path_factory):
     lua, export = need("ardour7-lua"), need("ardour7-export")
     assert SCANNER.exists(), f"{SCANNER} is missing: install Ardour 7 (apt-get install ardour)"
     assert VST3.is_dir(), f"no VST3 bundle at {VST3} (cargo xtask bundle tubeline --release)"
