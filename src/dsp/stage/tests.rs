@@ -270,10 +270,6 @@ where
         let worst = (after + recovery..y.len())
             .map(|i| (y[i] - expected[i]).abs())
             .fold(0.0, f64::max);
-        eprintln!(
-            "{settings:?}: back within {RECOVERY_TOL:e} of the peak ({peak:.3e} V) after {:.1} ms",
-            took as f64 * 1e3 / FS
-        );
         if took > recovery {
             failures.push(format!(
                 "{settings:?}: {} ms after absurd input the output still differs from a \
@@ -368,11 +364,6 @@ where
                     best = (err, hz, rel);
                 }
             }
-            eprintln!(
-                "{settings:?} at {fs} Hz: worst error {:.2e} of the peak at {:.0} Hz \
-                 (impulse {:e} of the level)",
-                best.0, best.1, best.2
-            );
             if best.0 > RESPONSE_TOL {
                 failures.push(format!(
                     "{settings:?} at {fs} Hz: response() is off the impulse response's DFT \
