@@ -255,6 +255,23 @@ pub(super) struct Loop {
     direct: f64,
 }
 
+/// `t[0] + t[1] + … + t[n−1]` summed as a tree over pairs (neighbours, then
+/// pairs of pairs, …): the order the loop's sums are defined in. Leaves the
+/// partial sums in `t`.
+#[inline(always)]
+fn tree_sum(t: &mut [P2], n: usize) -> P2 {
+    let mut step = 1;
+    while step < n {
+        let mut j = 0;
+        while j + step < n {
+            t[j] = t[j].add(t[j + step]);
+            j += 2 * step;
+        }
+        step *= 2;
+    }
+    t[0]
+}
+
 impl Loop {
     fn new() -> Self {
         let zero = P2::splat(0.0);
@@ -277,16 +294,8 @@ impl Loop {
         for q in 0..np {
             po[q] = self.c[q].mul(s[q]);
         }
-        let mut step = 1;
-        while step < np {
-            let mut j = 0;
-            while j + step < np {
-                po[j] = po[j].add(po[j + step]);
-                j += 2 * step;
-            }
-            step *= 2;
-        }
-        let o = po[0].lo() + po[0].hi();
+        let o = tree_sum(&mut po, np);
+        let o = o.lo() + o.hi();
         // Every state broadcast to both lanes.
         let mut b = [P2::splat(0.0); MAX_STATES];
         for j in 0..M {
@@ -308,16 +317,7 @@ impl Loop {
             if let Some(last) = t[..M].last_mut() {
                 *last = last.add(self.g[q].mul(xs));
             }
-            let mut step = 1;
-            while step < M {
-                let mut j = 0;
-                while j + step < M {
-                    t[j] = t[j].add(t[j + step]);
-                    j += 2 * step;
-                }
-                step *= 2;
-            }
-            *nq = t[0];
+            *nq = tree_sum(&mut t, M);
         }
         s[..np].copy_from_slice(&next[..np]);
         let v = x * self.inv_loop - self.k_loop * o;
