@@ -85,10 +85,7 @@ fn bench_stages_alone(c: &mut Criterion) {
     group.sample_size(10);
     let os_rate = RATE * LIVE_FACTOR as f64;
     let len = os_rate as usize;
-    let spec = ProcessSpec {
-        sample_rate: os_rate,
-        max_block: BLOCK * LIVE_FACTOR,
-    };
+    let spec = ProcessSpec::new(os_rate, BLOCK * LIVE_FACTOR);
     // Volts: a line signal into the DI, a mic signal into the preamp.
     let line: Vec<Vec<f64>> = signal(len, 1.5)
         .into_iter()
@@ -102,10 +99,7 @@ fn bench_stages_alone(c: &mut Criterion) {
     let host_line: Vec<Vec<f64>> = line.iter().map(|c| c[..RATE as usize].to_vec()).collect();
     let mut dis = [DiBox::new(), DiBox::new()];
     for d in &mut dis {
-        d.prepare(&ProcessSpec {
-            sample_rate: RATE,
-            max_block: BLOCK,
-        });
+        d.prepare(&ProcessSpec::new(RATE, BLOCK));
     }
     let mut buf = host_line.clone();
     group.bench_function("di", |b| {
@@ -119,10 +113,7 @@ fn bench_stages_alone(c: &mut Criterion) {
         })
     });
 
-    let host_spec = ProcessSpec {
-        sample_rate: RATE,
-        max_block: BLOCK,
-    };
+    let host_spec = ProcessSpec::new(RATE, BLOCK);
     let designs = design_loads(RATE);
     for model in [HeadphoneModel::Closed32, HeadphoneModel::Iem] {
         let mut amps = [HeadphoneAmp::new(), HeadphoneAmp::new()];

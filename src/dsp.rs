@@ -26,6 +26,8 @@ pub mod stage;
 pub mod transformer;
 pub mod tube;
 
+pub use simd::Isa;
+
 /// What a stage needs to know about the stream it will process.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProcessSpec {
@@ -34,6 +36,20 @@ pub struct ProcessSpec {
     pub sample_rate: f64,
     /// Largest block `process` will ever be called with.
     pub max_block: usize,
+    /// The build the stage's loops run in (the chain picks it once, in its
+    /// `prepare`, and hands it to every stage).
+    pub isa: Isa,
+}
+
+impl ProcessSpec {
+    /// `sample_rate` and `max_block`, with the fastest build this CPU runs.
+    pub fn new(sample_rate: f64, max_block: usize) -> Self {
+        Self {
+            sample_rate,
+            max_block,
+            isa: Isa::detect(),
+        }
+    }
 }
 
 /// The chain processes host blocks in chunks of at most this many samples, so

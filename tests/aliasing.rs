@@ -109,10 +109,7 @@ fn reported_latency_is_the_measured_latency() {
 
         let mut pre = Preamp::new();
         let os_rate = SR * s.oversampling_factor() as f64;
-        pre.prepare(&ProcessSpec {
-            sample_rate: os_rate,
-            max_block: 512,
-        });
+        pre.prepare(&ProcessSpec::new(os_rate, 512));
         pre.set_settings(s.preamp);
         let phase = pre.small_signal_response(freq).arg();
         let preamp_delay = -phase / (std::f64::consts::TAU * freq) * SR;

@@ -158,7 +158,9 @@ use super::oversampling::{latency_for, Oversampler, Quality};
 use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
 use super::transformer::{DiBox, DiSettings};
 use super::tube::{Preamp, PreampPart, PreampSettings, StereoPreamp, GRID_CONDUCTION_VOLTS};
-use super::{db_to_gain, full_scale_peak_volts, ProcessSpec, DBU_REF_VOLTS, MAX_BLOCK};
+use super::fma::MulAdd;
+use super::simd::Kernel;
+use super::{db_to_gain, full_scale_peak_volts, Isa, ProcessSpec, DBU_REF_VOLTS, MAX_BLOCK};
 
 use chunk::ChannelState;
 use morph::{Morph, Switch};
@@ -246,10 +248,9 @@ pub struct Chain {
     /// The oversampled section ran since the last `take_meters` (its grid
     /// peaks mean something).
     meter_section_ran: bool,
-    /// The CPU has AVX2: the host-rate loops run as an AVX2 build (no FMA,
-    /// so the arithmetic and its rounding are the same).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    has_avx2: bool,
+    /// A build forced by `prepare_with_isa` (tests); `None`: the fastest
+    /// this CPU runs, asked once in `prepare` and kept in `spec.isa`.
+    forced_isa: Option<Isa>,
 }
 
 impl Default for Chain {
@@ -267,6 +268,7 @@ impl Chain {
             spec: ProcessSpec {
                 sample_rate: 48_000.0,
                 max_block: MAX_BLOCK,
+                isa: Isa::portable(),
             },
             settings,
             channels: Vec::new(),
@@ -295,7 +297,7 @@ impl Chain {
             preamp_output_gain: GainSmoother::new(1.0),
             headphone: Switch::new(false),
             curves: Box::new(GainCurves::new()),
-            has_avx2: false,
+            forced_isa: None,
             joint: false,
             di_seated: false,
             steady_key: None,
@@ -309,18 +311,27 @@ impl Chain {
         }
     }
 
+    /// `prepare`, with every loop of the chain forced to run in `isa`
+    /// (tests: each build, end to end). Later `prepare`s keep it.
+    pub fn prepare_with_isa(&mut self, sample_rate: f64, num_channels: usize, isa: Isa) {
+        self.forced_isa = Some(isa);
+        self.prepare(sample_rate, num_channels);
+    }
+
+    /// The build the chain's loops run in (chosen in `prepare`).
+    pub fn isa(&self) -> Isa {
+        self.spec.isa
+    }
+
     /// Allocate everything for `num_channels` channels at `sample_rate`.
     /// The only method that allocates. Ends in a settled, reset state.
     pub fn prepare(&mut self, sample_rate: f64, num_channels: usize) {
         self.spec = ProcessSpec {
             sample_rate,
             max_block: MAX_BLOCK,
+            isa: self.forced_isa.unwrap_or_else(Isa::detect),
         };
         self.channels = (0..num_channels).map(|_| ChannelState::new()).collect();
-        #[cfg(target_arch = "x86_64")]
-        {
-            self.has_avx2 = std::arch::is_x86_feature_detected!("avx2");
-        }
         // The half-band designs behind the latencies are worked out here,
         // never on the audio thread.
         for q in [Quality::Live, Quality::High] {
@@ -652,22 +663,18 @@ impl Chain {
         }
     }
 
+    /// One chunk, in the chain's build (the host-rate loops have no
+    /// multiply-add to fuse: every build rounds them alike).
     fn process_chunk(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if self.has_avx2 {
-            // SAFETY: `has_avx2` is set only when the CPU reports AVX2.
-            unsafe { self.process_chunk_avx2(io, start, n) };
-            return;
+        struct Chunk<'a, 'b>(&'a mut Chain, &'a mut [&'b mut [f32]], usize, usize);
+        impl Kernel for Chunk<'_, '_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                self.0.process_chunk_any(self.1, self.2, self.3);
+            }
         }
-        self.process_chunk_any(io, start, n);
-    }
-
-    /// `process_chunk_any` compiled with AVX2 (the stages it calls choose
-    /// their own builds).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn process_chunk_avx2(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
-        self.process_chunk_any(io, start, n);
+        self.spec.isa.run(Chunk(self, io, start, n));
     }
 }
 

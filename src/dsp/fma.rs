@@ -3,8 +3,8 @@
 //!
 //! The hot loops are generic over [`MulAdd`]. The portable build uses
 //! [`Unfused`]: `a·b + c` as a multiply and an add (two roundings). A copy of
-//! the same loop compiled with `#[target_feature(enable = "avx2,fma")]` and
-//! run when [`cpu_has_fma`] says so uses [`Fused`]: `f64::mul_add`, one
+//! the same loop compiled with `#[target_feature(enable = "avx2,fma")]` (the
+//! AVX2 + FMA build an `Isa` selects, see `super::simd`) uses [`Fused`]: `f64::mul_add`, one
 //! instruction with one rounding. Besides saving an instruction, it
 //! shortens every loop-carried recursion `s' = a·s + u` from a multiply
 //! plus an add (6 cycles on current x86) to one FMA (4 cycles), which is
@@ -46,18 +46,6 @@ impl MulAdd for Fused {
     #[inline(always)]
     fn mad1(a: f64, b: f64, c: f64) -> f64 {
         a.mul_add(b, c)
-    }
-}
-
-/// Whether this CPU can run the `avx2,fma` builds of the loops.
-pub(crate) fn cpu_has_fma() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
     }
 }
 

@@ -62,7 +62,8 @@ mod iir;
 mod tests;
 mod thiran;
 
-use super::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
+use super::fma::MulAdd;
+use super::simd::{Isa, Kernel};
 use super::ProcessSpec;
 use design::{allpass1, high_plan, live_plan, stages_for, Designs};
 use fir::FirStage;
@@ -139,11 +140,10 @@ pub struct Oversampler {
     /// The fused 4x live kernel for the designed section counts of stages 1
     /// and 2, if there is one (else live 4x runs stage by stage).
     fused4: Option<Fused4>,
-    /// The CPU has AVX2 and FMA (checked in `prepare`): the fused 4x live
-    /// kernels run as an AVX2 + FMA build with fused multiply-adds (see
-    /// `super::fma`); the other paths are the same either way.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    has_fma: bool,
+    /// The build the loops run in (from `prepare`'s spec): in the AVX2 +
+    /// FMA build the fused 4x live kernels use fused multiply-adds (see
+    /// `super::fma`); the other paths compute the same either way.
+    isa: Isa,
     /// Ping-pong buffer for the intermediate and oversampled signal.
     buf_a: Vec<f64>,
     /// The other ping-pong buffer.
@@ -164,10 +164,7 @@ impl Oversampler {
     /// An oversampler prepared for 48 kHz and blocks of up to 512 samples,
     /// configured as factor 1 (pass-through). Call `prepare` before use.
     pub fn new() -> Self {
-        let spec = ProcessSpec {
-            sample_rate: 48_000.0,
-            max_block: 512,
-        };
+        let spec = ProcessSpec::new(48_000.0, 512);
         let designs = Designs::new(spec.sample_rate);
         let mut os = Oversampler {
             sample_rate_hz: spec.sample_rate,
@@ -181,7 +178,7 @@ impl Oversampler {
             fir: std::array::from_fn(|i| FirStage::new(&designs.fir[i], 1)),
             thiran: Thiran::new(1.0),
             fused4: None,
-            has_fma: false,
+            isa: Isa::portable(),
             buf_a: Vec::new(),
             buf_b: Vec::new(),
             up_len: 0,
@@ -195,7 +192,7 @@ impl Oversampler {
     /// for `spec.max_block` host samples at factor 16, for both qualities.
     /// Keeps the current quality and factor; clears all state.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
-        self.has_fma = cpu_has_fma();
+        self.isa = spec.isa;
         let max_block = spec.max_block.max(1);
         self.sample_rate_hz = spec.sample_rate;
         self.max_block = max_block;
@@ -327,20 +324,15 @@ impl Oversampler {
     /// the oversampler's buffer, which [`Self::oversampled`] then lends out
     /// and [`Self::downsample`] decimates.
     pub fn upsample(&mut self, block: &[f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.has_fma {
-            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
-            unsafe { self.upsample_fma(block) };
-            return;
+        struct Up<'a>(&'a mut Oversampler, &'a [f64]);
+        impl Kernel for Up<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                self.0.upsample_any::<M>(self.1);
+            }
         }
-        self.upsample_any::<Unfused>(block);
-    }
-
-    /// `upsample_any` compiled with AVX2 and FMA, fused.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn upsample_fma(&mut self, block: &[f64]) {
-        self.upsample_any::<Fused>(block);
+        self.isa.run(Up(self, block));
     }
 
     #[inline(always)]
@@ -401,20 +393,15 @@ impl Oversampler {
     /// buffer into `block` (the length given to the last `upsample`; a
     /// longer `block` is written only that far).
     pub fn downsample(&mut self, block: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.has_fma {
-            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
-            unsafe { self.downsample_fma(block) };
-            return;
+        struct Down<'a>(&'a mut Oversampler, &'a mut [f64]);
+        impl Kernel for Down<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                self.0.downsample_any::<M>(self.1);
+            }
         }
-        self.downsample_any::<Unfused>(block);
-    }
-
-    /// `downsample_any` compiled with AVX2 and FMA, fused.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn downsample_fma(&mut self, block: &mut [f64]) {
-        self.downsample_any::<Fused>(block);
+        self.isa.run(Down(self, block));
     }
 
     #[inline(always)]
@@ -486,20 +473,15 @@ impl Oversampler {
     /// result per channel, with the live 4x recursions of both channels in
     /// one loop when the two are configured alike (else one after the other).
     pub fn upsample_pair(a: &mut Oversampler, b: &mut Oversampler, in_a: &[f64], in_b: &[f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if a.has_fma {
-            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
-            unsafe { Self::upsample_pair_fma(a, b, in_a, in_b) };
-            return;
+        struct UpPair<'a>(&'a mut Oversampler, &'a mut Oversampler, &'a [f64], &'a [f64]);
+        impl Kernel for UpPair<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                Oversampler::upsample_pair_any::<M>(self.0, self.1, self.2, self.3);
+            }
         }
-        Self::upsample_pair_any::<Unfused>(a, b, in_a, in_b);
-    }
-
-    /// `upsample_pair_any` compiled with AVX2 and FMA, fused.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn upsample_pair_fma(a: &mut Oversampler, b: &mut Oversampler, in_a: &[f64], in_b: &[f64]) {
-        Self::upsample_pair_any::<Fused>(a, b, in_a, in_b);
+        a.isa.run(UpPair(a, b, in_a, in_b));
     }
 
     #[inline(always)]
@@ -539,25 +521,20 @@ impl Oversampler {
         out_a: &mut [f64],
         out_b: &mut [f64],
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if a.has_fma {
-            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
-            unsafe { Self::downsample_pair_fma(a, b, out_a, out_b) };
-            return;
+        struct DownPair<'a>(
+            &'a mut Oversampler,
+            &'a mut Oversampler,
+            &'a mut [f64],
+            &'a mut [f64],
+        );
+        impl Kernel for DownPair<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                Oversampler::downsample_pair_any::<M>(self.0, self.1, self.2, self.3);
+            }
         }
-        Self::downsample_pair_any::<Unfused>(a, b, out_a, out_b);
-    }
-
-    /// `downsample_pair_any` compiled with AVX2 and FMA, fused.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn downsample_pair_fma(
-        a: &mut Oversampler,
-        b: &mut Oversampler,
-        out_a: &mut [f64],
-        out_b: &mut [f64],
-    ) {
-        Self::downsample_pair_any::<Fused>(a, b, out_a, out_b);
+        a.isa.run(DownPair(a, b, out_a, out_b));
     }
 
     #[inline(always)]

@@ -34,8 +34,108 @@
 //! (`super::loudness`). The headphone amp (intrinsics) and the oversampler
 //! (raw arrays) still have their own: this module is meant to become the
 //! project's one SIMD abstraction.
+//!
+//! # Which build runs: [`Isa`], chosen once
+//!
+//! The loops are compiled twice: a portable build (SSE2 on x86_64, the
+//! target's baseline elsewhere; `a·b + c` unfused) and, on x86_64, an
+//! AVX2 + FMA build (256-bit `F4`, fused multiply-add, see [`super::fma`]).
+//! Which one runs is an [`Isa`] value: [`Isa::detect`] is the only place
+//! that asks the CPU, the chain asks once in `prepare` and hands the answer
+//! to every stage in its [`super::ProcessSpec`], and every stage runs its
+//! loops through [`Isa::run`], the one place where the builds are told
+//! apart. A loop is a [`Kernel`]: a value holding its arguments, whose
+//! `run::<M>()` is the loop written once, generic over the multiply-add
+//! flavour `M`. Tests force either build through the whole chain
+//! (`Chain::prepare_with_isa`) to check that both run and agree.
 
-use super::fma::{Fused, MulAdd};
+use super::fma::{Fused, MulAdd, Unfused};
+
+/// The instruction set the loops run in. Built only by [`Isa::detect`],
+/// [`Isa::portable`] and [`Isa::avx2_fma`], so a value that selects the AVX2
+/// + FMA build exists only on a CPU that has both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Isa(IsaKind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IsaKind {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx2Fma,
+}
+
+impl Default for Isa {
+    /// The portable build.
+    fn default() -> Self {
+        Self::portable()
+    }
+}
+
+impl Isa {
+    /// The portable build: runs anywhere.
+    pub const fn portable() -> Self {
+        Isa(IsaKind::Portable)
+    }
+
+    /// The AVX2 + FMA build, if this CPU has both.
+    pub fn avx2_fma() -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Some(Isa(IsaKind::Avx2Fma));
+        }
+        None
+    }
+
+    /// The fastest build this CPU runs: the one place the CPU is asked.
+    pub fn detect() -> Self {
+        Self::avx2_fma().unwrap_or_default()
+    }
+
+    /// Every build this CPU can run, portable first (for tests that run
+    /// each one).
+    pub fn all_available() -> impl Iterator<Item = Isa> {
+        std::iter::once(Self::portable()).chain(Self::avx2_fma())
+    }
+
+    /// A short name for reports ("portable", "avx2+fma").
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            IsaKind::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            IsaKind::Avx2Fma => "avx2+fma",
+        }
+    }
+
+    /// Runs `kernel` in this build: the one dispatch point of the core.
+    #[inline(always)]
+    pub(crate) fn run<K: Kernel>(self, kernel: K) -> K::Output {
+        match self.0 {
+            IsaKind::Portable => kernel.run::<Unfused>(),
+            // SAFETY: an `Isa` holding `Avx2Fma` is only made by
+            // `Isa::avx2_fma`, after the CPU reported AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            IsaKind::Avx2Fma => unsafe { run_avx2_fma(kernel) },
+        }
+    }
+}
+
+/// A loop and its arguments, run in the build an [`Isa`] selects.
+pub(crate) trait Kernel {
+    /// What the loop returns.
+    type Output;
+    /// The loop, with `a·b + c` as `M` says. Implementations are
+    /// `#[inline(always)]` so the whole loop is compiled into the build's
+    /// copy of [`Isa::run`].
+    fn run<M: MulAdd>(self) -> Self::Output;
+}
+
+/// `kernel` compiled with AVX2 and FMA, fused.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2_fma<K: Kernel>(kernel: K) -> K::Output {
+    kernel.run::<Fused>()
+}
 
 /// Two f64 lanes (left, right; or two samples) operated on lane by lane.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -202,10 +202,7 @@ pub struct ResponseModel {
 impl ResponseModel {
     /// Stages prepared at `sample_rate` (allocates: editor thread only).
     pub fn new(sample_rate: f64) -> Self {
-        let spec = ProcessSpec {
-            sample_rate,
-            max_block: MAX_BLOCK,
-        };
+        let spec = ProcessSpec::new(sample_rate, MAX_BLOCK);
         let mut di = DiBox::new();
         di.prepare(&spec);
         let mut oversampler = Oversampler::new();
@@ -241,10 +238,7 @@ impl ResponseModel {
         self.oversampler.configure(s.quality, factor);
         if factor != self.factor {
             self.factor = factor;
-            self.preamp.prepare(&ProcessSpec {
-                sample_rate: self.sample_rate * factor as f64,
-                max_block: MAX_BLOCK * factor,
-            });
+            self.preamp.prepare(&ProcessSpec::new(self.sample_rate * factor as f64, MAX_BLOCK * factor));
         }
         self.di.set_settings(s.di);
         self.preamp.set_settings(PreampSettings {

@@ -173,6 +173,7 @@ impl Section {
         self.preamps.prepare(&ProcessSpec {
             sample_rate: spec.sample_rate * factor as f64,
             max_block: spec.max_block * factor,
+            ..*spec
         });
         let s = self.settings;
         // Force the rates and the configuration.

@@ -29,6 +29,7 @@ use super::fit::{self, LATENCY};
 use super::loads::{design_loads, LoadDesign, LoadDesigns};
 use super::path::Path;
 use super::{HeadphoneModel, HeadphoneSettings, C64};
+use crate::dsp::simd::Isa;
 use crate::dsp::ProcessSpec;
 
 mod steady;
@@ -113,9 +114,10 @@ pub struct HeadphoneAmp {
     ms_i: f64,
     /// Mean power.
     mean_p: f64,
-    /// The CPU has AVX (checked in `prepare`): the steady loop runs its
-    /// AVX build (same arithmetic, wider vectors).
-    has_avx: bool,
+    /// The build the steady loop runs in (from `prepare`'s spec). The loop
+    /// has no multiply-add to fuse, so every build computes the same bits;
+    /// the AVX2 one only has wider vectors.
+    isa: Isa,
 }
 
 impl Default for HeadphoneAmp {
@@ -160,7 +162,7 @@ impl HeadphoneAmp {
             ms_v: 0.0,
             ms_i: 0.0,
             mean_p: 0.0,
-            has_avx: false,
+            isa: Isa::portable(),
         }
     }
 
@@ -185,10 +187,7 @@ impl HeadphoneAmp {
     }
 
     fn finish_prepare(&mut self, spec: &ProcessSpec) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            self.has_avx = std::arch::is_x86_feature_detected!("avx");
-        }
+        self.isa = spec.isa;
         let fs = spec.sample_rate;
         self.fs = fs;
         self.fade_len = ((FADE_MS * 1e-3 * fs) as usize).max(1);

@@ -44,10 +44,7 @@ fn z_model(m: HeadphoneModel, f: f64) -> C {
 }
 
 fn spec(fs: f64) -> ProcessSpec {
-    ProcessSpec {
-        sample_rate: fs,
-        max_block: 4096,
-    }
+    ProcessSpec::new(fs, 4096)
 }
 
 fn settings(model: HeadphoneModel, zo: f64) -> HeadphoneSettings {

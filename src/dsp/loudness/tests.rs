@@ -11,10 +11,7 @@ fn db(x: f64) -> f64 {
 }
 
 fn spec(fs: f64) -> ProcessSpec {
-    ProcessSpec {
-        sample_rate: fs,
-        max_block: 4096,
-    }
+    ProcessSpec::new(fs, 4096)
 }
 
 fn preamp(fs: f64, s: PreampSettings) -> Preamp {

@@ -12,10 +12,7 @@ const QUALITIES: [Quality; 2] = [Quality::Live, Quality::High];
 
 fn make(quality: Quality, factor: usize, fs: f64, max_block: usize) -> Oversampler {
     let mut os = Oversampler::new();
-    os.prepare(&ProcessSpec {
-        sample_rate: fs,
-        max_block,
-    });
+    os.prepare(&ProcessSpec::new(fs, max_block));
     os.configure(quality, factor);
     os
 }
@@ -371,16 +368,11 @@ fn block_size_invariance() {
 fn pair_matches_each_channel_alone() {
     let (xa, xb) = (noise(3000, 11), noise(3000, 12));
     let nl = |up: &mut [f64]| up.iter_mut().for_each(|v| *v = (1.5 * *v).tanh());
-    let builds: &[bool] = if crate::dsp::fma::cpu_has_fma() {
-        &[false, true]
-    } else {
-        &[false]
-    };
-    for &fma in builds {
+    for isa in crate::dsp::Isa::all_available() {
         for q in QUALITIES {
             for f in [2, 4, 8] {
                 let mut os: [Oversampler; 4] = std::array::from_fn(|_| make(q, f, 44_100.0, 256));
-                os.iter_mut().for_each(|o| o.has_fma = fma);
+                os.iter_mut().for_each(|o| o.isa = isa);
                 let (mut ya, mut yb) = (xa.clone(), xb.clone());
                 let (mut za, mut zb) = (xa.clone(), xb.clone());
                 let mut start = 0;
@@ -398,7 +390,7 @@ fn pair_matches_each_channel_alone() {
                     nl(b.oversampled());
                     Oversampler::downsample_pair(a, b, &mut za[r.clone()], &mut zb[r]);
                 }
-                assert!(ya == za && yb == zb, "{q:?} x{f} fma {fma}");
+                assert!(ya == za && yb == zb, "{q:?} x{f} {}", isa.name());
             }
         }
     }

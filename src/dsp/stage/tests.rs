@@ -101,10 +101,7 @@ struct Case<S: Stage> {
 }
 
 fn spec(fs: f64) -> ProcessSpec {
-    ProcessSpec {
-        sample_rate: fs,
-        max_block: MAX_BLOCK,
-    }
+    ProcessSpec::new(fs, MAX_BLOCK)
 }
 
 /// A fresh instance with `settings`, prepared at `fs`.

@@ -15,10 +15,7 @@ fn db(x: f64) -> f64 {
 fn boxed(fs: f64, s: DiSettings) -> DiBox {
     let mut d = DiBox::new();
     d.set_settings(s);
-    d.prepare(&ProcessSpec {
-        sample_rate: fs,
-        max_block: 4096,
-    });
+    d.prepare(&ProcessSpec::new(fs, 4096));
     d
 }
 

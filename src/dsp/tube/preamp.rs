@@ -25,7 +25,8 @@ use super::kernel::{chunk_len, ChunkStats, StageLanes, CHUNK};
 use super::koren::operating_point;
 use super::stage::{StageCircuit, TriodeStage};
 use super::{HighPass, PreampSettings, TubeType};
-use crate::dsp::fma::{cpu_has_fma, Fused, MulAdd, Unfused};
+use crate::dsp::fma::{MulAdd, Unfused};
+use crate::dsp::simd::{Isa, Kernel};
 use crate::dsp::simd::{Lane, F2};
 use crate::dsp::{db_to_gain, ProcessSpec};
 use num_complex::Complex;
@@ -82,10 +83,9 @@ pub(super) struct PreampCore {
     /// Samples through the stages since reset, for the periodic denormal
     /// flush (tied to sample index, so block size does not matter).
     counter: u64,
-    /// The CPU has AVX2 and FMA (checked in `prepare`): the block loop runs
-    /// as an AVX2 + FMA build of the same code, with fused multiply-adds.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    has_fma: bool,
+    /// The build the block loop runs in (from `prepare`'s spec; the AVX2 +
+    /// FMA build uses fused multiply-adds).
+    isa: Isa,
 }
 
 /// The per-lane state of the whole preamp.
@@ -145,7 +145,7 @@ impl PreampCore {
             level: 1.0,
             smooth_a: 1.0,
             counter: 0,
-            has_fma: false,
+            isa: Isa::portable(),
         };
         p.apply_settings(PreampSettings::default(), true);
         p
@@ -156,7 +156,7 @@ impl PreampCore {
     }
 
     fn prepare(&mut self, spec: &ProcessSpec) {
-        self.has_fma = cpu_has_fma();
+        self.isa = spec.isa;
         self.stage1.prepare(spec);
         self.stage2.prepare(spec);
         self.set_rates(spec.sample_rate, spec.sample_rate);
@@ -552,21 +552,15 @@ impl Preamp {
 
     /// Run one part of the preamp over one channel in place.
     pub fn process_part(&mut self, part: PreampPart, block: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.core.has_fma {
-            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
-            unsafe { self.process_fma(part, block) };
-            return;
+        struct Run<'a>(&'a mut Preamp, PreampPart, &'a mut [f64]);
+        impl Kernel for Run<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                self.0.process_any::<M>(self.1, self.2);
+            }
         }
-        self.process_any::<Unfused>(part, block);
-    }
-
-    /// `process_any` compiled with AVX2 and FMA, fused (as the stereo
-    /// preamp, so that a channel of either is the same bit for bit).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn process_fma(&mut self, part: PreampPart, block: &mut [f64]) {
-        self.process_any::<Fused>(part, block);
+        self.core.isa.run(Run(self, part, block));
     }
 
     #[inline(always)]
@@ -717,20 +711,15 @@ impl StereoPreamp {
 
     /// Run one part of the preamp over both channels in place.
     pub fn process_stereo_part(&mut self, part: PreampPart, left: &mut [f64], right: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.core.has_fma {
-            // SAFETY: `has_fma` is set only when the CPU reports AVX2 and FMA.
-            unsafe { self.process_stereo_fma(part, left, right) };
-            return;
+        struct Run<'a>(&'a mut StereoPreamp, PreampPart, &'a mut [f64], &'a mut [f64]);
+        impl Kernel for Run<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                self.0.process_stereo_any::<M>(self.1, self.2, self.3);
+            }
         }
-        self.process_stereo_any::<Unfused>(part, left, right);
-    }
-
-    /// `process_stereo_any` compiled with AVX2 and FMA, fused.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn process_stereo_fma(&mut self, part: PreampPart, left: &mut [f64], right: &mut [f64]) {
-        self.process_stereo_any::<Fused>(part, left, right);
+        self.core.isa.run(Run(self, part, left, right));
     }
 
     #[inline(always)]

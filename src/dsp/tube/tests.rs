@@ -112,10 +112,7 @@ fn sine(n: usize, fs: f64, f: f64, amp: f64) -> Vec<f64> {
 }
 
 fn spec(fs: f64) -> ProcessSpec {
-    ProcessSpec {
-        sample_rate: fs,
-        max_block: 4096,
-    }
+    ProcessSpec::new(fs, 4096)
 }
 
 fn preamp(fs: f64, s: PreampSettings) -> Preamp {

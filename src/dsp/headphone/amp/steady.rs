@@ -18,6 +18,8 @@
 use super::super::fit::{BETA, TAPS};
 use super::super::path::MAX_STATES;
 use super::{meter, soft_rail, HeadphoneAmp, KNEE_FRACTION};
+use crate::dsp::fma::MulAdd;
+use crate::dsp::simd::Kernel;
 
 /// Samples per chunk of the steady loop (stack buffers).
 const CHUNK: usize = 64;
@@ -55,22 +57,15 @@ impl HeadphoneAmp {
     /// Built-in load, no parameter moving: the tight loop, dispatched
     /// once per block on the loop's state count.
     pub(super) fn process_steady(&mut self, block: &mut [f64]) {
-        #[cfg(target_arch = "x86_64")]
-        if self.has_avx {
-            // SAFETY: `has_avx` is set only when the CPU reports AVX.
-            unsafe { self.process_steady_avx(block) };
-            return;
+        struct Steady<'a>(&'a mut HeadphoneAmp, &'a mut [f64]);
+        impl Kernel for Steady<'_> {
+            type Output = ();
+            #[inline(always)]
+            fn run<M: MulAdd>(self) {
+                self.0.process_steady_any(self.1);
+            }
         }
-        self.process_steady_any(block);
-    }
-
-    /// `process_steady_any` compiled with AVX (4-wide vectors). It has
-    /// no fused multiply-add, so it rounds exactly like the portable
-    /// build: the output is the same bit for bit.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx")]
-    fn process_steady_avx(&mut self, block: &mut [f64]) {
-        self.process_steady_any(block);
+        self.isa.run(Steady(self, block));
     }
 
     #[inline(always)]
