@@ -8,6 +8,7 @@ use tubeline::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
 use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
+use tubeline::dsp::Isa;
 use util::*;
 
 /// Settings with the tube preamp switched in and driven, with auto-gain.
@@ -186,8 +187,8 @@ fn polarity_gives_exact_negation() {
 
 /// Run with settings that change at fixed sample positions, in host blocks
 /// of `block`, split at the change points as a host with sample-accurate
-/// automation does.
-fn run_automated(block: usize) -> Vec<Vec<f32>> {
+/// automation does, every loop in the build `isa`.
+fn run_automated(block: usize, isa: Isa) -> Vec<Vec<f32>> {
     let sr = 48_000.0;
     let len = 30_000;
     let input = stereo(len, sr);
@@ -251,7 +252,8 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
         ),
     ];
     let mut chain = Chain::new();
-    chain.prepare(sr, 2);
+    chain.prepare_with_isa(sr, 2, isa);
+    assert_eq!(chain.isa(), isa);
     let mut out = input.clone();
     let mut pos = 0;
     while pos < len {
@@ -272,18 +274,53 @@ fn run_automated(block: usize) -> Vec<Vec<f32>> {
 
 #[test]
 fn block_size_does_not_change_the_output() {
-    let reference = run_automated(1);
-    for block in [7, 64, 513, 4096, 8192] {
-        assert!(
-            run_automated(block) == reference,
-            "block size {block} differs"
-        );
+    // In every build this CPU runs (the portable loops too, on a machine
+    // that would pick AVX2 + FMA).
+    for isa in Isa::all_available() {
+        let reference = run_automated(1, isa);
+        for block in [7, 64, 513, 4096, 8192] {
+            assert!(
+                run_automated(block, isa) == reference,
+                "{} build: block size {block} differs",
+                isa.name()
+            );
+        }
     }
 }
 
 #[test]
 fn re_render_is_bit_identical() {
-    assert!(run_automated(333) == run_automated(333));
+    for isa in Isa::all_available() {
+        assert!(
+            run_automated(333, isa) == run_automated(333, isa),
+            "{}",
+            isa.name()
+        );
+    }
+}
+
+#[test]
+fn every_build_gives_the_same_sound() {
+    // The builds differ only in rounding (fused multiply-adds): through
+    // every stage and every kind of change they must agree far below
+    // anything audible, here −120 dBFS (f32 output, peak 1.0).
+    let builds: Vec<Isa> = Isa::all_available().collect();
+    let reference = run_automated(333, builds[0]);
+    for &isa in &builds[1..] {
+        let y = run_automated(333, isa);
+        let worst = reference
+            .iter()
+            .flatten()
+            .zip(y.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst <= 1e-6,
+            "{} vs {}: worst difference {worst:e}",
+            builds[0].name(),
+            isa.name()
+        );
+    }
 }
 
 #[test]
@@ -615,9 +652,9 @@ fn a_stereo_pair_is_bit_identical_to_two_mono_chains() {
     // including while the preamp crossfades in and the quality changes.
     let sr = 48_000.0;
     let input = stereo(12_000, sr);
-    let run = |channels: &[Vec<f32>]| {
+    let run = |channels: &[Vec<f32>], isa: Isa| {
         let mut chain = Chain::new();
-        chain.prepare(sr, channels.len());
+        chain.prepare_with_isa(sr, channels.len(), isa);
         let mut out = channels.to_vec();
         let mut pos = 0;
         for (k, s) in [
@@ -642,9 +679,15 @@ fn a_stereo_pair_is_bit_identical_to_two_mono_chains() {
         }
         out
     };
-    let pair = run(&input);
-    for (c, x) in input.iter().enumerate() {
-        let mono = run(std::slice::from_ref(x));
-        assert!(mono[0] == pair[c], "channel {c} differs from mono");
+    for isa in Isa::all_available() {
+        let pair = run(&input, isa);
+        for (c, x) in input.iter().enumerate() {
+            let mono = run(std::slice::from_ref(x), isa);
+            assert!(
+                mono[0] == pair[c],
+                "{} build: channel {c} differs from mono",
+                isa.name()
+            );
+        }
     }
 }

@@ -149,17 +149,17 @@ pub use settings::{ChainSettings, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB, PRO_
 // Everything the chain takes from the rest of the DSP core, in one place:
 // the submodules import it from here (`use super::…`).
 use super::delay::DelayLine;
+use super::fma::MulAdd;
 use super::headphone::{
     design_loads, CustomFilter, HeadphoneAmp, HeadphoneLevels, HeadphoneSettings,
 };
 use super::loudness::{AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad};
 use super::meters::{ChainMeters, Tap, TapSums};
 use super::oversampling::{latency_for, Oversampler, Quality};
+use super::simd::Kernel;
 use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
 use super::transformer::{DiBox, DiSettings};
 use super::tube::{Preamp, PreampPart, PreampSettings, StereoPreamp, GRID_CONDUCTION_VOLTS};
-use super::fma::MulAdd;
-use super::simd::Kernel;
 use super::{db_to_gain, full_scale_peak_volts, Isa, ProcessSpec, DBU_REF_VOLTS, MAX_BLOCK};
 
 use chunk::ChannelState;

@@ -473,7 +473,12 @@ impl Oversampler {
     /// result per channel, with the live 4x recursions of both channels in
     /// one loop when the two are configured alike (else one after the other).
     pub fn upsample_pair(a: &mut Oversampler, b: &mut Oversampler, in_a: &[f64], in_b: &[f64]) {
-        struct UpPair<'a>(&'a mut Oversampler, &'a mut Oversampler, &'a [f64], &'a [f64]);
+        struct UpPair<'a>(
+            &'a mut Oversampler,
+            &'a mut Oversampler,
+            &'a [f64],
+            &'a [f64],
+        );
         impl Kernel for UpPair<'_> {
             type Output = ();
             #[inline(always)]

@@ -238,7 +238,10 @@ impl ResponseModel {
         self.oversampler.configure(s.quality, factor);
         if factor != self.factor {
             self.factor = factor;
-            self.preamp.prepare(&ProcessSpec::new(self.sample_rate * factor as f64, MAX_BLOCK * factor));
+            self.preamp.prepare(&ProcessSpec::new(
+                self.sample_rate * factor as f64,
+                MAX_BLOCK * factor,
+            ));
         }
         self.di.set_settings(s.di);
         self.preamp.set_settings(PreampSettings {

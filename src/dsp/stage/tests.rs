@@ -28,7 +28,7 @@ use crate::dsp::oversampling::Quality;
 use crate::dsp::signals::music_like;
 use crate::dsp::transformer::{DiBox, DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 use crate::dsp::tube::{HighPass, Preamp, PreampSettings, StageCircuit, TriodeStage, TubeType};
-use crate::dsp::ProcessSpec;
+use crate::dsp::{Isa, ProcessSpec};
 use num_complex::Complex;
 use std::f64::consts::PI;
 use std::fmt::Debug;
@@ -100,16 +100,20 @@ struct Case<S: Stage> {
     recovery_ms: f64,
 }
 
-fn spec(fs: f64) -> ProcessSpec {
-    ProcessSpec::new(fs, MAX_BLOCK)
-}
-
-/// A fresh instance with `settings`, prepared at `fs`.
-fn fresh<S: Stage>(case: &Case<S>, settings: S::Settings, fs: f64) -> S {
+/// A fresh instance with `settings`, prepared at `fs` for the build `isa`.
+fn fresh_in<S: Stage>(case: &Case<S>, settings: S::Settings, fs: f64, isa: Isa) -> S {
     let mut stage = (case.make)();
     stage.set_settings(settings);
-    stage.prepare(&spec(fs));
+    stage.prepare(&ProcessSpec {
+        isa,
+        ..ProcessSpec::new(fs, MAX_BLOCK)
+    });
     stage
+}
+
+/// A fresh instance with `settings`, prepared at `fs` for this CPU's build.
+fn fresh<S: Stage>(case: &Case<S>, settings: S::Settings, fs: f64) -> S {
+    fresh_in(case, settings, fs, Isa::detect())
 }
 
 /// `x` through `stage` in blocks cycling through `sizes`.
@@ -147,12 +151,15 @@ where
     let x = test_signal(SIGNAL_LEN, FS, case.level_volts);
     let default = case.settings[0];
     let mut failures = Vec::new();
-    for &settings in &case.settings {
+    for (isa, &settings) in
+        Isa::all_available().flat_map(|i| case.settings.iter().map(move |s| (i, s)))
+    {
         // Settings fixed from the start, and a change from the defaults at
-        // `SWITCH_AT` (ramps and crossfades run across block edges).
-        let steady = |sizes: &[usize]| render(&mut fresh(case, settings, FS), &x, sizes);
+        // `SWITCH_AT` (ramps and crossfades run across block edges), in
+        // every build this CPU runs.
+        let steady = |sizes: &[usize]| render(&mut fresh_in(case, settings, FS, isa), &x, sizes);
         let switched = |sizes: &[usize]| {
-            let mut stage = fresh(case, default, FS);
+            let mut stage = fresh_in(case, default, FS, isa);
             let mut y = render(&mut stage, &x[..SWITCH_AT], sizes);
             stage.set_settings(settings);
             y.extend(render(&mut stage, &x[SWITCH_AT..], sizes));
@@ -168,8 +175,9 @@ where
                 let y = run(sizes);
                 if let Some((i, a, b)) = first_difference(&reference, &y) {
                     failures.push(format!(
-                        "{settings:?}, {what}: blocks of {sizes:?} differ from blocks of 1 \
-                         first at sample {i}: {b:e} vs {a:e}"
+                        "{} build, {settings:?}, {what}: blocks of {sizes:?} differ from \
+                         blocks of 1 first at sample {i}: {b:e} vs {a:e}",
+                        isa.name()
                     ));
                 }
             }
@@ -186,9 +194,11 @@ where
     // 20 dB over the test level, an odd length (counters mid-chunk).
     let loud: Vec<f64> = test_signal(12_345, FS, 10.0 * case.level_volts);
     let mut failures = Vec::new();
-    for &settings in &case.settings {
-        let expected = render(&mut fresh(case, settings, FS), &x, &[1000]);
-        let mut stage = fresh(case, case.settings[0], FS);
+    for (isa, &settings) in
+        Isa::all_available().flat_map(|i| case.settings.iter().map(move |s| (i, s)))
+    {
+        let expected = render(&mut fresh_in(case, settings, FS, isa), &x, &[1000]);
+        let mut stage = fresh_in(case, case.settings[0], FS, isa);
         render(&mut stage, &loud, &[777]);
         stage.set_settings(settings);
         render(&mut stage, &loud, &[777]);
@@ -196,8 +206,9 @@ where
         let y = render(&mut stage, &x, &[1000]);
         if let Some((i, a, b)) = first_difference(&expected, &y) {
             failures.push(format!(
-                "{settings:?}: after reset the output differs from a fresh instance's \
-                 first at sample {i}: {b:e} vs {a:e}"
+                "{} build, {settings:?}: after reset the output differs from a fresh \
+                 instance's first at sample {i}: {b:e} vs {a:e}",
+                isa.name()
             ));
         }
     }

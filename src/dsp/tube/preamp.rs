@@ -711,7 +711,12 @@ impl StereoPreamp {
 
     /// Run one part of the preamp over both channels in place.
     pub fn process_stereo_part(&mut self, part: PreampPart, left: &mut [f64], right: &mut [f64]) {
-        struct Run<'a>(&'a mut StereoPreamp, PreampPart, &'a mut [f64], &'a mut [f64]);
+        struct Run<'a>(
+            &'a mut StereoPreamp,
+            PreampPart,
+            &'a mut [f64],
+            &'a mut [f64],
+        );
         impl Kernel for Run<'_> {
             type Output = ();
             #[inline(always)]
