@@ -15,10 +15,10 @@
 //!   correction FIR fit);
 //! - `headphone/path.rs`: one running load, the delay-free loop
 //!   v = x - Zo Y_b v and its per-sample step (`Loop::step`), then the
-//!   correction; `headphone/lanes.rs`: the two-lane f64 type it runs on;
+//!   correction, on the project's two-lane `F2` (`super::simd`);
 //! - `headphone/amp.rs`: `HeadphoneAmp`, the stage (settings, smoothing,
 //!   crossfades, the swing limit, meters); `headphone/amp/steady.rs`: its
-//!   steady block loop with the AVX build;
+//!   steady block loop, run in the chain's build (`Isa`);
 //! - `headphone/custom.rs`: measured loads;
 //! - `headphone/report.rs`: the numbers and warning for a (load, Zo) pair.
 //!
@@ -36,7 +36,6 @@ use num_complex::Complex;
 mod amp;
 mod custom;
 mod fit;
-mod lanes;
 mod loads;
 mod path;
 mod report;

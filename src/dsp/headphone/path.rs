@@ -4,15 +4,15 @@
 //!
 //! Run time: the loop runs in closed-loop state-space form on the
 //! cascade's own states (s' = (Ao - k bo co) s + bo x / (1 + Zo d), rebuilt
-//! when Zo moves), with the states packed two per SIMD register
-//! (`headphone/lanes.rs`) and each row summed as a tree, so the per-sample
+//! when Zo moves), with the states packed two per SIMD register (`F2`,
+//! `crate::dsp::simd`) and each row summed as a tree, so the per-sample
 //! dependency chain is one multiply and a few adds. `Loop::step` is that
 //! per-sample update; `Path::tick` adds the correction for one sample,
 //! and the steady block loop (`headphone/amp/steady.rs`) runs the same
 //! step and the same sums over a block.
 
 use super::fit::{BETA, TAPS};
-use super::lanes::P2;
+use crate::dsp::simd::{Arith, Lane, F2};
 use super::loads::{LoadDesign, MAX_SECTIONS};
 
 /// Largest number of loop states (two per biquad).
@@ -48,7 +48,7 @@ pub(super) struct Path {
     pub(super) lp: Loop,
     /// Loop states, two per lane pair (live ones first, the rest stay
     /// zero).
-    pub(super) state: [P2; PAIRS],
+    pub(super) state: [F2; PAIRS],
     /// Correction taps at the current Zo.
     pub(super) taps: [f64; TAPS],
     /// Loop output history, newest first (`hist[k]` is v delayed k).
@@ -114,7 +114,7 @@ impl Path {
             c_open,
             direct: d.direct,
             lp: Loop::new(),
-            state: [P2::splat(0.0); PAIRS],
+            state: [F2::splat(0.0); PAIRS],
             taps: d.taps[0],
             hist: [0.0; TAPS],
             post: [0.0; 2],
@@ -147,13 +147,10 @@ impl Path {
             let (r0, r1) = (2 * q, 2 * q + 1);
             let (kb0, kb1) = (k_loop * b_open[r0], k_loop * b_open[r1]);
             for (j, aj) in lp.a[q].iter_mut().enumerate().take(*m) {
-                *aj = P2::new(
-                    a_open[r0][j] - kb0 * c_open[j],
-                    a_open[r1][j] - kb1 * c_open[j],
-                );
+                *aj = F2([a_open[r0][j] - kb0 * c_open[j], a_open[r1][j] - kb1 * c_open[j]]);
             }
-            lp.g[q] = P2::new(b_open[r0], b_open[r1]).mul(P2::splat(inv_loop));
-            lp.c[q] = P2::new(c_open[r0], c_open[r1]);
+            lp.g[q] = F2([b_open[r0], b_open[r1]]) * F2::splat(inv_loop);
+            lp.c[q] = F2([c_open[r0], c_open[r1]]);
         }
     }
 
@@ -215,16 +212,13 @@ impl Path {
             }
         };
         for pair in self.state.iter_mut() {
-            let (mut lo, mut hi) = (pair.lo(), pair.hi());
-            tiny(&mut lo);
-            tiny(&mut hi);
-            *pair = P2::new(lo, hi);
+            *pair = pair.flush();
         }
         self.post.iter_mut().for_each(tiny);
     }
 
     pub(super) fn reset(&mut self) {
-        self.state = [P2::splat(0.0); PAIRS];
+        self.state = [F2::splat(0.0); PAIRS];
         self.hist = [0.0; TAPS];
         self.post = [0.0; 2];
     }
@@ -234,7 +228,7 @@ impl Path {
 const PAIRS: usize = MAX_STATES / 2;
 
 /// The closed loop of a `Path`, packed for stepping: states two per
-/// `P2` (rows 2p and 2p + 1 in pair p; an odd count pads with a zero
+/// `F2` (rows 2p and 2p + 1 in pair p; an odd count pads with a zero
 /// lane). `Path::tick_m` and `HeadphoneAmp::steady_m` (which copies it
 /// to locals, so it stays in registers) both step it: they agree to the
 /// bit.
@@ -242,11 +236,11 @@ const PAIRS: usize = MAX_STATES / 2;
 pub(super) struct Loop {
     /// Closed-loop matrix by row pair and column:
     /// `a[p][j]` = (a[2p][j], a[2p + 1][j]).
-    a: [[P2; MAX_STATES]; PAIRS],
+    a: [[F2; MAX_STATES]; PAIRS],
     /// Closed-loop input vector by row pair.
-    g: [P2; PAIRS],
+    g: [F2; PAIRS],
     /// Zero-input output row of the cascade by state pair.
-    c: [P2; PAIRS],
+    c: [F2; PAIRS],
     /// 1 / (1 + Zo d).
     inv_loop: f64,
     /// Zo / (1 + Zo d).
@@ -259,12 +253,12 @@ pub(super) struct Loop {
 /// pairs of pairs, …): the order the loop's sums are defined in. Leaves the
 /// partial sums in `t`.
 #[inline(always)]
-fn tree_sum(t: &mut [P2], n: usize) -> P2 {
+fn tree_sum(t: &mut [F2], n: usize) -> F2 {
     let mut step = 1;
     while step < n {
         let mut j = 0;
         while j + step < n {
-            t[j] = t[j].add(t[j + step]);
+            t[j] = t[j] + t[j + step];
             j += 2 * step;
         }
         step *= 2;
@@ -274,7 +268,7 @@ fn tree_sum(t: &mut [P2], n: usize) -> P2 {
 
 impl Loop {
     fn new() -> Self {
-        let zero = P2::splat(0.0);
+        let zero = F2::splat(0.0);
         Loop {
             a: [[zero; MAX_STATES]; PAIRS],
             g: [zero; PAIRS],
@@ -287,35 +281,35 @@ impl Loop {
 
     /// One sample of the loop: updates `s`, returns (v, i = Y_b v).
     #[inline(always)]
-    pub(super) fn step<const M: usize>(&self, s: &mut [P2; PAIRS], x: f64) -> (f64, f64) {
+    pub(super) fn step<const M: usize>(&self, s: &mut [F2; PAIRS], x: f64) -> (f64, f64) {
         let np = M.div_ceil(2);
         // o = c . s: lane products summed as a tree over pairs, then lanes.
-        let mut po = [P2::splat(0.0); PAIRS];
+        let mut po = [F2::splat(0.0); PAIRS];
         for q in 0..np {
-            po[q] = self.c[q].mul(s[q]);
+            po[q] = self.c[q] * s[q];
         }
         let o = tree_sum(&mut po, np);
-        let o = o.lo() + o.hi();
+        let o = o.0[0] + o.0[1];
         // Every state broadcast to both lanes.
-        let mut b = [P2::splat(0.0); MAX_STATES];
+        let mut b = [F2::splat(0.0); MAX_STATES];
         for j in 0..M {
             b[j] = if j % 2 == 0 {
-                s[j / 2].dup_lo()
+                F2::splat(s[j / 2].0[0])
             } else {
-                s[j / 2].dup_hi()
+                F2::splat(s[j / 2].0[1])
             };
         }
-        let xs = P2::splat(x);
+        let xs = F2::splat(x);
         // s'_r = sum_j a[r][j] s_j + g_r x for a pair of rows at a time,
         // summed as a tree over j (the input term joins the last leaf).
-        let mut next = [P2::splat(0.0); PAIRS];
+        let mut next = [F2::splat(0.0); PAIRS];
         for (q, nq) in next.iter_mut().enumerate().take(np) {
-            let mut t = [P2::splat(0.0); MAX_STATES];
+            let mut t = [F2::splat(0.0); MAX_STATES];
             for j in 0..M {
-                t[j] = self.a[q][j].mul(b[j]);
+                t[j] = self.a[q][j] * b[j];
             }
             if let Some(last) = t[..M].last_mut() {
-                *last = last.add(self.g[q].mul(xs));
+                *last = *last + self.g[q] * xs;
             }
             *nq = tree_sum(&mut t, M);
         }
