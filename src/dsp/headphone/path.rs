@@ -12,8 +12,8 @@
 //! step and the same sums over a block.
 
 use super::fit::{BETA, TAPS};
-use crate::dsp::simd::{Arith, Lane, F2};
 use super::loads::{LoadDesign, MAX_SECTIONS};
+use crate::dsp::simd::{Arith, Lane, F2};
 
 /// Largest number of loop states (two per biquad).
 pub(super) const MAX_STATES: usize = 2 * MAX_SECTIONS;
@@ -147,7 +147,10 @@ impl Path {
             let (r0, r1) = (2 * q, 2 * q + 1);
             let (kb0, kb1) = (k_loop * b_open[r0], k_loop * b_open[r1]);
             for (j, aj) in lp.a[q].iter_mut().enumerate().take(*m) {
-                *aj = F2([a_open[r0][j] - kb0 * c_open[j], a_open[r1][j] - kb1 * c_open[j]]);
+                *aj = F2([
+                    a_open[r0][j] - kb0 * c_open[j],
+                    a_open[r1][j] - kb1 * c_open[j],
+                ]);
             }
             lp.g[q] = F2([b_open[r0], b_open[r1]]) * F2::splat(inv_loop);
             lp.c[q] = F2([c_open[r0], c_open[r1]]);

@@ -24,6 +24,7 @@ use super::design::{IirDesign, MAX_IIR_SECTIONS};
 use super::flush;
 use super::thiran::Thiran;
 use crate::dsp::fma::{MulAdd, Unfused};
+use crate::dsp::simd::{mad, Arith, Lane, F2, F4};
 
 /// A half-band's IIR state is flushed every this many input samples of its
 /// stage. Longer than the Thiran's, because each flush also ends a segment
@@ -40,7 +41,7 @@ pub(super) const IIR_FLUSH_PERIOD: usize = 128;
 pub(super) struct IirState {
     /// `s[j]` = previous input of section j in each lane; `s[m]` = previous
     /// output of the last section (`m` = sections per path).
-    pub(super) s: [[f64; 2]; MAX_IIR_SECTIONS + 1],
+    pub(super) s: [F2; MAX_IIR_SECTIONS + 1],
     /// Input samples processed since the last flush (0..IIR_FLUSH_PERIOD), so the
     /// flush happens at the same absolute sample whatever the block sizes.
     pub(super) phase: usize,
@@ -48,7 +49,7 @@ pub(super) struct IirState {
 
 impl IirState {
     const ZERO: IirState = IirState {
-        s: [[0.0; 2]; MAX_IIR_SECTIONS + 1],
+        s: [F2([0.0; 2]); MAX_IIR_SECTIONS + 1],
         phase: 0,
     };
 
@@ -70,27 +71,26 @@ impl IirState {
 
     /// The state of `M` sections per path as `iir_tick` takes it.
     #[inline(always)]
-    fn load<const M: usize>(&self) -> ([[f64; 2]; M], [f64; 2]) {
+    fn load<const M: usize>(&self) -> ([F2; M], F2) {
         (std::array::from_fn(|j| self.s[j]), self.s[M])
     }
 
     /// Keeps the state `iir_tick` left.
     #[inline(always)]
-    fn store<const M: usize>(&mut self, s: &[[f64; 2]; M], last: [f64; 2]) {
+    fn store<const M: usize>(&mut self, s: &[F2; M], last: F2) {
         self.s[..M].copy_from_slice(s);
         self.s[M] = last;
     }
 
     fn flush_state(&mut self) {
         for lane in self.s.iter_mut() {
-            lane[0] = flush(lane[0]);
-            lane[1] = flush(lane[1]);
+            *lane = F2([flush(lane.0[0]), flush(lane.0[1])]);
         }
     }
 
     /// Sum of the state times zero: NaN if any state value is not finite.
     pub(super) fn poison(&self) -> f64 {
-        self.s.iter().map(|l| l[0] * 0.0 + l[1] * 0.0).sum()
+        self.s.iter().map(|l| l.0[0] * 0.0 + l.0[1] * 0.0).sum()
     }
 }
 
@@ -114,17 +114,15 @@ impl IirState {
 /// shares; with four lanes each section is one 256-bit operation where the
 /// caller is built with AVX.
 #[inline(always)]
-fn iir_tick<F: MulAdd, const L: usize, const M: usize>(
-    a: &[[f64; L]; M],
-    s: &mut [[f64; L]; M],
-    last: &mut [f64; L],
-    mut v: [f64; L],
-) -> [f64; L] {
+fn iir_tick<F: MulAdd, L: Arith, const M: usize>(
+    a: &[L; M],
+    s: &mut [L; M],
+    last: &mut L,
+    mut v: L,
+) -> L {
     for j in 0..M {
         let prev_out = if j + 1 < M { s[j + 1] } else { *last };
-        let y = std::array::from_fn(|i| {
-            F::mad1(a[j][i], v[i], F::mad1(-a[j][i], prev_out[i], s[j][i]))
-        });
+        let y = mad::<F, L>(a[j], v, mad::<F, L>(-a[j], prev_out, s[j]));
         s[j] = v;
         v = y;
     }
@@ -132,21 +130,28 @@ fn iir_tick<F: MulAdd, const L: usize, const M: usize>(
     v
 }
 
-/// Coefficients of one direction in `L` lanes, two per channel (channels
-/// that share a loop share their designs, see `Oversampler::pair_kernel`).
+/// Coefficients of one direction for one channel's two paths.
 #[inline(always)]
-fn lanes<const L: usize, const M: usize>(c: &[[f64; 2]; MAX_IIR_SECTIONS]) -> [[f64; L]; M] {
-    std::array::from_fn(|j| std::array::from_fn(|i| c[j][i % 2]))
+fn lanes2<const M: usize>(c: &[F2; MAX_IIR_SECTIONS]) -> [F2; M] {
+    std::array::from_fn(|j| c[j])
+}
+
+/// Coefficients of one direction for two channels' paths side by side
+/// (channels that share a loop share their designs, see
+/// `Oversampler::pair_kernel`).
+#[inline(always)]
+fn lanes4<const M: usize>(c: &[F2; MAX_IIR_SECTIONS]) -> [F4; M] {
+    std::array::from_fn(|j| F2::pair(c[j], c[j]))
 }
 
 /// Upsamples `input` into `out` (twice as long) with `M` sections per lane.
 fn iir_up_m<const M: usize>(
-    coefs: &[[f64; 2]; MAX_IIR_SECTIONS],
+    coefs: &[F2; MAX_IIR_SECTIONS],
     st: &mut IirState,
     input: &[f64],
     out: &mut [f64],
 ) {
-    let a = lanes::<2, M>(coefs);
+    let a = lanes2::<M>(coefs);
     let mut start = 0;
     while start < input.len() {
         let end = start + st.segment(input.len() - start);
@@ -155,9 +160,8 @@ fn iir_up_m<const M: usize>(
             .iter()
             .zip(out[2 * start..2 * end].chunks_exact_mut(2))
         {
-            let v = iir_tick::<Unfused, 2, M>(&a, &mut s, &mut last, [*x, *x]);
-            o[0] = v[0];
-            o[1] = v[1];
+            let v = iir_tick::<Unfused, F2, M>(&a, &mut s, &mut last, F2::splat(*x));
+            o.copy_from_slice(&v.0);
         }
         st.store(&s, last);
         st.advance(end - start);
@@ -167,12 +171,12 @@ fn iir_up_m<const M: usize>(
 
 /// Decimates `input` into `out` (half as long) with `M` sections per lane.
 fn iir_down_m<const M: usize>(
-    coefs: &[[f64; 2]; MAX_IIR_SECTIONS],
+    coefs: &[F2; MAX_IIR_SECTIONS],
     st: &mut IirState,
     input: &[f64],
     out: &mut [f64],
 ) {
-    let a = lanes::<2, M>(coefs);
+    let a = lanes2::<M>(coefs);
     let mut start = 0;
     while start < out.len() {
         let end = start + st.segment(out.len() - start);
@@ -181,8 +185,8 @@ fn iir_down_m<const M: usize>(
             .chunks_exact(2)
             .zip(out[start..end].iter_mut())
         {
-            let v = iir_tick::<Unfused, 2, M>(&a, &mut s, &mut last, [x[0], x[1]]);
-            *o = 0.5 * (v[0] + v[1]);
+            let v = iir_tick::<Unfused, F2, M>(&a, &mut s, &mut last, F2([x[0], x[1]]));
+            *o = 0.5 * (v.0[0] + v.0[1]);
         }
         st.store(&s, last);
         st.advance(end - start);
@@ -214,8 +218,8 @@ fn iir_up4_m<F: MulAdd, const M1: usize, const M2: usize>(
     input: &[f64],
     out: &mut [f64],
 ) {
-    let a1 = lanes::<2, M1>(&st1.up_coefs);
-    let a2 = lanes::<2, M2>(&st2.up_coefs);
+    let a1 = lanes2::<M1>(&st1.up_coefs);
+    let a2 = lanes2::<M2>(&st2.up_coefs);
     let mut start = 0;
     while start < input.len() {
         let end = start + fused_segment(&st1.up, &st2.up, input.len() - start);
@@ -225,13 +229,10 @@ fn iir_up4_m<F: MulAdd, const M1: usize, const M2: usize>(
             .iter()
             .zip(out[4 * start..4 * end].chunks_exact_mut(4))
         {
-            let v = iir_tick::<F, 2, M1>(&a1, &mut s1, &mut l1, [*x, *x]);
-            let w0 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [v[0], v[0]]);
-            let w1 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [v[1], v[1]]);
-            o[0] = w0[0];
-            o[1] = w0[1];
-            o[2] = w1[0];
-            o[3] = w1[1];
+            let v = iir_tick::<F, F2, M1>(&a1, &mut s1, &mut l1, F2::splat(*x));
+            let w0 = iir_tick::<F, F2, M2>(&a2, &mut s2, &mut l2, F2::splat(v.0[0]));
+            let w1 = iir_tick::<F, F2, M2>(&a2, &mut s2, &mut l2, F2::splat(v.0[1]));
+            o.copy_from_slice(&F2::pair(w0, w1).0);
         }
         st1.up.store(&s1, l1);
         st2.up.store(&s2, l2);
@@ -249,8 +250,8 @@ fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
     input: &[f64],
     out: &mut [f64],
 ) {
-    let a1 = lanes::<2, M1>(&st1.down_coefs);
-    let a2 = lanes::<2, M2>(&st2.down_coefs);
+    let a1 = lanes2::<M1>(&st1.down_coefs);
+    let a2 = lanes2::<M2>(&st2.down_coefs);
     let c = thiran.c;
     let mut start = 0;
     while start < out.len() {
@@ -263,12 +264,12 @@ fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
             .chunks_exact(4)
             .zip(out[start..end].iter_mut())
         {
-            let w0 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [x[0], x[1]]);
-            let u0 = 0.5 * (w0[0] + w0[1]);
-            let w1 = iir_tick::<F, 2, M2>(&a2, &mut s2, &mut l2, [x[2], x[3]]);
-            let u1 = 0.5 * (w1[0] + w1[1]);
-            let v = iir_tick::<F, 2, M1>(&a1, &mut s1, &mut l1, [u0, u1]);
-            let d = 0.5 * (v[0] + v[1]);
+            let w0 = iir_tick::<F, F2, M2>(&a2, &mut s2, &mut l2, F2([x[0], x[1]]));
+            let u0 = 0.5 * (w0.0[0] + w0.0[1]);
+            let w1 = iir_tick::<F, F2, M2>(&a2, &mut s2, &mut l2, F2([x[2], x[3]]));
+            let u1 = 0.5 * (w1.0[0] + w1.0[1]);
+            let v = iir_tick::<F, F2, M1>(&a1, &mut s1, &mut l1, F2([u0, u1]));
+            let d = 0.5 * (v.0[0] + v.0[1]);
             *o = pad.tick::<F>(c, d);
         }
         st1.down.store(&s1, l1);
@@ -282,8 +283,8 @@ fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
 /// Two channels' allpass states of one direction in the four lanes of
 /// `iir_tick`: `(s, last)` built from channel a's and b's states.
 #[inline(always)]
-fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([[f64; 4]; M], [f64; 4]) {
-    let j4 = |x: [f64; 2], y: [f64; 2]| [x[0], x[1], y[0], y[1]];
+fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([F4; M], F4) {
+    let j4 = F2::pair;
     // Through memory (`black_box`), here and in `split_states`: built from
     // and split into halves in registers, the states lead LLVM's SLP
     // vectorizer to keep every section in two 128-bit halves (checked
@@ -298,19 +299,12 @@ fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([[f64; 4]; M], [f
 
 /// Writes the lanes of `join_states` back to the two channels.
 #[inline(always)]
-fn split_states<const M: usize>(
-    s: &[[f64; 4]; M],
-    last: [f64; 4],
-    a: &mut IirState,
-    b: &mut IirState,
-) {
+fn split_states<const M: usize>(s: &[F4; M], last: F4, a: &mut IirState, b: &mut IirState) {
     let (s, last) = std::hint::black_box((*s, last));
     for (j, v) in s.iter().enumerate() {
-        a.s[j] = [v[0], v[1]];
-        b.s[j] = [v[2], v[3]];
+        (a.s[j], b.s[j]) = F2::halves(*v);
     }
-    a.s[M] = [last[0], last[1]];
-    b.s[M] = [last[2], last[3]];
+    (a.s[M], b.s[M]) = F2::halves(last);
 }
 
 /// Two channels' live 4x upsamplers in one loop (stereo): the same
@@ -321,8 +315,8 @@ fn split_states<const M: usize>(
 fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpPair) {
     let (a1st, a2st, in_a, out_a) = a;
     let (b1st, b2st, in_b, out_b) = b;
-    let a1 = lanes::<4, M1>(&a1st.up_coefs);
-    let a2 = lanes::<4, M2>(&a2st.up_coefs);
+    let a1 = lanes4::<M1>(&a1st.up_coefs);
+    let a2 = lanes4::<M2>(&a2st.up_coefs);
     let len = in_a.len().min(in_b.len());
     let mut start = 0;
     while start < len {
@@ -335,11 +329,14 @@ fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpP
             .zip(&in_b[start..end])
             .zip(out_b[4 * start..4 * end].chunks_exact_mut(4))
         {
-            let v = iir_tick::<F, 4, M1>(&a1, &mut s1, &mut l1, [*xa, *xa, *xb, *xb]);
-            let w0 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [v[0], v[0], v[2], v[2]]);
-            let w1 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [v[1], v[1], v[3], v[3]]);
-            oa.copy_from_slice(&[w0[0], w0[1], w1[0], w1[1]]);
-            ob.copy_from_slice(&[w0[2], w0[3], w1[2], w1[3]]);
+            let x = F4([*xa, *xa, *xb, *xb]);
+            let v = iir_tick::<F, F4, M1>(&a1, &mut s1, &mut l1, x);
+            let w0 =
+                iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, F4([v.0[0], v.0[0], v.0[2], v.0[2]]));
+            let w1 =
+                iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, F4([v.0[1], v.0[1], v.0[3], v.0[3]]));
+            oa.copy_from_slice(&[w0.0[0], w0.0[1], w1.0[0], w1.0[1]]);
+            ob.copy_from_slice(&[w0.0[2], w0.0[3], w1.0[2], w1.0[3]]);
         }
         split_states(&s1, l1, &mut a1st.up, &mut b1st.up);
         split_states(&s2, l2, &mut a2st.up, &mut b2st.up);
@@ -355,8 +352,8 @@ fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpP
 fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b: DownPair) {
     let (a1st, a2st, ta, in_a, out_a) = a;
     let (b1st, b2st, tb, in_b, out_b) = b;
-    let a1 = lanes::<4, M1>(&a1st.down_coefs);
-    let a2 = lanes::<4, M2>(&a2st.down_coefs);
+    let a1 = lanes4::<M1>(&a1st.down_coefs);
+    let a2 = lanes4::<M2>(&a2st.down_coefs);
     let c = ta.c;
     let len = out_a.len().min(out_b.len());
     let mut start = 0;
@@ -372,13 +369,15 @@ fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b:
             .zip(in_b[4 * start..4 * end].chunks_exact(4))
             .zip(out_b[start..end].iter_mut())
         {
-            let w0 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [xa[0], xa[1], xb[0], xb[1]]);
-            let (ua0, ub0) = (0.5 * (w0[0] + w0[1]), 0.5 * (w0[2] + w0[3]));
-            let w1 = iir_tick::<F, 4, M2>(&a2, &mut s2, &mut l2, [xa[2], xa[3], xb[2], xb[3]]);
-            let (ua1, ub1) = (0.5 * (w1[0] + w1[1]), 0.5 * (w1[2] + w1[3]));
-            let v = iir_tick::<F, 4, M1>(&a1, &mut s1, &mut l1, [ua0, ua1, ub0, ub1]);
-            let da = 0.5 * (v[0] + v[1]);
-            let db = 0.5 * (v[2] + v[3]);
+            let x0 = F4([xa[0], xa[1], xb[0], xb[1]]);
+            let w0 = iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, x0);
+            let (ua0, ub0) = (0.5 * (w0.0[0] + w0.0[1]), 0.5 * (w0.0[2] + w0.0[3]));
+            let x1 = F4([xa[2], xa[3], xb[2], xb[3]]);
+            let w1 = iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, x1);
+            let (ua1, ub1) = (0.5 * (w1.0[0] + w1.0[1]), 0.5 * (w1.0[2] + w1.0[3]));
+            let v = iir_tick::<F, F4, M1>(&a1, &mut s1, &mut l1, F4([ua0, ua1, ub0, ub1]));
+            let da = 0.5 * (v.0[0] + v.0[1]);
+            let db = 0.5 * (v.0[2] + v.0[3]);
             *oa = pad_a.tick::<F>(c, da);
             *ob = pad_b.tick::<F>(c, db);
         }
@@ -502,9 +501,9 @@ pub(super) fn live_down4_pair<F: MulAdd>(kernel: Fused4, a: DownPair, b: DownPai
 #[derive(Clone, Copy, Debug)]
 pub(super) struct IirStage {
     /// Upsampler coefficients per section: lane 0 = `A0`, lane 1 = `A1`.
-    pub(super) up_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
+    pub(super) up_coefs: [F2; MAX_IIR_SECTIONS],
     /// Decimator coefficients: lane 0 (even input) = `A1`, lane 1 = `A0`.
-    down_coefs: [[f64; 2]; MAX_IIR_SECTIONS],
+    down_coefs: [F2; MAX_IIR_SECTIONS],
     /// Allpass sections per path.
     pub(super) sections: usize,
     /// Upsampler state.
@@ -516,11 +515,11 @@ pub(super) struct IirStage {
 impl IirStage {
     pub(super) fn new(d: &IirDesign) -> Self {
         let sections = d.count / 2;
-        let mut up_coefs = [[0.0; 2]; MAX_IIR_SECTIONS];
-        let mut down_coefs = [[0.0; 2]; MAX_IIR_SECTIONS];
+        let mut up_coefs = [F2([0.0; 2]); MAX_IIR_SECTIONS];
+        let mut down_coefs = [F2([0.0; 2]); MAX_IIR_SECTIONS];
         for j in 0..sections {
-            up_coefs[j] = [d.coefs[2 * j], d.coefs[2 * j + 1]];
-            down_coefs[j] = [d.coefs[2 * j + 1], d.coefs[2 * j]];
+            up_coefs[j] = F2([d.coefs[2 * j], d.coefs[2 * j + 1]]);
+            down_coefs[j] = F2([d.coefs[2 * j + 1], d.coefs[2 * j]]);
         }
         IirStage {
             up_coefs,
