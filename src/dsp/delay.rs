@@ -122,13 +122,10 @@ impl DelayLine {
         std::mem::swap(&mut self.history, &mut self.spare);
     }
 
-    /// Delay `block` in place. A non-finite input sample is delayed as 0.
+    /// Delay `block` in place. The input must be finite (the chain's is:
+    /// it guards its input once, at the front); as a [`crate::dsp::stage::Stage`]
+    /// the line takes a non-finite sample as 0.
     pub fn process(&mut self, block: &mut [f64]) {
-        for s in block.iter_mut() {
-            if !s.is_finite() {
-                *s = 0.0;
-            }
-        }
         if self.fading() {
             self.process_fading(block);
             return;

@@ -176,7 +176,14 @@ impl Stage for DelayLine {
         }
     }
 
+    /// Non-finite input is delayed as 0 V (the chain guards its input
+    /// before its delay lines, so it skips this pass).
     fn process(&mut self, block: &mut [f64]) {
+        for s in block.iter_mut() {
+            if !s.is_finite() {
+                *s = 0.0;
+            }
+        }
         DelayLine::process(self, block);
     }
 
