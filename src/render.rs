@@ -26,6 +26,25 @@ pub fn check_sample_rate(rate: u32) -> Result<(), String> {
     }
 }
 
+/// One integer PCM sample as `hound` reads it (right-aligned in an `i32`,
+/// 8-bit already made signed) in the file's `bits_per_sample`, as `f32`
+/// with full scale at ±1: dasp's sample conversion, which divides by the
+/// format's full scale (2^(bits − 1)), so −2^(bits − 1) reads −1.0 exactly
+/// and the largest code reads 1 − 2^(1 − bits) (rounded to f32: a 32-bit
+/// file's largest code 2^31 − 1 reads 1.0). `None` for a depth WAV has no
+/// integer format for (hound reads only 8, 16, 24 and 32 bits) or a value
+/// outside the depth.
+pub fn pcm_to_f32(value: i32, bits_per_sample: u16) -> Option<f32> {
+    use dasp::sample::{types::I24, Sample};
+    Some(match bits_per_sample {
+        8 => i8::try_from(value).ok()?.to_sample(),
+        16 => i16::try_from(value).ok()?.to_sample(),
+        24 => I24::new(value)?.to_sample(),
+        32 => value.to_sample(),
+        _ => return None,
+    })
+}
+
 /// What a render measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderReport {
@@ -227,4 +246,59 @@ pub fn demo_signal(sample_rate: f64) -> Vec<Vec<f32>> {
         right[start + i] = (r * env) as f32;
     }
     vec![left, right]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PCM code's value from the format's definition (full scale at
+    /// 2^(bits − 1)), worked out in f64, where it is exact, and rounded to
+    /// f32 once.
+    fn defined(code: i32, bits: u16) -> f32 {
+        (f64::from(code) / f64::from(bits - 1).exp2()) as f32
+    }
+
+    #[test]
+    fn pcm_reads_as_its_code_over_full_scale_at_every_depth() {
+        // Every code of 8, 16 and 24 bits; 32 bits at its ends and a spread.
+        for bits in [8u16, 16, 24] {
+            let full = 1i32 << (bits - 1);
+            for code in -full..full {
+                assert_eq!(
+                    pcm_to_f32(code, bits),
+                    Some(defined(code, bits)),
+                    "{bits} bit {code}"
+                );
+            }
+            assert_eq!(pcm_to_f32(-full, bits), Some(-1.0));
+            assert_eq!(pcm_to_f32(full, bits), None, "{bits} bit: one past the top");
+            assert_eq!(pcm_to_f32(-full - 1, bits), None);
+        }
+        assert_eq!(pcm_to_f32(0, 16), Some(0.0));
+        assert_eq!(
+            pcm_to_f32(i32::from(i16::MAX), 16),
+            Some(32_767.0 / 32_768.0)
+        );
+        assert_eq!(pcm_to_f32(8_388_607, 24), Some(8_388_607.0 / 8_388_608.0));
+        assert_eq!(pcm_to_f32(i32::MIN, 32), Some(-1.0));
+        // 2^31 − 1 has no f32 of its own: it rounds to 2^31, full scale.
+        assert_eq!(pcm_to_f32(i32::MAX, 32), Some(1.0));
+        let mut code = i32::MIN;
+        while let Some(next) = code.checked_add(65_537) {
+            assert_eq!(
+                pcm_to_f32(code, 32),
+                Some(defined(code, 32)),
+                "32 bit {code}"
+            );
+            code = next;
+        }
+        for bits in [0u16, 1, 12, 20, 48, 64] {
+            assert_eq!(
+                pcm_to_f32(0, bits),
+                None,
+                "{bits} bits is not a WAV PCM depth"
+            );
+        }
+    }
 }
