@@ -194,8 +194,11 @@ pub fn peak_and_rms_dbfs(channels: &[Vec<f32>]) -> (f64, f64) {
 /// 1 kHz tone at −18 dBFS (the usual reference level), a sweep from 20 Hz to
 /// 20 kHz at −24 dBFS, then a decaying plucked chord (A2, E3, A3, C#4) peaking
 /// near −6 dBFS, slightly different in each channel. Generated, not loaded,
-/// so it is the same everywhere.
+/// so it is the same everywhere: dasp's oscillators (a phase accumulator
+/// per tone, `sin(2π·phase)`), with 10 ms linear fades at the ends of each
+/// part.
 pub fn demo_signal(sample_rate: f64) -> Vec<Vec<f32>> {
+    use dasp::signal::{self, Signal};
     use std::f64::consts::TAU;
     let sr = sample_rate;
     let secs = |s: f64| (s * sr) as usize;
@@ -206,45 +209,77 @@ pub fn demo_signal(sample_rate: f64) -> Vec<Vec<f32>> {
         let ramp = secs(0.01).max(1);
         (i.min(len - 1 - i).min(ramp) as f64) / ramp as f64
     };
+    let level = |dbfs: f64| 10f64.powf(dbfs / 20.0);
+    // Write `len` samples of `part` (one value per sample, the same in both
+    // channels) from `start`, faded in and out.
+    let mut write = |start: usize, len: usize, part: &mut dyn FnMut() -> (f64, f64)| {
+        for i in 0..len {
+            let (l, r) = part();
+            let g = fade(i, len);
+            left[start + i] = (l * g) as f32;
+            right[start + i] = (r * g) as f32;
+        }
+    };
 
     // 0–1.5 s: 1 kHz at −18 dBFS.
-    let tone_len = secs(1.5);
-    for i in 0..tone_len {
-        let v = 10f64.powf(-18.0 / 20.0) * (TAU * 1000.0 * i as f64 / sr).sin() * fade(i, tone_len);
-        left[i] = v as f32;
-        right[i] = v as f32;
-    }
-    // 1.5–3.5 s: exponential sweep 20 Hz → 20 kHz at −24 dBFS.
-    let (start, len) = (secs(1.5), secs(2.0));
+    let mut tone = signal::rate(sr)
+        .const_hz(1000.0)
+        .sine()
+        .scale_amp(level(-18.0));
+    write(0, secs(1.5), &mut || {
+        let v = tone.next();
+        (v, v)
+    });
+
+    // 1.5–3.5 s: exponential sweep 20 Hz → 20 kHz at −24 dBFS: the
+    // oscillator's frequency follows f0·(f1/f0)^(t/T).
     let (f0, f1, t) = (20.0f64, 20_000.0f64, 2.0);
-    let k = (f1 / f0).ln();
-    for i in 0..len {
-        let ti = i as f64 / sr;
-        let phase = TAU * f0 * t / k * ((ti / t * k).exp() - 1.0);
-        let v = 10f64.powf(-24.0 / 20.0) * phase.sin() * fade(i, len);
-        left[start + i] = v as f32;
-        right[start + i] = v as f32;
-    }
+    let mut n = 0u32;
+    let glide = signal::gen_mut(move || {
+        let hz = f0 * (f1 / f0).powf(f64::from(n) / sr / t);
+        n += 1;
+        hz
+    });
+    let mut sweep = signal::rate(sr).hz(glide).sine().scale_amp(level(-24.0));
+    write(secs(1.5), secs(2.0), &mut || {
+        let v = sweep.next();
+        (v, v)
+    });
+
     // 3.5–6 s: plucked chord with a few harmonics and an exponential decay.
-    let start = secs(3.5);
-    let len = total - start;
+    // Each note starts at its own phase (n radians), and the right channel
+    // is detuned by 0.15 %.
     let notes = [110.0, 164.81, 220.0, 277.18];
-    for i in 0..len {
-        let ti = i as f64 / sr;
-        let env = (-ti * 2.2).exp() * fade(i, len);
-        let (mut l, mut r) = (0.0, 0.0);
-        for (n, f) in notes.iter().enumerate() {
-            for h in 1..=5 {
-                let a = 0.12 / (h as f64).powf(1.3);
-                let s = (TAU * f * h as f64 * ti + n as f64).sin();
-                let detune = (TAU * f * h as f64 * 1.0015 * ti + n as f64).sin();
-                l += a * s;
-                r += a * detune;
-            }
-        }
-        left[start + i] = (l * env) as f32;
-        right[start + i] = (r * env) as f32;
-    }
+    let mut partials: Vec<_> = notes
+        .iter()
+        .enumerate()
+        .flat_map(|(n, f)| {
+            (1..=5).map(move |h| {
+                let hz = f * f64::from(h);
+                let oscillator = |hz: f64| signal::rate(sr).const_hz(hz).phase();
+                (
+                    0.12 / f64::from(h).powf(1.3),
+                    n as f64,
+                    oscillator(hz),
+                    oscillator(hz * 1.0015),
+                )
+            })
+        })
+        .collect();
+    let start = secs(3.5);
+    let mut i = 0usize;
+    write(start, total - start, &mut || {
+        let env = (-(i as f64) / sr * 2.2).exp();
+        i += 1;
+        partials
+            .iter_mut()
+            .fold((0.0, 0.0), |(l, r), (a, offset, pl, pr)| {
+                (
+                    l + *a * env * (TAU * pl.next() + *offset).sin(),
+                    r + *a * env * (TAU * pr.next() + *offset).sin(),
+                )
+            })
+    });
     vec![left, right]
 }
 
