@@ -26,6 +26,25 @@ pub fn check_sample_rate(rate: u32) -> Result<(), String> {
     }
 }
 
+/// One integer PCM sample as `hound` reads it (right-aligned in an `i32`,
+/// 8-bit already made signed) in the file's `bits_per_sample`, as `f32`
+/// with full scale at ±1: dasp's sample conversion, which divides by the
+/// format's full scale (2^(bits − 1)), so −2^(bits − 1) reads −1.0 exactly
+/// and the largest code reads 1 − 2^(1 − bits) (rounded to f32: a 32-bit
+/// file's largest code 2^31 − 1 reads 1.0). `None` for a depth WAV has no
+/// integer format for (hound reads only 8, 16, 24 and 32 bits) or a value
+/// outside the depth.
+pub fn pcm_to_f32(value: i32, bits_per_sample: u16) -> Option<f32> {
+    use dasp::sample::{types::I24, Sample};
+    Some(match bits_per_sample {
+        8 => i8::try_from(value).ok()?.to_sample(),
+        16 => i16::try_from(value).ok()?.to_sample(),
+        24 => I24::new(value)?.to_sample(),
+        32 => value.to_sample(),
+        _ => return None,
+    })
+}
+
 /// What a render measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RenderReport {
@@ -175,8 +194,11 @@ pub fn peak_and_rms_dbfs(channels: &[Vec<f32>]) -> (f64, f64) {
 /// 1 kHz tone at −18 dBFS (the usual reference level), a sweep from 20 Hz to
 /// 20 kHz at −24 dBFS, then a decaying plucked chord (A2, E3, A3, C#4) peaking
 /// near −6 dBFS, slightly different in each channel. Generated, not loaded,
-/// so it is the same everywhere.
+/// so it is the same everywhere: dasp's oscillators (a phase accumulator
+/// per tone, `sin(2π·phase)`), with 10 ms linear fades at the ends of each
+/// part.
 pub fn demo_signal(sample_rate: f64) -> Vec<Vec<f32>> {
+    use dasp::signal::{self, Signal};
     use std::f64::consts::TAU;
     let sr = sample_rate;
     let secs = |s: f64| (s * sr) as usize;
@@ -187,44 +209,131 @@ pub fn demo_signal(sample_rate: f64) -> Vec<Vec<f32>> {
         let ramp = secs(0.01).max(1);
         (i.min(len - 1 - i).min(ramp) as f64) / ramp as f64
     };
+    let level = |dbfs: f64| 10f64.powf(dbfs / 20.0);
+    // Write `len` samples of `part` (one value per sample, the same in both
+    // channels) from `start`, faded in and out.
+    let mut write = |start: usize, len: usize, part: &mut dyn FnMut() -> (f64, f64)| {
+        for i in 0..len {
+            let (l, r) = part();
+            let g = fade(i, len);
+            left[start + i] = (l * g) as f32;
+            right[start + i] = (r * g) as f32;
+        }
+    };
 
     // 0–1.5 s: 1 kHz at −18 dBFS.
-    let tone_len = secs(1.5);
-    for i in 0..tone_len {
-        let v = 10f64.powf(-18.0 / 20.0) * (TAU * 1000.0 * i as f64 / sr).sin() * fade(i, tone_len);
-        left[i] = v as f32;
-        right[i] = v as f32;
-    }
-    // 1.5–3.5 s: exponential sweep 20 Hz → 20 kHz at −24 dBFS.
-    let (start, len) = (secs(1.5), secs(2.0));
+    let mut tone = signal::rate(sr)
+        .const_hz(1000.0)
+        .sine()
+        .scale_amp(level(-18.0));
+    write(0, secs(1.5), &mut || {
+        let v = tone.next();
+        (v, v)
+    });
+
+    // 1.5–3.5 s: exponential sweep 20 Hz → 20 kHz at −24 dBFS: the
+    // oscillator's frequency follows f0·(f1/f0)^(t/T).
     let (f0, f1, t) = (20.0f64, 20_000.0f64, 2.0);
-    let k = (f1 / f0).ln();
-    for i in 0..len {
-        let ti = i as f64 / sr;
-        let phase = TAU * f0 * t / k * ((ti / t * k).exp() - 1.0);
-        let v = 10f64.powf(-24.0 / 20.0) * phase.sin() * fade(i, len);
-        left[start + i] = v as f32;
-        right[start + i] = v as f32;
-    }
+    let mut n = 0u32;
+    let glide = signal::gen_mut(move || {
+        let hz = f0 * (f1 / f0).powf(f64::from(n) / sr / t);
+        n += 1;
+        hz
+    });
+    let mut sweep = signal::rate(sr).hz(glide).sine().scale_amp(level(-24.0));
+    write(secs(1.5), secs(2.0), &mut || {
+        let v = sweep.next();
+        (v, v)
+    });
+
     // 3.5–6 s: plucked chord with a few harmonics and an exponential decay.
-    let start = secs(3.5);
-    let len = total - start;
+    // Each note starts at its own phase (n radians), and the right channel
+    // is detuned by 0.15 %.
     let notes = [110.0, 164.81, 220.0, 277.18];
-    for i in 0..len {
-        let ti = i as f64 / sr;
-        let env = (-ti * 2.2).exp() * fade(i, len);
-        let (mut l, mut r) = (0.0, 0.0);
-        for (n, f) in notes.iter().enumerate() {
-            for h in 1..=5 {
-                let a = 0.12 / (h as f64).powf(1.3);
-                let s = (TAU * f * h as f64 * ti + n as f64).sin();
-                let detune = (TAU * f * h as f64 * 1.0015 * ti + n as f64).sin();
-                l += a * s;
-                r += a * detune;
-            }
-        }
-        left[start + i] = (l * env) as f32;
-        right[start + i] = (r * env) as f32;
-    }
+    let mut partials: Vec<_> = notes
+        .iter()
+        .enumerate()
+        .flat_map(|(n, f)| {
+            (1..=5).map(move |h| {
+                let hz = f * f64::from(h);
+                let oscillator = |hz: f64| signal::rate(sr).const_hz(hz).phase();
+                (
+                    0.12 / f64::from(h).powf(1.3),
+                    n as f64,
+                    oscillator(hz),
+                    oscillator(hz * 1.0015),
+                )
+            })
+        })
+        .collect();
+    let start = secs(3.5);
+    let mut i = 0usize;
+    write(start, total - start, &mut || {
+        let env = (-(i as f64) / sr * 2.2).exp();
+        i += 1;
+        partials
+            .iter_mut()
+            .fold((0.0, 0.0), |(l, r), (a, offset, pl, pr)| {
+                (
+                    l + *a * env * (TAU * pl.next() + *offset).sin(),
+                    r + *a * env * (TAU * pr.next() + *offset).sin(),
+                )
+            })
+    });
     vec![left, right]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PCM code's value from the format's definition (full scale at
+    /// 2^(bits − 1)), worked out in f64, where it is exact, and rounded to
+    /// f32 once.
+    fn defined(code: i32, bits: u16) -> f32 {
+        (f64::from(code) / f64::from(bits - 1).exp2()) as f32
+    }
+
+    #[test]
+    fn pcm_reads_as_its_code_over_full_scale_at_every_depth() {
+        // Every code of 8, 16 and 24 bits; 32 bits at its ends and a spread.
+        for bits in [8u16, 16, 24] {
+            let full = 1i32 << (bits - 1);
+            for code in -full..full {
+                assert_eq!(
+                    pcm_to_f32(code, bits),
+                    Some(defined(code, bits)),
+                    "{bits} bit {code}"
+                );
+            }
+            assert_eq!(pcm_to_f32(-full, bits), Some(-1.0));
+            assert_eq!(pcm_to_f32(full, bits), None, "{bits} bit: one past the top");
+            assert_eq!(pcm_to_f32(-full - 1, bits), None);
+        }
+        assert_eq!(pcm_to_f32(0, 16), Some(0.0));
+        assert_eq!(
+            pcm_to_f32(i32::from(i16::MAX), 16),
+            Some(32_767.0 / 32_768.0)
+        );
+        assert_eq!(pcm_to_f32(8_388_607, 24), Some(8_388_607.0 / 8_388_608.0));
+        assert_eq!(pcm_to_f32(i32::MIN, 32), Some(-1.0));
+        // 2^31 − 1 has no f32 of its own: it rounds to 2^31, full scale.
+        assert_eq!(pcm_to_f32(i32::MAX, 32), Some(1.0));
+        let mut code = i32::MIN;
+        while let Some(next) = code.checked_add(65_537) {
+            assert_eq!(
+                pcm_to_f32(code, 32),
+                Some(defined(code, 32)),
+                "32 bit {code}"
+            );
+            code = next;
+        }
+        for bits in [0u16, 1, 12, 20, 48, 64] {
+            assert_eq!(
+                pcm_to_f32(0, bits),
+                None,
+                "{bits} bits is not a WAV PCM depth"
+            );
+        }
+    }
 }

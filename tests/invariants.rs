@@ -646,6 +646,56 @@ fn processing_never_allocates_with_every_stage_compare_and_meters() {
 }
 
 #[test]
+fn a_full_scale_sine_meters_0_dbfs_peak_and_minus_3_01_db_rms_without_allocating() {
+    use nice_assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count};
+    use tubeline::dsp::full_scale_peak_volts;
+    use tubeline::meters::SharedMeters;
+    let sr = 48_000.0;
+    // Every stage out, a line source: the taps see the input's volts.
+    let settings = ChainSettings {
+        source: Source::ProLine,
+        cal_dbu: 18.0,
+        ..ChainSettings::default()
+    };
+    let mut chain = Chain::new();
+    chain.set_settings(settings);
+    chain.prepare(sr, 2);
+    // A full-scale 1 kHz sine (peak 1.0): 0.2 s to settle, then exactly one
+    // second, 1000 whole cycles, metered.
+    let x = sine(1000.0, 1.0, sr, 57_600);
+    let (mut l, mut r) = (x.clone(), x);
+    let shared = SharedMeters::new();
+    reset_violation_count();
+    assert_no_alloc(|| {
+        chain.set_metering(true);
+        let (settle_l, run_l) = l.split_at_mut(9_600);
+        let (settle_r, run_r) = r.split_at_mut(9_600);
+        for (a, b) in settle_l.chunks_mut(480).zip(settle_r.chunks_mut(480)) {
+            chain.process(&mut [a, b]);
+        }
+        chain.take_meters();
+        for (a, b) in run_l.chunks_mut(480).zip(run_r.chunks_mut(480)) {
+            chain.process(&mut [a, b]);
+        }
+        shared.publish(&chain.take_meters());
+    });
+    assert_eq!(violation_count(), 0, "metering allocated");
+    let (m, _) = shared.read();
+    assert_eq!(m.samples, 48_000);
+    let full_scale = full_scale_peak_volts(18.0);
+    // 0 dBFS peak; rms 1/√2 of it: 10·log10(1/2) = −3.0103 dB.
+    for (tap, level) in [("input", m.input), ("output", m.output)] {
+        let peak_dbfs = 20.0 * (level.peak_volts / full_scale).log10();
+        let rms_dbfs = 20.0 * (level.rms_volts / full_scale).log10();
+        assert!(peak_dbfs.abs() < 1e-5, "{tap}: peak {peak_dbfs} dBFS");
+        assert!(
+            (rms_dbfs - -3.0103).abs() < 1e-4,
+            "{tap}: rms {rms_dbfs} dBFS"
+        );
+    }
+}
+
+#[test]
 fn a_stereo_pair_is_bit_identical_to_two_mono_chains() {
     // The chain runs a stereo pair's oversampled stages in the lanes of one
     // preamp; each channel must come out exactly as a mono chain makes it,

@@ -28,12 +28,25 @@ fn write_wav(path: &Path, channels: &[Vec<f32>], rate: u32, bits: u16, float: bo
             if float {
                 w.write_sample(ch[i]).unwrap();
             } else {
-                let full = (1i64 << (bits - 1)) as f32;
-                w.write_sample((ch[i] * full).round() as i32).unwrap();
+                w.write_sample(to_pcm(ch[i], bits)).unwrap();
             }
         }
     }
     w.finalize().unwrap();
+}
+
+/// `x` as a `bits`-bit PCM code, by dasp's conversion: x · 2^(bits − 1)
+/// truncated toward zero (not rounded). dasp takes −1 ≤ x < 1 (+1.0 would
+/// overflow 24 bits): the test signals stay inside.
+fn to_pcm(x: f32, bits: u16) -> i32 {
+    use dasp::sample::{types::I24, Sample};
+    match bits {
+        8 => i32::from(x.to_sample::<i8>()),
+        16 => i32::from(x.to_sample::<i16>()),
+        24 => x.to_sample::<I24>().inner(),
+        32 => x.to_sample::<i32>(),
+        _ => panic!("no {bits}-bit PCM"),
+    }
 }
 
 fn read_wav(path: &Path) -> (Vec<Vec<f32>>, hound::WavSpec) {
@@ -117,6 +130,42 @@ fn reads_integer_pcm_and_applies_set_values() {
     let (out, _) = read_wav(&o);
     let gain = rms_db(&out[0][4800..]) - rms_db(&input[0][4800..]);
     assert!((gain - (-14.0)).abs() < 0.01, "pad + 6 dB trim gave {gain}");
+}
+
+#[test]
+fn integer_pcm_reads_as_its_code_over_full_scale_at_every_depth() {
+    // Codes written as they are (hound, no conversion); every stage out is
+    // an exact identity, so the float output is the reader's conversion:
+    // code / 2^(bits − 1), the format's definition.
+    let dir = tmp();
+    for bits in [8u16, 16, 24, 32] {
+        let full = 1i64 << (bits - 1);
+        let codes: Vec<i32> = [-full, -full + 1, -1, 0, 1, full / 3, full - 1]
+            .iter()
+            .map(|&c| c as i32)
+            .collect();
+        let i = p(dir.path(), &format!("codes{bits}.wav"));
+        let o = p(dir.path(), &format!("out{bits}.wav"));
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: bits,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(&i, spec).unwrap();
+        for &c in &codes {
+            w.write_sample(c).unwrap();
+        }
+        w.finalize().unwrap();
+        run_ok(&all_out(&[s(&i), s(&o)]));
+        let (out, _) = read_wav(&o);
+        let expected: Vec<f32> = codes
+            .iter()
+            .map(|&c| (f64::from(c) / full as f64) as f32)
+            .collect();
+        assert_eq!(out[0], expected, "{bits}-bit");
+        assert_eq!(out[0][0], -1.0, "{bits}-bit negative full scale");
+    }
 }
 
 #[test]

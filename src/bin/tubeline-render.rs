@@ -35,7 +35,7 @@ use tubeline::dsp::headphone::{
 use tubeline::dsp::oversampling::Quality;
 use tubeline::params::TubelineParams;
 use tubeline::presets;
-use tubeline::render::{check_sample_rate, demo_signal, render_at, RenderReport};
+use tubeline::render::{check_sample_rate, demo_signal, pcm_to_f32, render_at, RenderReport};
 
 /// Render WAV files through Tubeline's analog chain (DI box, tube preamp,
 /// headphone amp) with the same DSP core as the plugin.
@@ -511,10 +511,14 @@ fn read_wav(path: &Path) -> Result<(Vec<Vec<f32>>, u32)> {
             reader.samples::<f32>().collect::<Result<_, _>>()
         }
         hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
+            let bits = spec.bits_per_sample;
+            if pcm_to_f32(0, bits).is_none() {
+                bail!("{} is {bits}-bit PCM; {hint}", path.display());
+            }
+            // hound never yields a value outside the depth it read.
             reader
                 .samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
+                .map(|s| s.map(|v| pcm_to_f32(v, bits).unwrap_or(0.0)))
                 .collect::<Result<_, _>>()
         }
     }

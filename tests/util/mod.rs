@@ -2,28 +2,34 @@
 //! Independent of the implementation: plain formulas only.
 #![allow(dead_code)]
 
-use std::f64::consts::TAU;
+use dasp::signal::{self, Signal};
 
 use tubeline::dsp::chain::{Chain, ChainSettings};
 
-/// A sine of `freq` Hz with peak `amp`, `len` samples at `sr`.
+/// A sine of `freq` Hz with peak `amp`, `len` samples at `sr`: dasp's
+/// oscillator (an f64 phase accumulator, `sin(2π·phase)`), whose phase
+/// drifts by ~1e-12 cycles over a million samples: far below the −120 dB
+/// the THD measurements need, and below an f32's resolution.
 pub fn sine(freq: f64, amp: f64, sr: f64, len: usize) -> Vec<f32> {
-    (0..len)
-        .map(|i| (amp * (TAU * freq * i as f64 / sr).sin()) as f32)
+    signal::rate(sr)
+        .const_hz(freq)
+        .sine()
+        .scale_amp(amp)
+        .take(len)
+        .map(|v| v as f32)
         .collect()
 }
 
-/// Deterministic white noise in −amp … amp (xorshift), for tests.
+/// Deterministic white noise in −amp … amp, for tests: dasp's hash noise.
+/// Its generator steps its seed by one per sample and only the seed's low
+/// 31 bits count, so seeds are spread 2^20 samples apart: two seeds give
+/// unrelated signals (not the same noise shifted by a sample) for up to a
+/// million samples.
 pub fn noise(amp: f64, len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.max(1);
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let u = (s >> 11) as f64 / (1u64 << 53) as f64;
-            (amp * (2.0 * u - 1.0)) as f32
-        })
+    signal::noise(seed << 20)
+        .scale_amp(amp)
+        .take(len)
+        .map(|v| v as f32)
         .collect()
 }
 
