@@ -1010,6 +1010,53 @@ fn a_measured_curve_travels_with_the_state_when_its_file_is_gone() {
 }
 
 #[test]
+fn a_state_loaded_while_processing_brings_its_curve_without_allocating() {
+    let points = rising_points();
+    let (mut a, dir) = with_curve(&points_csv(&points));
+    let input = stereo_sine(SR, 16 * 512);
+    render_fresh(&mut a, &input);
+    let state = a.save_state();
+    drop(dir);
+    // B plays a 32 Ω resistive curve; A's state (file gone) arrives while
+    // B processes, as a host's preset recall does.
+    let (mut b, _dir_b) = with_curve(&resistive_csv(32.0));
+    let mut proc = b.activate(SR, 2, 1024);
+    b.pump();
+    let len = 64 * 512;
+    let input = stereo_sine(SR, len);
+    let mut output = vec![vec![0.0f32; len]; 2];
+    let mut violations = 0;
+    on_audio_thread(|| proc.start());
+    for (k, start) in (0..len).step_by(512).enumerate() {
+        if k == 8 {
+            b.load_state(&state).expect("a state while active");
+        }
+        violations += on_audio_thread(|| {
+            reset_violation_count();
+            assert_no_alloc(|| proc.process_block(&input, &mut output, start, 512, &[]));
+            violation_count()
+        });
+        b.pump();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    on_audio_thread(|| proc.stop());
+    b.pump();
+    b.deactivate(proc);
+    assert_eq!(violations, 0, "allocations on the audio thread");
+    let head = 2048..8 * 512;
+    let gain = rms_db(&output[0][head.clone()]) - rms_db(&input[0][head]);
+    let expected = 20.0 * (32.0f64 / 152.0).log10();
+    assert!((gain - expected).abs() < 0.1, "before: {gain:.3} dB");
+    let tail = 48 * 512..len;
+    let gain = rms_db(&output[0][tail.clone()]) - rms_db(&input[0][tail]);
+    assert!(
+        (gain - rising_gain_db()).abs() < 0.1,
+        "after the state: {gain:.3} dB, expected {:.3}",
+        rising_gain_db()
+    );
+}
+
+#[test]
 fn a_state_naming_only_the_path_still_loads_and_then_carries_the_points() {
     let points = rising_points();
     let (a, dir) = with_curve(&points_csv(&points));
