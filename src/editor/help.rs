@@ -31,7 +31,7 @@ pub fn help(id: &str) -> &'static str {
         "amp_z" => "The amp's output impedance Zo. Typical: ideal 0.1, interface headphone out 10, consumer jack 33, IEC 61938 120, a preamp line out 600 Ω. The headphone gets V·Z(f)/(Z(f)+Zo).",
         "amp_vol" => "Gain of the amp before its swing limit.",
         "amp_swing" => "The amp's rails: soft clipping that never exceeds them.",
-        "hp_model" => "The headphone load: a modelled one (lumped driver model; the IEM is a two-way balanced-armature network whose impedance rises from 8 to ~40 Ω), or custom, a measured impedance curve (CSV: frequency Hz, |Z| Ω, phase °) whose points are saved in the plugin state (hp_curve, with the file's path as a hint), so a session or preset keeps the load on a machine without the file. The curve is read and its filter designed off the audio thread, and redesigned when amp_z moves; a malformed file keeps the previous load.",
+        "hp_model" => "The headphone load: a modelled one (lumped driver model; the IEM is a two-way balanced-armature network whose impedance rises from 8 to ~40 Ω), or custom, a measured impedance curve (CSV: frequency Hz, |Z| Ω, phase °) whose points are saved in the plugin state (hp_curve, with the file's path hp_csv as a hint), so the curve travels with the session or preset to a machine without the file. The filter is designed off the audio thread, and redesigned when amp_z moves; a malformed file keeps the previous load.",
         "hp_norm" => "Keep the 1 kHz level and keep the shape (off by default: the level loss is part of the lesson).",
         "out_trim" => "Gain after the chain.",
         "mix" => "Dry/wet. The dry signal is delayed to line up with the wet path's latency.",

@@ -281,7 +281,7 @@ pub fn decode_csv_bytes(bytes: &[u8]) -> Result<String, CsvError> {
     }
     let not_text = |reason: String| CsvError::NotText { reason };
     let utf16 = |body: &[u8], little: bool| -> Result<String, CsvError> {
-        if body.len() % 2 != 0 {
+        if !body.len().is_multiple_of(2) {
             return Err(not_text(
                 "UTF-16 text with an odd number of bytes".to_string(),
             ));
