@@ -318,11 +318,12 @@ impl App {
                 .read()
                 .map(|p| p.trim().to_string())
                 .unwrap_or_default();
-            if path.is_empty() {
+            let saved = &self.shared.params.hp_curve;
+            if path.is_empty() && saved.hint().is_none() {
                 let none = "No measured curve: type the path of a CSV file (Hz, ohm, degrees) in the Headphone amp panel and press Enter.";
                 (Vec::new(), Vec::new(), "measured", Some(none.to_string()))
             } else {
-                match self.view.measured.get(&path) {
+                match self.view.measured.get(&path, saved) {
                     Ok(curve) => {
                         let (z, dev) = plots::divider_curves(|f| curve.impedance(f), zo, &freqs);
                         (z, dev, "measured", None)
@@ -569,6 +570,11 @@ impl NiceEguiApp for App {
             .min_size(Vec2::new(MIN_SIZE.0, MIN_SIZE.1))
             .show(ui, |ui| self.draw(ui, &gui));
         if self.take_csv_commit() {
+            // Enter on the path: read the file, even if its points are saved.
+            self.shared
+                .meters
+                .reload_curve_file
+                .store(true, std::sync::atomic::Ordering::Release);
             self.shared
                 .meters
                 .redesign_curve

@@ -28,12 +28,16 @@ use params::TubelineParams;
 
 /// Work done off the audio thread.
 pub enum Task {
-    /// Read the measured headphone curve named in the state and design its
-    /// filter for this output impedance and sample rate.
+    /// Design the measured headphone curve of the state (its saved points,
+    /// or the file its path names when no points are saved for it) for
+    /// this output impedance and sample rate.
     DesignCurve {
         zo_ohms: f64,
         sample_rate: f64,
         channels: usize,
+        /// Read the file at the path even when points are saved for it:
+        /// the person pressed Enter on the path.
+        from_file: bool,
     },
 }
 
@@ -65,6 +69,11 @@ pub struct Tubeline {
     pub curve_error: Arc<RwLock<Option<String>>>,
     /// Output impedance the current measured-curve filter was designed for.
     curve_zo_ohms: f64,
+    /// `hp_curve`'s state-load count when the curve was last designed: a
+    /// state loaded since (while active, too) asks for a design.
+    curve_state_loads: u32,
+    /// The next design reads the curve's file (the editor's Enter).
+    curve_from_file: bool,
     /// Host samples since the last redesign was asked for (debounce).
     samples_since_curve_request: usize,
     /// The host's sample rate.
@@ -105,6 +114,8 @@ impl Default for Tubeline {
             curve_tx: Arc::new(Mutex::new(tx)),
             curve_error: Arc::new(RwLock::new(None)),
             curve_zo_ohms: f64::NAN,
+            curve_state_loads: 0,
+            curve_from_file: false,
             samples_since_curve_request: 0,
             sample_rate: 48_000.0,
             channels: 0,
@@ -124,11 +135,14 @@ impl Default for Tubeline {
 
 impl Tubeline {
     /// The task that designs the measured curve for the current settings.
-    fn curve_task(&self) -> Task {
+    /// Takes what it asks for (a file read, a state load) as done.
+    fn curve_task(&mut self) -> Task {
+        self.curve_state_loads = self.params.hp_curve.state_loads();
         Task::DesignCurve {
             zo_ohms: self.chain.settings().headphone.amp_z_ohms,
             sample_rate: self.sample_rate,
             channels: self.channels,
+            from_file: std::mem::take(&mut self.curve_from_file),
         }
     }
 
@@ -258,8 +272,12 @@ impl Plugin for Tubeline {
         )
     }
 
+    fn filter_state(state: &mut PluginState) {
+        headphone_curve::upgrade_state(state);
+    }
+
     fn task_executor(&mut self) -> TaskExecutor<Self> {
-        let path = self.params.hp_csv.clone();
+        let params = self.params.clone();
         let sender = self.curve_tx.clone();
         let error = self.curve_error.clone();
         Box::new(move |task| match task {
@@ -267,14 +285,22 @@ impl Plugin for Tubeline {
                 zo_ohms,
                 sample_rate,
                 channels,
+                from_file,
             } => {
-                let path = path.read().map(|p| p.clone()).unwrap_or_default();
-                if path.is_empty() {
+                let resolved =
+                    headphone_curve::resolve_curve(&params.hp_curve, &params.hp_csv, from_file);
+                let sent = match (&resolved.curve, sender.lock()) {
+                    (None, _) => Ok(()),
+                    (Some(curve), Ok(mut s)) => s.load(curve, zo_ohms, sample_rate, channels),
+                    (Some(_), Err(_)) => Err("the curve loader is unavailable".to_string()),
+                };
+                if resolved.curve.is_none() && resolved.problem.is_none() {
+                    // No curve chosen.
                     return;
                 }
-                let result = match sender.lock() {
-                    Ok(mut s) => s.load(&path, zo_ohms, sample_rate, channels),
-                    Err(_) => Err("the curve loader is unavailable".to_string()),
+                let result = match (resolved.problem, sent) {
+                    (Some(problem), _) => Err(problem),
+                    (None, sent) => sent,
                 };
                 if let Err(e) = &result {
                     nice_log!("headphone curve: {e}");
@@ -316,7 +342,8 @@ impl Plugin for Tubeline {
         self.samples_since_curve_request = usize::MAX / 2;
         if self.chain.settings().headphone.model == HeadphoneModel::Custom {
             self.curve_zo_ohms = self.chain.settings().headphone.amp_z_ohms;
-            context.execute(self.curve_task());
+            let task = self.curve_task();
+            context.execute(task);
         }
         true
     }
@@ -351,12 +378,18 @@ impl Plugin for Tubeline {
         // whatever the background has designed.
         let hp = self.chain.settings().headphone;
         if hp.model == HeadphoneModel::Custom {
-            // The editor changed the curve's path: design it anew at once.
+            // The editor changed the curve's path, or a state (a session, a
+            // preset) brought another curve: design it anew at once.
             if self
                 .meters
                 .redesign_curve
                 .swap(false, std::sync::atomic::Ordering::AcqRel)
+                || self.params.hp_curve.state_loads() != self.curve_state_loads
             {
+                self.curve_from_file |= self
+                    .meters
+                    .reload_curve_file
+                    .swap(false, std::sync::atomic::Ordering::AcqRel);
                 self.curve_zo_ohms = f64::NAN;
                 self.samples_since_curve_request = usize::MAX / 2;
             }
@@ -370,7 +403,8 @@ impl Plugin for Tubeline {
             if moved && self.samples_since_curve_request as f64 >= 0.1 * self.sample_rate {
                 self.curve_zo_ohms = hp.amp_z_ohms;
                 self.samples_since_curve_request = 0;
-                context.execute_background(self.curve_task());
+                let task = self.curve_task();
+                context.execute_background(task);
             }
         }
         if self.curve_rx.install(&mut self.chain) && self.fresh {

@@ -118,6 +118,10 @@ pub struct SharedMeters {
     /// Set by the editor when the measured-curve path changed; the audio
     /// thread clears it when it asks for a redesign.
     pub redesign_curve: AtomicBool,
+    /// Set by the editor with `redesign_curve` when the person pressed
+    /// Enter on a path: the next design reads the file (a state's saved
+    /// points are used otherwise).
+    pub reload_curve_file: AtomicBool,
     /// Set by the editor when it wants a new reading; cleared by the audio
     /// thread when it publishes one.
     wanted: AtomicBool,

@@ -471,9 +471,15 @@ pub struct TubelineParams {
     #[id = "quality"]
     pub quality: EnumParam<QualityParam>,
     /// Path of the measured headphone impedance curve (CSV) that
-    /// `hp_model` = "Measured curve" uses. Saved in the plugin state.
+    /// `hp_model` = "Measured curve" uses. Saved in the plugin state, but
+    /// only a hint once `hp_curve` holds the file's points.
     #[persist = "hp_csv"]
     pub hp_csv: Arc<RwLock<String>>,
+    /// The measured curve's points and the file they came from, saved in
+    /// the plugin state so a session or preset keeps its load on a machine
+    /// without the file (see `headphone_curve`).
+    #[persist = "hp_curve"]
+    pub hp_curve: crate::headphone_curve::CurveSlot,
     /// The editor window's size, restored when it opens.
     #[persist = "editor"]
     pub editor_size: Arc<RwLock<crate::editor::EditorSize>>,
@@ -592,6 +598,7 @@ impl Default for TubelineParams {
             },
             quality: EnumParam::new("Quality", QualityParam::Live),
             hp_csv: Arc::new(RwLock::new(String::new())),
+            hp_curve: crate::headphone_curve::CurveSlot::default(),
             editor_size: Arc::new(RwLock::new(crate::editor::EditorSize::default())),
         }
     }
@@ -691,7 +698,8 @@ impl TubelineParams {
     ///
     /// Fails on the first entry that does not fit: an unknown ID, a value of
     /// the wrong type, a number outside the parameter's range or not finite,
-    /// or an enum choice that does not exist.
+    /// or an enum choice that does not exist; and on a saved measured curve
+    /// (`hp_curve`) that is corrupt.
     pub fn plan_state(&self, state: &PluginState) -> Result<Vec<(ParamPtr, f32)>, ParamError> {
         let map = self.param_map();
         // Enum IDs can only be resolved by setting a parameter, so they are
@@ -767,6 +775,9 @@ impl TubelineParams {
             };
             plan.push((*ptr, normalized));
         }
+        crate::headphone_curve::check_state(state).map_err(|e| {
+            ParamError::CorruptState(format!("\"{}\": {e}", crate::headphone_curve::CURVE_KEY))
+        })?;
         Ok(plan)
     }
 
@@ -780,6 +791,8 @@ impl TubelineParams {
             // SAFETY: the plan's pointers point into `self`.
             unsafe { ptr._internal_set_normalized_value(normalized) };
         }
+        let mut state = state.clone();
+        crate::headphone_curve::upgrade_state(&mut state);
         self.deserialize_fields(&state.fields);
         Ok(())
     }

@@ -895,6 +895,318 @@ fn a_malformed_curve_leaves_the_load_flat_and_the_output_finite() {
     assert!(gain.abs() < 0.1, "{gain:.3} dB");
 }
 
+/// The points of a measured curve that is not flat: 50 Ω at 0° up to
+/// 3 kHz (both test sines sit there), then rising to 400 Ω and +30° at
+/// 24 kHz. Written with `{}` (shortest round-trip text), so the numbers a
+/// parser reads back are these f64s exactly.
+fn rising_points() -> Vec<[f64; 3]> {
+    (0..48)
+        .map(|i| {
+            let f = 10.0 * 2400f64.powf(f64::from(i) / 47.0);
+            let t = ((f / 3000.0).log2() / 3.0).clamp(0.0, 1.0);
+            [f, 50.0 * 8f64.powf(t), 30.0 * t]
+        })
+        .collect()
+}
+
+fn points_csv(points: &[[f64; 3]]) -> String {
+    let mut csv = String::from("Freq(Hz),Magnitude(ohm),Phase(deg)\n");
+    for p in points {
+        csv.push_str(&format!("{},{},{}\n", p[0], p[1], p[2]));
+    }
+    csv
+}
+
+/// The JSON of a CLAP state (after its 8-byte length).
+fn state_value(state: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(&state[8..]).unwrap()
+}
+
+/// A CLAP state with its persisted fields edited by `edit`.
+fn edit_fields(
+    state: &[u8],
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Vec<u8> {
+    let mut v = state_value(state);
+    edit(v["fields"].as_object_mut().unwrap());
+    let json = serde_json::to_vec(&v).unwrap();
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// Activate, render `input` in 512-sample blocks from a fresh start,
+/// deactivate.
+fn render_fresh(p: &mut Plugin, input: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let mut proc = p.activate(SR, 2, 1024);
+    p.pump();
+    let out = on_audio_thread(|| {
+        proc.start();
+        let out = proc.run(input, &[512], &[]);
+        proc.stop();
+        out
+    });
+    p.pump();
+    p.deactivate(proc);
+    out
+}
+
+/// Gain of the steady part of channel `c`, dB.
+fn gain_db(output: &[Vec<f32>], input: &[Vec<f32>], c: usize) -> f64 {
+    rms_db(&output[c][4096..]) - rms_db(&input[c][4096..])
+}
+
+/// The gain the rising curve gives both test sines from 120 Ω, computed
+/// from the points: |Z| = 50 Ω, resistive, below 3 kHz.
+fn rising_gain_db() -> f64 {
+    20.0 * (50.0f64 / 170.0).log10()
+}
+
+#[test]
+fn a_measured_curve_travels_with_the_state_when_its_file_is_gone() {
+    let points = rising_points();
+    let (mut a, dir) = with_curve(&points_csv(&points));
+    let input = stereo_sine(SR, 16 * 512);
+    let out_a = render_fresh(&mut a, &input);
+    for c in 0..2 {
+        let g = gain_db(&out_a, &input, c);
+        assert!((g - rising_gain_db()).abs() < 0.1, "A ch {c}: {g:.3} dB");
+    }
+    let state = a.save_state();
+    // The state carries the points, exactly, and the file as a hint.
+    let fields = &state_value(&state)["fields"];
+    let saved: serde_json::Value =
+        serde_json::from_str(fields["hp_curve"].as_str().unwrap()).unwrap();
+    let saved_points: Vec<[f64; 3]> = serde_json::from_value(saved["points"].clone()).unwrap();
+    assert_eq!(saved_points, points, "the saved points");
+    let path = dir.path().join("curve.csv");
+    assert_eq!(saved["file"], path.to_str().unwrap());
+
+    // Another machine: the file is not there.
+    drop(dir);
+    assert!(!path.exists());
+    let mut b = Plugin::new();
+    b.load_state(&state).expect("loading the saved state");
+    let out_b = render_fresh(&mut b, &input);
+    assert_identical(
+        &out_a,
+        &out_b,
+        "the original vs a fresh instance from its state",
+    );
+    // And B saves the curve again (it travels on).
+    let again = state_value(&b.save_state());
+    assert_eq!(again["fields"]["hp_curve"], fields["hp_curve"]);
+
+    // The curve is in effect, not a flat load: the same state without it
+    // (and without its file) gives the unity custom load.
+    let mut c = Plugin::new();
+    c.load_state(&edit_fields(&state, |f| {
+        f.remove("hp_curve");
+    }))
+    .unwrap();
+    let out_c = render_fresh(&mut c, &input);
+    let g = gain_db(&out_c, &input, 0);
+    assert!(g.abs() < 0.1, "no curve, no file: {g:.3} dB");
+}
+
+#[test]
+fn a_state_loaded_while_processing_brings_its_curve_without_allocating() {
+    let points = rising_points();
+    let (mut a, dir) = with_curve(&points_csv(&points));
+    let input = stereo_sine(SR, 16 * 512);
+    render_fresh(&mut a, &input);
+    let state = a.save_state();
+    drop(dir);
+    // B plays a 32 Ω resistive curve; A's state (file gone) arrives while
+    // B processes, as a host's preset recall does.
+    let (mut b, _dir_b) = with_curve(&resistive_csv(32.0));
+    let mut proc = b.activate(SR, 2, 1024);
+    b.pump();
+    let len = 64 * 512;
+    let input = stereo_sine(SR, len);
+    let mut output = vec![vec![0.0f32; len]; 2];
+    let mut violations = 0;
+    on_audio_thread(|| proc.start());
+    for (k, start) in (0..len).step_by(512).enumerate() {
+        if k == 8 {
+            b.load_state(&state).expect("a state while active");
+        }
+        violations += on_audio_thread(|| {
+            reset_violation_count();
+            assert_no_alloc(|| proc.process_block(&input, &mut output, start, 512, &[]));
+            violation_count()
+        });
+        b.pump();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    on_audio_thread(|| proc.stop());
+    b.pump();
+    b.deactivate(proc);
+    assert_eq!(violations, 0, "allocations on the audio thread");
+    let head = 2048..8 * 512;
+    let gain = rms_db(&output[0][head.clone()]) - rms_db(&input[0][head]);
+    let expected = 20.0 * (32.0f64 / 152.0).log10();
+    assert!((gain - expected).abs() < 0.1, "before: {gain:.3} dB");
+    let tail = 48 * 512..len;
+    let gain = rms_db(&output[0][tail.clone()]) - rms_db(&input[0][tail]);
+    assert!(
+        (gain - rising_gain_db()).abs() < 0.1,
+        "after the state: {gain:.3} dB, expected {:.3}",
+        rising_gain_db()
+    );
+}
+
+#[test]
+fn a_state_naming_only_the_path_still_loads_and_then_carries_the_points() {
+    let points = rising_points();
+    let (a, dir) = with_curve(&points_csv(&points));
+    drop(a);
+    // What an older Tubeline saved: the path, no points.
+    let params = tubeline::params::TubelineParams::default();
+    for (id, value) in [
+        ("pre_on", "off"),
+        ("source", "pro_line"),
+        ("hp_on", "on"),
+        ("hp_model", "custom"),
+        ("amp_z", "120"),
+    ] {
+        params.set_from_text(id, value).unwrap();
+    }
+    *params.hp_csv.write().unwrap() = dir.path().join("curve.csv").to_str().unwrap().to_string();
+    let old = edit_fields(&clap_state(&params), |f| {
+        f.remove("hp_curve");
+    });
+    assert!(!String::from_utf8_lossy(&old).contains("hp_curve"));
+    let input = stereo_sine(SR, 16 * 512);
+    let mut p = Plugin::new();
+    p.load_state(&old).expect("an old state");
+    let out = render_fresh(&mut p, &input);
+    let g = gain_db(&out, &input, 0);
+    assert!((g - rising_gain_db()).abs() < 0.1, "old state: {g:.3} dB");
+    // Its next save carries the points: it loads without the file.
+    let upgraded = p.save_state();
+    drop(dir);
+    let mut q = Plugin::new();
+    q.load_state(&upgraded).unwrap();
+    assert_identical(
+        &out,
+        &render_fresh(&mut q, &input),
+        "upgraded state, file gone",
+    );
+
+    // The old state on a machine without the file: loads, plays (flat: no
+    // curve was in effect), and finite.
+    let mut r = Plugin::new();
+    r.load_state(&old).expect("an old state, file missing");
+    let out_r = render_fresh(&mut r, &input);
+    assert_finite(&out_r, "old state, file missing");
+    let g = gain_db(&out_r, &input, 0);
+    assert!(g.abs() < 0.1, "old state, file missing: {g:.3} dB");
+}
+
+#[test]
+fn the_editor_is_told_which_file_is_missing_and_what_to_do() {
+    use nice_plug::prelude::Plugin as _;
+    // An old state naming a file this machine lacks, through the plugin's
+    // own state filter and background task (what the editor shows).
+    let mut t = tubeline::Tubeline::default();
+    let mut state = tubeline::params::TubelineParams::default().to_state();
+    state.fields.remove("hp_curve");
+    state
+        .fields
+        .insert("hp_csv".into(), "\"/nowhere/cans-HD600.csv\"".into());
+    tubeline::Tubeline::filter_state(&mut state);
+    t.params().deserialize_fields(&state.fields);
+    let executor = t.task_executor();
+    let task = || tubeline::Task::DesignCurve {
+        zo_ohms: 120.0,
+        sample_rate: SR,
+        channels: 2,
+        from_file: false,
+    };
+    executor(task());
+    let msg = t
+        .curve_error
+        .read()
+        .unwrap()
+        .clone()
+        .expect("an error for the editor");
+    assert!(msg.contains("/nowhere/cans-HD600.csv"), "{msg}");
+    assert!(msg.contains("load the CSV again"), "{msg}");
+}
+
+#[test]
+fn a_corrupt_saved_curve_is_refused_and_the_load_in_effect_stays() {
+    let points = rising_points();
+    let (mut a, dir) = with_curve(&points_csv(&points));
+    let input = stereo_sine(SR, 16 * 512);
+    let before = render_fresh(&mut a, &input);
+    let good = a.save_state();
+    drop(dir);
+    let corrupt_points = |edit: fn(&mut Vec<[f64; 3]>)| {
+        let mut p = rising_points();
+        edit(&mut p);
+        serde_json::json!({ "file": "/elsewhere/curve.csv", "points": p }).to_string()
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "not JSON",
+            "{\"file\": \"x.csv\", \"points\": [[20, 3".to_string(),
+        ),
+        ("wrong shape", "[1, 2, 3]".to_string()),
+        ("negative |Z|", corrupt_points(|p| p[7][1] = -3.0)),
+        ("zero frequency", corrupt_points(|p| p[0][0] = 0.0)),
+        (
+            "frequencies not increasing",
+            corrupt_points(|p| p.swap(3, 4)),
+        ),
+        ("too few", corrupt_points(|p| p.truncate(3))),
+        (
+            "too many",
+            corrupt_points(|p| {
+                let last = p[p.len() - 1];
+                p.extend((1..=17_000).map(|i| [last[0] + f64::from(i), 400.0, 30.0]));
+            }),
+        ),
+    ];
+    for (what, field) in cases {
+        let bad = edit_fields(&good, |f| {
+            f.insert("hp_curve".into(), field.into());
+            f.insert("hp_csv".into(), "\"/elsewhere/curve.csv\"".into());
+        });
+        // nice-plug cannot refuse a state: it loads, the curve is refused.
+        a.load_state(&bad)
+            .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        let after = render_fresh(&mut a, &input);
+        assert_identical(&before, &after, what);
+        // What the instance saves now is the curve that plays.
+        let saved = state_value(&a.save_state());
+        assert_eq!(
+            saved["fields"]["hp_curve"],
+            state_value(&good)["fields"]["hp_curve"],
+            "{what}"
+        );
+        assert_eq!(
+            saved["fields"]["hp_csv"],
+            state_value(&good)["fields"]["hp_csv"],
+            "{what}"
+        );
+    }
+    // Into a fresh instance (nothing in effect): no crash, finite, flat.
+    let bad = edit_fields(&good, |f| {
+        f.insert(
+            "hp_curve".into(),
+            corrupt_points(|p| p[2][0] = f64::NAN).into(),
+        );
+    });
+    let mut b = Plugin::new();
+    b.load_state(&bad).unwrap();
+    let out = render_fresh(&mut b, &input);
+    assert_finite(&out, "fresh, corrupt curve");
+    let g = gain_db(&out, &input, 0);
+    assert!(g.abs() < 0.1, "fresh, corrupt curve: {g:.3} dB");
+}
+
 // ---------------------------------------------------------------------------
 // 8. Host conformance: latency changes reach the host only inside
 //    activate(); every parameter's text parses back to its value

@@ -736,3 +736,44 @@ fn advice_on_real_meters_matches_the_presets_intent() {
         texts(&a)
     );
 }
+
+#[test]
+fn a_preset_with_a_corrupt_measured_curve_is_refused_and_changes_nothing() {
+    let params = TubelineParams::default();
+    params.set_from_text("hp_model", "custom").unwrap();
+    let mut state = params.to_state();
+    // 10 points, the fourth with a negative |Z|.
+    let points: Vec<String> = (0..10)
+        .map(|i| {
+            let ohms = if i == 3 { -32 } else { 32 };
+            format!("[{},{ohms},0]", 20 * (i + 1))
+        })
+        .collect();
+    state.fields.insert(
+        "hp_curve".into(),
+        format!(r#"{{"file":"cans.csv","points":[{}]}}"#, points.join(",")),
+    );
+    let json = serde_json::to_string(&state).unwrap();
+    let e = presets::parse(json.as_bytes(), "bad", "bad.json").unwrap_err();
+    assert!(
+        e.message().contains("hp_curve") && e.message().contains("point 4"),
+        "{e}"
+    );
+    // Applying it changes no parameter.
+    let target = TubelineParams::default();
+    assert!(target.apply_state(&state).is_err());
+    assert!(
+        presets::same_state(&target.to_state(), &TubelineParams::default().to_state()),
+        "a refused preset changed the parameters"
+    );
+    // The same preset with sound points loads.
+    state.fields.insert(
+        "hp_curve".into(),
+        format!(
+            r#"{{"file":"cans.csv","points":[{}]}}"#,
+            points.join(",").replace("-32", "32")
+        ),
+    );
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(presets::parse(json.as_bytes(), "good", "good.json").is_ok());
+}

@@ -390,6 +390,26 @@ fn a_measured_headphone_curve_from_csv_drives_the_amp() {
         "preset: {gain} dB, expected {expected}"
     );
 
+    // A preset carrying the curve's points renders the same without the
+    // file (as one saved by the plugin does).
+    let points = tubeline::headphone_curve::read_curve_points(&curve).unwrap();
+    params.hp_curve.store_loaded(s(&curve), points);
+    let state = params.to_state();
+    std::fs::write(&preset, serde_json::to_string(&state).unwrap()).unwrap();
+    std::fs::remove_file(&curve).unwrap();
+    run_ok(&[s(&i), s(&o), "--preset", s(&preset)]);
+    let (out_saved, _) = read_wav(&o);
+    assert_eq!(out_saved, out, "preset with points, file gone");
+    // Without them (an older preset), the missing file is named.
+    let mut old = state;
+    old.fields.remove("hp_curve");
+    std::fs::write(&preset, serde_json::to_string(&old).unwrap()).unwrap();
+    let e = run_err(&[s(&i), s(&o), "--preset", s(&preset)]);
+    assert!(
+        e.contains("flat32.csv") && e.contains("load the CSV again"),
+        "{e}"
+    );
+
     // A malformed curve names the line and the problem, and nothing is written.
     let bad = p(dir.path(), "bad.csv");
     std::fs::write(&bad, "f,z,phase\n20,32,0\n40,abc,0\n").unwrap();

@@ -29,10 +29,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nice_plug::prelude::Params;
 
 use tubeline::dsp::headphone::{
-    load_report, parse_impedance_csv, HeadphoneLevels, HeadphoneModel, HeadphoneSettings,
-    ImpedanceCurve,
+    load_report, HeadphoneLevels, HeadphoneModel, HeadphoneSettings, ImpedanceCurve,
 };
 use tubeline::dsp::oversampling::Quality;
+use tubeline::headphone_curve::{read_curve_file, resolve_curve};
 use tubeline::params::TubelineParams;
 use tubeline::presets;
 use tubeline::render::{check_sample_rate, demo_signal, pcm_to_f32, render_at, RenderReport};
@@ -207,24 +207,24 @@ fn run(cli: Cli) -> Result<bool> {
     Ok(true)
 }
 
-/// The measured curve: --hp-csv, or the one a preset names for the
-/// "Measured curve" headphone.
+/// The measured curve: --hp-csv, or the one a preset carries for the
+/// "Measured curve" headphone (its saved points; the file its path names
+/// when it has none, as older presets do).
 fn headphone_curve(
     params: &TubelineParams,
     hp_csv: Option<&Path>,
 ) -> Result<Option<ImpedanceCurve>> {
-    let preset_curve = params.hp_csv.read().map(|p| p.clone()).unwrap_or_default();
-    let path = hp_csv.map(Path::to_path_buf).or_else(|| {
-        let custom = params.snapshot(true).headphone.model == HeadphoneModel::Custom;
-        (custom && !preset_curve.is_empty()).then(|| PathBuf::from(&preset_curve))
-    });
-    let Some(path) = path else {
+    if let Some(path) = hp_csv {
+        return read_curve_file(path).map(Some).map_err(|e| anyhow!(e));
+    }
+    if params.snapshot(true).headphone.model != HeadphoneModel::Custom {
         return Ok(None);
-    };
-    let text = fs::read_to_string(&path)
-        .with_context(|| format!("cannot read impedance curve {}", path.display()))?;
-    let curve = parse_impedance_csv(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(Some(curve))
+    }
+    let resolved = resolve_curve(&params.hp_curve, &params.hp_csv, false);
+    match resolved.problem {
+        Some(problem) => bail!("{problem}"),
+        None => Ok(resolved.curve),
+    }
 }
 
 /// Render `input` (at `rate`) into `output`; `progress` is called with the

@@ -43,7 +43,10 @@ mod report;
 mod tests;
 
 pub use amp::{HeadphoneAmp, HeadphoneLevels};
-pub use custom::{design_custom, parse_impedance_csv, CsvError, CustomFilter, ImpedanceCurve};
+pub use custom::{
+    decode_csv_bytes, design_custom, parse_impedance_csv, parse_impedance_points, CsvError,
+    CustomFilter, ImpedanceCurve, PointsError, MAX_CSV_BYTES, MAX_POINTS,
+};
 pub use loads::{design_loads, HeadphoneModel, LoadDesigns, BUILT_IN_MODELS};
 pub use report::{load_report, LoadReport};
 

@@ -4,8 +4,8 @@
 //! (`raw_begin_set_parameter` → `raw_set_parameter_normalized` →
 //! `raw_end_set_parameter`), from a plan that `TubelineParams::plan_state`
 //! validated first: a corrupt preset changes nothing and its error is shown.
-//! The persisted fields that belong to the sound (the measured-curve path)
-//! follow; the editor's window size does not (a preset should not resize
+//! The persisted fields that belong to the sound (the measured curve's
+//! points and path) follow; the editor's window size does not (a preset should not resize
 //! the window).
 //!
 //! A/B: two complete settings. The slot being edited is live; switching
@@ -44,12 +44,15 @@ pub fn apply_through_host(
             gui.raw_end_set_parameter(ptr);
         }
     }
-    let mut fields = state.fields.clone();
+    let mut state = state.clone();
+    crate::headphone_curve::upgrade_state(&mut state);
+    let mut fields = state.fields;
     fields.retain(|k, _| !NOT_SOUND_FIELDS.contains(&k.as_str()));
     if !fields.is_empty() {
         use nice_plug::prelude::Params;
         shared.params.deserialize_fields(&fields);
-        // The measured-curve path may have changed: design it anew.
+        // The measured curve may have changed: design it anew (from the
+        // saved points, or the file of an older state).
         shared.meters.redesign_curve.store(true, Ordering::Release);
     }
     Ok(())

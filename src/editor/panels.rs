@@ -328,8 +328,18 @@ fn csv_field(
                 }
                 state.csv_committed = true;
             }
+            let saved = p.hp_curve.hint();
             if let Some(e) = &inputs.curve_error {
                 ui.label(RichText::new(e).small().color(CLIP_COLOUR));
+            } else if let Some((points, file)) = saved {
+                // The points travel with the session; the path is a hint.
+                ui.label(
+                    RichText::new(format!(
+                        "{points} points saved with the session, loaded from {file}"
+                    ))
+                    .small()
+                    .color(Color32::GRAY),
+                );
             } else if p.headphone.model.value() == crate::params::HeadphoneParam::Custom
                 && state.csv_path.trim().is_empty()
             {

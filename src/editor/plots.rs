@@ -20,10 +20,11 @@
 //!   0 dB: the Hann window's coherent gain 1/2 is divided out).
 //! - The tube's static transfer curve and the headphone's |Z|(f) with the
 //!   resulting deviation 20·log10|Z/(Z+Zo)|, normalised to 1 kHz: of the
-//!   chosen model, or of the measured curve (`hp_model` = custom), which
-//!   [`MeasuredCurve`] reads and parses in the editor thread with the
-//!   plugin's own CSV parser (`parse_impedance_csv`, the one the audio
-//!   side's filter design uses), cached by path and modification time.
+//!   chosen model, or of the measured curve (`hp_model` = custom): the
+//!   points saved in the state (what the audio side designs from), or,
+//!   before they are saved, the file that [`MeasuredCurve`] reads in the
+//!   editor thread with the plugin's own reader (`read_curve_file`),
+//!   cached by path, modification time and the saved curve's revision.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,11 +35,12 @@ use num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::dsp::chain::ChainSettings;
-use crate::dsp::headphone::{parse_impedance_csv, HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
+use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
 use crate::dsp::oversampling::Oversampler;
 use crate::dsp::transformer::DiBox;
 use crate::dsp::tube::{Preamp, PreampSettings};
 use crate::dsp::{db_to_gain, ProcessSpec, MAX_BLOCK};
+use crate::headphone_curve::{read_curve_file, CurveSlot};
 
 /// Length of the spectrum's FFT.
 pub const FFT_LEN: usize = 4096;
@@ -360,26 +362,38 @@ pub fn divider_curves(
     (z, dev)
 }
 
-/// A measured impedance curve read from a CSV file in the editor thread,
-/// kept until the path or the file's modification time changes.
+/// The measured impedance curve for the plot: the points saved in the
+/// state when they belong to the path (as the audio side uses them), else
+/// the CSV file read in the editor thread, kept until the path, the file's
+/// modification time or the saved curve changes.
 #[derive(Default)]
 pub struct MeasuredCurve {
-    /// The path and modification time the cached result belongs to.
-    key: Option<(String, Option<SystemTime>)>,
+    /// The path, modification time and saved-curve revision the cached
+    /// result belongs to.
+    key: Option<(String, Option<SystemTime>, u64)>,
     /// The parsed curve, or why it could not be read (a message for a
     /// person: the file, and the line of a malformed CSV).
     result: Option<Result<ImpedanceCurve, String>>,
 }
 
 impl MeasuredCurve {
-    /// The curve in the file at `path`: read and parsed when the path or
-    /// the file's modification time differs from the cached one (a stat per
-    /// call, a read only on a change).
-    pub fn get(&mut self, path: &str) -> Result<&ImpedanceCurve, &str> {
+    /// The curve for `path`: `saved`'s points when they are for `path` (or
+    /// the path is empty), else the file read and parsed when the path or
+    /// the file's modification time differs from the cached one (a stat
+    /// per call, a read only on a change).
+    pub fn get(&mut self, path: &str, saved: &CurveSlot) -> Result<&ImpedanceCurve, &str> {
+        let revision = saved.revision();
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        let key = (path.to_string(), modified);
+        let key = (path.to_string(), modified, revision);
         if self.key.as_ref() != Some(&key) {
-            self.result = Some(read_curve(Path::new(path)));
+            let curve = saved.get();
+            self.result = Some(
+                if curve.is_for(path) || (path.is_empty() && !curve.points.is_empty()) {
+                    curve.curve()
+                } else {
+                    read_curve_file(Path::new(path))
+                },
+            );
             self.key = Some(key);
         }
         match self.result.as_ref().expect("set above") {
@@ -387,13 +401,6 @@ impl MeasuredCurve {
             Err(e) => Err(e.as_str()),
         }
     }
-}
-
-/// Read and parse an impedance curve CSV; the error names the file.
-fn read_curve(path: &Path) -> Result<ImpedanceCurve, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read impedance curve {}: {e}", path.display()))?;
-    parse_impedance_csv(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Write `text` (wrapped) in the middle of a plot's `rect`.
@@ -540,7 +547,7 @@ mod tests {
         let flat: Vec<(f64, f64)> = FREQS.iter().map(|&f| (f, 32.0)).collect();
         let path = write_csv(dir.path(), "flat.csv", &flat);
         let mut cache = MeasuredCurve::default();
-        let curve = cache.get(&path).unwrap().clone();
+        let curve = cache.get(&path, &CurveSlot::default()).unwrap().clone();
         let (z, dev) = divider_curves(|f| curve.impedance(f), 120.0, &log_freqs(100));
         assert!(z.iter().all(|&(_, z)| (z - 32.0).abs() < 1e-9), "{z:?}");
         assert!(dev.iter().all(|&(_, d)| d.abs() < 1e-9), "{dev:?}");
@@ -556,7 +563,7 @@ mod tests {
             .collect();
         let path = write_csv(dir.path(), "step.csv", &step);
         let mut cache = MeasuredCurve::default();
-        let curve = cache.get(&path).unwrap().clone();
+        let curve = cache.get(&path, &CurveSlot::default()).unwrap().clone();
         let freqs = [20.0, 100.0, 1000.0, 10_000.0];
         let (z, dev) = divider_curves(|f| curve.impedance(f), 32.0, &freqs);
         assert_eq!(z[0].1, 64.0);
@@ -576,7 +583,8 @@ mod tests {
         std::fs::write(&path, "20, 32, 0\n50, 32\n").unwrap();
         let p = path.to_string_lossy().to_string();
         let mut cache = MeasuredCurve::default();
-        let e = cache.get(&p).unwrap_err().to_string();
+        let slot = CurveSlot::default();
+        let e = cache.get(&p, &slot).unwrap_err().to_string();
         assert!(e.contains("bad.csv") && e.contains("line 2"), "{e}");
         // Fixed on disk (with a later modification time): read again.
         let good: Vec<(f64, f64)> = FREQS.iter().map(|&f| (f, 300.0)).collect();
@@ -589,13 +597,18 @@ mod tests {
             .unwrap()
             .set_modified(later)
             .unwrap();
-        assert!((cache.get(&p).unwrap().nominal_ohms() - 300.0).abs() < 1e-9);
+        assert!((cache.get(&p, &slot).unwrap().nominal_ohms() - 300.0).abs() < 1e-9);
         let missing = dir.path().join("missing.csv");
-        let e = cache.get(&missing.to_string_lossy()).unwrap_err();
+        let missing = missing.to_string_lossy();
+        let e = cache.get(&missing, &slot).unwrap_err();
         assert!(
             e.contains("cannot read") && e.contains("missing.csv"),
             "{e}"
         );
+        // Points saved in the state for that path: plotted without the file.
+        let points: Vec<[f64; 3]> = FREQS.iter().map(|&f| [f, 150.0, 0.0]).collect();
+        slot.store_loaded(&missing, points);
+        assert!((cache.get(&missing, &slot).unwrap().nominal_ohms() - 150.0).abs() < 1e-9);
     }
 
     #[test]

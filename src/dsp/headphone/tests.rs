@@ -411,6 +411,204 @@ fn csv_errors_name_line_and_problem() {
     }
 }
 
+/// `text` as UTF-16 code units in bytes, little- or big-endian, with or
+/// without a byte-order mark (written by hand, not with the decoder).
+fn utf16_bytes(text: &str, little: bool, bom: bool) -> Vec<u8> {
+    let mut units: Vec<u16> = Vec::new();
+    if bom {
+        units.push(0xFEFF);
+    }
+    units.extend(text.encode_utf16());
+    units
+        .iter()
+        .flat_map(|u| {
+            if little {
+                u.to_le_bytes()
+            } else {
+                u.to_be_bytes()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn csv_in_utf16_or_with_a_bom_gives_the_same_points_as_utf8() {
+    // A header with "Ω" and "°" (not ASCII), then the Closed32 curve.
+    let text = csv_from_model(HeadphoneModel::Closed32, ",").replace(
+        "Frequency, Impedance, Phase",
+        "Frequency (Hz), |Z| (Ω), Phase (°)",
+    );
+    let want = parse_impedance_points(&text).unwrap();
+    assert_eq!(want.len(), 200);
+    let mut utf8_bom = vec![0xEF, 0xBB, 0xBF];
+    utf8_bom.extend_from_slice(text.as_bytes());
+    // The same text in Windows-1252 / Latin-1 ("Ω" is not in it: drop it).
+    let latin1: Vec<u8> = text
+        .replace('Ω', "ohm")
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap())
+        .collect();
+    let cases: [(&str, Vec<u8>); 7] = [
+        ("UTF-8", text.as_bytes().to_vec()),
+        ("UTF-8 with BOM", utf8_bom),
+        ("UTF-16 LE with BOM", utf16_bytes(&text, true, true)),
+        ("UTF-16 BE with BOM", utf16_bytes(&text, false, true)),
+        (
+            "UTF-16 LE, no BOM",
+            utf16_bytes(&text.replace('Ω', "ohm").replace('°', "deg"), true, false),
+        ),
+        (
+            "UTF-16 BE, no BOM",
+            utf16_bytes(&text.replace('Ω', "ohm").replace('°', "deg"), false, false),
+        ),
+        ("Latin-1", latin1),
+    ];
+    for (what, bytes) in cases {
+        let decoded = decode_csv_bytes(&bytes).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let got = parse_impedance_points(&decoded).unwrap_or_else(|e| panic!("{what}: {e}"));
+        // Bit for bit: the numbers are the same text in every encoding.
+        assert_eq!(got, want, "{what}");
+    }
+    // Windows line ends and a DOS end-of-file mark are text too.
+    let dos = format!("{}\u{1a}", text.replace('\n', "\r\n"));
+    let got = parse_impedance_points(&decode_csv_bytes(dos.as_bytes()).unwrap()).unwrap();
+    assert_eq!(got, want, "CRLF + ^Z");
+}
+
+#[test]
+fn csv_too_large_binary_or_with_too_many_points_is_refused_with_the_reason() {
+    // One byte over 1 MiB of valid lines: refused for its size, which the
+    // message states with the limit.
+    let mut big = String::from("f,z,p\n");
+    let mut f = 1.0;
+    while big.len() <= 1 << 20 {
+        big += &format!("{f:.3},32.0,0.0\n");
+        f += 1.0;
+    }
+    let big = &big.as_bytes()[..(1 << 20) + 1];
+    let msg = decode_csv_bytes(big).unwrap_err().about("big.csv");
+    assert!(msg.starts_with("big.csv is too large"), "{msg}");
+    assert!(
+        msg.contains("1048577 bytes") && msg.contains("1048576 bytes"),
+        "{msg}"
+    );
+    // Exactly 1 MiB is accepted.
+    assert!(decode_csv_bytes(&big[..1 << 20]).is_ok());
+
+    // Binary files: a PNG header, a WAV header, bytes with zeros.
+    let png: Vec<u8> = [
+        0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0, 0, 0, 13,
+    ]
+    .iter()
+    .chain(b"IHDR")
+    .copied()
+    .collect();
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&36u32.to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&[16, 0, 0, 0, 1, 0, 2, 0, 0x44, 0xAC, 0, 0]);
+    let zeros = [b'2', b'0', 0, 0, 0, b',', b'3', b'2'];
+    for (what, bytes) in [("png", png), ("wav", wav), ("zeros", zeros.to_vec())] {
+        let e = decode_csv_bytes(&bytes).expect_err(what);
+        let msg = e.about("curve.bin");
+        assert!(
+            msg.starts_with("curve.bin is not a text file"),
+            "{what}: {msg}"
+        );
+        assert!(matches!(e, CsvError::NotText { .. }), "{what}");
+    }
+    // UTF-16 with a BOM and an odd number of bytes, or a lone surrogate.
+    let mut odd = utf16_bytes("20,32,0\n", true, true);
+    odd.push(b'x');
+    assert!(matches!(
+        decode_csv_bytes(&odd),
+        Err(CsvError::NotText { .. })
+    ));
+    let lone = [0xFF, 0xFE, 0x00, 0xD8, b'1', 0];
+    assert!(matches!(
+        decode_csv_bytes(&lone),
+        Err(CsvError::NotText { .. })
+    ));
+
+    // More points than MAX_POINTS: the parser stops at the first one over.
+    let many: String = (1..=MAX_POINTS + 1)
+        .map(|i| format!("{i},32,0\n"))
+        .collect();
+    let e = parse_impedance_points(&many).unwrap_err();
+    assert_eq!(
+        e,
+        CsvError::TooManyPoints {
+            line: MAX_POINTS + 1
+        }
+    );
+    assert!(e.to_string().contains("too many points"));
+    let at_limit: String = (1..=MAX_POINTS).map(|i| format!("{i},32,0\n")).collect();
+    assert_eq!(parse_impedance_points(&at_limit).unwrap().len(), MAX_POINTS);
+}
+
+#[test]
+fn curve_points_are_checked_like_the_csv_and_give_the_same_curve() {
+    let text = csv_from_model(HeadphoneModel::Iem, ",");
+    let points = parse_impedance_points(&text).unwrap();
+    // The curve through the points is the CSV's, bit for bit.
+    assert_eq!(
+        ImpedanceCurve::from_points(&points).unwrap(),
+        parse_impedance_csv(&text).unwrap()
+    );
+    let good = |k: usize| -> Vec<[f64; 3]> {
+        (0..k).map(|i| [20.0 * (i + 1) as f64, 32.0, 0.0]).collect()
+    };
+    let with = |i: usize, p: [f64; 3]| {
+        let mut v = good(10);
+        v[i] = p;
+        v
+    };
+    let cases: [(Vec<[f64; 3]>, PointsError); 7] = [
+        (good(7), PointsError::TooFew { found: 7 }),
+        (
+            good(MAX_POINTS + 1),
+            PointsError::TooMany {
+                found: MAX_POINTS + 1,
+            },
+        ),
+        (
+            with(3, [80.0, f64::NAN, 0.0]),
+            PointsError::NotFinite { point: 4 },
+        ),
+        (
+            with(3, [80.0, 32.0, f64::INFINITY]),
+            PointsError::NotFinite { point: 4 },
+        ),
+        (
+            with(3, [60.0, 32.0, 0.0]),
+            PointsError::NonIncreasingFrequency {
+                point: 4,
+                freq_hz: 60.0,
+                previous_hz: 60.0,
+            },
+        ),
+        (
+            with(0, [-5.0, 32.0, 0.0]),
+            PointsError::NonIncreasingFrequency {
+                point: 1,
+                freq_hz: -5.0,
+                previous_hz: 0.0,
+            },
+        ),
+        (
+            with(5, [120.0, 0.0, 0.0]),
+            PointsError::NonPositiveImpedance {
+                point: 6,
+                ohms: 0.0,
+            },
+        ),
+    ];
+    for (points, want) in cases {
+        assert_eq!(ImpedanceCurve::from_points(&points).unwrap_err(), want);
+    }
+    assert!(ImpedanceCurve::from_points(&good(MAX_POINTS)).is_ok());
+}
+
 #[test]
 fn csv_filter_accuracy_and_swap() {
     let fs = 48000.0;
