@@ -30,10 +30,20 @@
 //! flush, and a [`Lane::Pair`] of itself: `f64` pairs into `F2`, `F2` into
 //! `F4`). [`mad`] is `a·b + c`, fused or not as the loop's build says.
 //!
-//! Users: the tube preamp (`super::tube`) and the loudness estimators
-//! (`super::loudness`). The headphone amp (intrinsics) and the oversampler
-//! (raw arrays) still have their own: this module is meant to become the
-//! project's one SIMD abstraction.
+//! Users: every sample loop of the core: the tube preamp (`super::tube`),
+//! the loudness estimators (`super::loudness`), the half-band allpass
+//! cascades (`super::oversampling`, `F2` for one channel's two polyphase
+//! paths, `F4` for a stereo pair's) and the headphone loop
+//! (`super::headphone`, its states two per `F2`).
+//!
+//! Known wart: where two `F2` are joined into an `F4` in registers for a
+//! whole loop (the stereo preamp's paired linear pass, `LoudnessQuad`, the
+//! stereo half-band loops), the joined state goes through `black_box`, or
+//! LLVM's SLP vectoriser keeps the loop in two 128-bit halves (the live
+//! preamp chain measured 20 % slower without it). The fix is an `F4` that
+//! is a 256-bit register type in the AVX2 build (the build's lane types
+//! carried by the `Kernel`'s type parameter instead of the multiply-add
+//! flavour alone); not done yet.
 //!
 //! # Which build runs: [`Isa`], chosen once
 //!
