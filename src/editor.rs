@@ -527,8 +527,8 @@ impl App {
     }
 }
 
-/// Meter ballistics: peaks fall back by at most 30 % per reading (≈ 20 dB/s
-/// at 25 readings/s), everything else shows the new reading.
+/// Meter ballistics: peaks fall back by at most 30 % per reading (−3.1 dB,
+/// ≈ 77 dB/s at 25 readings/s), everything else shows the new reading.
 fn smooth(prev: &ChainMeters, new: &ChainMeters) -> ChainMeters {
     let fall = |p: f64, n: f64| if n >= 0.7 * p { n } else { 0.7 * p };
     let level = |p: &crate::meters::LevelReading, n: &crate::meters::LevelReading| {

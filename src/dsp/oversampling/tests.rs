@@ -471,7 +471,7 @@ fn decaying_tails_reach_exact_zero() {
                 os.process(&mut last, |_| {});
                 for s in &os.iir {
                     for l in s.up.s.iter().chain(s.down.s.iter()) {
-                        assert!(!l[0].is_subnormal() && !l[1].is_subnormal());
+                        assert!(!l.0[0].is_subnormal() && !l.0[1].is_subnormal());
                     }
                 }
             }
@@ -482,7 +482,7 @@ fn decaying_tails_reach_exact_zero() {
                     .s
                     .iter()
                     .chain(s.down.s.iter())
-                    .all(|l| *l == [0.0, 0.0]));
+                    .all(|l| l.0 == [0.0, 0.0]));
             }
         }
     }
