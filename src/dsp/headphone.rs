@@ -19,7 +19,9 @@
 //! - `headphone/amp.rs`: `HeadphoneAmp`, the stage (settings, smoothing,
 //!   crossfades, the swing limit, meters); `headphone/amp/steady.rs`: its
 //!   steady block loop, run in the chain's build (`Isa`);
-//! - `headphone/custom.rs`: measured loads;
+//! - `headphone/curve.rs`: a measured impedance curve, read from a CSV
+//!   file or a saved state and checked; `headphone/custom.rs`: the
+//!   filter designed from it and its zero-latency convolution;
 //! - `headphone/report.rs`: the numbers and warning for a (load, Zo) pair.
 //!
 //! Custom (measured) loads use a minimum-phase FIR designed off the audio
@@ -34,6 +36,7 @@
 use num_complex::Complex;
 
 mod amp;
+mod curve;
 mod custom;
 mod fit;
 mod loads;
@@ -43,10 +46,11 @@ mod report;
 mod tests;
 
 pub use amp::{HeadphoneAmp, HeadphoneLevels};
-pub use custom::{
-    decode_csv_bytes, design_custom, parse_impedance_csv, parse_impedance_points, CsvError,
-    CustomFilter, ImpedanceCurve, PointsError, MAX_CSV_BYTES, MAX_POINTS,
+pub use curve::{
+    decode_csv_bytes, parse_impedance_csv, parse_impedance_points, CsvError, ImpedanceCurve,
+    PointsError, MAX_CSV_BYTES, MAX_POINTS,
 };
+pub use custom::{design_custom, CustomFilter};
 pub use loads::{design_loads, HeadphoneModel, LoadDesigns, BUILT_IN_MODELS};
 pub use report::{load_report, LoadReport};
 
