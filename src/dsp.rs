@@ -26,7 +26,7 @@ pub mod stage;
 pub mod transformer;
 pub mod tube;
 
-pub use simd::Isa;
+pub use simd::{Arith, Isa, Lane, F2, F4};
 
 /// What a stage needs to know about the stream it will process.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -21,7 +21,7 @@ use tubeline::dsp::chain::{Chain, ChainSettings};
 use tubeline::dsp::oversampling::Quality;
 
 use host::{at, on_audio_thread, param_hash, Automation, LatencyCall, Plugin, Processor};
-use util::{noise, resistive_csv, sine};
+use util::{curve_params, noise, resistive_csv, sine};
 
 /// The parameter IDs of issue 2, with display name and group (CLAP module).
 const PARAMS: [(&str, &str, &str); 9] = [
@@ -814,17 +814,7 @@ fn with_curve(csv: &str) -> (Plugin, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("curve.csv");
     std::fs::write(&path, csv).unwrap();
-    let params = tubeline::params::TubelineParams::default();
-    for (id, value) in [
-        ("pre_on", "off"),
-        ("source", "pro_line"),
-        ("hp_on", "on"),
-        ("hp_model", "custom"),
-        ("amp_z", "120"),
-    ] {
-        params.set_from_text(id, value).unwrap();
-    }
-    *params.hp_csv.write().unwrap() = path.to_str().unwrap().to_string();
+    let params = curve_params(path.to_str().unwrap());
     let mut p = Plugin::new();
     p.load_state(&clap_state(&params)).unwrap();
     (p, dir)
@@ -1062,17 +1052,7 @@ fn a_state_naming_only_the_path_still_loads_and_then_carries_the_points() {
     let (a, dir) = with_curve(&points_csv(&points));
     drop(a);
     // What an older Tubeline saved: the path, no points.
-    let params = tubeline::params::TubelineParams::default();
-    for (id, value) in [
-        ("pre_on", "off"),
-        ("source", "pro_line"),
-        ("hp_on", "on"),
-        ("hp_model", "custom"),
-        ("amp_z", "120"),
-    ] {
-        params.set_from_text(id, value).unwrap();
-    }
-    *params.hp_csv.write().unwrap() = dir.path().join("curve.csv").to_str().unwrap().to_string();
+    let params = curve_params(dir.path().join("curve.csv").to_str().unwrap());
     let old = edit_fields(&clap_state(&params), |f| {
         f.remove("hp_curve");
     });

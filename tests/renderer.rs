@@ -369,17 +369,7 @@ fn a_measured_headphone_curve_from_csv_drives_the_amp() {
     );
 
     // A preset that chooses the "Measured curve" headphone names its file.
-    let params = tubeline::params::TubelineParams::default();
-    for (id, value) in [
-        ("pre_on", "off"),
-        ("source", "pro_line"),
-        ("hp_on", "on"),
-        ("hp_model", "custom"),
-        ("amp_z", "120"),
-    ] {
-        params.set_from_text(id, value).unwrap();
-    }
-    *params.hp_csv.write().unwrap() = s(&curve).to_string();
+    let params = curve_params(s(&curve));
     let preset = p(dir.path(), "measured.json");
     std::fs::write(&preset, serde_json::to_string(&params.to_state()).unwrap()).unwrap();
     run_ok(&[s(&i), s(&o), "--preset", s(&preset)]);

@@ -150,16 +150,16 @@ unsafe fn run_avx2_fma<K: Kernel>(kernel: K) -> K::Output {
 /// Two f64 lanes (left, right; or two samples) operated on lane by lane.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[repr(C, align(16))]
-pub(crate) struct F2(pub(crate) [f64; 2]);
+pub struct F2(pub(crate) [f64; 2]);
 
 /// Four f64 lanes operated on lane by lane (see the module header for what
 /// they carry).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[repr(C, align(32))]
-pub(crate) struct F4(pub(crate) [f64; 4]);
+pub struct F4(pub(crate) [f64; 4]);
 
 /// The arithmetic every lane type has: what the linear recursions need.
-pub(crate) trait Arith:
+pub trait Arith:
     Copy
     + Default
     + std::ops::Add<Output = Self>
@@ -179,7 +179,7 @@ pub(crate) trait Arith:
 }
 
 /// What a per-channel sample loop needs from a lane type (`f64` or [`F2`]).
-pub(crate) trait Lane: Arith {
+pub trait Lane: Arith {
     /// Two of these side by side (two stages' linear passes in one loop,
     /// or two consecutive samples).
     type Pair: Arith;

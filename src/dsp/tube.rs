@@ -53,7 +53,7 @@ mod tests;
 
 pub use ends::PreampPart;
 pub use koren::{KorenTriode, GRID_CONDUCTION_VOLTS};
-pub use preamp::{Preamp, StereoPreamp};
+pub use preamp::{Preamp, PreampLanes, StereoPreamp};
 pub use stage::{StageCircuit, TriodeStage};
 
 /// The triode type fitted to both stages.

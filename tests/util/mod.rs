@@ -106,3 +106,20 @@ pub fn resistive_csv(ohms: f64) -> String {
     }
     csv
 }
+
+/// Parameters that choose the headphone amp driving the measured curve at
+/// `csv_path` from 120 Ω, with every other stage out (a pro line source).
+pub fn curve_params(csv_path: &str) -> tubeline::params::TubelineParams {
+    let params = tubeline::params::TubelineParams::default();
+    for (id, value) in [
+        ("pre_on", "off"),
+        ("source", "pro_line"),
+        ("hp_on", "on"),
+        ("hp_model", "custom"),
+        ("amp_z", "120"),
+    ] {
+        params.set_from_text(id, value).unwrap();
+    }
+    *params.hp_csv.write().unwrap() = csv_path.to_string();
+    params
+}

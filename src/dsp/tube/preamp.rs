@@ -421,31 +421,36 @@ impl PreampCore {
 }
 
 // ---------------------------------------------------------------------------
-// One channel
+// The preamp over its lanes: the controls, shared
 // ---------------------------------------------------------------------------
 
-/// The tube mic preamp, one per channel. Runs at the oversampled rate.
+/// The tube mic preamp over the channels in the lanes of `L`: [`Preamp`]
+/// is one channel (`f64`), [`StereoPreamp`] a stereo pair (`F2`, one set
+/// of controls) at about the cost of one channel, each channel bit for bit
+/// what a [`Preamp`] gives it. Runs at the oversampled rate.
 ///
-/// Per-sample cost: see `kernel.rs`; [`StereoPreamp`] runs both channels
-/// of a stereo pair in SIMD lanes for well under twice the cost of one.
+/// Per-sample cost: see `kernel.rs`.
 #[derive(Clone, Debug)]
-pub struct Preamp {
-    /// Settings, tables, coefficients, gains.
+pub struct PreampLanes<L: Lane> {
+    /// Settings, tables, coefficients, gains (shared by every lane).
     pub(super) core: PreampCore,
-    /// Per-sample state.
-    state: ChannelState<f64>,
+    /// Per-sample state, one channel per lane.
+    state: ChannelState<L>,
 }
 
-impl Default for Preamp {
+/// The preamp for one channel.
+pub type Preamp = PreampLanes<f64>;
+
+/// The preamp for a stereo pair (lane 0 left, lane 1 right).
+pub type StereoPreamp = PreampLanes<F2>;
+
+impl<L: Lane> Default for PreampLanes<L> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Preamp {
-    /// Channels carried (lanes of the state).
-    pub const CHANNELS: usize = 1;
-
+impl<L: Lane> PreampLanes<L> {
     /// An unprepared preamp with default settings.
     pub fn new() -> Self {
         Self {
@@ -518,16 +523,25 @@ impl Preamp {
         self.core.operating_points()
     }
 
+    /// Restart the grid peaks.
+    pub fn restart_grid_peaks(&mut self) {
+        self.state.q_peak = Default::default();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One channel
+// ---------------------------------------------------------------------------
+
+impl Preamp {
+    /// Channels carried (lanes of the state).
+    pub const CHANNELS: usize = 1;
+
     /// Most positive grid-to-cathode voltage `[channel][stage]` since the
     /// last restart (or `reset`), in volts. Before any sample it reads the
     /// table's bottom (deep cut-off, far below the bias).
     pub fn grid_peak_volts(&self) -> [[f64; 2]; 1] {
         self.core.grid_peak_volts(&self.state)
-    }
-
-    /// Restart the grid peaks.
-    pub fn restart_grid_peaks(&mut self) {
-        self.state.q_peak = Default::default();
     }
 
     /// [`Self::grid_peak_volts`], then restart them.
@@ -593,101 +607,13 @@ impl Preamp {
 // A stereo pair in SIMD lanes
 // ---------------------------------------------------------------------------
 
-/// Two channels of the preamp with one set of controls, processed together
-/// in SIMD lanes (`f64x2`; AVX2 + FMA when the CPU has it): about the cost
-/// of one [`Preamp`]. Each channel's output is bit-identical to a mono
-/// [`Preamp`] with the same settings fed the same channel. The controls
-/// are those of [`Preamp`].
-#[derive(Clone, Debug)]
-pub struct StereoPreamp {
-    /// Settings, tables, coefficients, gains (shared by both channels).
-    core: PreampCore,
-    /// Per-sample state, lane 0 left, lane 1 right.
-    state: ChannelState<F2>,
-}
-
-impl Default for StereoPreamp {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl StereoPreamp {
     /// Channels carried (lanes of the state).
     pub const CHANNELS: usize = 2;
 
-    /// As [`Preamp::new`].
-    pub fn new() -> Self {
-        Self {
-            core: PreampCore::new(),
-            state: ChannelState::default(),
-        }
-    }
-
-    /// As [`Preamp::prepare`].
-    pub fn prepare(&mut self, spec: &ProcessSpec) {
-        self.core.prepare(spec);
-        self.reset();
-    }
-
-    /// As [`Preamp::set_sample_rate`].
-    pub fn set_sample_rate(&mut self, fs: f64) {
-        self.core.set_rates(fs, fs);
-    }
-
-    /// As [`Preamp::set_rates`].
-    pub fn set_rates(&mut self, fs: f64, ends_fs: f64) {
-        self.core.set_rates(fs, ends_fs);
-    }
-
-    /// As [`Preamp::settings`].
-    pub fn settings(&self) -> PreampSettings {
-        self.core.settings
-    }
-
-    /// As [`Preamp::set_settings`].
-    pub fn set_settings(&mut self, s: PreampSettings) {
-        self.core.apply_settings(s, false);
-    }
-
-    /// As [`Preamp::set_settings_at_once`].
-    pub fn set_settings_at_once(&mut self, s: PreampSettings) {
-        self.core.apply_settings(s, true);
-    }
-
-    /// As [`Preamp::reset`].
-    pub fn reset(&mut self) {
-        self.state = self.core.reset();
-    }
-
-    /// As [`Preamp::small_signal_gain`].
-    pub fn small_signal_gain(&self) -> f64 {
-        self.core.small_signal_response(1000.0).norm()
-    }
-
-    /// As [`Preamp::small_signal_response`].
-    pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
-        self.core.small_signal_response(freq_hz)
-    }
-
-    /// As [`Preamp::transfer_curve`].
-    pub fn transfer_curve(&self, v_in: f64) -> f64 {
-        self.core.transfer_curve(v_in)
-    }
-
-    /// As [`Preamp::operating_points`].
-    pub fn operating_points(&self) -> [(f64, f64, f64); 2] {
-        self.core.operating_points()
-    }
-
     /// As [`Preamp::grid_peak_volts`], per channel.
     pub fn grid_peak_volts(&self) -> [[f64; 2]; 2] {
         self.core.grid_peak_volts(&self.state)
-    }
-
-    /// As [`Preamp::restart_grid_peaks`].
-    pub fn restart_grid_peaks(&mut self) {
-        self.state.q_peak = Default::default();
     }
 
     /// As [`Preamp::take_grid_peak_volts`], per channel.
