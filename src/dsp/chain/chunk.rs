@@ -378,7 +378,7 @@ impl ChannelState {
         }
         // The section's recent input at unit drive (polarity aside), for a
         // section that has to catch up (`pre_roll`).
-        let unit = wet.iter().zip(&c.front_gain[..n]).map(|(x, f)| x * f);
+        let unit = wet.iter().zip(&c.inv_front_gain[..n]).map(|(x, f)| x * f);
         ring_write(&mut self.history, x.history_pos, unit);
         // Each running section instance takes its copy of the input, at
         // its own drive (in a re-seat it took its own DI's output above).

@@ -108,9 +108,9 @@ pub(super) struct GainCurves {
     pub(super) headphone: Curve,
     /// The reciprocal of the gain from the track to the section's input at
     /// 1 kHz (calibration, source and trim, the DI, the pad), per sample.
-    pub(super) front_gain: [f64; MAX_BLOCK],
+    pub(super) inv_front_gain: [f64; MAX_BLOCK],
     /// What each section instance scales its input by: its drive, signed
-    /// by its polarity, over the front gain (times `front_gain`).
+    /// by its polarity, over the front gain (times `inv_front_gain`).
     pub(super) drive_scale: [[f64; MAX_BLOCK]; 2],
     /// The auto-gain's static compensation of each section instance.
     pub(super) compensation: [[f64; MAX_BLOCK]; 2],
@@ -137,7 +137,7 @@ impl GainCurves {
             auto_gain: Curve::new(),
             preamp_output: Curve::new(),
             headphone: Curve::new(),
-            front_gain: [0.0; MAX_BLOCK],
+            inv_front_gain: [0.0; MAX_BLOCK],
             drive_scale: [[0.0; MAX_BLOCK]; 2],
             compensation: [[0.0; MAX_BLOCK]; 2],
         }
@@ -232,7 +232,7 @@ impl Chain {
             let k = 1.0 / (section.settings.drive * section.gain).max(1e-300);
             let key = [f, signed * f, c.cal[0] * k, i as f64].map(f64::to_bits);
             if self.steady_key != Some(key) {
-                c.front_gain.fill(f);
+                c.inv_front_gain.fill(f);
                 c.drive_scale[i].fill(signed * f);
                 c.compensation[i].fill(c.cal[0] * k);
                 self.steady_key = Some(key);
@@ -247,7 +247,7 @@ impl Chain {
     /// chunk in which something moves (see `plan_front_gains`).
     fn plan_moving(&mut self, n: usize, plan: &ChunkPlan) {
         let c = &mut *self.curves;
-        let front = &mut c.front_gain[..n];
+        let front = &mut c.inv_front_gain[..n];
         let gains = c.cal.iter().zip(&*c.source_trim).zip(&*c.pad);
         for (f, ((cal, st), pad)) in front.iter_mut().zip(gains) {
             *f = cal * st * pad;
@@ -268,7 +268,7 @@ impl Chain {
         for f in front.iter_mut() {
             *f = 1.0 / f.max(1e-300);
         }
-        let front = &c.front_gain[..n];
+        let front = &c.inv_front_gain[..n];
         // Each section instance that runs (were the section in), at its own
         // drive; in a re-seat on a new DI, on its own DI instance.
         let sections = self.section_morph.running(true);
