@@ -671,7 +671,7 @@ impl Chain {
             type Output = ();
             #[inline(always)]
             fn run<M: MulAdd>(self) {
-                self.0.process_chunk_any(self.1, self.2, self.3);
+                self.0.process_chunk_any::<M>(self.1, self.2, self.3);
             }
         }
         self.spec.isa.run(Chunk(self, io, start, n));

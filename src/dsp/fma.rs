@@ -10,14 +10,29 @@
 //! plus an add (6 cycles on current x86) to one FMA (4 cycles), which is
 //! what bounds the one-pole filters and the half-band allpasses.
 //!
+//! A build also names its four-lane type (`MulAdd::F4`): the portable
+//! build's is `F4` (an array), the AVX2 + FMA build's `Avx4` (one 256-bit
+//! register; see `super::simd`).
+//!
 //! Every path of one build uses the same flavour, so a loop's output does
 //! not depend on the block partition or on which of its loops a chunk takes;
 //! the two builds differ in the last bits (different machines, not different
 //! runs). `f64::mul_add` must only be reached through [`Fused`] inside code
 //! compiled with the `fma` feature: elsewhere it is a slow library call.
 
-/// How `a·b + c` is evaluated.
+#[cfg(not(target_arch = "x86_64"))]
+use super::simd::F2;
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Avx4, X2};
+use super::simd::{Duo, Quad, F4};
+
+/// A build of the loops: how `a·b + c` is evaluated, and the four-lane
+/// type.
 pub(crate) trait MulAdd: Copy + Default + std::fmt::Debug {
+    /// The build's two `f64` lanes in a register (see `super::simd::Duo`).
+    type F2: Duo;
+    /// The build's four `f64` lanes (see `super::simd::Quad`).
+    type F4: Quad;
     /// 0 for [`Unfused`], 1 for [`Fused`] (an index into values precomputed
     /// per flavour).
     const INDEX: usize;
@@ -30,6 +45,11 @@ pub(crate) trait MulAdd: Copy + Default + std::fmt::Debug {
 pub(crate) struct Unfused;
 
 impl MulAdd for Unfused {
+    #[cfg(target_arch = "x86_64")]
+    type F2 = X2<false>;
+    #[cfg(not(target_arch = "x86_64"))]
+    type F2 = F2;
+    type F4 = F4;
     const INDEX: usize = 0;
     #[inline(always)]
     fn mad1(a: f64, b: f64, c: f64) -> f64 {
@@ -42,6 +62,14 @@ impl MulAdd for Unfused {
 pub(crate) struct Fused;
 
 impl MulAdd for Fused {
+    #[cfg(target_arch = "x86_64")]
+    type F2 = X2<true>;
+    #[cfg(not(target_arch = "x86_64"))]
+    type F2 = F2;
+    #[cfg(target_arch = "x86_64")]
+    type F4 = Avx4;
+    #[cfg(not(target_arch = "x86_64"))]
+    type F4 = F4;
     const INDEX: usize = 1;
     #[inline(always)]
     fn mad1(a: f64, b: f64, c: f64) -> f64 {

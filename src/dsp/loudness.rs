@@ -37,7 +37,8 @@
 //! Units: any (the estimators compare two signals in the same unit; the
 //! chain feeds them volts). Latency 0; nothing here allocates.
 
-use super::simd::{Arith, Lane, F2, F4};
+use super::fma::MulAdd;
+use super::simd::{Arith, Lane, Quad, F2};
 use super::ProcessSpec;
 use std::f64::consts::PI;
 
@@ -184,87 +185,77 @@ where
 }
 
 /// Two [`LoudnessPair`]s (a stereo pair's channels) K-weighted together in
-/// four lanes: pair `a`'s signals in lanes 0 and 1, pair `b`'s in lanes 2
-/// and 3. Each lane computes exactly what its pair's own
-/// [`LoudnessPair::weigh`] computes, but the two channels' latency-bound
-/// recursions overlap. Use: [`Self::load`] at the start of a hop's samples,
-/// [`Self::weigh`] per sample, [`Self::store`], then advance and end each
-/// pair's hop as usual.
+/// four lanes (`Q`, the build's four-lane type): pair `a`'s signals in
+/// lanes 0 and 1, pair `b`'s in lanes 2 and 3. Each lane computes exactly
+/// what its pair's own [`LoudnessPair::weigh`] computes, but the two
+/// channels' latency-bound recursions overlap. Use: [`Self::load`] at the
+/// start of a hop's samples, [`Self::weigh`] per sample, [`Self::store`],
+/// then advance and end each pair's hop as usual.
 #[derive(Clone, Copy, Debug)]
-pub struct LoudnessQuad {
+pub(crate) struct LoudnessQuad<Q> {
     /// Shelf coefficients (shared).
     shelf: [f64; 5],
     /// High-pass coefficients (shared).
     hp: [f64; 2],
     /// Shelf states of the four lanes.
-    zs: [F4; 2],
+    zs: [Q; 2],
     /// High-pass states of the four lanes.
-    zh: [F4; 2],
+    zh: [Q; 2],
     /// The hop's sums of squares of the four lanes.
-    acc: F4,
+    acc: Q,
 }
 
-impl LoudnessQuad {
+impl<Q: Quad> LoudnessQuad<Q> {
     /// The states of `a` and `b` side by side, or `None` when they cannot
     /// run together (different rates, or different positions in the hop).
     #[inline(always)]
-    pub fn load(a: &LoudnessPair, b: &LoudnessPair) -> Option<Self> {
+    pub(crate) fn load(a: &LoudnessPair, b: &LoudnessPair) -> Option<Self> {
         if a.k.shelf != b.k.shelf || a.k.hp != b.k.hp || a.counter != b.counter {
             return None;
         }
-        // Through memory (`black_box`), here and in `store`: joined from
-        // and split into halves in registers, the states lead LLVM's SLP
-        // vectorizer to run the four lanes as two 128-bit halves with
-        // shuffles between them.
-        Some(std::hint::black_box(Self {
+        let j = |i: usize, z: fn(&KWeighting) -> &[F2; 2]| Q::join(z(&a.k)[i], z(&b.k)[i]);
+        Some(Self {
             shelf: a.k.shelf,
             hp: a.k.hp,
-            zs: [
-                F4::join(a.k.zs[0], b.k.zs[0]),
-                F4::join(a.k.zs[1], b.k.zs[1]),
-            ],
-            zh: [
-                F4::join(a.k.zh[0], b.k.zh[0]),
-                F4::join(a.k.zh[1], b.k.zh[1]),
-            ],
-            acc: F4::join(a.acc, b.acc),
-        }))
+            zs: [j(0, |k| &k.zs), j(1, |k| &k.zs)],
+            zh: [j(0, |k| &k.zh), j(1, |k| &k.zh)],
+            acc: Q::join(a.acc, b.acc),
+        })
     }
 
     /// Hand the states back to `a` and `b` (the pairs they were loaded from).
     #[inline(always)]
-    pub fn store(&self, a: &mut LoudnessPair, b: &mut LoudnessPair) {
-        let q = std::hint::black_box(*self);
+    pub(crate) fn store(&self, a: &mut LoudnessPair, b: &mut LoudnessPair) {
         for i in 0..2 {
-            (a.k.zs[i], b.k.zs[i]) = (q.zs[i].lo_half(), q.zs[i].hi_half());
-            (a.k.zh[i], b.k.zh[i]) = (q.zh[i].lo_half(), q.zh[i].hi_half());
+            (a.k.zs[i], b.k.zs[i]) = self.zs[i].halves();
+            (a.k.zh[i], b.k.zh[i]) = self.zh[i].halves();
         }
-        (a.acc, b.acc) = (q.acc.lo_half(), q.acc.hi_half());
+        (a.acc, b.acc) = self.acc.halves();
     }
 
     /// [`LoudnessPair::weigh`] of `[a.a, a.b, b.a, b.b]`: K-weight one
     /// sample of the four signals, add their squares to the hop's sums and
     /// return the K-weighted values. Non-finite input counts as 0.
     #[inline(always)]
-    pub fn weigh(&mut self, x: [f64; 4]) -> [f64; 4] {
+    pub(crate) fn weigh(&mut self, x: [f64; 4]) -> [f64; 4] {
         self.weigh_finite(x.map(|v| if v.is_finite() { v } else { 0.0 }))
     }
 
     /// [`Self::weigh`] of input the caller knows to be finite (as
     /// [`LoudnessPair::weigh_finite`]).
     #[inline(always)]
-    pub fn weigh_finite(&mut self, x: [f64; 4]) -> [f64; 4] {
-        let x = F4(x);
+    pub(crate) fn weigh_finite(&mut self, x: [f64; 4]) -> [f64; 4] {
+        let x = Q::from_array(x);
         let kw = k_tick(
             &self.shelf,
             &self.hp,
             &mut self.zs,
             &mut self.zh,
             x,
-            F4::splat,
+            Q::splat,
         );
         self.acc = self.acc + kw * kw;
-        kw.0
+        kw.to_array()
     }
 }
 
@@ -604,7 +595,7 @@ impl AutoGain {
     /// same length (otherwise, and when the two cannot run together, each
     /// channel runs on its own).
     #[inline(always)]
-    pub fn process_pair(
+    pub(crate) fn process_pair<M: MulAdd>(
         a: &mut AutoGain,
         b: &mut AutoGain,
         (ref_a, proc_a): (&[f64], &mut [f64]),
@@ -621,7 +612,7 @@ impl AutoGain {
         let fin = |v: f64| if v.is_finite() { v } else { 0.0 };
         let mut start = 0;
         while start < n {
-            let Some(mut quad) = LoudnessQuad::load(&a.loudness, &b.loudness) else {
+            let Some(mut quad) = LoudnessQuad::<M::F4>::load(&a.loudness, &b.loudness) else {
                 a.process(&ref_a[start..], &mut proc_a[start..]);
                 b.process(&ref_b[start..], &mut proc_b[start..]);
                 return;

@@ -9,54 +9,56 @@
 //!   loudness estimator), two consecutive samples of one channel (the mono
 //!   ADAA quotients), or two triode stages' states of one channel side by
 //!   side (the preamp's pipelined linear pass).
-//! - [`F4`]: four `f64` lanes: two consecutive samples of a stereo pair (the
-//!   stereo ADAA quotients), two stages' stereo states side by side, or two
-//!   stereo loudness estimators (`LoudnessQuad`).
+//! - four `f64` lanes: two consecutive samples of a stereo pair (the
+//!   stereo ADAA quotients), two stages' stereo states side by side, two
+//!   stereo loudness estimators (`LoudnessQuad`), or both channels' two
+//!   polyphase paths of a stereo half-band. Each build has its own type
+//!   (the [`Quad`] of the build, `M::F4`): [`F4`], an array, in the
+//!   portable build; [`Avx4`], one 256-bit AVX register, in the AVX2 + FMA
+//!   build.
 //!
-//! The lanes are plain arrays operated on lane by lane with
+//! `f64`, `F2` and `F4` are plain arrays operated on lane by lane with
 //! `#[inline(always)]` operators, no intrinsics: LLVM emits packed SSE2 for
-//! `F2` (`addpd`, `mulpd`, `divpd`, `maxpd`) and 256-bit AVX for `F4` where
-//! the caller is compiled for it (the `avx2,fma` builds of the loops, see
-//! [`super::fma`]), pairs of SSE2 operations otherwise. Every lane computes
-//! exactly what the scalar code computes, with the same operations in the
-//! same order, so no lane's result depends on how many lanes ran beside it:
-//! a stereo preamp is bit for bit two mono ones, and a loop may switch
-//! widths between chunks.
+//! `F2` (`addpd`, `mulpd`, `divpd`, `maxpd`) and pairs of SSE2 operations
+//! for `F4`. `Avx4` is the one type written in intrinsics, one AVX
+//! instruction per operation, so the four-lane loops of the AVX2 build run
+//! in 256-bit registers by construction rather than by the vectoriser's
+//! choice (an `F4` array joined from two `F2` in registers led LLVM's SLP
+//! vectoriser to keep whole loops in two 128-bit halves; it took
+//! `black_box` to stop it, which a compiler update could undo). Every lane
+//! computes exactly what the scalar code computes, with the same
+//! operations in the same order, so no lane's result depends on how many
+//! lanes ran beside it: a stereo preamp is bit for bit two mono ones, and a
+//! loop may switch widths between chunks.
 //!
-//! Two traits carry the loops: [`Arith`], what every lane type has (the
-//! four operations, fused multiply-add, lane-wise max and abs; enough for
-//! the linear recursions), and [`Lane`], what a per-channel sample loop
-//! needs besides (min, compares and picks, the input guard, the denormal
-//! flush, and a [`Lane::Pair`] of itself: `f64` pairs into `F2`, `F2` into
-//! `F4`). [`mad`] is `a·b + c`, fused or not as the loop's build says.
+//! Traits carry the loops: [`Arith`], what every lane type has (the four
+//! operations, fused multiply-add, lane-wise max and abs; enough for the
+//! linear recursions); [`Lane`], what a per-channel sample loop needs
+//! besides (min, compares and picks, the input guard, the denormal flush);
+//! [`PairLane`], a lane type with two of itself side by side in the build
+//! `M` (`f64` pairs into `F2`, `F2` into `M::F4`); [`Quad`], the four-lane
+//! types (to and from arrays, joined from and split into two `F2`). [`mad`]
+//! is `a·b + c`, fused or not as the loop's build says.
 //!
 //! Users: every sample loop of the core: the tube preamp (`super::tube`),
 //! the loudness estimators (`super::loudness`), the half-band allpass
 //! cascades (`super::oversampling`, `F2` for one channel's two polyphase
-//! paths, `F4` for a stereo pair's) and the headphone loop
+//! paths, `M::F4` for a stereo pair's) and the headphone loop
 //! (`super::headphone`, its states two per `F2`).
-//!
-//! Known wart: where two `F2` are joined into an `F4` in registers for a
-//! whole loop (the stereo preamp's paired linear pass, `LoudnessQuad`, the
-//! stereo half-band loops), the joined state goes through `black_box`, or
-//! LLVM's SLP vectoriser keeps the loop in two 128-bit halves (the live
-//! preamp chain measured 20 % slower without it). The fix is an `F4` that
-//! is a 256-bit register type in the AVX2 build (the build's lane types
-//! carried by the `Kernel`'s type parameter instead of the multiply-add
-//! flavour alone); not done yet.
 //!
 //! # Which build runs: [`Isa`], chosen once
 //!
 //! The loops are compiled twice: a portable build (SSE2 on x86_64, the
-//! target's baseline elsewhere; `a·b + c` unfused) and, on x86_64, an
-//! AVX2 + FMA build (256-bit `F4`, fused multiply-add, see [`super::fma`]).
+//! target's baseline elsewhere; `a·b + c` unfused; four lanes in an `F4`)
+//! and, on x86_64, an AVX2 + FMA build (fused multiply-add, see
+//! [`super::fma`]; four lanes in an `Avx4`).
 //! Which one runs is an [`Isa`] value: [`Isa::detect`] is the only place
 //! that asks the CPU, the chain asks once in `prepare` and hands the answer
 //! to every stage in its [`super::ProcessSpec`], and every stage runs its
 //! loops through [`Isa::run`], the one place where the builds are told
 //! apart. A loop is a [`Kernel`]: a value holding its arguments, whose
-//! `run::<M>()` is the loop written once, generic over the multiply-add
-//! flavour `M`. Tests force either build through the whole chain
+//! `run::<M>()` is the loop written once, generic over the build `M` (its
+//! multiply-add and its four-lane type). Tests force either build through the whole chain
 //! (`Chain::prepare_with_isa`) to check that both run and agree.
 
 use super::fma::{Fused, MulAdd, Unfused};
@@ -147,6 +149,27 @@ unsafe fn run_avx2_fma<K: Kernel>(kernel: K) -> K::Output {
     kernel.run::<Fused>()
 }
 
+/// Runs the test function `$f::<M>()` (generic over the build `M`) in
+/// every build this CPU runs, through [`Isa::run`] as the core runs its
+/// loops.
+#[cfg(test)]
+macro_rules! in_every_build {
+    ($f:ident) => {{
+        struct InBuild;
+        impl $crate::dsp::simd::Kernel for InBuild {
+            type Output = ();
+            fn run<M: $crate::dsp::fma::MulAdd>(self) {
+                $f::<M>()
+            }
+        }
+        for isa in $crate::dsp::simd::Isa::all_available() {
+            isa.run(InBuild);
+        }
+    }};
+}
+#[cfg(test)]
+pub(crate) use in_every_build;
+
 /// Two f64 lanes (left, right; or two samples) operated on lane by lane.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 #[repr(C, align(16))]
@@ -180,13 +203,6 @@ pub trait Arith:
 
 /// What a per-channel sample loop needs from a lane type (`f64` or [`F2`]).
 pub trait Lane: Arith {
-    /// Two of these side by side (two stages' linear passes in one loop,
-    /// or two consecutive samples).
-    type Pair: Arith;
-    /// `a` in the low lanes, `b` in the high ones.
-    fn pair(a: Self, b: Self) -> Self::Pair;
-    /// The low and high lanes of `p`.
-    fn halves(p: Self::Pair) -> (Self, Self);
     /// Lane `i` (the last lane when `i` is beyond them).
     fn lane(self, i: usize) -> f64;
     /// Lane-wise `if self < o { self } else { o }` (one `minpd`).
@@ -203,6 +219,113 @@ pub trait Lane: Arith {
     fn finite(self) -> bool;
     /// Lane-wise denormal flush: |v| < 1e-30 becomes 0.
     fn flush(self) -> Self;
+}
+
+/// Four `f64` lanes as a build has them: [`F4`] (an array) in the portable
+/// build, [`Avx4`] (one 256-bit register) in the AVX2 + FMA build. Loops
+/// that carry four lanes name it as `M::F4` for their build `M`.
+pub(crate) trait Quad: Arith {
+    /// The lanes of `a`, in order.
+    fn from_array(a: [f64; 4]) -> Self;
+    /// The lanes, in order.
+    fn to_array(self) -> [f64; 4];
+    /// `a` in lanes 0 and 1, `b` in lanes 2 and 3.
+    #[inline(always)]
+    fn join(a: F2, b: F2) -> Self {
+        Self::from_array([a.0[0], a.0[1], b.0[0], b.0[1]])
+    }
+    /// Lanes 0 and 1, and lanes 2 and 3.
+    #[inline(always)]
+    fn halves(self) -> (F2, F2) {
+        let [a, b, c, d] = self.to_array();
+        (F2([a, b]), F2([c, d]))
+    }
+}
+
+/// Two `f64` lanes as a build has them in a register (see [`PairLane::Wide`]):
+/// on x86_64 one SSE2 register ([`X2`], with `vfmadd` in the AVX2 + FMA
+/// build), elsewhere [`F2`].
+pub(crate) trait Duo: Arith {
+    /// The lanes of `a`, in order.
+    fn from_array(a: [f64; 2]) -> Self;
+    /// The lanes, in order.
+    fn to_array(self) -> [f64; 2];
+}
+
+impl Duo for F2 {
+    #[inline(always)]
+    fn from_array(a: [f64; 2]) -> Self {
+        F2(a)
+    }
+    #[inline(always)]
+    fn to_array(self) -> [f64; 2] {
+        self.0
+    }
+}
+
+/// A lane type and two of it side by side, in the lanes of build `M`:
+/// `f64` pairs into [`F2`], `F2` into the build's four lanes `M::F4` (two
+/// stages' linear passes in one loop, or two consecutive samples).
+pub(crate) trait PairLane: Lane {
+    /// Two of `Self` side by side.
+    type Pair<M: MulAdd>: Arith;
+    /// `a` in the low lanes, `b` in the high ones.
+    fn pair<M: MulAdd>(a: Self, b: Self) -> Self::Pair<M>;
+    /// The low and high lanes of `p`.
+    fn halves<M: MulAdd>(p: Self::Pair<M>) -> (Self, Self);
+    /// Two of `Self` side by side in one register of build `M`, for state
+    /// carried through a whole loop (two stages' linear passes): `f64`
+    /// into `M::F2`, `F2` into `M::F4`. A register type, so the loop runs
+    /// in packed instructions whatever the vectoriser would make of two
+    /// values joined in registers.
+    type Wide<M: MulAdd>: Arith;
+    /// `a` in the low lanes, `b` in the high ones.
+    fn widen<M: MulAdd>(a: Self, b: Self) -> Self::Wide<M>;
+    /// The low and high lanes of `w`.
+    fn narrow<M: MulAdd>(w: Self::Wide<M>) -> (Self, Self);
+}
+
+impl PairLane for f64 {
+    type Pair<M: MulAdd> = F2;
+    #[inline(always)]
+    fn pair<M: MulAdd>(a: Self, b: Self) -> F2 {
+        F2([a, b])
+    }
+    #[inline(always)]
+    fn halves<M: MulAdd>(p: F2) -> (Self, Self) {
+        (p.0[0], p.0[1])
+    }
+    type Wide<M: MulAdd> = M::F2;
+    #[inline(always)]
+    fn widen<M: MulAdd>(a: Self, b: Self) -> M::F2 {
+        M::F2::from_array([a, b])
+    }
+    #[inline(always)]
+    fn narrow<M: MulAdd>(w: M::F2) -> (Self, Self) {
+        let [a, b] = w.to_array();
+        (a, b)
+    }
+}
+
+impl PairLane for F2 {
+    type Pair<M: MulAdd> = M::F4;
+    #[inline(always)]
+    fn pair<M: MulAdd>(a: Self, b: Self) -> M::F4 {
+        M::F4::join(a, b)
+    }
+    #[inline(always)]
+    fn halves<M: MulAdd>(p: M::F4) -> (Self, Self) {
+        p.halves()
+    }
+    type Wide<M: MulAdd> = M::F4;
+    #[inline(always)]
+    fn widen<M: MulAdd>(a: Self, b: Self) -> M::F4 {
+        M::F4::join(a, b)
+    }
+    #[inline(always)]
+    fn narrow<M: MulAdd>(w: M::F4) -> (Self, Self) {
+        w.halves()
+    }
 }
 
 /// `a·b + c` lane-wise, fused or not as `M` says (see [`super::fma`]).
@@ -261,15 +384,6 @@ impl Arith for f64 {
 }
 
 impl Lane for f64 {
-    type Pair = F2;
-    #[inline(always)]
-    fn pair(a: Self, b: Self) -> F2 {
-        F2([a, b])
-    }
-    #[inline(always)]
-    fn halves(p: F2) -> (Self, Self) {
-        (p.0[0], p.0[1])
-    }
     #[inline(always)]
     fn lane(self, _i: usize) -> f64 {
         self
@@ -379,15 +493,6 @@ impl Arith for F2 {
 }
 
 impl Lane for F2 {
-    type Pair = F4;
-    #[inline(always)]
-    fn pair(a: Self, b: Self) -> F4 {
-        F4::join(a, b)
-    }
-    #[inline(always)]
-    fn halves(p: F4) -> (Self, Self) {
-        (p.lo_half(), p.hi_half())
-    }
     #[inline(always)]
     fn lane(self, i: usize) -> f64 {
         self.0[i.min(1)]
@@ -429,21 +534,14 @@ impl Lane for F2 {
 // F4: four lanes
 // ---------------------------------------------------------------------------
 
-impl F4 {
-    /// `a` in lanes 0 and 1, `b` in lanes 2 and 3.
+impl Quad for F4 {
     #[inline(always)]
-    pub(crate) fn join(a: F2, b: F2) -> Self {
-        F4([a.0[0], a.0[1], b.0[0], b.0[1]])
+    fn from_array(a: [f64; 4]) -> Self {
+        F4(a)
     }
-    /// Lanes 0 and 1.
     #[inline(always)]
-    pub(crate) fn lo_half(self) -> F2 {
-        F2([self.0[0], self.0[1]])
-    }
-    /// Lanes 2 and 3.
-    #[inline(always)]
-    pub(crate) fn hi_half(self) -> F2 {
-        F2([self.0[2], self.0[3]])
+    fn to_array(self) -> [f64; 4] {
+        self.0
     }
 }
 
@@ -488,5 +586,269 @@ impl Arith for F4 {
     #[inline(always)]
     fn abs(self) -> Self {
         F4(self.0.map(f64::abs))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// X2, Avx4: lanes in x86 registers
+// ---------------------------------------------------------------------------
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{Avx4, X2};
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::{
+        __m128d, __m256d, _mm256_add_pd, _mm256_andnot_pd, _mm256_div_pd, _mm256_fmadd_pd,
+        _mm256_max_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_sub_pd, _mm256_xor_pd, _mm_add_pd,
+        _mm_andnot_pd, _mm_div_pd, _mm_fmadd_pd, _mm_max_pd, _mm_mul_pd, _mm_set1_pd, _mm_sub_pd,
+        _mm_xor_pd,
+    };
+
+    use super::{Arith, Duo, Quad};
+
+    /// Two `f64` lanes in one 128-bit SSE2 register: the two-lane register
+    /// type of both builds (`M::F2`); `FMA` says whether `fused_mul_add`
+    /// is the packed `vfmadd` (the AVX2 + FMA build) or lane by lane
+    /// `f64::mul_add` (the portable build, whose loops never fuse). Each
+    /// operation is the one instruction that computes, lane by lane,
+    /// exactly what [`super::F2`]'s does.
+    ///
+    /// Safety: SSE2 is part of every x86_64 CPU. With `FMA`, `fused_mul_add`
+    /// executes an FMA instruction: `X2<true>` is reached only as the `F2`
+    /// of the `Fused` build, whose loops run only through `Isa::run` once
+    /// the CPU reported AVX2 and FMA (`run_avx2_fma`).
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct X2<const FMA: bool>(__m128d);
+
+    /// Four `f64` lanes in one 256-bit register: the four-lane type of the
+    /// AVX2 + FMA build (`<Fused as MulAdd>::F4`). Each operation is the
+    /// one AVX instruction that computes, lane by lane, exactly what
+    /// [`super::F4`]'s does (`vaddpd`, …, `vmaxpd` for `hi`, `vfmadd` for
+    /// `fused_mul_add`).
+    ///
+    /// Safety: the operations execute AVX and FMA instructions, so a value
+    /// must only be operated on where the CPU has them. The type is private
+    /// to the crate and reached only as the `F4` of the `Fused` build, whose
+    /// loops run only through `Isa::run` once the CPU reported AVX2 and FMA
+    /// (`run_avx2_fma`); there they are compiled into that function, each
+    /// operation one instruction.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Avx4(__m256d);
+
+    /// The operators, `Arith` and the array conversions of a register lane
+    /// type: `$ty` wraps `$reg` (`$n` lanes); the operations are `$add`,
+    /// `$sub`, `$mul`, `$div`, `$max`, `$xor`, `$andnot` and `$set1`.
+    macro_rules! register_lanes {
+        (
+            [$($gen:tt)*] $ty:ty, $reg:ty, $n:literal, $add:ident, $sub:ident, $mul:ident,
+            $div:ident, $max:ident, $xor:ident, $andnot:ident, $set1:ident,
+            fused: |$a:ident, $b:ident, $c:ident| $fused:expr
+        ) => {
+            impl<$($gen)*> Default for $ty {
+                #[inline(always)]
+                fn default() -> Self {
+                    Self::from_array([0.0; $n])
+                }
+            }
+
+            impl<$($gen)*> std::ops::Add for $ty {
+                type Output = Self;
+                #[inline(always)]
+                fn add(self, o: Self) -> Self {
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $add(self.0, o.0) })
+                }
+            }
+
+            impl<$($gen)*> std::ops::Sub for $ty {
+                type Output = Self;
+                #[inline(always)]
+                fn sub(self, o: Self) -> Self {
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $sub(self.0, o.0) })
+                }
+            }
+
+            impl<$($gen)*> std::ops::Mul for $ty {
+                type Output = Self;
+                #[inline(always)]
+                fn mul(self, o: Self) -> Self {
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $mul(self.0, o.0) })
+                }
+            }
+
+            impl<$($gen)*> std::ops::Div for $ty {
+                type Output = Self;
+                #[inline(always)]
+                fn div(self, o: Self) -> Self {
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $div(self.0, o.0) })
+                }
+            }
+
+            impl<$($gen)*> std::ops::Neg for $ty {
+                type Output = Self;
+                #[inline(always)]
+                fn neg(self) -> Self {
+                    // The sign bit flipped, as `-v` does (NaNs included).
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $xor(self.0, $set1(-0.0)) })
+                }
+            }
+
+            impl<$($gen)*> Arith for $ty {
+                #[inline(always)]
+                fn splat(v: f64) -> Self {
+                    Self::from_array([v; $n])
+                }
+                #[inline(always)]
+                fn fused_mul_add(self, b: Self, c: Self) -> Self {
+                    let ($a, $b, $c) = (self, b, c);
+                    $fused
+                }
+                #[inline(always)]
+                fn hi(self, o: Self) -> Self {
+                    // `maxpd a, b` is `if a > b { a } else { b }` lane by
+                    // lane, exactly `f64::hi`.
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $max(self.0, o.0) })
+                }
+                #[inline(always)]
+                fn abs(self) -> Self {
+                    // SAFETY: the CPU has the instruction (see the type).
+                    Self(unsafe { $andnot($set1(-0.0), self.0) })
+                }
+            }
+        };
+    }
+
+    register_lanes!(
+        [const FMA: bool] X2<FMA>, __m128d, 2, _mm_add_pd, _mm_sub_pd, _mm_mul_pd, _mm_div_pd,
+        _mm_max_pd, _mm_xor_pd, _mm_andnot_pd, _mm_set1_pd,
+        fused: |a, b, c| if FMA {
+            // SAFETY: `X2<true>` only runs where the CPU has FMA (see the type).
+            X2(unsafe { _mm_fmadd_pd(a.0, b.0, c.0) })
+        } else {
+            let (a, b, c) = (a.to_array(), b.to_array(), c.to_array());
+            X2::from_array([a[0].mul_add(b[0], c[0]), a[1].mul_add(b[1], c[1])])
+        }
+    );
+
+    register_lanes!(
+        [] Avx4, __m256d, 4, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd,
+        _mm256_max_pd, _mm256_xor_pd, _mm256_andnot_pd, _mm256_set1_pd,
+        // SAFETY: the CPU has AVX and FMA (see the type).
+        fused: |a, b, c| Avx4(unsafe { _mm256_fmadd_pd(a.0, b.0, c.0) })
+    );
+
+    impl<const FMA: bool> Duo for X2<FMA> {
+        #[inline(always)]
+        fn from_array(a: [f64; 2]) -> Self {
+            // SAFETY: both are two f64s; every bit pattern is valid.
+            X2(unsafe { std::mem::transmute::<[f64; 2], __m128d>(a) })
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f64; 2] {
+            // SAFETY: both are two f64s; every bit pattern is valid.
+            unsafe { std::mem::transmute::<__m128d, [f64; 2]>(self.0) }
+        }
+    }
+
+    impl Quad for Avx4 {
+        #[inline(always)]
+        fn from_array(a: [f64; 4]) -> Self {
+            // SAFETY: both are four f64s; every bit pattern is valid.
+            Avx4(unsafe { std::mem::transmute::<[f64; 4], __m256d>(a) })
+        }
+        #[inline(always)]
+        fn to_array(self) -> [f64; 4] {
+            // SAFETY: both are four f64s; every bit pattern is valid.
+            unsafe { std::mem::transmute::<__m256d, [f64; 4]>(self.0) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values that tell IEEE operations apart: signed zeros, infinities,
+    /// NaN, subnormals, and ordinary numbers of both signs.
+    const SPECIAL: [f64; 12] = [
+        0.0,
+        -0.0,
+        1.0,
+        -2.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        f64::MIN_POSITIVE / 8.0,
+        -1e-300,
+        3.0e300,
+        0.1,
+        -7.0 / 3.0,
+    ];
+
+    /// Every operation of a lane type, in build `M`, on `a`, `b`, `c`.
+    fn ops<M: MulAdd, T: Arith>(a: T, b: T, c: T, v: f64) -> [(&'static str, T); 9] {
+        [
+            ("add", a + b),
+            ("sub", a - b),
+            ("mul", a * b),
+            ("div", a / b),
+            ("neg", -a),
+            ("hi", a.hi(b)),
+            ("abs", a.abs()),
+            ("mad", mad::<M, _>(a, b, c)),
+            ("splat", T::splat(v)),
+        ]
+    }
+
+    /// Every operation of the build's register lane types gives, bit for
+    /// bit (signed zeros included), what the arrays `F2` and `F4` (lane-wise scalar
+    /// arithmetic) give, over all triples of the special values.
+    fn registers_match_arrays<M: MulAdd>() {
+        let n = SPECIAL.len();
+        for i in 0..n * n * n {
+            let pick = |k: usize| std::array::from_fn(|l| SPECIAL[(i / n.pow(k as u32) + l) % n]);
+            let (a, b, c): ([f64; 4], [f64; 4], [f64; 4]) = (pick(0), pick(1), pick(2));
+            let q = M::F4::from_array;
+            let wide = ops::<M, _>(q(a), q(b), q(c), a[1]);
+            let arrays = ops::<M, _>(F4(a), F4(b), F4(c), a[1]);
+            let d = |v: [f64; 4]| M::F2::from_array([v[0], v[1]]);
+            let two = ops::<M, _>(d(a), d(b), d(c), a[1]);
+            let e = |v: [f64; 4]| F2([v[0], v[1]]);
+            let two_arrays = ops::<M, _>(e(a), e(b), e(c), a[1]);
+            for (((name, w), (_, f)), ((_, t), (_, g))) in
+                wide.iter().zip(&arrays).zip(two.iter().zip(&two_arrays))
+            {
+                // Bits, but any NaN as one (its sign and payload are not
+                // specified across instructions: a software `mul_add`
+                // outside the FMA build picks another than `vfmadd`).
+                let canon = |v: f64| if v.is_nan() { u64::MAX } else { v.to_bits() };
+                let bits4 = |v: [f64; 4]| v.map(canon);
+                let bits2 = |v: [f64; 2]| v.map(canon);
+                assert_eq!(
+                    bits4(w.to_array()),
+                    bits4(f.0),
+                    "{name} of {a:?}, {b:?}, {c:?}"
+                );
+                assert_eq!(
+                    bits2(t.to_array()),
+                    bits2(g.0),
+                    "{name} of {a:?}, {b:?}, {c:?}"
+                );
+            }
+            let (lo, hi) = M::F4::join(F2([a[0], a[1]]), F2([a[2], a[3]])).halves();
+            let joined = [lo.0[0], lo.0[1], hi.0[0], hi.0[1]];
+            assert_eq!(joined.map(f64::to_bits), a.map(f64::to_bits), "join");
+        }
+    }
+
+    #[test]
+    fn every_builds_registers_compute_what_the_arrays_compute() {
+        in_every_build!(registers_match_arrays);
     }
 }

@@ -29,6 +29,7 @@ use super::{
     AutoGain, Chain, ChainSettings, DelayLine, DiBox, HeadphoneAmp, LoudnessPair, Tap, TapSums,
     MAX_BLOCK,
 };
+use crate::dsp::fma::MulAdd;
 
 /// Per-channel state. Stages that crossfade between an old and a new
 /// setting ([`super::morph::Morph`]) have two instances: index 0 and 1, the
@@ -171,9 +172,9 @@ fn fed_pair(channels: &mut [ChannelState], fed: usize) -> Option<[&mut ChannelSt
 /// output (a stereo pair in one loop: their K-weighting recursions
 /// overlap).
 #[inline(always)]
-fn run_auto_gain(channels: &mut [ChannelState], n: usize, fed: usize) {
+fn run_auto_gain<M: MulAdd>(channels: &mut [ChannelState], n: usize, fed: usize) {
     if let Some([a, b]) = fed_pair(channels, fed) {
-        AutoGain::process_pair(
+        AutoGain::process_pair::<M>(
             &mut a.auto_gain,
             &mut b.auto_gain,
             (&a.reference[..n], &mut a.compensated[..n]),
@@ -191,14 +192,14 @@ fn run_auto_gain(channels: &mut [ChannelState], n: usize, fed: usize) {
 /// signal against its mixed output (in `alt`), and while compare is `on`
 /// (or fading), the dry signal's matching gains (into `scratch`).
 #[inline(always)]
-fn measure_compare(channels: &mut [ChannelState], n: usize, fed: usize, on: bool) {
+fn measure_compare<M: MulAdd>(channels: &mut [ChannelState], n: usize, fed: usize, on: bool) {
     if let Some([a, b]) = fed_pair(channels, fed) {
         let sides = (
             (&a.dry[..n], &a.alt[..n], &mut a.scratch[..n]),
             (&b.dry[..n], &b.alt[..n], &mut b.scratch[..n]),
         );
         let (ca, cb) = (&mut a.compare, &mut b.compare);
-        CompareMatch::process_pair_as(on, ca, cb, sides.0, sides.1);
+        CompareMatch::process_pair_as::<M>(on, ca, cb, sides.0, sides.1);
     } else {
         for ch in channels.iter_mut().take(fed) {
             let (dry, mixed) = (&ch.dry[..n], &ch.alt[..n]);
@@ -238,7 +239,12 @@ impl Chain {
     /// most [`MAX_BLOCK`], and not across the end of a crossfade between
     /// two instances; see `Chain::process`).
     #[inline(always)]
-    pub(super) fn process_chunk_any(&mut self, io: &mut [&mut [f32]], start: usize, n: usize) {
+    pub(super) fn process_chunk_any<M: MulAdd>(
+        &mut self,
+        io: &mut [&mut [f32]],
+        start: usize,
+        n: usize,
+    ) {
         let plan = self.plan_chunk(n);
         // The channels the host feeds (fewer than prepared: the rest wait).
         let fed = self.channels.len().min(io.len());
@@ -276,7 +282,7 @@ impl Chain {
                 ch.section_output(&x);
             }
             if x.fade.auto_gain.runs() {
-                run_auto_gain(channels, n, fed);
+                run_auto_gain::<M>(channels, n, fed);
             }
         }
         for ch in channels.iter_mut().take(fed) {
@@ -284,7 +290,7 @@ impl Chain {
         }
         // The compare's loudness match runs all the time, so switching is
         // instant and already matched.
-        measure_compare(channels, n, fed, x.fade.compare.runs());
+        measure_compare::<M>(channels, n, fed, x.fade.compare.runs());
         for (ch, host) in self.channels.iter_mut().zip(io.iter_mut()) {
             ch.output(&mut host[start..start + n], &x);
         }

@@ -3,6 +3,7 @@
 //! switching is instant and already matched.
 
 use super::{LoudnessPair, LoudnessQuad};
+use crate::dsp::fma::MulAdd;
 
 /// The gain that plays the dry signal at the processed output's loudness:
 /// `√(P_out/P_dry)` from a [`LoudnessPair`] (the auto-gain's K-weighted,
@@ -83,7 +84,7 @@ impl CompareMatch {
 
     /// [`Self::process_pair`] with the gains written when `gain`.
     #[inline(always)]
-    pub(super) fn process_pair_as(
+    pub(super) fn process_pair_as<M: MulAdd>(
         gain: bool,
         a: &mut CompareMatch,
         b: &mut CompareMatch,
@@ -91,9 +92,9 @@ impl CompareMatch {
         side_b: (&[f64], &[f64], &mut [f64]),
     ) {
         if gain {
-            Self::process_pair::<true>(a, b, side_a, side_b);
+            Self::process_pair::<M, true>(a, b, side_a, side_b);
         } else {
-            Self::process_pair::<false>(a, b, side_a, side_b);
+            Self::process_pair::<M, false>(a, b, side_a, side_b);
         }
     }
 
@@ -117,7 +118,7 @@ impl CompareMatch {
     /// `(dry, out, gain)`, all six slices the same length (otherwise, and
     /// when the two cannot run together, each channel runs on its own).
     #[inline(always)]
-    pub(super) fn process_pair<const GAIN: bool>(
+    pub(super) fn process_pair<M: MulAdd, const GAIN: bool>(
         a: &mut CompareMatch,
         b: &mut CompareMatch,
         (dry_a, out_a, gain_a): (&[f64], &[f64], &mut [f64]),
@@ -138,7 +139,7 @@ impl CompareMatch {
         }
         let mut start = 0;
         while start < n {
-            let Some(mut quad) = LoudnessQuad::load(&a.loudness, &b.loudness) else {
+            let Some(mut quad) = LoudnessQuad::<M::F4>::load(&a.loudness, &b.loudness) else {
                 a.process::<GAIN>(&dry_a[start..], &out_a[start..], &mut gain_a[start..]);
                 b.process::<GAIN>(&dry_b[start..], &out_b[start..], &mut gain_b[start..]);
                 return;

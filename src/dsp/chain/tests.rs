@@ -1,8 +1,14 @@
 use super::compare::CompareMatch;
 use super::{ChainSettings, Source};
+use crate::dsp::fma::MulAdd;
+use crate::dsp::simd::in_every_build;
 
 #[test]
 fn compare_pair_is_bit_identical_to_two_mono_compares() {
+    in_every_build!(compare_pair_matches_mono);
+}
+
+fn compare_pair_matches_mono<M: MulAdd>() {
     // Different material per channel (one side silent for a while, so
     // its gain holds), in block sizes that straddle the hops.
     let n = 9_000;
@@ -27,7 +33,7 @@ fn compare_pair_is_bit_identical_to_two_mono_compares() {
         let left = (&dry_l[start..end], &out_l[start..end], &mut ga[start..end]);
         let right = (&dry_r[start..end], &out_r[start..end], &mut gb[start..end]);
         let on = k % 4 != 1;
-        CompareMatch::process_pair_as(on, &mut a, &mut b, left, right);
+        CompareMatch::process_pair_as::<M>(on, &mut a, &mut b, left, right);
         written[start..end].fill(on);
         start = end;
     }

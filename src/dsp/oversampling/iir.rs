@@ -24,7 +24,7 @@ use super::design::{IirDesign, MAX_IIR_SECTIONS};
 use super::flush;
 use super::thiran::Thiran;
 use crate::dsp::fma::{MulAdd, Unfused};
-use crate::dsp::simd::{mad, Arith, Lane, F2, F4};
+use crate::dsp::simd::{mad, Arith, Quad, F2};
 
 /// A half-band's IIR state is flushed every this many input samples of its
 /// stage. Longer than the Thiran's, because each flush also ends a segment
@@ -140,8 +140,8 @@ fn lanes2<const M: usize>(c: &[F2; MAX_IIR_SECTIONS]) -> [F2; M] {
 /// (channels that share a loop share their designs, see
 /// `Oversampler::pair_kernel`).
 #[inline(always)]
-fn lanes4<const M: usize>(c: &[F2; MAX_IIR_SECTIONS]) -> [F4; M] {
-    std::array::from_fn(|j| F2::pair(c[j], c[j]))
+fn lanes4<Q: Quad, const M: usize>(c: &[F2; MAX_IIR_SECTIONS]) -> [Q; M] {
+    std::array::from_fn(|j| Q::join(c[j], c[j]))
 }
 
 /// Upsamples `input` into `out` (twice as long) with `M` sections per lane.
@@ -232,7 +232,7 @@ fn iir_up4_m<F: MulAdd, const M1: usize, const M2: usize>(
             let v = iir_tick::<F, F2, M1>(&a1, &mut s1, &mut l1, F2::splat(*x));
             let w0 = iir_tick::<F, F2, M2>(&a2, &mut s2, &mut l2, F2::splat(v.0[0]));
             let w1 = iir_tick::<F, F2, M2>(&a2, &mut s2, &mut l2, F2::splat(v.0[1]));
-            o.copy_from_slice(&F2::pair(w0, w1).0);
+            o.copy_from_slice(&[w0.0[0], w0.0[1], w1.0[0], w1.0[1]]);
         }
         st1.up.store(&s1, l1);
         st2.up.store(&s2, l2);
@@ -283,28 +283,20 @@ fn iir_down4_m<F: MulAdd, const M1: usize, const M2: usize>(
 /// Two channels' allpass states of one direction in the four lanes of
 /// `iir_tick`: `(s, last)` built from channel a's and b's states.
 #[inline(always)]
-fn join_states<const M: usize>(a: &IirState, b: &IirState) -> ([F4; M], F4) {
-    let j4 = F2::pair;
-    // Through memory (`black_box`), here and in `split_states`: built from
-    // and split into halves in registers, the states lead LLVM's SLP
-    // vectorizer to keep every section in two 128-bit halves (checked
-    // again in the release build's assembly after `iir_tick` became
-    // generic: without it the pair loops have no 256-bit FMA at all and
-    // their inner loops grow by half to twice the instructions).
-    std::hint::black_box((
-        std::array::from_fn(|j| j4(a.s[j], b.s[j])),
-        j4(a.s[M], b.s[M]),
-    ))
+fn join_states<Q: Quad, const M: usize>(a: &IirState, b: &IirState) -> ([Q; M], Q) {
+    (
+        std::array::from_fn(|j| Q::join(a.s[j], b.s[j])),
+        Q::join(a.s[M], b.s[M]),
+    )
 }
 
 /// Writes the lanes of `join_states` back to the two channels.
 #[inline(always)]
-fn split_states<const M: usize>(s: &[F4; M], last: F4, a: &mut IirState, b: &mut IirState) {
-    let (s, last) = std::hint::black_box((*s, last));
+fn split_states<Q: Quad, const M: usize>(s: &[Q; M], last: Q, a: &mut IirState, b: &mut IirState) {
     for (j, v) in s.iter().enumerate() {
-        (a.s[j], b.s[j]) = F2::halves(*v);
+        (a.s[j], b.s[j]) = v.halves();
     }
-    (a.s[M], b.s[M]) = F2::halves(last);
+    (a.s[M], b.s[M]) = last.halves();
 }
 
 /// Two channels' live 4x upsamplers in one loop (stereo): the same
@@ -315,28 +307,27 @@ fn split_states<const M: usize>(s: &[F4; M], last: F4, a: &mut IirState, b: &mut
 fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpPair) {
     let (a1st, a2st, in_a, out_a) = a;
     let (b1st, b2st, in_b, out_b) = b;
-    let a1 = lanes4::<M1>(&a1st.up_coefs);
-    let a2 = lanes4::<M2>(&a2st.up_coefs);
+    let a1 = lanes4::<F::F4, M1>(&a1st.up_coefs);
+    let a2 = lanes4::<F::F4, M2>(&a2st.up_coefs);
     let len = in_a.len().min(in_b.len());
     let mut start = 0;
     while start < len {
         let end = start + fused_segment(&a1st.up, &a2st.up, len - start);
-        let (mut s1, mut l1) = join_states::<M1>(&a1st.up, &b1st.up);
-        let (mut s2, mut l2) = join_states::<M2>(&a2st.up, &b2st.up);
+        let (mut s1, mut l1) = join_states::<F::F4, M1>(&a1st.up, &b1st.up);
+        let (mut s2, mut l2) = join_states::<F::F4, M2>(&a2st.up, &b2st.up);
         for (((xa, oa), xb), ob) in in_a[start..end]
             .iter()
             .zip(out_a[4 * start..4 * end].chunks_exact_mut(4))
             .zip(&in_b[start..end])
             .zip(out_b[4 * start..4 * end].chunks_exact_mut(4))
         {
-            let x = F4([*xa, *xa, *xb, *xb]);
-            let v = iir_tick::<F, F4, M1>(&a1, &mut s1, &mut l1, x);
-            let w0 =
-                iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, F4([v.0[0], v.0[0], v.0[2], v.0[2]]));
-            let w1 =
-                iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, F4([v.0[1], v.0[1], v.0[3], v.0[3]]));
-            oa.copy_from_slice(&[w0.0[0], w0.0[1], w1.0[0], w1.0[1]]);
-            ob.copy_from_slice(&[w0.0[2], w0.0[3], w1.0[2], w1.0[3]]);
+            let q = F::F4::from_array;
+            let v = iir_tick::<F, _, M1>(&a1, &mut s1, &mut l1, q([*xa, *xa, *xb, *xb])).to_array();
+            let w0 = iir_tick::<F, _, M2>(&a2, &mut s2, &mut l2, q([v[0], v[0], v[2], v[2]]));
+            let w1 = iir_tick::<F, _, M2>(&a2, &mut s2, &mut l2, q([v[1], v[1], v[3], v[3]]));
+            let (w0, w1) = (w0.to_array(), w1.to_array());
+            oa.copy_from_slice(&[w0[0], w0[1], w1[0], w1[1]]);
+            ob.copy_from_slice(&[w0[2], w0[3], w1[2], w1[3]]);
         }
         split_states(&s1, l1, &mut a1st.up, &mut b1st.up);
         split_states(&s2, l2, &mut a2st.up, &mut b2st.up);
@@ -352,16 +343,16 @@ fn iir_up4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: UpPair, b: UpP
 fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b: DownPair) {
     let (a1st, a2st, ta, in_a, out_a) = a;
     let (b1st, b2st, tb, in_b, out_b) = b;
-    let a1 = lanes4::<M1>(&a1st.down_coefs);
-    let a2 = lanes4::<M2>(&a2st.down_coefs);
+    let a1 = lanes4::<F::F4, M1>(&a1st.down_coefs);
+    let a2 = lanes4::<F::F4, M2>(&a2st.down_coefs);
     let c = ta.c;
     let len = out_a.len().min(out_b.len());
     let mut start = 0;
     while start < len {
         let fused = fused_segment(&a1st.down, &a2st.down, len - start);
         let end = start + ta.segment(fused);
-        let (mut s1, mut l1) = join_states::<M1>(&a1st.down, &b1st.down);
-        let (mut s2, mut l2) = join_states::<M2>(&a2st.down, &b2st.down);
+        let (mut s1, mut l1) = join_states::<F::F4, M1>(&a1st.down, &b1st.down);
+        let (mut s2, mut l2) = join_states::<F::F4, M2>(&a2st.down, &b2st.down);
         let (mut pad_a, mut pad_b) = (ta.state, tb.state);
         for (((xa, oa), xb), ob) in in_a[4 * start..4 * end]
             .chunks_exact(4)
@@ -369,15 +360,17 @@ fn iir_down4_pair_m<F: MulAdd, const M1: usize, const M2: usize>(a: DownPair, b:
             .zip(in_b[4 * start..4 * end].chunks_exact(4))
             .zip(out_b[start..end].iter_mut())
         {
-            let x0 = F4([xa[0], xa[1], xb[0], xb[1]]);
-            let w0 = iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, x0);
-            let (ua0, ub0) = (0.5 * (w0.0[0] + w0.0[1]), 0.5 * (w0.0[2] + w0.0[3]));
-            let x1 = F4([xa[2], xa[3], xb[2], xb[3]]);
-            let w1 = iir_tick::<F, F4, M2>(&a2, &mut s2, &mut l2, x1);
-            let (ua1, ub1) = (0.5 * (w1.0[0] + w1.0[1]), 0.5 * (w1.0[2] + w1.0[3]));
-            let v = iir_tick::<F, F4, M1>(&a1, &mut s1, &mut l1, F4([ua0, ua1, ub0, ub1]));
-            let da = 0.5 * (v.0[0] + v.0[1]);
-            let db = 0.5 * (v.0[2] + v.0[3]);
+            let q = F::F4::from_array;
+            let x0 = q([xa[0], xa[1], xb[0], xb[1]]);
+            let w0 = iir_tick::<F, _, M2>(&a2, &mut s2, &mut l2, x0).to_array();
+            let (ua0, ub0) = (0.5 * (w0[0] + w0[1]), 0.5 * (w0[2] + w0[3]));
+            let x1 = q([xa[2], xa[3], xb[2], xb[3]]);
+            let w1 = iir_tick::<F, _, M2>(&a2, &mut s2, &mut l2, x1).to_array();
+            let (ua1, ub1) = (0.5 * (w1[0] + w1[1]), 0.5 * (w1[2] + w1[3]));
+            let v = iir_tick::<F, _, M1>(&a1, &mut s1, &mut l1, q([ua0, ua1, ub0, ub1]));
+            let v = v.to_array();
+            let da = 0.5 * (v[0] + v[1]);
+            let db = 0.5 * (v[2] + v[3]);
             *oa = pad_a.tick::<F>(c, da);
             *ob = pad_b.tick::<F>(c, db);
         }

@@ -38,7 +38,7 @@
 use super::kernel::StageKernel;
 use super::table::{antiderivative, cubic, AntiderivativeLane, TableLane, SEG_LEN};
 use crate::dsp::fma::MulAdd;
-use crate::dsp::simd::{Arith, Lane, F2};
+use crate::dsp::simd::{Arith, Lane, PairLane, F2};
 use std::f64::consts::PI;
 
 // ---------------------------------------------------------------------------
@@ -118,10 +118,10 @@ pub(super) fn adaa_compensation(f_hz: f64, fs: f64, loss_db: f64) -> f64 {
 /// are identities). Each loop calls `post(j, y)` for each sample j of `qs`
 /// and returns the last q (and F(q)). The quotients of a chunk are
 /// independent given the previous F, so a lane type may run two samples at
-/// a time in its [`Lane::Pair`]: `f64` runs all three loops so (in an
+/// a time in its [`PairLane::Pair`]: `f64` runs all three loops so (in an
 /// `F2`), `F2` its quotients (in an `F4`). The same operations per sample
 /// whichever runs.
-pub(super) trait StageLane: TableLane {
+pub(super) trait StageLane: TableLane + PairLane {
     /// Every step above `ADAA_MIN_STEP`: the quotients only.
     #[inline(always)]
     fn adaa_quotients<M: MulAdd>(
@@ -267,7 +267,7 @@ fn mids<M: MulAdd, L: TableLane>(
 /// [`quotients`] two samples at a time in the lanes of `L::Pair`, the odd
 /// one at the end alone.
 #[inline(always)]
-fn quotients_in_pairs<M: MulAdd, L: TableLane>(
+fn quotients_in_pairs<M: MulAdd, L: TableLane + PairLane>(
     k: &StageKernel<'_, M>,
     qs: &[L],
     mut q_prev: L,
@@ -275,17 +275,17 @@ fn quotients_in_pairs<M: MulAdd, L: TableLane>(
     post: &mut impl FnMut(usize, L),
 ) -> (L, L)
 where
-    L::Pair: AntiderivativeLane,
+    L::Pair<M>: AntiderivativeLane,
 {
-    let dc = L::Pair::splat(k.dc);
+    let dc = <L::Pair<M>>::splat(k.dc);
     let pairs = qs.chunks_exact(2);
     let rest = pairs.remainder();
     for (j, p) in pairs.enumerate() {
-        let q = L::pair(p[0], p[1]);
-        let big_f = L::Pair::antiderivative_at::<M>(q, k.seg);
-        let (f0, f1) = L::halves(big_f);
-        let dq = q - L::pair(q_prev, p[0]);
-        let (y0, y1) = L::halves(adaa_quotient(big_f, L::pair(f_prev, f0), dq) - dc);
+        let q = L::pair::<M>(p[0], p[1]);
+        let big_f = <L::Pair<M>>::antiderivative_at::<M>(q, k.seg);
+        let (f0, f1) = L::halves::<M>(big_f);
+        let dq = q - L::pair::<M>(q_prev, p[0]);
+        let (y0, y1) = L::halves::<M>(adaa_quotient(big_f, L::pair::<M>(f_prev, f0), dq) - dc);
         post(2 * j, y0);
         post(2 * j + 1, y1);
         q_prev = p[1];
@@ -297,7 +297,7 @@ where
 
 /// [`mixed`] two samples at a time in the lanes of `L::Pair`.
 #[inline(always)]
-fn mixed_in_pairs<M: MulAdd, L: TableLane>(
+fn mixed_in_pairs<M: MulAdd, L: TableLane + PairLane>(
     k: &StageKernel<'_, M>,
     qs: &[L],
     mut q_prev: L,
@@ -305,19 +305,19 @@ fn mixed_in_pairs<M: MulAdd, L: TableLane>(
     post: &mut impl FnMut(usize, L),
 ) -> (L, L)
 where
-    L::Pair: TableLane,
+    L::Pair<M>: TableLane,
 {
-    let dc = L::Pair::splat(k.dc);
+    let dc = <L::Pair<M>>::splat(k.dc);
     let pairs = qs.chunks_exact(2);
     let rest = pairs.remainder();
     for (j, p) in pairs.enumerate() {
-        let q = L::pair(p[0], p[1]);
-        let (t, c) = L::Pair::lookup(q, k.seg);
+        let q = L::pair::<M>(p[0], p[1]);
+        let (t, c) = <L::Pair<M>>::lookup(q, k.seg);
         let big_f = antiderivative::<M, _>(&c, t);
-        let (f0, f1) = L::halves(big_f);
-        let dq = q - L::pair(q_prev, p[0]);
-        let y = adaa_value::<M, _>(big_f, L::pair(f_prev, f0), dq, t, &c) - dc;
-        let (y0, y1) = L::halves(y);
+        let (f0, f1) = L::halves::<M>(big_f);
+        let dq = q - L::pair::<M>(q_prev, p[0]);
+        let y = adaa_value::<M, _>(big_f, L::pair::<M>(f_prev, f0), dq, t, &c) - dc;
+        let (y0, y1) = L::halves::<M>(y);
         post(2 * j, y0);
         post(2 * j + 1, y1);
         q_prev = p[1];
@@ -329,22 +329,22 @@ where
 
 /// [`mids`] two samples at a time in the lanes of `L::Pair`.
 #[inline(always)]
-fn mids_in_pairs<M: MulAdd, L: TableLane>(
+fn mids_in_pairs<M: MulAdd, L: TableLane + PairLane>(
     k: &StageKernel<'_, M>,
     qs: &[L],
     mut q_prev: L,
     post: &mut impl FnMut(usize, L),
 ) -> L
 where
-    L::Pair: TableLane,
+    L::Pair<M>: TableLane,
 {
-    let dc = L::Pair::splat(k.dc);
+    let dc = <L::Pair<M>>::splat(k.dc);
     let pairs = qs.chunks_exact(2);
     let rest = pairs.remainder();
     for (j, p) in pairs.enumerate() {
-        let q = L::pair(p[0], p[1]);
-        let (t, c) = L::Pair::lookup(q, k.seg);
-        let (y0, y1) = L::halves(adaa_mid::<M, _>(&c, t, q - L::pair(q_prev, p[0])) - dc);
+        let q = L::pair::<M>(p[0], p[1]);
+        let (t, c) = <L::Pair<M>>::lookup(q, k.seg);
+        let (y0, y1) = L::halves::<M>(adaa_mid::<M, _>(&c, t, q - L::pair::<M>(q_prev, p[0])) - dc);
         post(2 * j, y0);
         post(2 * j + 1, y1);
         q_prev = p[1];

@@ -33,10 +33,10 @@
 //! no division (before, they took the general clamped path and silence cost
 //! 30 % more than signal). `StereoPreamp` runs two channels in the two
 //! lanes of SSE2 registers (its ADAA quotients two samples at a time, in
-//! the four lanes of an `F4`); mono runs its ADAA two samples at a time in
+//! the build's four lanes, `M::F4`); mono runs its ADAA two samples at a time in
 //! the two lanes (`adaa.rs`). On a CPU with AVX2 and FMA (checked in
 //! `prepare`) both run an AVX2 + FMA build of the same generic loop
-//! (`crate::dsp::fma`): the `F4` quotients in one 256-bit register, and
+//! (`crate::dsp::fma`): the four-lane quotients in one 256-bit register, and
 //! every `a·b + c` fused, which cuts each loop-carried recursion above from
 //! a multiply plus an add to one FMA. Measured on the whole live chain:
 //! −2 % (AVX2), −2 % (FMA). Mono and stereo always take the same build, so
@@ -45,7 +45,8 @@
 //! The chunks are pipelined: stage 2's linear pass over chunk k runs in the
 //! same loop as stage 1's over chunk k + 1 (when both are as long), in the
 //! lanes of one register ([`StageKernel::linear_chunk_pair`]: stereo in the
-//! four lanes of an `F4`, mono in the two of an `F2`). The linear passes are
+//! build's four lanes, one 256-bit register in the AVX2 build; mono in the
+//! two of an `F2`). The linear passes are
 //! bound by their instructions, not by the width of the registers, so the
 //! pair costs about one pass: 30 instructions for both stages of a stereo
 //! sample (the inputs joined and the coordinates split inside the loop),
@@ -75,7 +76,7 @@
 use super::adaa::{adaa_mid, adaa_value, StageLane, ADAA_MIN_STEP};
 use super::table::{antiderivative, grid_cubic, Segments, TableLane, SEG_LEN};
 use crate::dsp::fma::MulAdd;
-use crate::dsp::simd::{mad, Arith, Lane};
+use crate::dsp::simd::{mad, Arith, Lane, PairLane};
 
 /// Samples per chunk of the block loop (stack buffers).
 pub(super) const CHUNK: usize = 64;
@@ -128,29 +129,27 @@ impl<L: Lane> StageLanes<L> {
         self.e = self.e.flush();
         self.ig_prev = self.ig_prev.flush();
     }
+}
 
+impl<L: PairLane> StageLanes<L> {
     /// `self` in the low lanes of a pair, `o` in the high ones.
     #[inline(always)]
-    fn pair(&self, o: &Self) -> StageLanes<L::Pair> {
+    fn widen<M: MulAdd>(&self, o: &Self) -> StageLanes<L::Wide<M>> {
+        let p = L::widen::<M>;
         StageLanes {
-            vc: L::pair(self.vc, o.vc),
-            ms: L::pair(self.ms, o.ms),
-            e: L::pair(self.e, o.e),
-            ig_prev: L::pair(self.ig_prev, o.ig_prev),
-            q_prev: L::pair(self.q_prev, o.q_prev),
+            vc: p(self.vc, o.vc),
+            ms: p(self.ms, o.ms),
+            e: p(self.e, o.e),
+            ig_prev: p(self.ig_prev, o.ig_prev),
+            q_prev: p(self.q_prev, o.q_prev),
         }
     }
 
     /// The low and high lanes of a pair.
     #[inline(always)]
-    fn halves(p: StageLanes<L::Pair>) -> (Self, Self) {
-        let (vc, ms, e, ig, q) = (
-            L::halves(p.vc),
-            L::halves(p.ms),
-            L::halves(p.e),
-            L::halves(p.ig_prev),
-            L::halves(p.q_prev),
-        );
+    fn narrow<M: MulAdd>(p: StageLanes<L::Wide<M>>) -> (Self, Self) {
+        let h = L::narrow::<M>;
+        let (vc, ms, e, ig, q) = (h(p.vc), h(p.ms), h(p.e), h(p.ig_prev), h(p.q_prev));
         let half = |i: usize| {
             let pick = |v: (L, L)| if i == 0 { v.0 } else { v.1 };
             StageLanes {
@@ -402,13 +401,13 @@ impl<M: MulAdd> StageKernel<'_, M> {
     }
 
     /// The linear passes of two stages over chunks of the same length in
-    /// one loop, in the lanes of [`Lane::Pair`]: `self` over `xs` (state
+    /// one loop, in the lanes of [`PairLane::Wide`] (the build's register of twice the lanes): `self` over `xs` (state
     /// `st`), `k2` over `xs2` (state `st2`). The same arithmetic per lane
     /// as two `linear_chunk`s: about the cost of one, as each is bound by
     /// its instructions, not by the width of the registers.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn linear_chunk_pair<L: Lane>(
+    pub(super) fn linear_chunk_pair<L: PairLane>(
         &self,
         k2: &StageKernel<'_, M>,
         st: &mut StageLanes<L>,
@@ -420,7 +419,7 @@ impl<M: MulAdd> StageKernel<'_, M> {
     ) -> (ChunkStats<L>, ChunkStats<L>) {
         let n = xs.len().min(xs2.len()).min(CHUNK);
         let (a, b): (LinearCoefs<L>, LinearCoefs<L>) = (self.coefs(), k2.coefs());
-        let p = |f: fn(&LinearCoefs<L>) -> L| L::pair(f(&a), f(&b));
+        let p = |f: fn(&LinearCoefs<L>) -> L| L::widen::<M>(f(&a), f(&b));
         let c = LinearCoefs {
             kg: p(|c| c.kg),
             kg2: p(|c| c.kg2),
@@ -432,22 +431,17 @@ impl<M: MulAdd> StageKernel<'_, M> {
             k_ig: p(|c| c.k_ig),
             off: p(|c| c.off),
         };
-        // The states joined, and the states and the record split, through
-        // memory (`black_box`): built from or split into halves in
-        // registers, they lead LLVM's SLP vectorizer to keep the loop in
-        // two 128-bit halves.
-        let mut sw = std::hint::black_box(st.pair(st2));
+        let mut sw = st.widen::<M>(st2);
         let xw = xs[..n]
             .iter()
             .zip(&xs2[..n])
-            .map(|(x, x2)| L::pair(*x, *x2));
+            .map(|(x, x2)| L::widen::<M>(*x, *x2));
         let qw = qs.iter_mut().zip(qs2.iter_mut());
-        let stats = linear_pass::<M, L::Pair, _>(&c, &mut sw, xw, qw, |(q, q2), v| {
-            (*q, *q2) = L::halves(v);
+        let stats = linear_pass::<M, L::Wide<M>, _>(&c, &mut sw, xw, qw, |(q, q2), v| {
+            (*q, *q2) = L::narrow::<M>(v);
         });
-        let (sw, stats) = std::hint::black_box((sw, stats));
-        (*st, *st2) = StageLanes::halves(sw);
-        let h = |v: L::Pair| L::halves(v);
+        (*st, *st2) = StageLanes::narrow::<M>(sw);
+        let h = L::narrow::<M>;
         let ((a1, a2), (b1, b2), (c1, c2), (d1, d2)) = (
             h(stats.q_max),
             h(stats.q_min_neg),

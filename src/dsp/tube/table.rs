@@ -35,7 +35,7 @@
 
 use super::koren::KorenTriode;
 use crate::dsp::fma::{MulAdd, Unfused};
-use crate::dsp::simd::{mad, Arith, Lane, F2, F4};
+use crate::dsp::simd::{mad, Arith, Lane, Quad, F2};
 
 /// Number of cubic segments per curve table.
 pub(super) const TABLE_SEGMENTS: usize = 1024;
@@ -301,16 +301,16 @@ impl AntiderivativeLane for F2 {
     }
 }
 
-impl AntiderivativeLane for F4 {
+impl<Q: Quad> AntiderivativeLane for Q {
     /// One segment fetch per lane, only the five coefficients the
     /// antiderivative uses.
     #[inline(always)]
     fn antiderivative_at<M: MulAdd>(x: Self, seg: &Segments) -> Self {
-        let parts: [(usize, f64); 4] = std::array::from_fn(|i| split_index(x.0[i]));
-        let t = F4(std::array::from_fn(|i| parts[i].1));
-        let c: [&[f64; SEG_LEN]; 4] = std::array::from_fn(|i| &seg[parts[i].0 & SEG_MASK].0);
-        let g = |k: usize| F4([c[0][k], c[1][k], c[2][k], c[3][k]]);
-        let m = |a: F4, b: F4, c: F4| F4(std::array::from_fn(|i| M::mad1(a.0[i], b.0[i], c.0[i])));
+        let parts: [(usize, f64); 4] = x.to_array().map(split_index);
+        let t = Q::from_array(parts.map(|p| p.1));
+        let c: [&[f64; SEG_LEN]; 4] = parts.map(|p| &seg[p.0 & SEG_MASK].0);
+        let g = |k: usize| Q::from_array(c.map(|c| c[k]));
+        let m = mad::<M, Q>;
         m(t, m(t, m(t, m(t, g(11), g(10)), g(9)), g(0)), g(4))
     }
 }
