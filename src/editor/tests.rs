@@ -11,7 +11,7 @@ use nice_plug::prelude::*;
 
 use super::*;
 use crate::dsp::{dbu_to_volts_rms, full_scale_peak_volts};
-use crate::meters::{LevelReading, SharedMeters};
+use crate::meters::{ChainMeters, LevelReading, SharedMeters};
 
 /// A host that sets parameters directly and logs begin/set/end by ID.
 struct FakeHost {
@@ -290,15 +290,20 @@ fn clicking_the_preamp_switch_goes_through_the_host() {
     assert!(h.params.preamp.on.value());
 }
 
+/// Where to grab a knob: the middle of its body (the cell's top part; the
+/// name and value are under it).
+fn knob_point(h: &Harness, id: &str) -> Pos2 {
+    let r = h.rect_of(id);
+    Pos2::new(r.center().x, r.top() + knob::KNOB_AREA_HEIGHT / 2.0)
+}
+
 #[test]
-fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
+fn double_clicking_a_knob_resets_it_to_the_default_in_one_gesture() {
     let mut h = Harness::new(default_size(), 1.0);
     h.params.set_from_text("gain", "47").unwrap();
     h.frame(vec![]);
     h.frame(vec![]);
-    // The slider is the lower part of the control (its name is above).
-    let r = h.rect_of("gain");
-    let at = Pos2::new(r.left() + 40.0, r.bottom() - 8.0);
+    let at = knob_point(&h, "gain");
     h.click(at);
     assert_eq!(
         h.params.preamp.gain.value(),
@@ -311,7 +316,28 @@ fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
     assert_eq!(log, vec!["begin gain", "set gain 0.33333334", "end gain"]);
 }
 
-fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
+#[test]
+fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.params.set_from_text("bias", "0.5").unwrap();
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let at = slider_point(&h, "bias");
+    h.click(at);
+    assert_eq!(
+        h.params.preamp.bias.value(),
+        0.5,
+        "a single click changes nothing"
+    );
+    h.click(at);
+    assert_eq!(h.params.preamp.bias.value(), 0.0);
+    let log = h.host.log.lock().unwrap().clone();
+    assert_eq!(log, vec!["begin bias", "set bias 0.5", "end bias"]);
+}
+
+/// Press at `from`, move by `by` in ten steps with `modifiers` held,
+/// release.
+fn drag(h: &mut Harness, from: Pos2, by: Vec2, modifiers: Modifiers) {
     h.frame(vec![Event::PointerMoved(from)]);
     h.frame(vec![Event::PointerButton {
         pos: from,
@@ -321,14 +347,14 @@ fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
     }]);
     let steps = 10;
     for i in 1..=steps {
-        let p = from + Vec2::new(dx * i as f32 / steps as f32, 0.0);
+        let p = from + by * (i as f32 / steps as f32);
         let mut events = vec![Event::PointerMoved(p)];
         if i == 1 {
             events.insert(0, Event::ModifiersChanged(modifiers));
         }
         h.frame(events);
     }
-    let to = from + Vec2::new(dx, 0.0);
+    let to = from + by;
     h.frame(vec![Event::PointerButton {
         pos: to,
         button: PointerButton::Primary,
@@ -338,33 +364,79 @@ fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
     h.frame(vec![Event::ModifiersChanged(Modifiers::NONE)]);
 }
 
+/// The begin and end gestures in the host's log.
+fn gestures(h: &Harness) -> (usize, usize) {
+    let log = h.host.log.lock().unwrap();
+    let count = |what: &str| log.iter().filter(|l| l.starts_with(what)).count();
+    (count("begin"), count("end"))
+}
+
 #[test]
-fn dragging_moves_relative_and_shift_is_ten_times_finer() {
+fn dragging_a_slider_moves_relative_and_shift_is_ten_times_finer() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    let r = h.rect_of("in_trim");
-    let from = Pos2::new(r.left() + 30.0, r.bottom() - 8.0);
-    // A full slider width spans the -24 … +24 dB range: a quarter of it is 12 dB.
-    let quarter = widgets::SLIDER_WIDTH / 4.0;
+    let from = slider_point(&h, "bias");
+    // A full slider width spans the -1 … +1 range: a quarter of it is 0.5.
+    let quarter = Vec2::new(widgets::SLIDER_WIDTH / 4.0, 0.0);
     drag(&mut h, from, quarter, Modifiers::NONE);
-    let coarse = h.params.input.in_trim.value();
-    assert!((coarse - 12.0).abs() < 0.05, "{coarse}");
+    let coarse = h.params.preamp.bias.value();
+    assert!((coarse - 0.5).abs() < 0.005, "{coarse}");
     drag(&mut h, from, quarter, Modifiers::SHIFT);
+    let fine = h.params.preamp.bias.value() - coarse;
+    assert!((fine - 0.05).abs() < 0.005, "{fine}");
+    assert_eq!(gestures(&h), (2, 2));
+    assert_eq!(h.host.log.lock().unwrap().last().unwrap(), "end bias");
+}
+
+#[test]
+fn dragging_a_knob_up_or_right_moves_relative_and_shift_is_ten_times_finer() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let from = knob_point(&h, "in_trim");
+    // KNOB_DRAG_POINTS span the -24 … +24 dB range: a quarter of it is 12 dB.
+    let quarter = knob::KNOB_DRAG_POINTS / 4.0;
+    drag(&mut h, from, Vec2::new(0.0, -quarter), Modifiers::NONE);
+    let coarse = h.params.input.in_trim.value();
+    assert!((coarse - 12.0).abs() < 0.05, "up: {coarse}");
+    drag(&mut h, from, Vec2::new(0.0, -quarter), Modifiers::SHIFT);
     let fine = h.params.input.in_trim.value() - coarse;
-    assert!((fine - 1.2).abs() < 0.05, "{fine}");
-    let log = h.host.log.lock().unwrap().clone();
-    assert_eq!(
-        log.iter().filter(|l| l.starts_with("begin")).count(),
-        2,
-        "{log:?}"
+    assert!((fine - 1.2).abs() < 0.05, "fine: {fine}");
+    // Relative, not absolute: from wherever it is, down lowers it.
+    let before = h.params.input.in_trim.value();
+    drag(&mut h, from, Vec2::new(0.0, quarter / 2.0), Modifiers::NONE);
+    let down = h.params.input.in_trim.value() - before;
+    assert!((down + 6.0).abs() < 0.05, "down: {down}");
+    // Right raises as up does.
+    let before = h.params.input.in_trim.value();
+    drag(&mut h, from, Vec2::new(quarter / 2.0, 0.0), Modifiers::CTRL);
+    let right = h.params.input.in_trim.value() - before;
+    assert!((right - 0.6).abs() < 0.05, "right, fine with Ctrl: {right}");
+    // One host gesture per drag.
+    assert_eq!(gestures(&h), (4, 4));
+    assert_eq!(h.host.log.lock().unwrap().last().unwrap(), "end in_trim");
+}
+
+#[test]
+fn a_knob_on_a_skewed_range_turns_by_its_normalized_value() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let amp_z = &h.params.headphone.amp_z;
+    let start = amp_z.unmodulated_normalized_value();
+    let from = knob_point(&h, "amp_z");
+    drag(
+        &mut h,
+        from,
+        Vec2::new(0.0, -knob::KNOB_DRAG_POINTS / 2.0),
+        Modifiers::NONE,
     );
-    assert_eq!(
-        log.iter().filter(|l| l.starts_with("end")).count(),
-        2,
-        "{log:?}"
-    );
-    assert_eq!(log.last().unwrap(), "end in_trim");
+    let amp_z = &h.params.headphone.amp_z;
+    let moved = amp_z.unmodulated_normalized_value() - start;
+    assert!((moved - 0.5).abs() < 0.01, "{moved}");
+    // Half the travel is far less than half of 0 … 1000 ohm (skewed).
+    assert!(amp_z.value() < 200.0, "{}", amp_z.value());
 }
 
 #[test]
@@ -575,7 +647,7 @@ fn a_typed_value_with_its_unit_goes_through_the_host() {
     h.frame(vec![]);
     h.frame(vec![]);
     h.click_with(
-        slider_point(&h, "gain"),
+        knob_point(&h, "gain"),
         PointerButton::Secondary,
         Modifiers::NONE,
     );
@@ -592,7 +664,7 @@ fn a_typed_value_with_its_unit_goes_through_the_host() {
     let normalized: f32 = log[1].strip_prefix("set gain ").unwrap().parse().unwrap();
     assert!((normalized - 35.0 / 60.0).abs() < 1e-6, "{log:?}");
     assert_eq!(log[2], "end gain");
-    // The field closed: the slider is back with the new value beside it.
+    // The field closed: the knob's readout is back with the new value.
     let texts = h.frame(vec![]);
     assert!(texts.iter().any(|t| t == "35.00 dB"), "{texts:?}");
 }
@@ -616,7 +688,7 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    let at = slider_point(&h, "gain");
+    let at = knob_point(&h, "gain");
     h.click_with(at, PointerButton::Secondary, Modifiers::NONE);
     let texts = h.type_and_press("abc", egui::Key::Enter);
     assert_eq!(h.params.preamp.gain.value(), 20.0);
@@ -641,7 +713,7 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
     assert!(!texts.iter().any(|t| t.contains("expected")), "{texts:?}");
     assert_eq!(h.params.preamp.gain.value(), 20.0);
     assert!(h.host.log.lock().unwrap().is_empty());
-    // And the slider is back: a double-click still resets.
+    // And the knob works again: a double-click still resets.
     h.params.set_from_text("gain", "47").unwrap();
     h.frame(vec![]);
     h.click(at);
@@ -675,25 +747,102 @@ fn every_control_on_screen_has_hover_help() {
 }
 
 #[test]
-fn hovering_a_slider_shows_its_help() {
+fn hovering_a_knob_or_a_slider_shows_its_help() {
+    for (id, usage, point) in [
+        (
+            "amp_z",
+            widgets::KNOB_USAGE,
+            knob_point as fn(&Harness, &str) -> Pos2,
+        ),
+        ("amp_swing", widgets::SLIDER_USAGE, slider_point),
+    ] {
+        let mut h = Harness::new(default_size(), 1.0);
+        h.frame(vec![]);
+        h.frame(vec![]);
+        // egui waits for the pointer to rest before it shows a tooltip: no
+        // waiting in a test.
+        h.ctx.all_styles_mut(|s| {
+            s.interaction.tooltip_delay = 0.0;
+            s.interaction.show_tooltips_only_when_still = false;
+        });
+        let at = point(&h, id);
+        h.frame(vec![Event::PointerMoved(at)]);
+        h.frame(vec![]);
+        let texts = h.frame(vec![]);
+        assert!(
+            texts.iter().any(|t| t == help::help(id)),
+            "the {id} tooltip did not show: {texts:?}"
+        );
+        assert!(texts.iter().any(|t| t == usage), "{id}: {texts:?}");
+    }
+}
+
+/// The parameters shown as knobs.
+const KNOBS: [&str; 8] = [
+    "in_trim", "gain", "level", "pre_out", "amp_z", "amp_vol", "out_trim", "mix",
+];
+
+#[test]
+fn every_knob_draws_its_name_and_value_inside_its_cell_at_any_scale() {
+    for ppp in [1.0, 1.5, 2.0] {
+        let mut h = Harness::new(default_size(), ppp);
+        h.frame(vec![]);
+        let texts = h.frame_with_positions(vec![]);
+        for id in KNOBS {
+            let cell = h.rect_of(id);
+            assert_eq!(cell.width(), knob::KNOB_CELL_WIDTH, "{id} at {ppp}x");
+            let (_, ptr, _) = h
+                .params
+                .param_map()
+                .into_iter()
+                .find(|(i, _, _)| i == id)
+                .unwrap();
+            // SAFETY: `ptr` points into `h.params`.
+            let (name, value) = unsafe {
+                (
+                    ptr.name().to_string(),
+                    ptr.normalized_value_to_string(ptr.unmodulated_normalized_value(), true),
+                )
+            };
+            for text in [&name, &value] {
+                let (_, pos) = texts
+                    .iter()
+                    .find(|(t, pos)| t == text && cell.contains(*pos))
+                    .unwrap_or_else(|| {
+                        panic!("\"{text}\" not drawn in {id}'s cell {cell:?} at {ppp}x")
+                    });
+                // Under the knob's body.
+                assert!(
+                    pos.y >= cell.top() + knob::KNOB_AREA_HEIGHT - 1.0,
+                    "{text} at {pos:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_stage_panel_has_a_level_meter() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    // egui waits for the pointer to rest before it shows a tooltip: no
-    // waiting in a test.
-    h.ctx.all_styles_mut(|s| {
-        s.interaction.tooltip_delay = 0.0;
-        s.interaction.show_tooltips_only_when_still = false;
-    });
-    let at = slider_point(&h, "amp_z");
-    h.frame(vec![Event::PointerMoved(at)]);
-    h.frame(vec![]);
-    let texts = h.frame(vec![]);
-    assert!(
-        texts.iter().any(|t| t == help::help("amp_z")),
-        "the amp_z tooltip did not show: {texts:?}"
-    );
-    assert!(texts.iter().any(|t| t == widgets::SLIDER_USAGE));
+    // Each meter lies in its panel's column: under the panel's first control.
+    for (meter, column) in [
+        ("meter_input", "in_trim"),
+        ("meter_di", "di_ratio"),
+        ("meter_mic", "gain"),
+        ("meter_preamp", "gain"),
+        ("meter_headphone", "amp_z"),
+        ("meter_output", "out_trim"),
+    ] {
+        let m = h.rect_of(meter);
+        let c = h.rect_of(column);
+        assert!(
+            (m.left() - c.left()).abs() < 1.0 && m.top() > c.bottom(),
+            "{meter} {m:?} is not under {column} {c:?}"
+        );
+        assert!(m.width() >= PANEL_MIN_WIDTH - 1.0, "{meter} {m:?}");
+    }
 }
 
 #[test]
