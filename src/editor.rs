@@ -145,6 +145,9 @@ struct View {
     probe_error: Option<String>,
     /// A/B slots and presets.
     audition: Audition,
+    /// The tallest stage panel's body in the last frame: every panel is
+    /// made this high, so the row reads as one rack.
+    panel_height: f32,
 }
 
 /// The editor application.
@@ -175,6 +178,7 @@ impl App {
                 restore_size: true,
                 probe_error: None,
                 audition: Audition::default(),
+                panel_height: 0.0,
             },
         }
     }
@@ -267,11 +271,22 @@ impl App {
                 let width = ((ui.available_width() - (count - 1.0) * spacing) / count
                     - faceplate::PANEL_EXTRA)
                     .max(PANEL_MIN_WIDTH);
-                ui.horizontal_top(|ui| {
-                    for which in Panel::ALL {
-                        panels::panel(ui, which, width, &inputs, &mut controls, panel_state);
-                    }
-                });
+                let even = self.view.panel_height;
+                let tallest = ui
+                    .horizontal_top(|ui| {
+                        Panel::ALL
+                            .map(|which| {
+                                let size = (width, even);
+                                panels::panel(ui, which, size, &inputs, &mut controls, panel_state)
+                            })
+                            .into_iter()
+                            .fold(0.0, f32::max)
+                    })
+                    .inner;
+                if tallest != even {
+                    self.view.panel_height = tallest;
+                    ui.ctx().request_repaint();
+                }
                 ui.separator();
 
                 // Plots.

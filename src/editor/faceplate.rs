@@ -25,6 +25,10 @@ const EDGE_WIDTH: f32 = 1.0;
 pub const PANEL_EXTRA: f32 = 2.0 * (BODY_MARGIN + EDGE_WIDTH);
 /// Corner radius of the faceplate.
 const CORNER: u8 = 6;
+/// Size of the title, points.
+const TITLE_SIZE: f32 = 15.0;
+/// Size of the in/out switch's text in the title strip, points.
+const SWITCH_TEXT_SIZE: f32 = 12.0;
 /// Space between the items of a panel's body, points.
 pub const BODY_SPACING: Vec2 = Vec2::new(6.0, 5.0);
 
@@ -41,19 +45,21 @@ const GROOVE: Color32 = Color32::from_rgb(0x1a, 0x1b, 0x1d);
 /// Its light half.
 const GROOVE_LIGHT: Color32 = Color32::from_rgb(0x3c, 0x3e, 0x43);
 
-/// One stage panel, its body `width` points wide: the title strip with the
-/// lamp (`lamp_on`: the stage is in), `title` and what `switch` adds on the
-/// right, then `body`. `cx` is handed to both (they usually need the same
-/// mutable state).
+/// One stage panel, its body `width` points wide and at least
+/// `min_body_height` high (so a row of panels can be made even): the title
+/// strip with the lamp (`lamp_on`: the stage is in), `title` and what
+/// `switch` adds on the right (in a smaller font), then `body`. `cx` is
+/// handed to both (they usually need the same mutable state). Returns the
+/// height the body needed.
 pub fn stage_panel<C>(
     ui: &mut Ui,
-    width: f32,
+    (width, min_body_height): (f32, f32),
     title: &str,
     lamp_on: bool,
     cx: &mut C,
     switch: impl FnOnce(&mut Ui, &mut C),
     body: impl FnOnce(&mut Ui, &mut C),
-) {
+) -> f32 {
     egui::Frame::NONE
         .fill(FACEPLATE)
         .stroke(Stroke::new(EDGE_WIDTH, EDGE))
@@ -78,8 +84,12 @@ pub fn stage_panel<C>(
                         ui.spacing_mut().item_spacing = BODY_SPACING;
                         ui.horizontal(|ui| {
                             lamp(ui, lamp_on);
-                            ui.label(RichText::new(title).size(16.0).strong().color(TITLE));
+                            ui.label(RichText::new(title).size(TITLE_SIZE).strong().color(TITLE));
                             ui.with_layout(Layout::right_to_left(egui::Align::Center), |ui| {
+                                ui.style_mut().text_styles.insert(
+                                    egui::TextStyle::Button,
+                                    egui::FontId::proportional(SWITCH_TEXT_SIZE),
+                                );
                                 switch(ui, cx);
                             });
                         });
@@ -87,13 +97,21 @@ pub fn stage_panel<C>(
                 let strip = ui.min_rect();
                 ui.painter()
                     .hline(strip.x_range(), strip.bottom(), Stroke::new(1.0, EDGE));
-                egui::Frame::NONE.inner_margin(BODY_MARGIN).show(ui, |ui| {
-                    ui.set_width(width);
-                    ui.spacing_mut().item_spacing = BODY_SPACING;
-                    ui.vertical(|ui| body(ui, cx));
-                });
-            });
-        });
+                egui::Frame::NONE
+                    .inner_margin(BODY_MARGIN)
+                    .show(ui, |ui| {
+                        ui.set_width(width);
+                        ui.spacing_mut().item_spacing = BODY_SPACING;
+                        // Before the contents: egui counts a minimum height
+                        // from where the next widget would go.
+                        ui.set_min_height(min_body_height);
+                        ui.vertical(|ui| body(ui, cx)).response.rect.height()
+                    })
+                    .inner
+            })
+            .inner
+        })
+        .inner
 }
 
 /// The stage's lamp: lit (with a glow) while the stage is in.

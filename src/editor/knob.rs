@@ -2,7 +2,7 @@
 //! trims, the amp's output impedance and volume).
 //!
 //! A knob does with the pointer exactly what a slider does (the same
-//! [`drive_param`]): drag up or right to raise the value, relative to where
+//! [`driven_area`]): drag up or right to raise the value, relative to where
 //! it was ([`KNOB_DRAG_POINTS`] of movement span the range), Shift or Ctrl
 //! for [`super::widgets::FINE_FACTOR`] of that, double-click for the
 //! default, right-click or Ctrl+click to type a value in place of the
@@ -19,10 +19,10 @@
 //!    20.00 dB
 //! ```
 
-use egui::{Align, Color32, Layout, Pos2, Response, RichText, Sense, Shape, Stroke, Ui, Vec2};
+use egui::{Align, Color32, Layout, Pos2, Response, RichText, Shape, Stroke, Ui, Vec2};
 use nice_plug::prelude::{FloatParam, Param, ParamSetter};
 
-use super::widgets::{drive_param, open_entry, typed_entry, DragSpan, ON_COLOUR};
+use super::widgets::{driven_area, open_entry, typed_entry, DragSpan, ON_COLOUR};
 
 /// Width of a knob with its label and readout, in points: three fit a
 /// stage panel at its narrowest (`PANEL_MIN_WIDTH`).
@@ -48,12 +48,22 @@ const CAP: Color32 = Color32::from_rgb(0x35, 0x37, 0x3b);
 const RIM: Color32 = Color32::from_rgb(0x5a, 0x5d, 0x63);
 /// Colour of the arc's track.
 const TRACK: Color32 = Color32::from_rgb(0x18, 0x19, 0x1b);
+/// Colour of the value readout's window.
+const READOUT: Color32 = Color32::from_rgb(0x15, 0x16, 0x18);
+/// Colour of its text.
+const READOUT_TEXT: Color32 = Color32::from_rgb(0xd8, 0xd2, 0xc4);
 /// Colour of the pointer line.
 const POINTER: Color32 = Color32::from_rgb(0xf0, 0xec, 0xe2);
 
-/// A knob for `param` with its name and value (with unit) under it; returns
-/// the knob's own response (hover help goes there).
-pub fn param_knob(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -> Response {
+/// A knob for `param` with its name (in a box `name_lines` high, see
+/// [`name_lines`]) and value with unit under it; returns the knob's own
+/// response (hover help goes there).
+pub fn param_knob(
+    ui: &mut Ui,
+    param: &FloatParam,
+    setter: &ParamSetter<'_>,
+    name_lines: usize,
+) -> Response {
     let entry = open_entry(ui, param);
     ui.allocate_ui_with_layout(
         Vec2::new(KNOB_CELL_WIDTH, KNOB_AREA_HEIGHT),
@@ -62,37 +72,71 @@ pub fn param_knob(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -> 
             ui.set_min_width(KNOB_CELL_WIDTH);
             ui.set_max_width(KNOB_CELL_WIDTH);
             ui.spacing_mut().item_spacing.y = 1.0;
-            let (rect, response) = ui.allocate_exact_size(
-                Vec2::new(KNOB_CELL_WIDTH, KNOB_AREA_HEIGHT),
-                Sense::click_and_drag(),
-            );
-            drive_param(
-                ui,
-                &response,
-                param,
-                setter,
-                DragSpan {
-                    points: KNOB_DRAG_POINTS,
-                    vertical: true,
-                },
-            );
+            let size = Vec2::new(KNOB_CELL_WIDTH, KNOB_AREA_HEIGHT);
+            let span = DragSpan {
+                points: KNOB_DRAG_POINTS,
+                vertical: true,
+            };
+            let (rect, response) = driven_area(ui, size, param, setter, span);
             if ui.is_rect_visible(rect) {
                 paint(ui, rect.center(), &response, param);
             }
-            ui.add(egui::Label::new(RichText::new(param.name()).small().strong()).wrap());
+            name_plate(ui, param.name(), name_lines);
             match entry {
                 Some((entry_id, entry)) => {
                     // Room for the unit beside the field.
                     typed_entry(ui, param, setter, entry_id, entry, KNOB_CELL_WIDTH - 28.0);
                 }
-                None => {
-                    ui.label(RichText::new(param.to_string()).monospace().small());
-                }
+                None => readout(ui, param.to_string()),
             }
             response
         },
     )
     .inner
+}
+
+/// The knob's name laid out centred in the cell's width.
+fn name_galley(ui: &Ui, name: &str) -> std::sync::Arc<egui::Galley> {
+    let font = egui::TextStyle::Small.resolve(ui.style());
+    let mut job = egui::text::LayoutJob::simple(
+        name.to_string(),
+        font,
+        ui.visuals().strong_text_color(),
+        KNOB_CELL_WIDTH,
+    );
+    job.halign = Align::Center;
+    ui.fonts_mut(|f| f.layout_job(job))
+}
+
+/// How many lines a knob's name takes.
+pub fn name_lines(ui: &Ui, name: &str) -> usize {
+    name_galley(ui, name).rows.len().max(1)
+}
+
+/// The knob's name at the top of a box `lines` high, so the readouts of a
+/// row of knobs line up whatever their names.
+fn name_plate(ui: &mut Ui, name: &str, lines: usize) {
+    let galley = name_galley(ui, name);
+    let row = ui.fonts_mut(|f| f.row_height(&egui::TextStyle::Small.resolve(ui.style())));
+    let height = (lines as f32 * row).max(galley.size().y);
+    let (rect, _) =
+        ui.allocate_exact_size(Vec2::new(KNOB_CELL_WIDTH, height), egui::Sense::hover());
+    ui.painter().galley(
+        Pos2::new(rect.center().x, rect.top()),
+        galley,
+        Color32::PLACEHOLDER,
+    );
+}
+
+/// The value with its unit, on a dark readout.
+fn readout(ui: &mut Ui, text: String) {
+    egui::Frame::NONE
+        .fill(READOUT)
+        .corner_radius(2.0)
+        .inner_margin(egui::Margin::symmetric(4, 1))
+        .show(ui, |ui| {
+            ui.label(RichText::new(text).monospace().small().color(READOUT_TEXT));
+        });
 }
 
 /// Where the arc starts, normalized: at 0 when the range has 0 inside it

@@ -84,17 +84,19 @@ pub struct PanelInputs<'a> {
     pub curve_error: Option<String>,
 }
 
-/// Draw one stage panel, its body `width` points wide, on its faceplate
-/// (see [`faceplate`]): the main controls (knobs, switches) first, then the
-/// setup values, then the stage's meters and the advice that concerns it.
+/// Draw one stage panel, its body `width` points wide and at least
+/// `min_height` high, on its faceplate (see [`faceplate`]): the main
+/// controls (knobs, switches) first, then the setup values, then the
+/// stage's meters and the advice that concerns it. Returns the height its
+/// body needed.
 pub fn panel(
     ui: &mut Ui,
     which: Panel,
-    width: f32,
+    (width, min_height): (f32, f32),
     inputs: &PanelInputs<'_>,
     controls: &mut Controls<'_>,
     state: &mut PanelState,
-) {
+) -> f32 {
     let p = inputs.params;
     let lamp_on = match which {
         Panel::Input => true,
@@ -106,7 +108,7 @@ pub fn panel(
     let mut cx = (controls, state);
     faceplate::stage_panel(
         ui,
-        width,
+        (width, min_height),
         which.title(),
         lamp_on,
         &mut cx,
@@ -126,7 +128,7 @@ pub fn panel(
             Panel::Input => {}
         },
         |ui, (controls, state)| body(ui, which, inputs, controls, state),
-    );
+    )
 }
 
 /// A panel's body.
@@ -142,9 +144,7 @@ fn body(
     let m = inputs.meters.display();
     match which {
         Panel::Input => {
-            ui.horizontal_top(|ui| {
-                controls.knob(ui, "in_trim", &p.input.in_trim);
-            });
+            controls.knobs(ui, &[("in_trim", &p.input.in_trim)]);
             faceplate::divider(ui);
             controls.choice(ui, "cal", &p.input.cal);
             controls.choice(ui, "source", &p.input.source);
@@ -189,11 +189,14 @@ fn body(
             );
         }
         Panel::Preamp => {
-            ui.horizontal_top(|ui| {
-                controls.knob(ui, "gain", &p.preamp.gain);
-                controls.knob(ui, "level", &p.preamp.level);
-                controls.knob(ui, "pre_out", &p.preamp.out);
-            });
+            controls.knobs(
+                ui,
+                &[
+                    ("gain", &p.preamp.gain),
+                    ("level", &p.preamp.level),
+                    ("pre_out", &p.preamp.out),
+                ],
+            );
             ui.horizontal_wrapped(|ui| {
                 controls.toggle(ui, "pad", &p.preamp.pad);
                 controls.toggle(ui, "polarity", &p.preamp.polarity);
@@ -236,10 +239,13 @@ fn body(
             );
         }
         Panel::Headphone => {
-            ui.horizontal_top(|ui| {
-                controls.knob(ui, "amp_z", &p.headphone.amp_z);
-                controls.knob(ui, "amp_vol", &p.headphone.volume);
-            });
+            controls.knobs(
+                ui,
+                &[
+                    ("amp_z", &p.headphone.amp_z),
+                    ("amp_vol", &p.headphone.volume),
+                ],
+            );
             ui.horizontal(|ui| {
                 controls.toggle(ui, "hp_norm", &p.headphone.normalize);
             });
@@ -288,10 +294,10 @@ fn body(
                 .push(("meter_headphone".to_string(), r.rect));
         }
         Panel::Output => {
-            ui.horizontal_top(|ui| {
-                controls.knob(ui, "out_trim", &p.output.out_trim);
-                controls.knob(ui, "mix", &p.output.mix);
-            });
+            controls.knobs(
+                ui,
+                &[("out_trim", &p.output.out_trim), ("mix", &p.output.mix)],
+            );
             ui.horizontal(|ui| {
                 controls.toggle(ui, "compare", &p.output.compare);
             });

@@ -297,42 +297,54 @@ fn knob_point(h: &Harness, id: &str) -> Pos2 {
     Pos2::new(r.center().x, r.top() + knob::KNOB_AREA_HEIGHT / 2.0)
 }
 
-#[test]
-fn double_clicking_a_knob_resets_it_to_the_default_in_one_gesture() {
-    let mut h = Harness::new(default_size(), 1.0);
-    h.params.set_from_text("gain", "47").unwrap();
-    h.frame(vec![]);
-    h.frame(vec![]);
-    let at = knob_point(&h, "gain");
-    h.click(at);
-    assert_eq!(
-        h.params.preamp.gain.value(),
-        47.0,
-        "a single click changes nothing"
-    );
-    h.click(at);
-    assert_eq!(h.params.preamp.gain.value(), 20.0, "default Gain is 20 dB");
-    let log = h.host.log.lock().unwrap().clone();
-    assert_eq!(log, vec!["begin gain", "set gain 0.33333334", "end gain"]);
+/// The parameter with this ID.
+fn param_ptr(h: &Harness, id: &str) -> ParamPtr {
+    h.params
+        .param_map()
+        .into_iter()
+        .find(|(i, _, _)| i == id)
+        .unwrap_or_else(|| panic!("no parameter {id}"))
+        .1
+}
+
+/// The plain value of the parameter with this ID.
+fn plain(h: &Harness, id: &str) -> f32 {
+    // SAFETY: the pointer points into `h.params`.
+    unsafe { param_ptr(h, id).unmodulated_plain_value() }
 }
 
 #[test]
-fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
-    let mut h = Harness::new(default_size(), 1.0);
-    h.params.set_from_text("bias", "0.5").unwrap();
-    h.frame(vec![]);
-    h.frame(vec![]);
-    let at = slider_point(&h, "bias");
-    h.click(at);
-    assert_eq!(
-        h.params.preamp.bias.value(),
-        0.5,
-        "a single click changes nothing"
-    );
-    h.click(at);
-    assert_eq!(h.params.preamp.bias.value(), 0.0);
-    let log = h.host.log.lock().unwrap().clone();
-    assert_eq!(log, vec!["begin bias", "set bias 0.5", "end bias"]);
+fn double_clicking_a_knob_or_a_slider_resets_it_to_the_default_in_one_gesture() {
+    // (ID, where to click, a value off the default, the default, normalized)
+    let cases: [(&str, Point, &str, f32, &str); 2] = [
+        ("gain", knob_point, "47", 20.0, "0.33333334"),
+        ("bias", slider_point, "0.5", 0.0, "0.5"),
+    ];
+    for (id, point, off, default, normalized) in cases {
+        let mut h = Harness::new(default_size(), 1.0);
+        h.params.set_from_text(id, off).unwrap();
+        let before = plain(&h, id);
+        h.frame(vec![]);
+        h.frame(vec![]);
+        let at = point(&h, id);
+        h.click(at);
+        assert_eq!(
+            plain(&h, id),
+            before,
+            "{id}: a single click changes nothing"
+        );
+        h.click(at);
+        assert_eq!(plain(&h, id), default, "{id}");
+        let log = h.host.log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            vec![
+                format!("begin {id}"),
+                format!("set {id} {normalized}"),
+                format!("end {id}")
+            ]
+        );
+    }
 }
 
 /// Press at `from`, move by `by` in ten steps with `modifiers` held,
@@ -371,51 +383,65 @@ fn gestures(h: &Harness) -> (usize, usize) {
     (count("begin"), count("end"))
 }
 
-#[test]
-fn dragging_a_slider_moves_relative_and_shift_is_ten_times_finer() {
+/// Where to grab a control.
+type Point = fn(&Harness, &str) -> Pos2;
+
+/// Drag the control `id`, grabbed at `point`, by each case's movement with
+/// its modifiers, and check the value moved by the case's change (within
+/// `tolerance`), relative to where it was, one host gesture per drag.
+fn check_drags(id: &str, point: Point, cases: &[(Vec2, Modifiers, f32)], tolerance: f32) {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    let from = slider_point(&h, "bias");
+    let from = point(&h, id);
+    for &(by, modifiers, change) in cases {
+        let before = plain(&h, id);
+        drag(&mut h, from, by, modifiers);
+        let moved = plain(&h, id) - before;
+        assert!(
+            (moved - change).abs() < tolerance,
+            "{id}: dragging {by:?} with {modifiers:?} moved {moved}, not {change}"
+        );
+    }
+    assert_eq!(gestures(&h), (cases.len(), cases.len()));
+    assert_eq!(
+        h.host.log.lock().unwrap().last().unwrap(),
+        &format!("end {id}")
+    );
+}
+
+#[test]
+fn dragging_a_slider_moves_relative_and_shift_is_ten_times_finer() {
     // A full slider width spans the -1 … +1 range: a quarter of it is 0.5.
     let quarter = Vec2::new(widgets::SLIDER_WIDTH / 4.0, 0.0);
-    drag(&mut h, from, quarter, Modifiers::NONE);
-    let coarse = h.params.preamp.bias.value();
-    assert!((coarse - 0.5).abs() < 0.005, "{coarse}");
-    drag(&mut h, from, quarter, Modifiers::SHIFT);
-    let fine = h.params.preamp.bias.value() - coarse;
-    assert!((fine - 0.05).abs() < 0.005, "{fine}");
-    assert_eq!(gestures(&h), (2, 2));
-    assert_eq!(h.host.log.lock().unwrap().last().unwrap(), "end bias");
+    check_drags(
+        "bias",
+        slider_point,
+        &[
+            (quarter, Modifiers::NONE, 0.5),
+            (quarter, Modifiers::SHIFT, 0.05),
+        ],
+        0.005,
+    );
 }
 
 #[test]
 fn dragging_a_knob_up_or_right_moves_relative_and_shift_is_ten_times_finer() {
-    let mut h = Harness::new(default_size(), 1.0);
-    h.frame(vec![]);
-    h.frame(vec![]);
-    let from = knob_point(&h, "in_trim");
     // KNOB_DRAG_POINTS span the -24 … +24 dB range: a quarter of it is 12 dB.
     let quarter = knob::KNOB_DRAG_POINTS / 4.0;
-    drag(&mut h, from, Vec2::new(0.0, -quarter), Modifiers::NONE);
-    let coarse = h.params.input.in_trim.value();
-    assert!((coarse - 12.0).abs() < 0.05, "up: {coarse}");
-    drag(&mut h, from, Vec2::new(0.0, -quarter), Modifiers::SHIFT);
-    let fine = h.params.input.in_trim.value() - coarse;
-    assert!((fine - 1.2).abs() < 0.05, "fine: {fine}");
-    // Relative, not absolute: from wherever it is, down lowers it.
-    let before = h.params.input.in_trim.value();
-    drag(&mut h, from, Vec2::new(0.0, quarter / 2.0), Modifiers::NONE);
-    let down = h.params.input.in_trim.value() - before;
-    assert!((down + 6.0).abs() < 0.05, "down: {down}");
-    // Right raises as up does.
-    let before = h.params.input.in_trim.value();
-    drag(&mut h, from, Vec2::new(quarter / 2.0, 0.0), Modifiers::CTRL);
-    let right = h.params.input.in_trim.value() - before;
-    assert!((right - 0.6).abs() < 0.05, "right, fine with Ctrl: {right}");
-    // One host gesture per drag.
-    assert_eq!(gestures(&h), (4, 4));
-    assert_eq!(h.host.log.lock().unwrap().last().unwrap(), "end in_trim");
+    check_drags(
+        "in_trim",
+        knob_point,
+        &[
+            (Vec2::new(0.0, -quarter), Modifiers::NONE, 12.0),
+            (Vec2::new(0.0, -quarter), Modifiers::SHIFT, 1.2),
+            // Relative, not absolute: from wherever it is, down lowers it.
+            (Vec2::new(0.0, quarter / 2.0), Modifiers::NONE, -6.0),
+            // Right raises as up does; Ctrl is fine too.
+            (Vec2::new(quarter / 2.0, 0.0), Modifiers::CTRL, 0.6),
+        ],
+        0.05,
+    );
 }
 
 #[test]
@@ -791,12 +817,7 @@ fn every_knob_draws_its_name_and_value_inside_its_cell_at_any_scale() {
         for id in KNOBS {
             let cell = h.rect_of(id);
             assert_eq!(cell.width(), knob::KNOB_CELL_WIDTH, "{id} at {ppp}x");
-            let (_, ptr, _) = h
-                .params
-                .param_map()
-                .into_iter()
-                .find(|(i, _, _)| i == id)
-                .unwrap();
+            let ptr = param_ptr(&h, id);
             // SAFETY: `ptr` points into `h.params`.
             let (name, value) = unsafe {
                 (
@@ -905,4 +926,25 @@ fn the_chain_plot_gives_the_track_to_track_gain() {
     h.params.set_from_text("out_trim", "+6 dB").unwrap();
     let texts = h.frame(vec![]);
     assert!(title(&texts).ends_with(": +6.0 dB"), "{}", title(&texts));
+}
+
+#[test]
+fn the_panels_are_even_and_no_taller_than_the_tallest_needs() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    let first = h.app.view.panel_height;
+    let texts = h.frame_with_positions(vec![]);
+    assert_eq!(h.app.view.panel_height, first, "the height settles at once");
+    // The Preamp panel is the tallest: its last meter ends it, and the plots
+    // start right under the row.
+    let last = h.rect_of("meter_preamp");
+    let (_, plots_at) = texts
+        .iter()
+        .find(|(t, _)| t.starts_with("Chain response"))
+        .unwrap();
+    let gap = plots_at.y - last.bottom();
+    assert!(
+        gap > 0.0 && gap < 40.0,
+        "{gap} points between the row and the plots"
+    );
 }

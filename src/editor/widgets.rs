@@ -64,18 +64,12 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
         return typed_entry(ui, param, setter, entry_id, entry, SLIDER_WIDTH);
     }
     ui.horizontal(|ui| {
-        let (rect, response) =
-            ui.allocate_exact_size(Vec2::new(SLIDER_WIDTH, 16.0), Sense::click_and_drag());
-        drive_param(
-            ui,
-            &response,
-            param,
-            setter,
-            DragSpan {
-                points: rect.width(),
-                vertical: false,
-            },
-        );
+        let size = Vec2::new(SLIDER_WIDTH, 16.0);
+        let span = DragSpan {
+            points: SLIDER_WIDTH,
+            vertical: false,
+        };
+        let (rect, response) = driven_area(ui, size, param, setter, span);
         if ui.is_rect_visible(rect) {
             let painter = ui.painter();
             let visuals = ui.style().interact(&response);
@@ -85,7 +79,7 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
                 rect.min,
                 Pos2::new(rect.left() + rect.width() * norm, rect.bottom()),
             );
-            painter.rect_filled(filled, 2.0, ui.visuals().selection.bg_fill);
+            painter.rect_filled(filled, 2.0, SLIDER_FILL);
             painter.rect_stroke(rect, 2.0, visuals.bg_stroke, egui::StrokeKind::Inside);
             // The default as a tick.
             let d = param.preview_normalized(param.default_plain_value());
@@ -117,6 +111,20 @@ fn entry_id(param: &FloatParam) -> Id {
     Id::unique(("tubeline_typed_entry", param.name()))
 }
 
+/// A `size` area that drives `param` as [`drive_param`] says: the part of
+/// a slider or knob that takes the pointer.
+pub(super) fn driven_area(
+    ui: &mut Ui,
+    size: Vec2,
+    param: &FloatParam,
+    setter: &ParamSetter<'_>,
+    span: DragSpan,
+) -> (Rect, Response) {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    drive_param(ui, &response, param, setter, span);
+    (rect, response)
+}
+
 /// What every continuous control (slider or knob) does with the pointer,
 /// through the host's [`ParamSetter`]:
 ///
@@ -127,7 +135,7 @@ fn entry_id(param: &FloatParam) -> Id {
 /// - a double-click resets to the default as one begin/set/end gesture;
 /// - a right-click or Ctrl+click opens the typed-value field
 ///   ([`typed_entry`]); a plain click changes nothing.
-pub(super) fn drive_param(
+fn drive_param(
     ui: &mut Ui,
     response: &Response,
     param: &FloatParam,
@@ -307,6 +315,9 @@ pub(super) fn typed_entry(
 
 /// Colour of an engaged switch.
 pub const ON_COLOUR: Color32 = Color32::from_rgb(0xd8, 0x8a, 0x2a);
+/// Colour of a slider's filled part: the knobs' arc colour, dimmed (the
+/// sliders are the setup values, the knobs the controls you play).
+pub const SLIDER_FILL: Color32 = Color32::from_rgb(0x9a, 0x66, 0x26);
 /// Colour of good levels in meters.
 pub const OK_COLOUR: Color32 = Color32::from_rgb(0x4c, 0xb0, 0x5a);
 /// Colour of warning levels in meters.
@@ -342,18 +353,29 @@ impl Controls<'_> {
         self.record(id, r.rect);
     }
 
-    /// A rotary knob for a continuous parameter (name and value under it;
-    /// see [`super::knob::param_knob`]).
-    pub fn knob(&mut self, ui: &mut Ui, id: &str, param: &FloatParam) {
-        let r = ui
-            .scope(|ui| {
-                super::knob::param_knob(ui, param, self.setter).on_hover_ui(|ui| {
-                    ui.label(super::help::help(id));
-                    ui.label(RichText::new(KNOB_USAGE).small().weak());
-                });
-            })
-            .response;
-        self.record(id, r.rect);
+    /// A row of rotary knobs for continuous parameters, `(ID, parameter)`
+    /// each, their names and values under them (see
+    /// [`super::knob::param_knob`]); the names get as many lines as the
+    /// longest needs, so the values line up.
+    pub fn knobs(&mut self, ui: &mut Ui, row: &[(&str, &FloatParam)]) {
+        let lines = row
+            .iter()
+            .map(|(_, param)| super::knob::name_lines(ui, param.name()))
+            .max()
+            .unwrap_or(1);
+        ui.horizontal_top(|ui| {
+            for &(id, param) in row {
+                let r = ui
+                    .scope(|ui| {
+                        super::knob::param_knob(ui, param, self.setter, lines).on_hover_ui(|ui| {
+                            ui.label(super::help::help(id));
+                            ui.label(RichText::new(KNOB_USAGE).small().weak());
+                        });
+                    })
+                    .response;
+                self.record(id, r.rect);
+            }
+        });
     }
 
     /// A toggle button for an on/off parameter, labelled with its name.
