@@ -3,7 +3,7 @@
 //! ```text
 //!  ┌ top bar: presets · A/B slots · compare ───────────────────────────────┐
 //!  │ Input │ DI box │ Tube preamp │ Headphone amp │ Output                 │
-//!  │ (every parameter of the stage, its in/out switch, levels, advice)     │
+//!  │ (faceplates: in/out switch, knobs, setup values, LED meters, advice)  │
 //!  ├ chain response │ output spectrum │ tube transfer curve │ headphone |Z| ┤
 //!  └────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -14,7 +14,8 @@
 //! [`NiceEguiApp::ui`].
 //!
 //! Meters come from [`crate::meters::SharedMeters`] (lock-free, written by the
-//! audio thread only while the editor is open). The window size is saved in
+//! audio thread only while the editor is open) and are shown through
+//! [`meter::Ballistics`]. The window size is saved in
 //! the plugin state as an [`EditorSize`] (`#[persist = "editor"]`) and
 //! restored when the window opens.
 //!

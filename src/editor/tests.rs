@@ -724,6 +724,10 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
         .find(|t| t.contains("\"abc\""))
         .unwrap_or_else(|| panic!("no error shown: {texts:?}"));
     assert!(error.contains("from 0 to 60 dB"), "{error}");
+    // The field and its message stay inside the knob's cell.
+    let (gain, level) = (h.rect_of("gain"), h.rect_of("level"));
+    assert_eq!(gain.width(), knob::KNOB_CELL_WIDTH, "{gain:?}");
+    assert!(gain.right() <= level.left(), "{gain:?} runs into {level:?}");
     // Out of range is refused the same way; the field stays open for a
     // fix, with the refused text selected so typing replaces it.
     let texts = h.type_and_press("75", egui::Key::Enter);
