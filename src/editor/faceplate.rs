@@ -26,9 +26,9 @@ pub const PANEL_EXTRA: f32 = 2.0 * (BODY_MARGIN + EDGE_WIDTH);
 /// Corner radius of the faceplate.
 const CORNER: u8 = 6;
 /// Size of the title, points.
-const TITLE_SIZE: f32 = 15.0;
+const TITLE_SIZE: f32 = 14.0;
 /// Size of the in/out switch's text in the title strip, points.
-const SWITCH_TEXT_SIZE: f32 = 12.0;
+const SWITCH_TEXT_SIZE: f32 = 11.0;
 /// Space between the items of a panel's body, points.
 pub const BODY_SPACING: Vec2 = Vec2::new(6.0, 5.0);
 
@@ -86,10 +86,13 @@ pub fn stage_panel<C>(
                             lamp(ui, lamp_on);
                             ui.label(RichText::new(title).size(TITLE_SIZE).strong().color(TITLE));
                             ui.with_layout(Layout::right_to_left(egui::Align::Center), |ui| {
+                                // Compact, so the longest title and its
+                                // switch share the narrowest panel.
                                 ui.style_mut().text_styles.insert(
                                     egui::TextStyle::Button,
                                     egui::FontId::proportional(SWITCH_TEXT_SIZE),
                                 );
+                                ui.spacing_mut().button_padding.x = 5.0;
                                 switch(ui, cx);
                             });
                         });

@@ -109,8 +109,17 @@ impl Harness {
             .collect()
     }
 
-    /// Run one frame; returns every text drawn with its position.
+    /// Run one frame; returns every text drawn with its position (the top
+    /// left of where it shows).
     fn frame_with_positions(&mut self, events: Vec<Event>) -> Vec<(String, Pos2)> {
+        self.frame_with_rects(events)
+            .into_iter()
+            .map(|(t, r)| (t, r.min))
+            .collect()
+    }
+
+    /// Run one frame; returns every text drawn with the rectangle it shows in.
+    fn frame_with_rects(&mut self, events: Vec<Event>) -> Vec<(String, Rect)> {
         let mut raw = RawInput {
             screen_rect: Some(Rect::from_min_size(Pos2::ZERO, self.size)),
             events,
@@ -125,9 +134,11 @@ impl Harness {
         out.textures_delta.clear();
         assert_eq!(out.pixels_per_point, self.ppp);
         let mut texts = Vec::new();
-        fn collect(shape: &egui::Shape, texts: &mut Vec<(String, Pos2)>) {
+        fn collect(shape: &egui::Shape, texts: &mut Vec<(String, Rect)>) {
             match shape {
-                egui::Shape::Text(t) => texts.push((t.galley.text().to_string(), t.pos)),
+                egui::Shape::Text(t) => {
+                    texts.push((t.galley.text().to_string(), t.visual_bounding_rect()))
+                }
                 egui::Shape::Vec(v) => v.iter().for_each(|s| collect(s, texts)),
                 _ => {}
             }
@@ -951,4 +962,32 @@ fn the_panels_are_even_and_no_taller_than_the_tallest_needs() {
         gap > 0.0 && gap < 40.0,
         "{gap} points between the row and the plots"
     );
+}
+
+#[test]
+fn panel_titles_keep_clear_of_their_switches_down_to_the_smallest_window() {
+    // In the smallest window the panels are as narrow as they get
+    // (PANEL_MIN_WIDTH); the longest title, Headphone amp, is still drawn.
+    for size in [default_size(), Vec2::new(MIN_SIZE.0, MIN_SIZE.1)] {
+        let mut h = Harness::new(size, 1.0);
+        h.frame(vec![]);
+        let texts = h.frame_with_rects(vec![]);
+        for (title, switch) in [
+            ("DI box", "di_on"),
+            ("Tube preamp", "pre_on"),
+            ("Headphone amp", "hp_on"),
+            ("Output", "bypass"),
+        ] {
+            // A panel scrolled out of a small window draws no title.
+            let Some((_, t)) = texts.iter().find(|(t, _)| t == title) else {
+                assert!(size != default_size(), "{title} not drawn");
+                continue;
+            };
+            let s = h.rect_of(switch);
+            assert!(
+                t.right() < s.left(),
+                "{title} {t:?} runs into its switch {s:?} in a {size:?} window"
+            );
+        }
+    }
 }
