@@ -3,7 +3,7 @@
 //! ```text
 //!  ┌ top bar: presets · A/B slots · compare ───────────────────────────────┐
 //!  │ Input │ DI box │ Tube preamp │ Headphone amp │ Output                 │
-//!  │ (every parameter of the stage, its in/out switch, levels, advice)     │
+//!  │ (faceplates: in/out switch, knobs, setup values, LED meters, advice)  │
 //!  ├ chain response │ output spectrum │ tube transfer curve │ headphone |Z| ┤
 //!  └────────────────────────────────────────────────────────────────────────┘
 //! ```
@@ -14,7 +14,8 @@
 //! [`NiceEguiApp::ui`].
 //!
 //! Meters come from [`crate::meters::SharedMeters`] (lock-free, written by the
-//! audio thread only while the editor is open). The window size is saved in
+//! audio thread only while the editor is open) and are shown through
+//! [`meter::Ballistics`]. The window size is saved in
 //! the plugin state as an [`EditorSize`] (`#[persist = "editor"]`) and
 //! restored when the window opens.
 //!
@@ -35,16 +36,20 @@ use nice_plug::context::gui::GuiContext;
 use nice_plug_egui::NiceEguiApp;
 use serde::{Deserialize, Serialize};
 
-use crate::meters::{ChainMeters, SharedMeters};
+use crate::meters::SharedMeters;
 use crate::params::TubelineParams;
 
 pub mod audition;
+pub mod faceplate;
 pub mod help;
+pub mod knob;
+pub mod meter;
 pub mod panels;
 pub mod plots;
 pub mod widgets;
 
 use audition::Audition;
+use meter::Ballistics;
 use panels::{Note, Panel, PanelInputs, PanelState};
 use plots::{Axes, MeasuredCurve, ResponseModel, Series, Spectrum};
 use widgets::Controls;
@@ -125,8 +130,8 @@ struct View {
     /// The measured headphone curve (`hp_model` = custom), read in the
     /// editor thread and cached by path and modification time.
     measured: MeasuredCurve,
-    /// Display-smoothed meter readings.
-    display: ChainMeters,
+    /// Display-smoothed meter readings with held peaks.
+    meters: Ballistics,
     /// Sequence number of the last reading taken.
     last_seq: u64,
     /// When a reading last arrived.
@@ -141,6 +146,9 @@ struct View {
     probe_error: Option<String>,
     /// A/B slots and presets.
     audition: Audition,
+    /// The tallest stage panel's body in the last frame: every panel is
+    /// made this high, so the row reads as one rack.
+    panel_height: f32,
 }
 
 /// The editor application.
@@ -163,7 +171,7 @@ impl App {
                 response: None,
                 spectrum: Spectrum::new(),
                 measured: MeasuredCurve::default(),
-                display: ChainMeters::default(),
+                meters: Ballistics::default(),
                 last_seq: 0,
                 last_reading: None,
                 probe_path: std::env::var_os("TUBELINE_PROBE").map(PathBuf::from),
@@ -171,6 +179,7 @@ impl App {
                 restore_size: true,
                 probe_error: None,
                 audition: Audition::default(),
+                panel_height: 0.0,
             },
         }
     }
@@ -205,7 +214,7 @@ impl App {
             .is_some_and(|t| t.elapsed() < Duration::from_millis(500));
         // Advice from the settings and, while audio runs, the meters.
         let notes: Vec<(Panel, Note)> =
-            crate::advice::advise(&settings, live.then_some(&self.view.display))
+            crate::advice::advise(&settings, live.then_some(self.view.meters.display()))
                 .into_iter()
                 .map(|a| {
                     let panel = match a.stage {
@@ -252,7 +261,7 @@ impl App {
                 };
                 let inputs = PanelInputs {
                     params: &params,
-                    meters: &self.view.display,
+                    meters: &self.view.meters,
                     live,
                     notes: &notes,
                     curve_error: curve_error.clone(),
@@ -260,23 +269,25 @@ impl App {
                 let panel_state = &mut self.view.panel;
                 let count = Panel::ALL.len() as f32;
                 let spacing = ui.spacing().item_spacing.x;
-                // A group frame adds its margin and stroke on both sides.
-                let frame_extra = 2.0 * (6.0 + 1.0);
                 let width = ((ui.available_width() - (count - 1.0) * spacing) / count
-                    - frame_extra)
+                    - faceplate::PANEL_EXTRA)
                     .max(PANEL_MIN_WIDTH);
-                ui.horizontal_top(|ui| {
-                    for which in Panel::ALL {
-                        egui::Frame::group(ui.style())
-                            .inner_margin(6.0)
-                            .show(ui, |ui| {
-                                ui.set_width(width);
-                                ui.vertical(|ui| {
-                                    panels::panel(ui, which, &inputs, &mut controls, panel_state);
-                                });
-                            });
-                    }
-                });
+                let even = self.view.panel_height;
+                let tallest = ui
+                    .horizontal_top(|ui| {
+                        Panel::ALL
+                            .map(|which| {
+                                let size = (width, even);
+                                panels::panel(ui, which, size, &inputs, &mut controls, panel_state)
+                            })
+                            .into_iter()
+                            .fold(0.0, f32::max)
+                    })
+                    .inner;
+                if tallest != even {
+                    self.view.panel_height = tallest;
+                    ui.ctx().request_repaint();
+                }
                 ui.separator();
 
                 // Plots.
@@ -347,7 +358,7 @@ impl App {
         let out_max = transfer.iter().map(|p| p.1.abs()).fold(1e-3, f64::max) * 1.1;
         let track_gain = plots::fmt_gain_db(model.track_gain_1k_db);
         let curve = model.curve_db.clone();
-        let mic_peak = self.view.display.preamp_in.peak_volts;
+        let mic_peak = self.view.meters.display().preamp_in.peak_volts;
         let cols = 4;
         let height = (ui.available_height() - 24.0).max(PLOT_HEIGHT);
         ui.columns(cols, |c| {
@@ -448,7 +459,7 @@ impl App {
         if seq != self.view.last_seq && reading.samples > 0 {
             self.view.last_seq = seq;
             self.view.last_reading = Some(Instant::now());
-            self.view.display = smooth(&self.view.display, &reading);
+            self.view.meters.update(&reading);
         }
         let mut got = false;
         if let Ok(mut rx) = self.shared.spectrum.lock() {
@@ -524,27 +535,6 @@ impl App {
                 saved.height,
             )));
         }
-    }
-}
-
-/// Meter ballistics: peaks fall back by at most 30 % per reading (−3.1 dB,
-/// ≈ 77 dB/s at 25 readings/s), everything else shows the new reading.
-fn smooth(prev: &ChainMeters, new: &ChainMeters) -> ChainMeters {
-    let fall = |p: f64, n: f64| if n >= 0.7 * p { n } else { 0.7 * p };
-    let level = |p: &crate::meters::LevelReading, n: &crate::meters::LevelReading| {
-        crate::meters::LevelReading {
-            peak_volts: fall(p.peak_volts, n.peak_volts),
-            rms_volts: n.rms_volts,
-        }
-    };
-    ChainMeters {
-        input: level(&prev.input, &new.input),
-        di_out: level(&prev.di_out, &new.di_out),
-        preamp_in: level(&prev.preamp_in, &new.preamp_in),
-        preamp_out: level(&prev.preamp_out, &new.preamp_out),
-        headphone: level(&prev.headphone, &new.headphone),
-        output: level(&prev.output, &new.output),
-        ..*new
     }
 }
 

@@ -44,6 +44,8 @@ pub fn help(id: &str) -> &'static str {
         "copy_slot" => "Copy the active slot's settings into the other slot.",
         "preset_name" => "Name of the preset to save (also its file name in the user folder).",
         "save_preset" => "Save the current settings as a user preset with this name (written to a temporary file and renamed into place).",
+        "meter_input" | "meter_di" | "meter_mic" | "meter_preamp" | "meter_output" => "The level where the stage ends: dBu rms and dBFS peak. The LEDs light up to the rms level (dBFS, a full-scale sine reads 0); the single LEDs above are the peak (falling about 77 dB/s) and the peak held for 1.5 s. Yellow above −6, red above 0.",
+        "meter_headphone" => "The voltage across the headphone, the power into it and its current. The LEDs show the voltage in dB re the amp's rails (Amp Swing): up to the rms level, the peak and the peak held for 1.5 s. Red above 0: the amp clips softly.",
         _ => "",
     }
 }

@@ -1,17 +1,17 @@
 //! The stage panels, laid out as the signal flows: Input → DI → Preamp →
 //! Headphone amp → Output. Each panel carries its in/out switch, every
-//! parameter of its stage, the level where the stage ends (dBu rms and dBFS
-//! peak), the stage's own readings and the advice that concerns it.
+//! parameter of its stage (the main controls as knobs), the level where the
+//! stage ends (dBu rms and dBFS peak, and an LED ladder with peak hold), the
+//! stage's own readings and the advice that concerns it.
 
 use egui::{Color32, RichText, Ui};
 
-use super::widgets::{fmt_db, grid_bar, level_bar, Controls, CLIP_COLOUR, WARN_COLOUR};
+use super::faceplate;
+use super::help;
+use super::meter::{led_meter, Ballistics, LedLevels, LedScale, Tap};
+use super::widgets::{fmt_db, grid_bar, Controls, CLIP_COLOUR, WARN_COLOUR};
 use crate::dsp::{full_scale_peak_volts, gain_to_db, volts_rms_to_dbu};
-use crate::meters::{ChainMeters, LevelReading};
 use crate::params::TubelineParams;
-
-/// Width of the level bars, in points.
-const BAR_WIDTH: f32 = 190.0;
 
 /// A piece of advice, already placed in its stage.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,8 +74,8 @@ pub struct PanelState {
 pub struct PanelInputs<'a> {
     /// The parameters.
     pub params: &'a TubelineParams,
-    /// Meter readings (display-smoothed).
-    pub meters: &'a ChainMeters,
+    /// Meter readings (display-smoothed, with held peaks).
+    pub meters: &'a Ballistics,
     /// True when the readings are live (editor open and audio running).
     pub live: bool,
     /// Advice per panel.
@@ -84,19 +84,35 @@ pub struct PanelInputs<'a> {
     pub curve_error: Option<String>,
 }
 
-/// Draw one stage panel.
+/// Draw one stage panel, its body `width` points wide and at least
+/// `min_height` high, on its faceplate (see [`faceplate`]): the main
+/// controls (knobs, switches) first, then the setup values, then the
+/// stage's meters and the advice that concerns it. Returns the height its
+/// body needed.
 pub fn panel(
     ui: &mut Ui,
     which: Panel,
+    (width, min_height): (f32, f32),
     inputs: &PanelInputs<'_>,
     controls: &mut Controls<'_>,
     state: &mut PanelState,
-) {
+) -> f32 {
     let p = inputs.params;
-    let cal = p.input.cal.value().dbu();
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(which.title()).heading());
-        match which {
+    let lamp_on = match which {
+        Panel::Input => true,
+        Panel::Di => p.di.on.value(),
+        Panel::Preamp => p.preamp.on.value(),
+        Panel::Headphone => p.headphone.on.value(),
+        Panel::Output => !p.output.bypass.value(),
+    };
+    let mut cx = (controls, state);
+    faceplate::stage_panel(
+        ui,
+        (width, min_height),
+        which.title(),
+        lamp_on,
+        &mut cx,
+        |ui, (controls, _)| match which {
             Panel::Di => {
                 controls.toggle(ui, "di_on", &p.di.on);
             }
@@ -110,22 +126,37 @@ pub fn panel(
                 controls.toggle(ui, "bypass", &p.output.bypass);
             }
             Panel::Input => {}
-        }
-    });
-    ui.separator();
+        },
+        |ui, (controls, state)| body(ui, which, inputs, controls, state),
+    )
+}
+
+/// A panel's body.
+fn body(
+    ui: &mut Ui,
+    which: Panel,
+    inputs: &PanelInputs<'_>,
+    controls: &mut Controls<'_>,
+    state: &mut PanelState,
+) {
+    let p = inputs.params;
+    let cal = p.input.cal.value().dbu();
+    let m = inputs.meters.display();
     match which {
         Panel::Input => {
+            controls.knobs(ui, &[("in_trim", &p.input.in_trim)]);
+            faceplate::divider(ui);
             controls.choice(ui, "cal", &p.input.cal);
             controls.choice(ui, "source", &p.input.source);
-            controls.slider(ui, "in_trim", &p.input.in_trim);
             controls.choice(ui, "quality", &p.quality);
-            ui.separator();
-            level_readout(
+            faceplate::divider(ui);
+            let level = Level::new(inputs, Tap::Input, cal, 0.0);
+            level_meter(
                 ui,
+                controls,
+                "meter_input",
                 "Chain input",
-                &inputs.meters.input,
-                cal,
-                0.0,
+                level,
                 inputs.live,
             );
         }
@@ -138,44 +169,46 @@ pub fn panel(
                 controls.toggle(ui, "di_lift", &p.di.lift);
             });
             controls.choice(ui, "mains_hz", &p.di.mains);
-            ui.separator();
-            level_readout(ui, "DI out", &inputs.meters.di_out, cal, 0.0, inputs.live);
-            let sat = inputs.meters.di_saturation;
+            faceplate::divider(ui);
+            let level = Level::new(inputs, Tap::DiOut, cal, 0.0);
+            level_meter(ui, controls, "meter_di", "DI out", level, inputs.live);
+            let sat = m.di_saturation;
             ui.label(
                 RichText::new(format!("Core flux: {:.0} % of saturation", 100.0 * sat)).small(),
             );
-            level_bar(
+            let sat_db = gain_to_db(sat);
+            led_meter(
                 ui,
-                BAR_WIDTH,
-                gain_to_db(sat),
-                gain_to_db(sat),
-                (-40.0, 6.0),
-                -6.0,
-                0.0,
+                ui.available_width(),
+                LedLevels {
+                    rms_db: sat_db,
+                    peak_db: sat_db,
+                    hold_db: None,
+                },
+                &LedScale::SATURATION,
             );
         }
         Panel::Preamp => {
-            controls.slider(ui, "gain", &p.preamp.gain);
-            controls.slider(ui, "level", &p.preamp.level);
-            controls.choice(ui, "tube", &p.preamp.tube);
-            controls.slider(ui, "bias", &p.preamp.bias);
-            controls.choice(ui, "hpf", &p.preamp.hpf);
-            controls.slider(ui, "pre_out", &p.preamp.out);
+            controls.knobs(
+                ui,
+                &[
+                    ("gain", &p.preamp.gain),
+                    ("level", &p.preamp.level),
+                    ("pre_out", &p.preamp.out),
+                ],
+            );
             ui.horizontal_wrapped(|ui| {
                 controls.toggle(ui, "pad", &p.preamp.pad);
                 controls.toggle(ui, "polarity", &p.preamp.polarity);
                 controls.toggle(ui, "auto_gain", &p.preamp.auto_gain);
             });
-            ui.separator();
-            level_readout(
-                ui,
-                "Mic input",
-                &inputs.meters.preamp_in,
-                cal,
-                0.0,
-                inputs.live,
-            );
-            let m = inputs.meters;
+            faceplate::divider(ui);
+            controls.choice(ui, "tube", &p.preamp.tube);
+            controls.slider(ui, "bias", &p.preamp.bias);
+            controls.choice(ui, "hpf", &p.preamp.hpf);
+            faceplate::divider(ui);
+            let level = Level::new(inputs, Tap::PreampIn, cal, 0.0);
+            level_meter(ui, controls, "meter_mic", "Mic input", level, inputs.live);
             for stage in 0..2 {
                 ui.label(
                     RichText::new(format!(
@@ -189,60 +222,89 @@ pub fn panel(
                 );
                 grid_bar(
                     ui,
-                    BAR_WIDTH,
+                    ui.available_width(),
                     m.grid_peak_volts[stage],
                     m.grid_bias_volts[stage],
                     m.grid_conduction_volts,
                 );
             }
-            level_readout(ui, "Preamp out", &m.preamp_out, cal, 0.0, inputs.live);
+            let level = Level::new(inputs, Tap::PreampOut, cal, 0.0);
+            level_meter(
+                ui,
+                controls,
+                "meter_preamp",
+                "Preamp out",
+                level,
+                inputs.live,
+            );
         }
         Panel::Headphone => {
-            controls.slider(ui, "amp_z", &p.headphone.amp_z);
-            controls.slider(ui, "amp_vol", &p.headphone.volume);
-            controls.slider(ui, "amp_swing", &p.headphone.swing);
-            controls.choice(ui, "hp_model", &p.headphone.model);
+            controls.knobs(
+                ui,
+                &[
+                    ("amp_z", &p.headphone.amp_z),
+                    ("amp_vol", &p.headphone.volume),
+                ],
+            );
             ui.horizontal(|ui| {
                 controls.toggle(ui, "hp_norm", &p.headphone.normalize);
             });
+            faceplate::divider(ui);
+            controls.slider(ui, "amp_swing", &p.headphone.swing);
+            controls.choice(ui, "hp_model", &p.headphone.model);
             csv_field(ui, inputs, controls, state);
-            ui.separator();
-            let m = inputs.meters;
-            ui.label(
-                RichText::new(format!(
-                    "Headphone: {:.2} V rms, {:.3} V peak",
-                    m.headphone.rms_volts, m.headphone.peak_volts
-                ))
-                .small(),
-            );
-            ui.label(
-                RichText::new(format!(
-                    "{:.2} mW, {:.1} mA rms",
-                    1e3 * m.headphone_power_watts,
-                    1e3 * m.headphone_current_amps
-                ))
-                .small(),
-            );
+            faceplate::divider(ui);
+            // Volts across the headphone against the amp's rails.
             let swing = f64::from(p.headphone.swing.value());
-            level_bar(
-                ui,
-                BAR_WIDTH,
-                gain_to_db(m.headphone.rms_volts * std::f64::consts::SQRT_2 / swing),
-                gain_to_db(m.headphone.peak_volts / swing),
-                (-60.0, 3.0),
-                -6.0,
-                0.0,
-            );
+            let hold = inputs.meters.held_peak_volts(Tap::Headphone);
+            let r = ui
+                .vertical(|ui| {
+                    ui.label(
+                        RichText::new(format!(
+                            "Headphone: {:.2} V rms, {:.3} V peak",
+                            m.headphone.rms_volts, m.headphone.peak_volts
+                        ))
+                        .small(),
+                    );
+                    ui.label(
+                        RichText::new(format!(
+                            "{:.2} mW, {:.1} mA rms · dB re the rails",
+                            1e3 * m.headphone_power_watts,
+                            1e3 * m.headphone_current_amps
+                        ))
+                        .small(),
+                    );
+                    led_meter(
+                        ui,
+                        ui.available_width(),
+                        LedLevels {
+                            rms_db: gain_to_db(
+                                m.headphone.rms_volts * std::f64::consts::SQRT_2 / swing,
+                            ),
+                            peak_db: gain_to_db(m.headphone.peak_volts / swing),
+                            hold_db: Some(gain_to_db(hold / swing)),
+                        },
+                        &LedScale::FULL_SCALE,
+                    );
+                })
+                .response
+                .on_hover_text(help::help("meter_headphone"));
+            controls
+                .placed
+                .push(("meter_headphone".to_string(), r.rect));
         }
         Panel::Output => {
-            controls.slider(ui, "out_trim", &p.output.out_trim);
-            controls.slider(ui, "mix", &p.output.mix);
+            controls.knobs(
+                ui,
+                &[("out_trim", &p.output.out_trim), ("mix", &p.output.mix)],
+            );
             ui.horizontal(|ui| {
                 controls.toggle(ui, "compare", &p.output.compare);
             });
-            ui.separator();
+            faceplate::divider(ui);
             let trim = f64::from(p.output.out_trim.value());
-            level_readout(ui, "Output", &inputs.meters.output, cal, trim, inputs.live);
+            let level = Level::new(inputs, Tap::Output, cal, trim);
+            level_meter(ui, controls, "meter_output", "Output", level, inputs.live);
         }
     }
     let notes: Vec<&Note> = inputs
@@ -252,7 +314,7 @@ pub fn panel(
         .map(|(_, n)| n)
         .collect();
     if !notes.is_empty() {
-        ui.separator();
+        faceplate::divider(ui);
         for n in notes {
             let colour = if n.warning {
                 WARN_COLOUR
@@ -264,39 +326,77 @@ pub fn panel(
     }
 }
 
-/// The level at a stage boundary in dBu rms and dBFS peak (`trim_db` is
-/// added to the dBFS figure: the output trim acts after the metering point).
-fn level_readout(
+/// A stage-boundary level in the units its meter shows.
+struct Level {
+    /// dBu rms.
+    dbu: f64,
+    /// dBFS peak.
+    dbfs_peak: f64,
+    /// dBFS rms, on the peak's scale (a full-scale sine reads 0).
+    dbfs_rms: f64,
+    /// The held peak, dBFS.
+    dbfs_hold: f64,
+}
+
+impl Level {
+    /// The level at `tap`; `trim_db` is added to the dBFS figures (the
+    /// output trim acts after the metering point).
+    fn new(inputs: &PanelInputs<'_>, tap: Tap, cal_dbu: f64, trim_db: f64) -> Self {
+        let level = tap.of(inputs.meters.display());
+        let full_scale = full_scale_peak_volts(cal_dbu);
+        let dbfs = |volts: f64| gain_to_db(volts / full_scale) + trim_db;
+        Self {
+            dbu: volts_rms_to_dbu(level.rms_volts),
+            dbfs_peak: dbfs(level.peak_volts),
+            // A full-scale sine's rms is 1/√2 of its peak: it reads 0 dBFS
+            // rms at 0 dBFS peak.
+            dbfs_rms: dbfs(level.rms_volts * std::f64::consts::SQRT_2),
+            dbfs_hold: dbfs(inputs.meters.held_peak_volts(tap)),
+        }
+    }
+}
+
+/// The level at a stage boundary: dBu rms and dBFS peak in figures, and an
+/// LED ladder in dBFS (recorded as `id`, with the meter's hover help).
+fn level_meter(
     ui: &mut Ui,
+    controls: &mut Controls<'_>,
+    id: &str,
     name: &str,
-    level: &LevelReading,
-    cal_dbu: f64,
-    trim_db: f64,
+    level: Level,
     live: bool,
 ) {
-    let dbu = volts_rms_to_dbu(level.rms_volts);
-    let dbfs_peak = gain_to_db(level.peak_volts / full_scale_peak_volts(cal_dbu)) + trim_db;
-    // An rms in dBFS on the same scale as the peak: a full-scale sine's rms
-    // is 1/√2 of its peak, i.e. it reads 0 dBFS rms at 0 dBFS peak.
-    let dbfs_rms =
-        gain_to_db(level.rms_volts * std::f64::consts::SQRT_2 / full_scale_peak_volts(cal_dbu))
-            + trim_db;
-    let text = if live {
-        format!(
-            "{name}: {} dBu · {} dBFS pk",
-            fmt_db(dbu),
-            fmt_db(dbfs_peak)
-        )
-    } else {
-        format!("{name}: (no audio)")
-    };
-    let colour = if dbfs_peak >= 0.0 {
-        CLIP_COLOUR
-    } else {
-        ui.visuals().text_color()
-    };
-    ui.label(RichText::new(text).small().color(colour));
-    level_bar(ui, BAR_WIDTH, dbfs_rms, dbfs_peak, (-60.0, 6.0), -6.0, 0.0);
+    let r = ui
+        .vertical(|ui| {
+            let text = if live {
+                format!(
+                    "{name}: {} dBu · {} dBFS pk",
+                    fmt_db(level.dbu),
+                    fmt_db(level.dbfs_peak)
+                )
+            } else {
+                format!("{name}: (no audio)")
+            };
+            let colour = if level.dbfs_peak >= 0.0 {
+                CLIP_COLOUR
+            } else {
+                ui.visuals().text_color()
+            };
+            ui.label(RichText::new(text).small().color(colour));
+            led_meter(
+                ui,
+                ui.available_width(),
+                LedLevels {
+                    rms_db: level.dbfs_rms,
+                    peak_db: level.dbfs_peak,
+                    hold_db: Some(level.dbfs_hold),
+                },
+                &LedScale::FULL_SCALE,
+            );
+        })
+        .response
+        .on_hover_text(help::help(id));
+    controls.placed.push((id.to_string(), r.rect));
 }
 
 /// The measured-curve path and its load error.

@@ -11,7 +11,7 @@ use nice_plug::prelude::*;
 
 use super::*;
 use crate::dsp::{dbu_to_volts_rms, full_scale_peak_volts};
-use crate::meters::{LevelReading, SharedMeters};
+use crate::meters::{ChainMeters, LevelReading, SharedMeters};
 
 /// A host that sets parameters directly and logs begin/set/end by ID.
 struct FakeHost {
@@ -109,8 +109,17 @@ impl Harness {
             .collect()
     }
 
-    /// Run one frame; returns every text drawn with its position.
+    /// Run one frame; returns every text drawn with its position (the top
+    /// left of where it shows).
     fn frame_with_positions(&mut self, events: Vec<Event>) -> Vec<(String, Pos2)> {
+        self.frame_with_rects(events)
+            .into_iter()
+            .map(|(t, r)| (t, r.min))
+            .collect()
+    }
+
+    /// Run one frame; returns every text drawn with the rectangle it shows in.
+    fn frame_with_rects(&mut self, events: Vec<Event>) -> Vec<(String, Rect)> {
         let mut raw = RawInput {
             screen_rect: Some(Rect::from_min_size(Pos2::ZERO, self.size)),
             events,
@@ -125,9 +134,11 @@ impl Harness {
         out.textures_delta.clear();
         assert_eq!(out.pixels_per_point, self.ppp);
         let mut texts = Vec::new();
-        fn collect(shape: &egui::Shape, texts: &mut Vec<(String, Pos2)>) {
+        fn collect(shape: &egui::Shape, texts: &mut Vec<(String, Rect)>) {
             match shape {
-                egui::Shape::Text(t) => texts.push((t.galley.text().to_string(), t.pos)),
+                egui::Shape::Text(t) => {
+                    texts.push((t.galley.text().to_string(), t.visual_bounding_rect()))
+                }
                 egui::Shape::Vec(v) => v.iter().for_each(|s| collect(s, texts)),
                 _ => {}
             }
@@ -290,28 +301,66 @@ fn clicking_the_preamp_switch_goes_through_the_host() {
     assert!(h.params.preamp.on.value());
 }
 
-#[test]
-fn double_clicking_a_slider_resets_it_to_the_default_in_one_gesture() {
-    let mut h = Harness::new(default_size(), 1.0);
-    h.params.set_from_text("gain", "47").unwrap();
-    h.frame(vec![]);
-    h.frame(vec![]);
-    // The slider is the lower part of the control (its name is above).
-    let r = h.rect_of("gain");
-    let at = Pos2::new(r.left() + 40.0, r.bottom() - 8.0);
-    h.click(at);
-    assert_eq!(
-        h.params.preamp.gain.value(),
-        47.0,
-        "a single click changes nothing"
-    );
-    h.click(at);
-    assert_eq!(h.params.preamp.gain.value(), 20.0, "default Gain is 20 dB");
-    let log = h.host.log.lock().unwrap().clone();
-    assert_eq!(log, vec!["begin gain", "set gain 0.33333334", "end gain"]);
+/// Where to grab a knob: the middle of its body (the cell's top part; the
+/// name and value are under it).
+fn knob_point(h: &Harness, id: &str) -> Pos2 {
+    let r = h.rect_of(id);
+    Pos2::new(r.center().x, r.top() + knob::KNOB_AREA_HEIGHT / 2.0)
 }
 
-fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
+/// The parameter with this ID.
+fn param_ptr(h: &Harness, id: &str) -> ParamPtr {
+    h.params
+        .param_map()
+        .into_iter()
+        .find(|(i, _, _)| i == id)
+        .unwrap_or_else(|| panic!("no parameter {id}"))
+        .1
+}
+
+/// The plain value of the parameter with this ID.
+fn plain(h: &Harness, id: &str) -> f32 {
+    // SAFETY: the pointer points into `h.params`.
+    unsafe { param_ptr(h, id).unmodulated_plain_value() }
+}
+
+#[test]
+fn double_clicking_a_knob_or_a_slider_resets_it_to_the_default_in_one_gesture() {
+    // (ID, where to click, a value off the default, the default, normalized)
+    let cases: [(&str, Point, &str, f32, &str); 2] = [
+        ("gain", knob_point, "47", 20.0, "0.33333334"),
+        ("bias", slider_point, "0.5", 0.0, "0.5"),
+    ];
+    for (id, point, off, default, normalized) in cases {
+        let mut h = Harness::new(default_size(), 1.0);
+        h.params.set_from_text(id, off).unwrap();
+        let before = plain(&h, id);
+        h.frame(vec![]);
+        h.frame(vec![]);
+        let at = point(&h, id);
+        h.click(at);
+        assert_eq!(
+            plain(&h, id),
+            before,
+            "{id}: a single click changes nothing"
+        );
+        h.click(at);
+        assert_eq!(plain(&h, id), default, "{id}");
+        let log = h.host.log.lock().unwrap().clone();
+        assert_eq!(
+            log,
+            vec![
+                format!("begin {id}"),
+                format!("set {id} {normalized}"),
+                format!("end {id}")
+            ]
+        );
+    }
+}
+
+/// Press at `from`, move by `by` in ten steps with `modifiers` held,
+/// release.
+fn drag(h: &mut Harness, from: Pos2, by: Vec2, modifiers: Modifiers) {
     h.frame(vec![Event::PointerMoved(from)]);
     h.frame(vec![Event::PointerButton {
         pos: from,
@@ -321,14 +370,14 @@ fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
     }]);
     let steps = 10;
     for i in 1..=steps {
-        let p = from + Vec2::new(dx * i as f32 / steps as f32, 0.0);
+        let p = from + by * (i as f32 / steps as f32);
         let mut events = vec![Event::PointerMoved(p)];
         if i == 1 {
             events.insert(0, Event::ModifiersChanged(modifiers));
         }
         h.frame(events);
     }
-    let to = from + Vec2::new(dx, 0.0);
+    let to = from + by;
     h.frame(vec![Event::PointerButton {
         pos: to,
         button: PointerButton::Primary,
@@ -338,33 +387,93 @@ fn drag(h: &mut Harness, from: Pos2, dx: f32, modifiers: Modifiers) {
     h.frame(vec![Event::ModifiersChanged(Modifiers::NONE)]);
 }
 
-#[test]
-fn dragging_moves_relative_and_shift_is_ten_times_finer() {
+/// The begin and end gestures in the host's log.
+fn gestures(h: &Harness) -> (usize, usize) {
+    let log = h.host.log.lock().unwrap();
+    let count = |what: &str| log.iter().filter(|l| l.starts_with(what)).count();
+    (count("begin"), count("end"))
+}
+
+/// Where to grab a control.
+type Point = fn(&Harness, &str) -> Pos2;
+
+/// Drag the control `id`, grabbed at `point`, by each case's movement with
+/// its modifiers, and check the value moved by the case's change (within
+/// `tolerance`), relative to where it was, one host gesture per drag.
+fn check_drags(id: &str, point: Point, cases: &[(Vec2, Modifiers, f32)], tolerance: f32) {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    let r = h.rect_of("in_trim");
-    let from = Pos2::new(r.left() + 30.0, r.bottom() - 8.0);
-    // A full slider width spans the -24 … +24 dB range: a quarter of it is 12 dB.
-    let quarter = widgets::SLIDER_WIDTH / 4.0;
-    drag(&mut h, from, quarter, Modifiers::NONE);
-    let coarse = h.params.input.in_trim.value();
-    assert!((coarse - 12.0).abs() < 0.05, "{coarse}");
-    drag(&mut h, from, quarter, Modifiers::SHIFT);
-    let fine = h.params.input.in_trim.value() - coarse;
-    assert!((fine - 1.2).abs() < 0.05, "{fine}");
-    let log = h.host.log.lock().unwrap().clone();
+    let from = point(&h, id);
+    for &(by, modifiers, change) in cases {
+        let before = plain(&h, id);
+        drag(&mut h, from, by, modifiers);
+        let moved = plain(&h, id) - before;
+        assert!(
+            (moved - change).abs() < tolerance,
+            "{id}: dragging {by:?} with {modifiers:?} moved {moved}, not {change}"
+        );
+    }
+    assert_eq!(gestures(&h), (cases.len(), cases.len()));
     assert_eq!(
-        log.iter().filter(|l| l.starts_with("begin")).count(),
-        2,
-        "{log:?}"
+        h.host.log.lock().unwrap().last().unwrap(),
+        &format!("end {id}")
     );
-    assert_eq!(
-        log.iter().filter(|l| l.starts_with("end")).count(),
-        2,
-        "{log:?}"
+}
+
+#[test]
+fn dragging_a_slider_moves_relative_and_shift_is_ten_times_finer() {
+    // A full slider width spans the -1 … +1 range: a quarter of it is 0.5.
+    let quarter = Vec2::new(widgets::SLIDER_WIDTH / 4.0, 0.0);
+    check_drags(
+        "bias",
+        slider_point,
+        &[
+            (quarter, Modifiers::NONE, 0.5),
+            (quarter, Modifiers::SHIFT, 0.05),
+        ],
+        0.005,
     );
-    assert_eq!(log.last().unwrap(), "end in_trim");
+}
+
+#[test]
+fn dragging_a_knob_up_or_right_moves_relative_and_shift_is_ten_times_finer() {
+    // KNOB_DRAG_POINTS span the -24 … +24 dB range: a quarter of it is 12 dB.
+    let quarter = knob::KNOB_DRAG_POINTS / 4.0;
+    check_drags(
+        "in_trim",
+        knob_point,
+        &[
+            (Vec2::new(0.0, -quarter), Modifiers::NONE, 12.0),
+            (Vec2::new(0.0, -quarter), Modifiers::SHIFT, 1.2),
+            // Relative, not absolute: from wherever it is, down lowers it.
+            (Vec2::new(0.0, quarter / 2.0), Modifiers::NONE, -6.0),
+            // Right raises as up does; Ctrl is fine too.
+            (Vec2::new(quarter / 2.0, 0.0), Modifiers::CTRL, 0.6),
+        ],
+        0.05,
+    );
+}
+
+#[test]
+fn a_knob_on_a_skewed_range_turns_by_its_normalized_value() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    h.frame(vec![]);
+    let amp_z = &h.params.headphone.amp_z;
+    let start = amp_z.unmodulated_normalized_value();
+    let from = knob_point(&h, "amp_z");
+    drag(
+        &mut h,
+        from,
+        Vec2::new(0.0, -knob::KNOB_DRAG_POINTS / 2.0),
+        Modifiers::NONE,
+    );
+    let amp_z = &h.params.headphone.amp_z;
+    let moved = amp_z.unmodulated_normalized_value() - start;
+    assert!((moved - 0.5).abs() < 0.01, "{moved}");
+    // Half the travel is far less than half of 0 … 1000 ohm (skewed).
+    assert!(amp_z.value() < 200.0, "{}", amp_z.value());
 }
 
 #[test]
@@ -575,7 +684,7 @@ fn a_typed_value_with_its_unit_goes_through_the_host() {
     h.frame(vec![]);
     h.frame(vec![]);
     h.click_with(
-        slider_point(&h, "gain"),
+        knob_point(&h, "gain"),
         PointerButton::Secondary,
         Modifiers::NONE,
     );
@@ -592,7 +701,7 @@ fn a_typed_value_with_its_unit_goes_through_the_host() {
     let normalized: f32 = log[1].strip_prefix("set gain ").unwrap().parse().unwrap();
     assert!((normalized - 35.0 / 60.0).abs() < 1e-6, "{log:?}");
     assert_eq!(log[2], "end gain");
-    // The field closed: the slider is back with the new value beside it.
+    // The field closed: the knob's readout is back with the new value.
     let texts = h.frame(vec![]);
     assert!(texts.iter().any(|t| t == "35.00 dB"), "{texts:?}");
 }
@@ -616,7 +725,7 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    let at = slider_point(&h, "gain");
+    let at = knob_point(&h, "gain");
     h.click_with(at, PointerButton::Secondary, Modifiers::NONE);
     let texts = h.type_and_press("abc", egui::Key::Enter);
     assert_eq!(h.params.preamp.gain.value(), 20.0);
@@ -626,6 +735,10 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
         .find(|t| t.contains("\"abc\""))
         .unwrap_or_else(|| panic!("no error shown: {texts:?}"));
     assert!(error.contains("from 0 to 60 dB"), "{error}");
+    // The field and its message stay inside the knob's cell.
+    let (gain, level) = (h.rect_of("gain"), h.rect_of("level"));
+    assert_eq!(gain.width(), knob::KNOB_CELL_WIDTH, "{gain:?}");
+    assert!(gain.right() <= level.left(), "{gain:?} runs into {level:?}");
     // Out of range is refused the same way; the field stays open for a
     // fix, with the refused text selected so typing replaces it.
     let texts = h.type_and_press("75", egui::Key::Enter);
@@ -641,7 +754,7 @@ fn a_bad_typed_value_changes_nothing_and_says_what_is_expected() {
     assert!(!texts.iter().any(|t| t.contains("expected")), "{texts:?}");
     assert_eq!(h.params.preamp.gain.value(), 20.0);
     assert!(h.host.log.lock().unwrap().is_empty());
-    // And the slider is back: a double-click still resets.
+    // And the knob works again: a double-click still resets.
     h.params.set_from_text("gain", "47").unwrap();
     h.frame(vec![]);
     h.click(at);
@@ -675,25 +788,97 @@ fn every_control_on_screen_has_hover_help() {
 }
 
 #[test]
-fn hovering_a_slider_shows_its_help() {
+fn hovering_a_knob_or_a_slider_shows_its_help() {
+    for (id, usage, point) in [
+        (
+            "amp_z",
+            widgets::KNOB_USAGE,
+            knob_point as fn(&Harness, &str) -> Pos2,
+        ),
+        ("amp_swing", widgets::SLIDER_USAGE, slider_point),
+    ] {
+        let mut h = Harness::new(default_size(), 1.0);
+        h.frame(vec![]);
+        h.frame(vec![]);
+        // egui waits for the pointer to rest before it shows a tooltip: no
+        // waiting in a test.
+        h.ctx.all_styles_mut(|s| {
+            s.interaction.tooltip_delay = 0.0;
+            s.interaction.show_tooltips_only_when_still = false;
+        });
+        let at = point(&h, id);
+        h.frame(vec![Event::PointerMoved(at)]);
+        h.frame(vec![]);
+        let texts = h.frame(vec![]);
+        assert!(
+            texts.iter().any(|t| t == help::help(id)),
+            "the {id} tooltip did not show: {texts:?}"
+        );
+        assert!(texts.iter().any(|t| t == usage), "{id}: {texts:?}");
+    }
+}
+
+/// The parameters shown as knobs.
+const KNOBS: [&str; 8] = [
+    "in_trim", "gain", "level", "pre_out", "amp_z", "amp_vol", "out_trim", "mix",
+];
+
+#[test]
+fn every_knob_draws_its_name_and_value_inside_its_cell_at_any_scale() {
+    for ppp in [1.0, 1.5, 2.0] {
+        let mut h = Harness::new(default_size(), ppp);
+        h.frame(vec![]);
+        let texts = h.frame_with_positions(vec![]);
+        for id in KNOBS {
+            let cell = h.rect_of(id);
+            assert_eq!(cell.width(), knob::KNOB_CELL_WIDTH, "{id} at {ppp}x");
+            let ptr = param_ptr(&h, id);
+            // SAFETY: `ptr` points into `h.params`.
+            let (name, value) = unsafe {
+                (
+                    ptr.name().to_string(),
+                    ptr.normalized_value_to_string(ptr.unmodulated_normalized_value(), true),
+                )
+            };
+            for text in [&name, &value] {
+                let (_, pos) = texts
+                    .iter()
+                    .find(|(t, pos)| t == text && cell.contains(*pos))
+                    .unwrap_or_else(|| {
+                        panic!("\"{text}\" not drawn in {id}'s cell {cell:?} at {ppp}x")
+                    });
+                // Under the knob's body.
+                assert!(
+                    pos.y >= cell.top() + knob::KNOB_AREA_HEIGHT - 1.0,
+                    "{text} at {pos:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_stage_panel_has_a_level_meter() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
     h.frame(vec![]);
-    // egui waits for the pointer to rest before it shows a tooltip: no
-    // waiting in a test.
-    h.ctx.all_styles_mut(|s| {
-        s.interaction.tooltip_delay = 0.0;
-        s.interaction.show_tooltips_only_when_still = false;
-    });
-    let at = slider_point(&h, "amp_z");
-    h.frame(vec![Event::PointerMoved(at)]);
-    h.frame(vec![]);
-    let texts = h.frame(vec![]);
-    assert!(
-        texts.iter().any(|t| t == help::help("amp_z")),
-        "the amp_z tooltip did not show: {texts:?}"
-    );
-    assert!(texts.iter().any(|t| t == widgets::SLIDER_USAGE));
+    // Each meter lies in its panel's column: under the panel's first control.
+    for (meter, column) in [
+        ("meter_input", "in_trim"),
+        ("meter_di", "di_ratio"),
+        ("meter_mic", "gain"),
+        ("meter_preamp", "gain"),
+        ("meter_headphone", "amp_z"),
+        ("meter_output", "out_trim"),
+    ] {
+        let m = h.rect_of(meter);
+        let c = h.rect_of(column);
+        assert!(
+            (m.left() - c.left()).abs() < 1.0 && m.top() > c.bottom(),
+            "{meter} {m:?} is not under {column} {c:?}"
+        );
+        assert!(m.width() >= PANEL_MIN_WIDTH - 1.0, "{meter} {m:?}");
+    }
 }
 
 #[test]
@@ -756,4 +941,53 @@ fn the_chain_plot_gives_the_track_to_track_gain() {
     h.params.set_from_text("out_trim", "+6 dB").unwrap();
     let texts = h.frame(vec![]);
     assert!(title(&texts).ends_with(": +6.0 dB"), "{}", title(&texts));
+}
+
+#[test]
+fn the_panels_are_even_and_no_taller_than_the_tallest_needs() {
+    let mut h = Harness::new(default_size(), 1.0);
+    h.frame(vec![]);
+    let first = h.app.view.panel_height;
+    let texts = h.frame_with_positions(vec![]);
+    assert_eq!(h.app.view.panel_height, first, "the height settles at once");
+    // The Preamp panel is the tallest: its last meter ends it, and the plots
+    // start right under the row.
+    let last = h.rect_of("meter_preamp");
+    let (_, plots_at) = texts
+        .iter()
+        .find(|(t, _)| t.starts_with("Chain response"))
+        .unwrap();
+    let gap = plots_at.y - last.bottom();
+    assert!(
+        gap > 0.0 && gap < 40.0,
+        "{gap} points between the row and the plots"
+    );
+}
+
+#[test]
+fn panel_titles_keep_clear_of_their_switches_down_to_the_smallest_window() {
+    // In the smallest window the panels are as narrow as they get
+    // (PANEL_MIN_WIDTH); the longest title, Headphone amp, is still drawn.
+    for size in [default_size(), Vec2::new(MIN_SIZE.0, MIN_SIZE.1)] {
+        let mut h = Harness::new(size, 1.0);
+        h.frame(vec![]);
+        let texts = h.frame_with_rects(vec![]);
+        for (title, switch) in [
+            ("DI box", "di_on"),
+            ("Tube preamp", "pre_on"),
+            ("Headphone amp", "hp_on"),
+            ("Output", "bypass"),
+        ] {
+            // A panel scrolled out of a small window draws no title.
+            let Some((_, t)) = texts.iter().find(|(t, _)| t == title) else {
+                assert!(size != default_size(), "{title} not drawn");
+                continue;
+            };
+            let s = h.rect_of(switch);
+            assert!(
+                t.right() < s.left(),
+                "{title} {t:?} runs into its switch {s:?} in a {size:?} window"
+            );
+        }
+    }
 }

@@ -1,13 +1,16 @@
-//! Parameter widgets and meters.
+//! Parameter widgets.
 //!
 //! Every control changes its parameter through the host's [`ParamSetter`]
 //! (begin → set → end), so hosts record automation and undo. Continuous
-//! parameters use [`param_slider`]: drag to set (relative), Shift or
-//! Ctrl+drag for fine adjustment, double-click for the default, right-click
-//! or Ctrl+click to type a value (parsed like the renderer's `--set`, by
-//! [`crate::params::parse_number`]: "35 dB", "1.5k", "600 ohm"; Enter
-//! applies, Escape cancels, a bad value shows what is expected and changes
-//! nothing). Switches are toggle buttons, choices are combo boxes.
+//! parameters are knobs ([`super::knob::param_knob`], the stages' main
+//! controls) or sliders ([`param_slider`], the setup values), and both do
+//! the same thing with the pointer ([`drive_param`]): drag to set
+//! (relative), Shift or Ctrl+drag for fine adjustment, double-click for the
+//! default, right-click or Ctrl+click to type a value (parsed like the
+//! renderer's `--set`, by [`crate::params::parse_number`]: "35 dB", "1.5k",
+//! "600 ohm"; Enter applies, Escape cancels, a bad value shows what is
+//! expected and changes nothing). Switches are toggle buttons, choices are
+//! combo boxes.
 //!
 //! Every control shows its hover help from [`super::help::help`] (the
 //! README's words).
@@ -24,84 +27,49 @@ use crate::params::{parse_number, ParamError};
 /// Width of a slider, in points.
 pub const SLIDER_WIDTH: f32 = 118.0;
 
+/// How the shared interactions are used, after how a control is dragged.
+macro_rules! usage_tail {
+    () => {
+        "Shift or Ctrl+drag: fine (1/10) · double-click: default · right-click or Ctrl+click: type a value"
+    };
+}
+
 /// How to use a slider, shown when hovering it.
-pub const SLIDER_USAGE: &str = "Drag to set · Shift or Ctrl+drag: fine (1/10) · double-click: default · right-click or Ctrl+click: type a value";
+pub const SLIDER_USAGE: &str = concat!("Drag to set · ", usage_tail!());
+
+/// How to use a knob, shown when hovering it.
+pub const KNOB_USAGE: &str = concat!("Drag up or right to raise · ", usage_tail!());
 
 /// Fine adjustment (Shift or Ctrl held) moves this much slower.
 pub const FINE_FACTOR: f32 = 0.1;
 
+/// How pointer movement maps onto a control's normalized value.
+#[derive(Clone, Copy, Debug)]
+pub struct DragSpan {
+    /// Points of movement that span the whole range.
+    pub points: f32,
+    /// Vertical movement counts too, up raising the value (a knob); a
+    /// slider follows the horizontal movement only.
+    pub vertical: bool,
+}
+
 /// A horizontal slider for `param` with its value and unit beside it.
 ///
 /// Dragging moves the value relative to where it was (a full slider width
-/// spans the whole range; Shift or Ctrl: a tenth of that); a drag is one
-/// host gesture (begin at the start, end when released). A double-click
-/// resets to the default as one begin/set/end gesture. A plain click changes
-/// nothing. A right-click or Ctrl+click opens a text field in the slider's
-/// place (see [`typed_entry`]).
+/// spans the whole range); the rest is [`drive_param`]'s. A right-click or
+/// Ctrl+click opens a text field in the slider's place (see
+/// [`typed_entry`]).
 pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -> Response {
-    // Keyed by the parameter's name (unique in the tree), so the field
-    // survives the layout change that opening it causes.
-    let entry_id = Id::unique(("tubeline_typed_entry", param.name()));
-    if let Some(entry) = ui.data(|d| d.get_temp::<TypedEntry>(entry_id)) {
-        return typed_entry(ui, param, setter, entry_id, entry);
+    if let Some((entry_id, entry)) = open_entry(ui, param) {
+        return typed_entry(ui, param, setter, entry_id, entry, SLIDER_WIDTH);
     }
     ui.horizontal(|ui| {
-        let (rect, response) =
-            ui.allocate_exact_size(Vec2::new(SLIDER_WIDTH, 16.0), Sense::click_and_drag());
-        let memory = response.id.with("unquantized");
-        let ctrl = ui.input(|i| i.modifiers.command || i.modifiers.ctrl);
-        if response.secondary_clicked() || (response.clicked() && ctrl) {
-            ui.data_mut(|d| {
-                d.insert_temp(
-                    entry_id,
-                    TypedEntry {
-                        focus: true,
-                        ..Default::default()
-                    },
-                )
-            });
-            ui.ctx().request_repaint();
-        } else if response.double_clicked() {
-            setter.begin_set_parameter(param);
-            setter.set_parameter(param, param.default_plain_value());
-            setter.end_set_parameter(param);
-        } else {
-            if response.drag_started() {
-                setter.begin_set_parameter(param);
-                let start = param.unmodulated_normalized_value();
-                ui.data_mut(|d| d.insert_temp(memory, start));
-            }
-            if response.dragged() {
-                let fine =
-                    ui.input(|i| i.modifiers.shift || i.modifiers.command || i.modifiers.ctrl);
-                let scale = if fine { FINE_FACTOR } else { 1.0 };
-                // The first frame of a drag also carries the movement
-                // egui waited for before calling it a drag.
-                let moved = if response.drag_started() {
-                    response.total_drag_delta().unwrap_or(response.drag_delta())
-                } else {
-                    response.drag_delta()
-                };
-                let delta = moved.x / rect.width() * scale;
-                // Accumulate unquantized, so slow fine drags still move a
-                // stepped parameter.
-                let before: f32 = ui
-                    .data(|d| d.get_temp(memory))
-                    .unwrap_or_else(|| param.unmodulated_normalized_value());
-                let next = (before + delta).clamp(0.0, 1.0);
-                ui.data_mut(|d| d.insert_temp(memory, next));
-                if (param.preview_normalized(param.preview_plain(next))
-                    - param.unmodulated_normalized_value())
-                .abs()
-                    > 0.0
-                {
-                    setter.set_parameter_normalized(param, next);
-                }
-            }
-            if response.drag_stopped() {
-                setter.end_set_parameter(param);
-            }
-        }
+        let size = Vec2::new(SLIDER_WIDTH, 16.0);
+        let span = DragSpan {
+            points: SLIDER_WIDTH,
+            vertical: false,
+        };
+        let (rect, response) = driven_area(ui, size, param, setter, span);
         if ui.is_rect_visible(rect) {
             let painter = ui.painter();
             let visuals = ui.style().interact(&response);
@@ -111,7 +79,7 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
                 rect.min,
                 Pos2::new(rect.left() + rect.width() * norm, rect.bottom()),
             );
-            painter.rect_filled(filled, 2.0, ui.visuals().selection.bg_fill);
+            painter.rect_filled(filled, 2.0, SLIDER_FILL);
             painter.rect_stroke(rect, 2.0, visuals.bg_stroke, egui::StrokeKind::Inside);
             // The default as a tick.
             let d = param.preview_normalized(param.default_plain_value());
@@ -130,9 +98,116 @@ pub fn param_slider(ui: &mut Ui, param: &FloatParam, setter: &ParamSetter<'_>) -
     .inner
 }
 
+/// The typed-value field of `param` if it is open: its ID (keyed by the
+/// parameter's name, unique in the tree, so the field survives the layout
+/// change that opening it causes) and its state.
+pub(super) fn open_entry(ui: &Ui, param: &FloatParam) -> Option<(Id, TypedEntry)> {
+    let entry_id = entry_id(param);
+    ui.data(|d| d.get_temp::<TypedEntry>(entry_id))
+        .map(|entry| (entry_id, entry))
+}
+
+fn entry_id(param: &FloatParam) -> Id {
+    Id::unique(("tubeline_typed_entry", param.name()))
+}
+
+/// A `size` area that drives `param` as [`drive_param`] says: the part of
+/// a slider or knob that takes the pointer.
+pub(super) fn driven_area(
+    ui: &mut Ui,
+    size: Vec2,
+    param: &FloatParam,
+    setter: &ParamSetter<'_>,
+    span: DragSpan,
+) -> (Rect, Response) {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click_and_drag());
+    drive_param(ui, &response, param, setter, span);
+    (rect, response)
+}
+
+/// What every continuous control (slider or knob) does with the pointer,
+/// through the host's [`ParamSetter`]:
+///
+/// - a drag moves the normalized value relative to where it was, by the
+///   movement over `span.points` (Shift or Ctrl: [`FINE_FACTOR`] of that),
+///   as one host gesture (begin at the start, end when released); the
+///   normalized value makes skewed ranges (dB, ohms) move as they look;
+/// - a double-click resets to the default as one begin/set/end gesture;
+/// - a right-click or Ctrl+click opens the typed-value field
+///   ([`typed_entry`]); a plain click changes nothing.
+fn drive_param(
+    ui: &mut Ui,
+    response: &Response,
+    param: &FloatParam,
+    setter: &ParamSetter<'_>,
+    span: DragSpan,
+) {
+    let memory = response.id.with("unquantized");
+    let ctrl = ui.input(|i| i.modifiers.command || i.modifiers.ctrl);
+    if response.secondary_clicked() || (response.clicked() && ctrl) {
+        ui.data_mut(|d| {
+            d.insert_temp(
+                entry_id(param),
+                TypedEntry {
+                    focus: true,
+                    ..Default::default()
+                },
+            )
+        });
+        ui.ctx().request_repaint();
+        return;
+    }
+    if response.double_clicked() {
+        setter.begin_set_parameter(param);
+        setter.set_parameter(param, param.default_plain_value());
+        setter.end_set_parameter(param);
+        return;
+    }
+    if response.drag_started() {
+        setter.begin_set_parameter(param);
+        let start = param.unmodulated_normalized_value();
+        ui.data_mut(|d| d.insert_temp(memory, start));
+    }
+    if response.dragged() {
+        let fine = ui.input(|i| i.modifiers.shift || i.modifiers.command || i.modifiers.ctrl);
+        let scale = if fine { FINE_FACTOR } else { 1.0 };
+        // The first frame of a drag also carries the movement egui waited
+        // for before calling it a drag.
+        let moved = if response.drag_started() {
+            response.total_drag_delta().unwrap_or(response.drag_delta())
+        } else {
+            response.drag_delta()
+        };
+        // Right raises; on a knob, up raises too (screen y grows down).
+        let along = if span.vertical {
+            moved.x - moved.y
+        } else {
+            moved.x
+        };
+        let delta = along / span.points * scale;
+        // Accumulate unquantized, so slow fine drags still move a stepped
+        // parameter.
+        let before: f32 = ui
+            .data(|d| d.get_temp(memory))
+            .unwrap_or_else(|| param.unmodulated_normalized_value());
+        let next = (before + delta).clamp(0.0, 1.0);
+        ui.data_mut(|d| d.insert_temp(memory, next));
+        if (param.preview_normalized(param.preview_plain(next))
+            - param.unmodulated_normalized_value())
+        .abs()
+            > 0.0
+        {
+            setter.set_parameter_normalized(param, next);
+        }
+    }
+    if response.drag_stopped() {
+        setter.end_set_parameter(param);
+    }
+}
+
 /// An open typed-value field, kept in egui's temporary memory while open.
 #[derive(Clone, Debug, Default)]
-struct TypedEntry {
+pub(super) struct TypedEntry {
     /// What has been typed so far.
     text: String,
     /// Why the last Enter was refused (shown under the field).
@@ -161,23 +236,25 @@ pub fn parse_typed(param: &FloatParam, text: &str) -> Result<f32, ParamError> {
     }
 }
 
-/// The text field a slider turns into: Enter applies the value through
+/// The text field (`field_width` points wide, the unit beside it) a slider
+/// turns into, and a knob's value readout: Enter applies the value through
 /// the host (begin/set/end) if it parses and is in range, otherwise shows
 /// what is expected and keeps the field open; Escape, or clicking
 /// elsewhere, closes it and changes nothing.
-fn typed_entry(
+pub(super) fn typed_entry(
     ui: &mut Ui,
     param: &FloatParam,
     setter: &ParamSetter<'_>,
     entry_id: Id,
     mut entry: TypedEntry,
+    field_width: f32,
 ) -> Response {
     let mut open = true;
     let response = ui
         .vertical(|ui| {
             ui.horizontal(|ui| {
                 let edit = ui.add_sized(
-                    Vec2::new(SLIDER_WIDTH, 16.0),
+                    Vec2::new(field_width, 16.0),
                     egui::TextEdit::singleline(&mut entry.text)
                         .id(entry_id.with("field"))
                         .font(egui::TextStyle::Monospace)
@@ -221,7 +298,7 @@ fn typed_entry(
         })
         .inner;
     if let Some(e) = &entry.error {
-        ui.label(RichText::new(e).small().color(CLIP_COLOUR));
+        ui.add(egui::Label::new(RichText::new(e).small().color(CLIP_COLOUR)).wrap());
     }
     ui.data_mut(|d| {
         if open {
@@ -238,6 +315,9 @@ fn typed_entry(
 
 /// Colour of an engaged switch.
 pub const ON_COLOUR: Color32 = Color32::from_rgb(0xd8, 0x8a, 0x2a);
+/// Colour of a slider's filled part: the knobs' arc colour, dimmed (the
+/// sliders are the setup values, the knobs the controls you play).
+pub const SLIDER_FILL: Color32 = Color32::from_rgb(0x9a, 0x66, 0x26);
 /// Colour of good levels in meters.
 pub const OK_COLOUR: Color32 = Color32::from_rgb(0x4c, 0xb0, 0x5a);
 /// Colour of warning levels in meters.
@@ -271,6 +351,31 @@ impl Controls<'_> {
             })
             .response;
         self.record(id, r.rect);
+    }
+
+    /// A row of rotary knobs for continuous parameters, `(ID, parameter)`
+    /// each, their names and values under them (see
+    /// [`super::knob::param_knob`]); the names get as many lines as the
+    /// longest needs, so the values line up.
+    pub fn knobs(&mut self, ui: &mut Ui, row: &[(&str, &FloatParam)]) {
+        let lines = row
+            .iter()
+            .map(|(_, param)| super::knob::name_lines(ui, param.name()))
+            .max()
+            .unwrap_or(1);
+        ui.horizontal_top(|ui| {
+            for &(id, param) in row {
+                let r = ui
+                    .scope(|ui| {
+                        super::knob::param_knob(ui, param, self.setter, lines).on_hover_ui(|ui| {
+                            ui.label(super::help::help(id));
+                            ui.label(RichText::new(KNOB_USAGE).small().weak());
+                        });
+                    })
+                    .response;
+                self.record(id, r.rect);
+            }
+        });
     }
 
     /// A toggle button for an on/off parameter, labelled with its name.
@@ -336,54 +441,6 @@ impl Controls<'_> {
     }
 }
 
-/// Map a level in dB to 0..1 over `range_db`.
-fn fraction(db: f64, range_db: (f64, f64)) -> f32 {
-    (((db - range_db.0) / (range_db.1 - range_db.0)).clamp(0.0, 1.0)) as f32
-}
-
-/// A horizontal level bar: rms filled, peak as a tick, with `warn_db` and
-/// `clip_db` colouring (same scale as the values).
-pub fn level_bar(
-    ui: &mut Ui,
-    width: f32,
-    rms_db: f64,
-    peak_db: f64,
-    range_db: (f64, f64),
-    warn_db: f64,
-    clip_db: f64,
-) -> Response {
-    let (rect, response) = ui.allocate_exact_size(Vec2::new(width, 8.0), Sense::hover());
-    let painter = ui.painter();
-    painter.rect_filled(rect, 1.0, ui.visuals().extreme_bg_color);
-    let colour = if peak_db >= clip_db {
-        CLIP_COLOUR
-    } else if peak_db >= warn_db {
-        WARN_COLOUR
-    } else {
-        OK_COLOUR
-    };
-    let x = |db: f64| rect.left() + rect.width() * fraction(db, range_db);
-    if rms_db.is_finite() {
-        let filled = Rect::from_min_max(rect.min, Pos2::new(x(rms_db), rect.max.y));
-        painter.rect_filled(filled, 1.0, colour);
-    }
-    if peak_db.is_finite() {
-        let px = x(peak_db);
-        painter.line_segment(
-            [Pos2::new(px, rect.top()), Pos2::new(px, rect.bottom())],
-            Stroke::new(2.0, colour),
-        );
-    }
-    for mark in [warn_db, clip_db] {
-        let mx = x(mark);
-        painter.line_segment(
-            [Pos2::new(mx, rect.top()), Pos2::new(mx, rect.bottom())],
-            Stroke::new(1.0, ui.visuals().weak_text_color()),
-        );
-    }
-    response
-}
-
 /// The tube drive bar: the grid's most positive swing (peak Vgk) on a volt
 /// scale from `bias - span` to `conduction + margin`, with the conduction
 /// point marked. Left of the mark the grid draws no current.
@@ -447,14 +504,6 @@ pub fn fmt_db(db: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fraction_maps_the_range_and_clamps() {
-        assert_eq!(fraction(-60.0, (-60.0, 0.0)), 0.0);
-        assert_eq!(fraction(-30.0, (-60.0, 0.0)), 0.5);
-        assert_eq!(fraction(6.0, (-60.0, 0.0)), 1.0);
-        assert_eq!(fraction(f64::NEG_INFINITY, (-60.0, 0.0)), 0.0);
-    }
 
     #[test]
     fn db_text_handles_silence() {
