@@ -53,7 +53,7 @@ use num_complex::Complex;
 use crate::dsp::chain::{ChainSettings, Source};
 use crate::dsp::headphone::HeadphoneModel;
 use crate::dsp::meters::ChainMeters;
-use crate::dsp::transformer::DiSource;
+use crate::dsp::transformer::{DiSource, CABLE_FARAD_PER_M};
 use crate::dsp::{db_to_gain, full_scale_peak_volts, gain_to_db};
 
 /// Where in the chain an advice applies (the editor shows it on that panel).
@@ -100,6 +100,9 @@ const HUM_DBU: f64 = -65.0;
 const PICKUP_HENRIES: f64 = 2.5;
 /// Below this pickup-load corner the top end audibly dulls.
 const PICKUP_CORNER_LIMIT_HZ: f64 = 10_000.0;
+/// A pickup's resonance below this (its cable too long) is worth a warning:
+/// the top of the guitar goes soft (a 3 m lead: 4.9 kHz; 10 m: 3.0 kHz).
+const PICKUP_RESONANCE_LIMIT_HZ: f64 = 3_000.0;
 /// The 1/8 rule for headphone outputs.
 const ZO_RULE_FRACTION: f64 = 1.0 / 8.0;
 /// Output impedances at or above this are line outputs, not headphone amps.
@@ -177,6 +180,21 @@ pub fn advise(s: &ChainSettings, meters: Option<&ChainMeters>) -> Vec<Advice> {
                     s.di.load_ohms,
                     r_in / 1000.0,
                     corner_hz / 1000.0
+                ),
+            ));
+        }
+    }
+    if s.di_on && s.di.source == DiSource::PassivePickup {
+        let (_, henries, farads) = s.di.source_parts();
+        let resonance_hz = 1.0 / (2.0 * PI * (henries * farads).sqrt());
+        if resonance_hz < PICKUP_RESONANCE_LIMIT_HZ {
+            out.push(warn(
+                Stage::Di,
+                format!(
+                    "Long cable on a passive pickup: {:.0} m add {:.1} nF, which pulls the pickup's resonance down to about {:.1} kHz and softens the top. Use a shorter lead, or a buffer or active DI near the guitar.",
+                    s.di.cable_m,
+                    s.di.cable_m * CABLE_FARAD_PER_M * 1e9,
+                    resonance_hz / 1000.0
                 ),
             ));
         }
@@ -509,6 +527,27 @@ mod tests {
         // A line source into the same DI: no pickup, no advice.
         s.di.source = DiSource::LineOut;
         assert!(!has(&advise(&s, None), "Pickup"));
+    }
+
+    #[test]
+    fn long_cable_on_a_pickup() {
+        let mut s = ChainSettings {
+            source: Source::Instrument,
+            di_on: true,
+            ..base()
+        };
+        s.di.source = DiSource::PassivePickup;
+        s.di.cable_m = 3.0; // 420 pF: 4.91 kHz
+        assert!(!has(&advise(&s, None), "Long cable"));
+        s.di.cable_m = 20.0; // 2.12 nF: 2.19 kHz
+        let a = advise(&s, None);
+        assert!(has(&a, "Long cable"), "{}", texts(&a));
+        let khz = number_after(&a[0].text, "down to about");
+        let expected = 1.0 / (2.0 * PI * (2.5f64 * (120e-12 + 20.0 * 100e-12)).sqrt()) / 1000.0;
+        assert!((khz - expected).abs() < 0.05, "{khz} vs {expected}");
+        // The same cable on a line out: nothing to say.
+        s.di.source = DiSource::LineOut;
+        assert!(!has(&advise(&s, None), "Long cable"));
     }
 
     /// Independent of `divider_shift`: a 1 Hz linear grid over 20 Hz … 20 kHz.

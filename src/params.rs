@@ -4,7 +4,7 @@
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
 //! `bypass`, `compare`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
-//! `mains_hz`, `di_source`, `di_load`; preamp: `pre_on`, `gain`, `level`,
+//! `mains_hz`, `di_source`, `di_load`, `cable_m`; preamp: `pre_on`, `gain`, `level`,
 //! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`; headphone amp: `hp_on`,
 //! `amp_z`, `amp_vol`, `amp_swing`, `hp_model`, `hp_norm`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
@@ -21,7 +21,9 @@ use nice_plug::prelude::*;
 use crate::dsp::chain::{ChainSettings, Source};
 use crate::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
 use crate::dsp::oversampling::Quality;
-use crate::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
+use crate::dsp::transformer::{
+    DiPad, DiSettings, DiSource, Mains, TurnsRatio, DEFAULT_CABLE_M, MAX_CABLE_M,
+};
 use crate::dsp::tube::{HighPass, PreampSettings, TubeType};
 
 /// Range of the input and output trims, in dB.
@@ -264,6 +266,9 @@ pub struct DiParams {
     /// The mic preamp's input impedance.
     #[id = "di_load"]
     pub load: FloatParam,
+    /// Cable length from the source to the DI.
+    #[id = "cable_m"]
+    pub cable: FloatParam,
 }
 
 impl PreampParams {
@@ -353,6 +358,7 @@ impl DiParams {
                 DiSourceParam::PassivePickup => DiSource::PassivePickup,
             },
             load_ohms: f64::from(self.load.value()),
+            cable_m: f64::from(self.cable.value()),
         }
     }
 }
@@ -522,6 +528,18 @@ impl Default for TubelineParams {
                 .with_unit(" ohm")
                 .with_step_size(1.0)
                 .with_value_to_string(formatters::v2s_f32_rounded(0))
+                .with_string_to_value(s2v_number()),
+                cable: FloatParam::new(
+                    "Cable",
+                    DEFAULT_CABLE_M as f32,
+                    FloatRange::Linear {
+                        min: 0.0,
+                        max: MAX_CABLE_M as f32,
+                    },
+                )
+                .with_unit(" m")
+                .with_step_size(0.1)
+                .with_value_to_string(formatters::v2s_f32_rounded(1))
                 .with_string_to_value(s2v_number()),
             },
             preamp: PreampParams {

@@ -248,12 +248,30 @@ const FACTORY: &[FactoryEntry] = &[
     (
         "Acoustic guitar pickup -> DI",
         "A passive acoustic pickup into a passive DI: the pickup's inductance and the \
-         cable capacitance resonate near 7 kHz against the DI's input impedance. An \
-         active DI loads a pickup less; for line sources passive is fine.",
+         capacitance of its winding and its 3 m cable resonate near 5 kHz against the \
+         DI's input impedance. An active DI loads a pickup less; for line sources \
+         passive is fine.",
         &[
             ("source", "instrument"),
             ("di_on", "on"),
             ("di_source", "pickup"),
+            ("pre_on", "on"),
+            ("gain", "30"),
+            ("level", "-30"),
+            ("hpf", "80 Hz"),
+        ],
+    ),
+    (
+        "Guitar through 10 m of cable -> DI",
+        "A passive guitar pickup on a 10 m lead into a passive DI: the cable's 1 nF \
+         (100 pF per metre) pulls the pickup's resonance from about 4.9 kHz on a 3 m \
+         lead down to 3.0 kHz, the softer, darker top of a long cable. Set Cable to 3 m \
+         to compare; a short lead or an active DI keeps the sparkle.",
+        &[
+            ("source", "instrument"),
+            ("di_on", "on"),
+            ("di_source", "pickup"),
+            ("cable_m", "10"),
             ("pre_on", "on"),
             ("gain", "30"),
             ("level", "-30"),

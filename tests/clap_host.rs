@@ -1632,7 +1632,7 @@ fn every_parameter_text_parses_back_to_its_value() {
 }
 
 /// Every parameter's string ID (src/params.rs).
-const PARAM_STRING_IDS: [&str; 31] = [
+const PARAM_STRING_IDS: [&str; 32] = [
     "cal",
     "source",
     "in_trim",
@@ -1643,6 +1643,7 @@ const PARAM_STRING_IDS: [&str; 31] = [
     "mains_hz",
     "di_source",
     "di_load",
+    "cable_m",
     "pre_on",
     "gain",
     "level",

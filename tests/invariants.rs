@@ -55,6 +55,7 @@ fn with_di() -> ChainSettings {
             mains_hz: Mains::Hz60,
             source: DiSource::PassivePickup,
             load_ohms: 600.0,
+            cable_m: 5.0,
         },
         ..ChainSettings::default()
     }

@@ -15,10 +15,16 @@
 //! ```
 //!
 //! * Source: a line out is `Rs` = 100 ohm; a keyboard/consumer out 1 kohm; a
-//!   passive pickup is `Rs` = 7 kohm DCR in series with `Ls` = 2.5 H, with
-//!   `Cs` = 180 pF of cable plus winding capacitance across the DI input. Its
-//!   resonance (about 7.5 kHz, Q about 1) is damped by the DI's input
-//!   impedance and loads the top end.
+//!   passive pickup is `Rs` = 7 kohm DCR in series with `Ls` = 2.5 H and its
+//!   winding capacitance, 120 pF (pickups measure 80 … 200 pF; H. Lemme,
+//!   "The Secrets of Electric Guitar Pickups"). The cable from the source to
+//!   the DI (`cable_m` metres, default 3) adds 100 pF per metre (usual
+//!   instrument cable: 8 … 10 ft measure about 300 pF): `Cs` = C_winding +
+//!   100 pF/m · length, across the DI input. With the pickup, `Ls` and `Cs`
+//!   resonate at 1/(2π√(Ls Cs)): 4.9 kHz on 3 m, 3.0 kHz on 10 m, 1.8 kHz
+//!   on 30 m (the shift a guitarist hears from a long lead), damped by the
+//!   DI's input impedance. A line out's 100 ohm barely sees it: 30 m (3 nF)
+//!   make a corner at 530 kHz, −0.006 dB at 20 kHz.
 //! * Pad: an L-pad (`Ra` series, `Rb` shunt) at the DI input. `Rb` is 1 kohm
 //!   (-15 dB) or 200 ohm (-30 dB); `Ra` is computed so the pad is exactly its
 //!   nominal value with a 100 ohm source into the rated 1.5 kohm load (how a
@@ -156,20 +162,30 @@ pub enum DiSource {
     LineOut,
     /// Keyboard or consumer output: 1 kohm.
     Keyboard,
-    /// Passive guitar/bass pickup: 2.5 H, 7 kohm DCR, 180 pF cable + winding.
+    /// Passive guitar/bass pickup: 2.5 H, 7 kohm DCR, 120 pF winding.
     PassivePickup,
 }
 
 impl DiSource {
-    /// (series resistance ohms, series inductance henry, shunt capacitance farad).
+    /// (series resistance ohms, series inductance henry, shunt capacitance
+    /// farad) of the source itself, without its cable.
     fn parts(self) -> (f64, f64, f64) {
         match self {
             DiSource::LineOut => (REF_SOURCE_OHMS, 0.0, 0.0),
             DiSource::Keyboard => (1000.0, 0.0, 0.0),
-            DiSource::PassivePickup => (7000.0, 2.5, 180e-12),
+            DiSource::PassivePickup => (7000.0, 2.5, PICKUP_WINDING_FARAD),
         }
     }
 }
+
+/// Cable capacitance per metre (instrument cable, 30 pF per foot).
+pub const CABLE_FARAD_PER_M: f64 = 100e-12;
+
+/// Longest cable, metres (the `cable_m` range).
+pub const MAX_CABLE_M: f64 = 30.0;
+
+/// A passive pickup's winding capacitance.
+pub const PICKUP_WINDING_FARAD: f64 = 120e-12;
 
 /// Settings of the DI box, in physical units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -187,7 +203,28 @@ pub struct DiSettings {
     /// Input impedance of the mic preamp the DI feeds, ohms (id `di_load`;
     /// 150 .. 10k typical, clamped to 50 .. 1M).
     pub load_ohms: f64,
+    /// Length of the cable from the source to the DI, metres (id `cable_m`;
+    /// 0 .. 30, non-finite as the default 3).
+    pub cable_m: f64,
 }
+
+impl DiSettings {
+    /// The source as the DI input sees it: (series resistance ohms, series
+    /// inductance henry, shunt capacitance farad), the cable's capacitance
+    /// added to the source's own.
+    pub fn source_parts(&self) -> (f64, f64, f64) {
+        let (rs, ls, cs) = self.source.parts();
+        let m = if self.cable_m.is_finite() {
+            self.cable_m.clamp(0.0, MAX_CABLE_M)
+        } else {
+            DEFAULT_CABLE_M
+        };
+        (rs, ls, cs + m * CABLE_FARAD_PER_M)
+    }
+}
+
+/// Default cable length, metres.
+pub const DEFAULT_CABLE_M: f64 = 3.0;
 
 impl Default for DiSettings {
     fn default() -> Self {
@@ -198,6 +235,7 @@ impl Default for DiSettings {
             mains_hz: Mains::Hz50,
             source: DiSource::LineOut,
             load_ohms: RATED_LOAD_OHMS,
+            cable_m: DEFAULT_CABLE_M,
         }
     }
 }

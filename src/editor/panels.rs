@@ -165,6 +165,7 @@ fn body(
             controls.choice(ui, "di_pad", &p.di.pad);
             controls.choice(ui, "di_source", &p.di.source);
             controls.slider(ui, "di_load", &p.di.load);
+            controls.slider(ui, "cable_m", &p.di.cable);
             ui.horizontal(|ui| {
                 controls.toggle(ui, "di_lift", &p.di.lift);
             });

@@ -63,6 +63,7 @@ DI_PARAMETERS = {
     "mains": "Mains (Hz)",
     "di_source": "DI Source",
     "di_load_ohm": "DI Load (ohm)",
+    "cable_m": "Cable (m)",
 }
 PREAMP_PARAMETERS = {
     "preamp": "Preamp",

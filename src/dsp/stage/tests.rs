@@ -470,6 +470,7 @@ fn pickup_di() -> DiSettings {
         mains_hz: Mains::Hz60,
         source: DiSource::PassivePickup,
         load_ohms: 600.0,
+        cable_m: 10.0,
     }
 }
 

@@ -222,6 +222,7 @@ impl DiBox {
             || s.pad != old.pad
             || s.source != old.source
             || s.load_ohms != old.load_ohms
+            || s.cable_m.to_bits() != old.cable_m.to_bits()
         {
             self.update_analog();
         }
@@ -334,7 +335,7 @@ impl DiBox {
     /// Recompute the analog model (poles, gains, core constants).
     fn update_analog(&mut self) {
         let c = self.components();
-        let (rs, ls, cs) = self.settings.source.parts();
+        let (rs, ls, cs) = self.settings.source_parts();
         let w = W_REF;
         // Backward ladder recurrence: V, I polynomials (in p = s/W_REF), N numerator.
         let mut v: Poly = [0.0; NP];
