@@ -873,7 +873,7 @@ pub fn parse_number(text: &str) -> Option<f32> {
     let (num, unit) = t.split_at(end);
     let value: f32 = num.parse().ok()?;
     let scale = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "db" | "hz" | "%" | "ohm" | "ohms" | "Ω" | "v" => 1.0,
+        "" | "db" | "hz" | "%" | "ohm" | "ohms" | "Ω" | "v" | "m" | "metres" | "meters" => 1.0,
         "k" | "khz" | "kohm" | "kΩ" => 1000.0,
         _ => return None,
     };
@@ -953,6 +953,8 @@ mod tests {
         assert_eq!(parse_number("+3.5dB"), Some(3.5));
         assert_eq!(parse_number("50%"), Some(50.0));
         assert_eq!(parse_number("1.5k"), Some(1500.0));
+        assert_eq!(parse_number("10 m"), Some(10.0));
+        assert_eq!(parse_number("2.5 metres"), Some(2.5));
         assert_eq!(parse_number("loud"), None);
         assert_eq!(parse_number("3 parsecs"), None);
         assert_eq!(parse_display_number("-1.00 (cold)"), Some(-1.0));

@@ -88,6 +88,7 @@ MOVES = {
     "quality": ("Live", "High"),
     "auto_gain": (None, TOGGLE),
     "amp_output_impedance_ohm": (0.1, 120.0),
+    "cable_m": (3.0, 30.0),
 }
 
 
