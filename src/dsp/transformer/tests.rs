@@ -613,10 +613,11 @@ fn natural_frequency(h: impl Fn(f64) -> f64, lo: f64, hi: f64) -> f64 {
     }
     // Gaussian elimination (the normal equations are positive definite).
     for i in 0..3 {
-        for r in i + 1..3 {
-            let q = m[r][i] / m[i][i];
-            for c in i..4 {
-                m[r][c] -= q * m[i][c];
+        let pivot = m[i];
+        for row in m.iter_mut().skip(i + 1) {
+            let q = row[i] / pivot[i];
+            for (v, p) in row.iter_mut().zip(pivot).skip(i) {
+                *v -= q * p;
             }
         }
     }
