@@ -10,9 +10,10 @@
 //! plus an add (6 cycles on current x86) to one FMA (4 cycles), which is
 //! what bounds the one-pole filters and the half-band allpasses.
 //!
-//! A build also names its four-lane type (`MulAdd::F4`): the portable
-//! build's is `F4` (an array), the AVX2 + FMA build's `Avx4` (one 256-bit
-//! register; see `super::simd`).
+//! A build also names its register lane types (see `super::simd`): two
+//! lanes, `MulAdd::F2` (one SSE2 register, `X2`, in both builds on x86_64)
+//! and four, `MulAdd::F4` (`F4`, an array, in the portable build; `Avx4`,
+//! one 256-bit register, in the AVX2 + FMA build).
 //!
 //! Every path of one build uses the same flavour, so a loop's output does
 //! not depend on the block partition or on which of its loops a chunk takes;
@@ -26,8 +27,8 @@ use super::simd::F2;
 use super::simd::{Avx4, X2};
 use super::simd::{Duo, Quad, F4};
 
-/// A build of the loops: how `a·b + c` is evaluated, and the four-lane
-/// type.
+/// A build of the loops: how `a·b + c` is evaluated, and its register
+/// lane types.
 pub(crate) trait MulAdd: Copy + Default + std::fmt::Debug {
     /// The build's two `f64` lanes in a register (see `super::simd::Duo`).
     type F2: Duo;

@@ -16,29 +16,35 @@
 //!   (the [`Quad`] of the build, `M::F4`): [`F4`], an array, in the
 //!   portable build; [`Avx4`], one 256-bit AVX register, in the AVX2 + FMA
 //!   build.
+//! - two `f64` lanes in a register, per build (the [`Duo`] of the build,
+//!   `M::F2`: [`X2`], one SSE2 register, on x86_64): for state carried
+//!   through a whole loop two at a time (the mono preamp's two stages in
+//!   its pipelined linear pass).
 //!
 //! `f64`, `F2` and `F4` are plain arrays operated on lane by lane with
 //! `#[inline(always)]` operators, no intrinsics: LLVM emits packed SSE2 for
 //! `F2` (`addpd`, `mulpd`, `divpd`, `maxpd`) and pairs of SSE2 operations
-//! for `F4`. `Avx4` is the one type written in intrinsics, one AVX
-//! instruction per operation, so the four-lane loops of the AVX2 build run
-//! in 256-bit registers by construction rather than by the vectoriser's
-//! choice (an `F4` array joined from two `F2` in registers led LLVM's SLP
-//! vectoriser to keep whole loops in two 128-bit halves; it took
-//! `black_box` to stop it, which a compiler update could undo). Every lane
-//! computes exactly what the scalar code computes, with the same
-//! operations in the same order, so no lane's result depends on how many
-//! lanes ran beside it: a stereo preamp is bit for bit two mono ones, and a
-//! loop may switch widths between chunks.
+//! for `F4`. `X2` and `Avx4` are the register types, written in intrinsics
+//! (one macro, one instruction per operation), so the loops that carry two
+//! or four lanes from end to end run packed by construction rather than by
+//! the vectoriser's choice: joined from scalars or from two `F2` in
+//! registers, the arrays led LLVM's SLP vectoriser to keep whole loops in
+//! scalars or 128-bit halves, and it took `black_box` to stop it, which a
+//! compiler update could undo. Every lane computes exactly what the scalar
+//! code computes, with the same operations in the same order, so no lane's
+//! result depends on how many lanes ran beside it: a stereo preamp is bit
+//! for bit two mono ones, and a loop may switch widths between chunks.
 //!
 //! Traits carry the loops: [`Arith`], what every lane type has (the four
 //! operations, fused multiply-add, lane-wise max and abs; enough for the
 //! linear recursions); [`Lane`], what a per-channel sample loop needs
 //! besides (min, compares and picks, the input guard, the denormal flush);
 //! [`PairLane`], a lane type with two of itself side by side in the build
-//! `M` (`f64` pairs into `F2`, `F2` into `M::F4`); [`Quad`], the four-lane
-//! types (to and from arrays, joined from and split into two `F2`). [`mad`]
-//! is `a·b + c`, fused or not as the loop's build says.
+//! `M` (for two samples at a time, `Pair`: `f64` into `F2`, `F2` into
+//! `M::F4`; for state carried through a loop, `Wide`: `f64` into `M::F2`,
+//! `F2` into `M::F4`); [`Duo`] and [`Quad`], the register types (to and
+//! from arrays; a `Quad` joined from and split into two `F2`). [`mad`] is
+//! `a·b + c`, fused or not as the loop's build says.
 //!
 //! Users: every sample loop of the core: the tube preamp (`super::tube`),
 //! the loudness estimators (`super::loudness`), the half-band allpass

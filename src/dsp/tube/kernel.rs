@@ -33,8 +33,8 @@
 //! no division (before, they took the general clamped path and silence cost
 //! 30 % more than signal). `StereoPreamp` runs two channels in the two
 //! lanes of SSE2 registers (its ADAA quotients two samples at a time, in
-//! the build's four lanes, `M::F4`); mono runs its ADAA two samples at a time in
-//! the two lanes (`adaa.rs`). On a CPU with AVX2 and FMA (checked in
+//! the build's four lanes, `M::F4`); mono runs its ADAA two samples at a
+//! time in the two lanes (`adaa.rs`). On a CPU with AVX2 and FMA (checked in
 //! `prepare`) both run an AVX2 + FMA build of the same generic loop
 //! (`crate::dsp::fma`): the four-lane quotients in one 256-bit register, and
 //! every `a·b + c` fused, which cuts each loop-carried recursion above from
@@ -46,9 +46,9 @@
 //! same loop as stage 1's over chunk k + 1 (when both are as long), in the
 //! lanes of one register ([`StageKernel::linear_chunk_pair`]: stereo in the
 //! build's four lanes, one 256-bit register in the AVX2 build; mono in the
-//! two of an `F2`). The linear passes are
-//! bound by their instructions, not by the width of the registers, so the
-//! pair costs about one pass: 30 instructions for both stages of a stereo
+//! build's two-lane register, `M::F2`). The linear passes are bound by
+//! their instructions, not by the width of the registers, so the pair
+//! costs about one pass: 30 instructions for both stages of a stereo
 //! sample (the inputs joined and the coordinates split inside the loop),
 //! where the two passes took 29 each (live chain −9 %, then −5 % for joining
 //! and splitting in the loop instead of in packing loops). Lanes do not
@@ -401,8 +401,9 @@ impl<M: MulAdd> StageKernel<'_, M> {
     }
 
     /// The linear passes of two stages over chunks of the same length in
-    /// one loop, in the lanes of [`PairLane::Wide`] (the build's register of twice the lanes): `self` over `xs` (state
-    /// `st`), `k2` over `xs2` (state `st2`). The same arithmetic per lane
+    /// one loop, in the lanes of [`PairLane::Wide`] (the build's register
+    /// of twice the lanes): `self` over `xs` (state `st`), `k2` over `xs2`
+    /// (state `st2`). The same arithmetic per lane
     /// as two `linear_chunk`s: about the cost of one, as each is bound by
     /// its instructions, not by the width of the registers.
     #[inline(always)]
