@@ -14,6 +14,7 @@
 
 pub mod chain;
 pub mod delay;
+pub(crate) mod divider;
 pub(crate) mod fma;
 pub mod headphone;
 pub mod loudness;
