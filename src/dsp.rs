@@ -19,6 +19,7 @@ pub(crate) mod fma;
 pub mod headphone;
 pub mod loudness;
 pub mod meters;
+pub mod mic;
 pub mod oversampling;
 pub mod signals;
 pub(crate) mod simd;
