@@ -178,9 +178,13 @@ pub struct MicSource {
     design: MicDesign,
     /// Transposed direct-form II states of the biquads.
     state: [[f64; 2]; MAX_SECTIONS],
-    /// Input history of the correction FIR, newest first (for `None`, the
-    /// delay line itself).
-    hist: [f64; TAPS],
+    /// Input history of the correction FIR, twice over: the sample k
+    /// back from the newest is at `hist[pos + k]` (each sample is written
+    /// at `pos` and `pos + TAPS`, `pos` counting down), so the taps read
+    /// one contiguous slice and nothing shifts. For `None`, the delay line.
+    hist: [f64; 2 * TAPS],
+    /// Where the newest sample is in `hist`, 0..TAPS.
+    pos: usize,
     /// States of the fixed double pole (previous two outputs).
     post: [f64; 2],
     /// Samples since the last denormal flush.
@@ -202,7 +206,8 @@ impl MicSource {
             designs: Vec::new(),
             design: MicDesign::PASSTHROUGH,
             state: [[0.0; 2]; MAX_SECTIONS],
-            hist: [0.0; TAPS],
+            hist: [0.0; 2 * TAPS],
+            pos: 0,
             post: [0.0; 2],
             since_flush: 0,
         }
@@ -230,10 +235,8 @@ impl MicSource {
     fn tick(&mut self, x: f64) -> f64 {
         let x = if x.is_finite() { x } else { 0.0 };
         let d = &self.design;
-        self.hist.copy_within(0..TAPS - 1, 1);
         if d.passthrough {
-            self.hist[0] = x;
-            return self.hist[LATENCY];
+            return self.push(x)[LATENCY];
         }
         let mut v = x;
         for (s, st) in d.sections.iter().zip(self.state.iter_mut()) {
@@ -242,11 +245,27 @@ impl MicSource {
             st[1] = s[2] * v - s[4] * y;
             v = y;
         }
-        self.hist[0] = v;
-        let acc: f64 = d.taps.iter().zip(&self.hist).map(|(t, h)| t * h).sum();
+        let taps = d.taps;
+        let acc: f64 = taps.iter().zip(self.push(v)).map(|(t, h)| t * h).sum();
         let out = (acc - (BETA * BETA) * self.post[1]) - (2.0 * BETA) * self.post[0];
         self.post = [out, self.post[0]];
         out
+    }
+
+    /// Writes `v` as the newest sample of the history and returns the
+    /// history, newest first.
+    #[inline(always)]
+    fn push(&mut self, v: f64) -> &[f64; TAPS] {
+        self.pos = if self.pos == 0 {
+            TAPS - 1
+        } else {
+            self.pos - 1
+        };
+        self.hist[self.pos] = v;
+        self.hist[self.pos + TAPS] = v;
+        self.hist[self.pos..self.pos + TAPS]
+            .try_into()
+            .expect("TAPS long")
     }
 
     /// Sets feedback states far below audibility to exactly zero.
@@ -282,7 +301,8 @@ impl Stage for MicSource {
 
     fn reset(&mut self) {
         self.state = [[0.0; 2]; MAX_SECTIONS];
-        self.hist = [0.0; TAPS];
+        self.hist = [0.0; 2 * TAPS];
+        self.pos = 0;
         self.post = [0.0; 2];
         self.since_flush = 0;
     }
