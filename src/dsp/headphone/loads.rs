@@ -16,9 +16,9 @@
 //! v = (x - Zo*o)/(1 + Zo*b) with o the zero-input part of the cascade);
 //! the loop is stable for every Zo >= 0. Its warping near the top of the
 //! band is removed by a correction C(z) = N(z) / (1 + 0.85 z^-1)^2 with a
-//! 12-tap FIR N fitted (complex weighted least squares, Lawson reweighting) so that
-//! 1/(1 + Zo Y_b) * C = z^-4 Z/(Z + Zo) on 20 Hz..20 kHz only; 20 kHz to
-//! Nyquist is left free. N is designed on 16 values of ln(1 + Zo)
+//! 12-tap FIR N fitted (complex weighted least squares, Lawson
+//! reweighting) so that 1/(1 + Zo Y_b) * C = z^-4 Z/(Z + Zo) on
+//! 20 Hz..20 kHz only; 20 kHz to Nyquist is left free. N is designed on 16 values of ln(1 + Zo)
 //! (0..10 kohm) and interpolated linearly, so Zo is smoothed per sample
 //! without redesign or clicks. The 4-sample latency is what makes the
 //! fit exact: matching magnitude and phase up to 20 kHz at 44.1 kHz is
