@@ -14,10 +14,12 @@
 
 pub mod chain;
 pub mod delay;
+pub(crate) mod divider;
 pub(crate) mod fma;
 pub mod headphone;
 pub mod loudness;
 pub mod meters;
+pub mod mic;
 pub mod oversampling;
 pub mod signals;
 pub(crate) mod simd;

@@ -12,7 +12,7 @@
 //! - `headphone/loads.rs`: the built-in loads (their networks and numbers)
 //!   and their digital design at a rate (`design_loads`);
 //! - `headphone/fit.rs`: that design's maths (bilinear admittance,
-//!   correction FIR fit);
+//!   correction FIR fit per Zo), on the shared `crate::dsp::divider`;
 //! - `headphone/path.rs`: one running load, the delay-free loop
 //!   v = x - Zo Y_b v and its per-sample step (`Loop::step`), then the
 //!   correction, on the project's two-lane `F2` (`super::simd`);

@@ -48,6 +48,7 @@
 //! | `tube::Preamp`            | `tube::PreampSettings`          | `small_signal_response` |
 //! | `transformer::DiBox`      | `transformer::DiSettings`       |                 |
 //! | `headphone::HeadphoneAmp` | `headphone::HeadphoneSettings`  |                 |
+//! | `mic::MicSource`          | `mic::MicSettings`              |                 |
 //! | `delay::DelayLine`        | [`DelaySettings`]               | `set_delay(_faded)` |
 //! | [`OversamplerStage`]      | [`OversamplingSettings`]        | `configure`     |
 //!

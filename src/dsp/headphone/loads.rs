@@ -7,18 +7,18 @@
 //! two such branches (the numbers are on each `HeadphoneModel` variant).
 //! The same network is built twice: as a complex impedance for the
 //! analytic response (`HeadphoneModel::impedance`) and as a rational
-//! function in s for the digital design (`fit::Rat`).
+//! function in s for the digital design (`divider::Rat`).
 //!
-//! Discretisation (details in `headphone/fit.rs`). The admittance Y(s) is
-//! bilinear-transformed into a positive-real cascade Y_b(z) of 1..3
-//! biquads, and the stage solves the delay-free loop v = x - Zo * Y_b v
-//! per sample (Y_b has a direct term b, so v = (x - Zo*o)/(1 + Zo*b) with
-//! o the zero-input part of the cascade); the loop is stable for every
-//! Zo >= 0. Its warping near the top of the band is removed by a
-//! correction C(z) = N(z) / (1 + 0.85 z^-1)^2 with a 12-tap FIR N fitted
-//! (complex weighted least squares, Lawson reweighting) so that
-//! 1/(1 + Zo Y_b) * C = z^-4 Z/(Z + Zo) on 20 Hz..20 kHz only; 20 kHz to
-//! Nyquist is left free. N is designed on 16 values of ln(1 + Zo)
+//! Discretisation (details in `headphone/fit.rs` and `crate::dsp::divider`).
+//! The admittance Y(s) is bilinear-transformed into a positive-real
+//! cascade Y_b(z) of 1..3 biquads, and the stage solves the delay-free
+//! loop v = x - Zo * Y_b v per sample (Y_b has a direct term b, so
+//! v = (x - Zo*o)/(1 + Zo*b) with o the zero-input part of the cascade);
+//! the loop is stable for every Zo >= 0. Its warping near the top of the
+//! band is removed by a correction C(z) = N(z) / (1 + 0.85 z^-1)^2 with a
+//! 12-tap FIR N fitted (complex weighted least squares, Lawson
+//! reweighting) so that 1/(1 + Zo Y_b) * C = z^-4 Z/(Z + Zo) on
+//! 20 Hz..20 kHz only; 20 kHz to Nyquist is left free. N is designed on 16 values of ln(1 + Zo)
 //! (0..10 kohm) and interpolated linearly, so Zo is smoothed per sample
 //! without redesign or clicks. The 4-sample latency is what makes the
 //! fit exact: matching magnitude and phase up to 20 kHz at 44.1 kHz is
@@ -31,8 +31,9 @@
 //! Designing all loads takes ~6 ms per rate (`design_loads`, shareable
 //! across channels with `HeadphoneAmp::prepare_with`).
 
-use super::fit::{self, BETA, GRID, LATENCY, TAPS};
+use super::fit::{self, GRID, LATENCY, TAPS};
 use super::C64;
+use crate::dsp::divider::{self, Rat, BETA};
 use std::f64::consts::PI;
 
 /// Headphone loads.
@@ -114,14 +115,14 @@ impl Driver {
         let ym = 1.0 / self.res_ohms + 1.0 / (s * l) + s * c;
         self.re_ohms + s * self.le_henries + 1.0 / ym
     }
-    fn rat(&self) -> fit::Rat {
+    fn rat(&self) -> Rat {
         let (l, c) = self.lces_cmes();
-        let motional = fit::Rat::resistor(self.res_ohms)
-            .parallel(&fit::Rat::inductor(l))
-            .parallel(&fit::Rat::capacitor(c));
-        let mut r = fit::Rat::resistor(self.re_ohms).series(&motional);
+        let motional = Rat::resistor(self.res_ohms)
+            .parallel(&Rat::inductor(l))
+            .parallel(&Rat::capacitor(c));
+        let mut r = Rat::resistor(self.re_ohms).series(&motional);
         if self.le_henries > 0.0 {
-            r = r.series(&fit::Rat::inductor(self.le_henries));
+            r = r.series(&Rat::inductor(self.le_henries));
         }
         r
     }
@@ -195,16 +196,16 @@ impl HeadphoneModel {
         }
     }
 
-    fn rat(self) -> fit::Rat {
+    fn rat(self) -> Rat {
         if let Some(d) = self.driver() {
             return d.rat();
         }
-        let woofer = IEM_WOOFER.rat().series(
-            &fit::Rat::inductor(IEM_WOOFER_L_H).parallel(&fit::Rat::resistor(IEM_WOOFER_LOSS_OHMS)),
-        );
-        let tweeter = fit::Rat::capacitor(IEM_XOVER_F)
-            .series(&fit::Rat::resistor(IEM_TWEETER_OHMS))
-            .series(&fit::Rat::inductor(IEM_TWEETER_L_H));
+        let woofer = IEM_WOOFER
+            .rat()
+            .series(&Rat::inductor(IEM_WOOFER_L_H).parallel(&Rat::resistor(IEM_WOOFER_LOSS_OHMS)));
+        let tweeter = Rat::capacitor(IEM_XOVER_F)
+            .series(&Rat::resistor(IEM_TWEETER_OHMS))
+            .series(&Rat::inductor(IEM_TWEETER_L_H));
         woofer.parallel(&tweeter)
     }
 
@@ -293,7 +294,7 @@ impl LoadDesign {
         }
         let w = 2.0 * PI * freq_hz / fs;
         let zi = C64::from_polar(1.0, -w);
-        let y = fit::cascade(&self.sections[..self.n], zi);
+        let y = divider::cascade(&self.sections[..self.n], zi);
         let mut taps = [0.0; TAPS];
         self.taps_at(zo.max(0.0).ln_1p(), &mut taps);
         let mut num = C64::new(0.0, 0.0);
@@ -325,7 +326,7 @@ impl LoadDesigns {
 
 /// Designs every built-in load at `sample_rate` (allocates; a few ms).
 pub fn design_loads(sample_rate: f64) -> LoadDesigns {
-    let grid = fit::FitGrid::new(sample_rate);
+    let grid = fit::FitGrid::new(sample_rate, LATENCY, 20_000.0f64.min(0.45 * sample_rate));
     LoadDesigns {
         sample_rate_hz: sample_rate,
         loads: BUILT_IN_MODELS

@@ -11,8 +11,9 @@
 //! and the steady block loop (`headphone/amp/steady.rs`) runs the same
 //! step and the same sums over a block.
 
-use super::fit::{BETA, TAPS};
+use super::fit::TAPS;
 use super::loads::{LoadDesign, MAX_SECTIONS};
+use crate::dsp::divider::BETA;
 use crate::dsp::simd::{Arith, Lane, F2};
 
 /// Largest number of loop states (two per biquad).

@@ -15,9 +15,10 @@
 //! channel (>= 1000x real time; was 12.6 and 15.0), 88 and 114
 //! instructions per sample per channel under callgrind (was 170 and 188).
 
-use super::super::fit::{BETA, TAPS};
+use super::super::fit::TAPS;
 use super::super::path::MAX_STATES;
 use super::{meter, soft_rail, HeadphoneAmp, KNEE_FRACTION};
+use crate::dsp::divider::BETA;
 use crate::dsp::fma::MulAdd;
 use crate::dsp::simd::Kernel;
 

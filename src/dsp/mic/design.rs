@@ -1,0 +1,98 @@
+//! Digital design of one (mic, input impedance) divider at one rate, with
+//! the shared machinery of `crate::dsp::divider`.
+//!
+//! With Z_mic = N(s)/D(s) and the preamp's input a resistance R, the
+//! divider is H(s) = R / (R + Z_mic) = R D / (R D + N): a rational
+//! function whose poles are the zeros of the impedance R + Z_mic, a
+//! positive-real function, so they lie in the left half plane. H goes
+//! through the bilinear transform as it is (no loop: R is a switch, not a
+//! smoothed control) into at most MAX_SECTIONS biquads H_b, and the
+//! correction N_c(z) / (1 + BETA z^-1)^2 is fitted so that
+//! H_b C = z^-LATENCY H on 20 Hz .. 20 kHz.
+
+use super::{MicModel, LATENCY, TAPS};
+use crate::dsp::divider::{self, FitGrid, Poly, Section, BETA};
+use num_complex::Complex;
+use std::f64::consts::PI;
+
+type C64 = Complex<f64>;
+
+/// Largest number of biquads of a divider: the dynamic's H is of order
+/// 3/3, the ribbon's 2/3 (one more zero at Nyquist), the condenser's 0/0.
+pub(super) const MAX_SECTIONS: usize = 2;
+
+/// One divider designed at one rate, ready to run (Copy, so switching
+/// settings copies it without allocating).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MicDesign {
+    /// The ideal source: an exact LATENCY-sample delay, nothing else.
+    pub(super) passthrough: bool,
+    /// Bilinear-transformed divider H_b(z) as biquads [b0, b1, b2, a1,
+    /// a2], the gain in the first; unused ones are unity.
+    pub(super) sections: [Section; MAX_SECTIONS],
+    /// Correction FIR numerator (before the fixed double pole).
+    pub(super) taps: [f64; TAPS],
+    /// Worst complex relative error of the correction fit on its points.
+    pub(super) fit_error: f64,
+}
+
+impl MicDesign {
+    /// The ideal source (also what an unprepared stage runs).
+    pub(super) const PASSTHROUGH: MicDesign = MicDesign {
+        passthrough: true,
+        sections: [[1.0, 0.0, 0.0, 0.0, 0.0]; MAX_SECTIONS],
+        taps: [0.0; TAPS],
+        fit_error: 0.0,
+    };
+
+    /// `model` into `in_z_ohms` at `fs`, the correction fitted on `grid`.
+    /// Allocates.
+    pub(super) fn new(model: MicModel, in_z_ohms: f64, grid: &FitGrid<TAPS>, fs: f64) -> MicDesign {
+        let Some(z) = model.rat() else {
+            return MicDesign::PASSTHROUGH;
+        };
+        let r = Poly::constant(in_z_ohms);
+        let num = r.mul(&z.den);
+        let den = num.add(&z.num);
+        let secs = divider::bilinear(&num, &den, fs);
+        assert!(
+            secs.len() <= MAX_SECTIONS,
+            "{model:?}: {} sections",
+            secs.len()
+        );
+        let mut sections = [[1.0, 0.0, 0.0, 0.0, 0.0]; MAX_SECTIONS];
+        sections[..secs.len()].copy_from_slice(&secs);
+        let uncorrected: Vec<C64> = grid
+            .zi
+            .iter()
+            .zip(&grid.fixed)
+            .map(|(zi, fixed)| divider::cascade(&sections, *zi) * fixed)
+            .collect();
+        let target: Vec<C64> = grid
+            .freqs_hz
+            .iter()
+            .map(|f| in_z_ohms / (in_z_ohms + model.impedance(*f)))
+            .collect();
+        let (taps, fit_error) = divider::fit_correction(grid, &uncorrected, &target);
+        MicDesign {
+            passthrough: false,
+            sections,
+            taps,
+            fit_error,
+        }
+    }
+
+    /// Digital response at `freq_hz` (rate `fs`) with the LATENCY-sample
+    /// delay taken out.
+    pub(super) fn response(&self, freq_hz: f64, fs: f64) -> C64 {
+        if self.passthrough || fs <= 0.0 {
+            return C64::new(1.0, 0.0);
+        }
+        let w = 2.0 * PI * freq_hz / fs;
+        let zi = C64::from_polar(1.0, -w);
+        let h = divider::cascade(&self.sections, zi);
+        let num = divider::eval_poly(&self.taps, zi);
+        let p = 1.0 + BETA * zi;
+        h * num / (p * p) * C64::from_polar(1.0, w * LATENCY as f64)
+    }
+}
