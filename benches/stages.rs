@@ -7,7 +7,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tubeline::dsp::chain::{Chain, ChainSettings, Source, LIVE_FACTOR};
 use tubeline::dsp::headphone::{design_loads, HeadphoneAmp, HeadphoneModel, HeadphoneSettings};
+use tubeline::dsp::mic::{MicModel, MicSettings, MicSource};
 use tubeline::dsp::oversampling::Quality;
+use tubeline::dsp::stage::Stage;
 use tubeline::dsp::transformer::DiBox;
 use tubeline::dsp::tube::Preamp;
 use tubeline::dsp::ProcessSpec;
@@ -133,6 +135,30 @@ fn bench_stages_alone(c: &mut Criterion) {
                 for (a, ch) in amps.iter_mut().zip(buf.iter_mut()) {
                     for block in ch.chunks_mut(BLOCK) {
                         a.process(block);
+                    }
+                }
+            })
+        });
+    }
+
+    // The mic source (not yet in the chain): each model into 2400 Ω, at the
+    // host rate.
+    for model in [MicModel::Dynamic, MicModel::Ribbon, MicModel::None] {
+        let mut mics = [MicSource::new(), MicSource::new()];
+        for m in &mut mics {
+            m.set_settings(MicSettings {
+                model,
+                in_z_ohms: 2400.0,
+            });
+            m.prepare(&host_spec);
+        }
+        let mut buf = host_line.clone();
+        group.bench_function(format!("mic_{model:?}"), |b| {
+            b.iter(|| {
+                buf.clone_from(&host_line);
+                for (m, ch) in mics.iter_mut().zip(buf.iter_mut()) {
+                    for block in ch.chunks_mut(BLOCK) {
+                        m.process(block);
                     }
                 }
             })
