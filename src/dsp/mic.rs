@@ -87,7 +87,7 @@
 //! samples (counted in samples, so the output does not depend on the
 //! block size).
 
-use crate::dsp::divider::{FitGrid, BETA};
+use crate::dsp::divider::{double_pole, FitGrid};
 use crate::dsp::stage::Stage;
 use crate::dsp::ProcessSpec;
 use design::{MicDesign, MAX_SECTIONS};
@@ -249,9 +249,7 @@ impl MicSource {
         }
         let taps = d.taps;
         let acc: f64 = taps.iter().zip(self.push(v)).map(|(t, h)| t * h).sum();
-        let out = (acc - (BETA * BETA) * self.post[1]) - (2.0 * BETA) * self.post[0];
-        self.post = [out, self.post[0]];
-        out
+        double_pole(acc, &mut self.post)
     }
 
     /// Writes `v` as the newest sample of the history and returns the

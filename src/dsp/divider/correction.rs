@@ -20,6 +20,23 @@ type C64 = Complex<f64>;
 
 /// Pole of the fixed double-pole correction denominator (1 + BETA z^-1)^2.
 pub(crate) const BETA: f64 = 0.85;
+
+/// One sample of the fixed double pole 1 / (1 + BETA z^-1)^2 applied to
+/// the correction FIR's output `acc`; `p` holds its previous two outputs
+/// (newest first).
+#[inline(always)]
+pub(crate) fn double_pole(acc: f64, p: &mut [f64; 2]) -> f64 {
+    let y = (acc - (BETA * BETA) * p[1]) - (2.0 * BETA) * p[0];
+    *p = [y, p[0]];
+    y
+}
+
+/// The correction N(z) / (1 + BETA z^-1)^2 at z^-1 = `zi`, for the FIR
+/// taps `taps` (in order of delay).
+pub(crate) fn correction_response(taps: &[f64], zi: C64) -> C64 {
+    let p = 1.0 + BETA * zi;
+    super::eval_poly(taps, zi) / (p * p)
+}
 /// Frequency points of the fit.
 const POINTS: usize = 160;
 /// Lawson reweighting passes after the first least-squares solve.

@@ -297,12 +297,8 @@ impl LoadDesign {
         let y = divider::cascade(&self.sections[..self.n], zi);
         let mut taps = [0.0; TAPS];
         self.taps_at(zo.max(0.0).ln_1p(), &mut taps);
-        let mut num = C64::new(0.0, 0.0);
-        for t in taps.iter().rev() {
-            num = num * zi + t;
-        }
-        let p = 1.0 + BETA * zi;
-        num / (p * p) / (1.0 + zo * y) * C64::from_polar(1.0, w * LATENCY as f64)
+        divider::correction_response(&taps, zi) / (1.0 + zo * y)
+            * C64::from_polar(1.0, w * LATENCY as f64)
     }
 }
 

@@ -13,7 +13,7 @@
 
 use super::fit::TAPS;
 use super::loads::{LoadDesign, MAX_SECTIONS};
-use crate::dsp::divider::BETA;
+use crate::dsp::divider::double_pole;
 use crate::dsp::simd::{Arith, Lane, F2};
 
 /// Largest number of loop states (two per biquad).
@@ -199,10 +199,7 @@ impl Path {
     /// The fixed double pole 1 / (1 + BETA z^-1)^2.
     #[inline(always)]
     fn pole(&mut self, acc: f64) -> f64 {
-        let out = (acc - (BETA * BETA) * self.post[1]) - (2.0 * BETA) * self.post[0];
-        self.post[1] = self.post[0];
-        self.post[0] = out;
-        out
+        double_pole(acc, &mut self.post)
     }
 
     /// Denormal flush, once per block: feedback states far below

@@ -11,7 +11,7 @@
 //! H_b C = z^-LATENCY H on 20 Hz .. 20 kHz.
 
 use super::{MicModel, LATENCY, TAPS};
-use crate::dsp::divider::{self, FitGrid, Poly, Section, BETA};
+use crate::dsp::divider::{self, FitGrid, Poly, Section};
 use num_complex::Complex;
 use std::f64::consts::PI;
 
@@ -91,8 +91,6 @@ impl MicDesign {
         let w = 2.0 * PI * freq_hz / fs;
         let zi = C64::from_polar(1.0, -w);
         let h = divider::cascade(&self.sections, zi);
-        let num = divider::eval_poly(&self.taps, zi);
-        let p = 1.0 + BETA * zi;
-        h * num / (p * p) * C64::from_polar(1.0, w * LATENCY as f64)
+        h * divider::correction_response(&self.taps, zi) * C64::from_polar(1.0, w * LATENCY as f64)
     }
 }

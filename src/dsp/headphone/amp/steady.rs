@@ -18,7 +18,7 @@
 use super::super::fit::TAPS;
 use super::super::path::MAX_STATES;
 use super::{meter, soft_rail, HeadphoneAmp, KNEE_FRACTION};
-use crate::dsp::divider::BETA;
+use crate::dsp::divider::double_pole;
 use crate::dsp::fma::MulAdd;
 use crate::dsp::simd::Kernel;
 
@@ -45,10 +45,7 @@ struct PoleTail {
 impl PoleTail {
     #[inline(always)]
     fn out(&mut self, acc: f64) -> f64 {
-        let y = (acc - (BETA * BETA) * self.p[1]) - (2.0 * BETA) * self.p[0];
-        self.p[1] = self.p[0];
-        self.p[0] = y;
-        let out = y * self.post;
+        let out = double_pole(acc, &mut self.p) * self.post;
         self.ms_v = meter(self.ms_v, out * out, self.mc);
         out
     }
