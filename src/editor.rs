@@ -359,7 +359,17 @@ impl App {
         let track_gain = plots::fmt_gain_db(model.track_gain_1k_db);
         let curve = model.curve_db.clone();
         let mic_peak = self.view.meters.display().preamp_in.peak_volts;
-        let cols = 4;
+        // The mic against the input it sees.
+        let (mic, in_z) = (settings.mic.model, settings.mic.in_z_ohms);
+        let (mic_z, mic_level) = plots::mic_curves(mic, in_z, &freqs);
+        let mic_z_max = mic_z.iter().map(|p| p.1).fold(in_z, f64::max) * 1.2;
+        let mic_span = mic_level.iter().map(|p| -p.1).fold(6.0, f64::max).min(60.0);
+        let mic_span = (mic_span / 3.0).ceil() * 3.0;
+        let to_mic_axis = |v: f64| mic_span * (v / mic_z_max) - mic_span;
+        let mic_z_scaled: Vec<(f64, f64)> =
+            mic_z.iter().map(|&(f, v)| (f, to_mic_axis(v))).collect();
+        let in_z_line = vec![(20.0, to_mic_axis(in_z)), (20_000.0, to_mic_axis(in_z))];
+        let cols = 5;
         let height = (ui.available_height() - 24.0).max(PLOT_HEIGHT);
         ui.columns(cols, |c| {
             let size = |ui: &Ui| Vec2::new(ui.available_width(), height);
@@ -448,6 +458,36 @@ impl App {
             );
             if let Some(problem) = &problem {
                 plots::message(&c[3], rect, problem, widgets::CLIP_COLOUR);
+            }
+            let s4 = size(&c[4]);
+            let rect = plots::plot(
+                &mut c[4],
+                &format!(
+                    "Mic |Z| 0-{mic_z_max:.0} ohm (grey) on {in_z:.0} ohm (orange) · dB at the preamp input"
+                ),
+                s4,
+                &Axes::audio((-mic_span, 0.0), if mic_span > 12.0 { 6.0 } else { 3.0 }),
+                &[
+                    Series {
+                        points: &mic_z_scaled,
+                        colour: egui::Color32::GRAY,
+                    },
+                    Series {
+                        points: &in_z_line,
+                        colour: widgets::WARN_COLOUR,
+                    },
+                    Series {
+                        points: &mic_level,
+                        colour: widgets::ON_COLOUR,
+                    },
+                ],
+            );
+            if mic == crate::dsp::mic::MicModel::None {
+                let ideal = "Mic: none (an ideal source). Choose a mic in the Tube preamp panel to see it loaded by the input impedance.";
+                plots::message(&c[4], rect, ideal, egui::Color32::GRAY);
+            } else if !settings.pre_on {
+                let out = "The preamp is out: nothing loads the mic.";
+                plots::message(&c[4], rect, out, widgets::WARN_COLOUR);
             }
         });
     }

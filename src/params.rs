@@ -4,7 +4,7 @@
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
 //! `bypass`, `compare`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
-//! `mains_hz`, `di_source`, `di_load`, `cable_m`; preamp: `pre_on`, `gain`, `level`,
+//! `mains_hz`, `di_source`, `di_load`, `cable_m`; mic: `mic`, `in_z`; preamp: `pre_on`, `gain`, `level`,
 //! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`; headphone amp: `hp_on`,
 //! `amp_z`, `amp_vol`, `amp_swing`, `hp_model`, `hp_norm`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
@@ -20,6 +20,7 @@ use nice_plug::prelude::*;
 
 use crate::dsp::chain::{ChainSettings, Source};
 use crate::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
+use crate::dsp::mic::{MicModel, MicSettings, IN_Z_OHMS};
 use crate::dsp::oversampling::Quality;
 use crate::dsp::transformer::{
     DiPad, DiSettings, DiSource, Mains, TurnsRatio, DEFAULT_CABLE_M, MAX_CABLE_M,
@@ -149,6 +150,51 @@ pub enum DiSourceParam {
     #[id = "pickup"]
     #[name = "Passive pickup"]
     PassivePickup,
+}
+
+/// The microphone feeding the preamp.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MicParam {
+    #[id = "none"]
+    #[name = "None (ideal)"]
+    None,
+    #[id = "dynamic"]
+    #[name = "Dynamic"]
+    Dynamic,
+    #[id = "ribbon"]
+    #[name = "Ribbon"]
+    Ribbon,
+    #[id = "condenser"]
+    #[name = "Condenser"]
+    Condenser,
+}
+
+/// The preamp's input impedance (the positions of a real impedance switch,
+/// `mic::IN_Z_OHMS`).
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InZParam {
+    #[id = "300"]
+    #[name = "300 ohm"]
+    Z300,
+    #[id = "600"]
+    #[name = "600 ohm"]
+    Z600,
+    #[id = "1200"]
+    #[name = "1.2 kohm"]
+    Z1200,
+    #[id = "2400"]
+    #[name = "2.4 kohm"]
+    Z2400,
+    #[id = "10000"]
+    #[name = "10 kohm"]
+    Z10000,
+}
+
+impl InZParam {
+    /// Ohms.
+    pub fn ohms(self) -> f64 {
+        IN_Z_OHMS[self as usize]
+    }
 }
 
 /// Tube type of both preamp stages.
@@ -363,6 +409,32 @@ impl DiParams {
     }
 }
 
+/// Mic group: the microphone and the input it sees.
+#[derive(Params)]
+pub struct MicParams {
+    /// The microphone (its output impedance).
+    #[id = "mic"]
+    pub mic: EnumParam<MicParam>,
+    /// The preamp's input impedance.
+    #[id = "in_z"]
+    pub in_z: EnumParam<InZParam>,
+}
+
+impl MicParams {
+    /// The DSP core's mic settings.
+    pub fn to_dsp(&self) -> MicSettings {
+        MicSettings {
+            model: match self.mic.value() {
+                MicParam::None => MicModel::None,
+                MicParam::Dynamic => MicModel::Dynamic,
+                MicParam::Ribbon => MicModel::Ribbon,
+                MicParam::Condenser => MicModel::Condenser,
+            },
+            in_z_ohms: self.in_z.value().ohms(),
+        }
+    }
+}
+
 /// Preamp group.
 #[derive(Params)]
 pub struct PreampParams {
@@ -467,6 +539,8 @@ pub struct TubelineParams {
     pub input: InputParams,
     #[nested(group = "DI")]
     pub di: DiParams,
+    #[nested(group = "Mic")]
+    pub mic: MicParams,
     #[nested(group = "Preamp")]
     pub preamp: PreampParams,
     #[nested(group = "Headphone")]
@@ -541,6 +615,10 @@ impl Default for TubelineParams {
                 .with_step_size(0.1)
                 .with_value_to_string(formatters::v2s_f32_rounded(1))
                 .with_string_to_value(s2v_number()),
+            },
+            mic: MicParams {
+                mic: EnumParam::new("Mic", MicParam::None),
+                in_z: EnumParam::new("Input Impedance", InZParam::Z2400),
             },
             preamp: PreampParams {
                 on: on_off("Preamp", true),
@@ -647,6 +725,7 @@ impl TubelineParams {
             quality,
             di_on: self.di.on.value(),
             di: self.di.to_dsp(),
+            mic: self.mic.to_dsp(),
             pre_on: self.preamp.on.value(),
             preamp: self.preamp.to_dsp(),
             auto_gain: self.preamp.auto_gain.value(),

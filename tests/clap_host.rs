@@ -1644,6 +1644,8 @@ const PARAM_STRING_IDS: [&str; 32] = [
     "di_source",
     "di_load",
     "cable_m",
+    "mic",
+    "in_z",
     "pre_on",
     "gain",
     "level",

@@ -8,7 +8,9 @@ mod util;
 use std::path::Path;
 use std::process::Command;
 
+use num_complex::Complex64;
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::mic::{MicModel, MicSettings};
 use tubeline::dsp::signals::{k_weighted_48k, music_like, pink_noise};
 use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
 use util::*;
@@ -536,4 +538,97 @@ fn each_tube_type_gives_its_koren_small_signal_gain() {
         gains[0] > gains[1] + 3.0 && gains[1] > gains[2] + 3.0,
         "{gains:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The mic's loading of the preamp input, end to end through the chain
+// ---------------------------------------------------------------------------
+
+/// A parallel R-L-C resonance (a motional impedance): peak `r` ohms at
+/// `f0` Hz with quality `q` (L = R/(ω0 Q), C = Q/(ω0 R)).
+fn motional(r: f64, f0: f64, q: f64, s: Complex64) -> Complex64 {
+    let w0 = 2.0 * std::f64::consts::PI * f0;
+    let (l, c) = (r / (w0 * q), q / (w0 * r));
+    1.0 / (1.0 / r + 1.0 / (s * l) + s * c)
+}
+
+/// A microphone's output impedance at `f` Hz, from the component values
+/// docs/DESIGN.md gives (§ Mic source), typed in again.
+fn z_mic(model: MicModel, f: f64) -> Complex64 {
+    let s = Complex64::new(0.0, 2.0 * std::f64::consts::PI * f);
+    match model {
+        MicModel::None => Complex64::new(0.0, 0.0),
+        // R_dc + (L_e ‖ R_e) + motional.
+        MicModel::Dynamic => {
+            let le = s * 0.040;
+            140.0 + le * 450.0 / (le + 450.0) + motional(180.0, 150.0, 1.4, s)
+        }
+        // R_w + n² (R_r + motional) + s L_k, 1:35.
+        MicModel::Ribbon => 60.0 + 1225.0 * (0.19 + motional(0.612, 30.0, 2.0, s)) + s * 2.5e-3,
+        MicModel::Condenser => Complex64::new(100.0, 0.0),
+    }
+}
+
+/// Gain at `freq` from the track to the output of a chain with the preamp
+/// in (auto-gain off unless `auto_gain`) and the mic `mic`, over the last
+/// second of three.
+fn gain_with_mic(mic: MicSettings, auto_gain: bool, freq: f64) -> f64 {
+    let s = ChainSettings {
+        source: Source::ProLine,
+        pre_on: true,
+        auto_gain,
+        mic,
+        preamp: PreampSettings {
+            gain_db: 0.0,
+            ..PreampSettings::default()
+        },
+        ..ChainSettings::default()
+    };
+    let x = sine(freq, 1e-3, 48_000.0, 48_000 * 3);
+    let (out, _) = run_chain(s, std::slice::from_ref(&x), 48_000.0, 480);
+    let bin = freq as usize;
+    spectrum(&out[0][96_000..])[bin] / spectrum(&x[96_000..])[bin]
+}
+
+#[test]
+fn the_mic_is_loaded_by_the_preamp_input_through_the_chain() {
+    // The preamp's input gets V_mic · Z_in / (Z_in + Z_mic(f)): against
+    // the ideal source, every mic on its input impedance loses what the
+    // divider of its network says, within 0.05 dB (the tubes are nearly
+    // linear at this level, and the ratio takes out what they do).
+    for (model, in_z, freq) in [
+        (MicModel::Dynamic, 300.0, 1000.0),
+        (MicModel::Dynamic, 300.0, 150.0),
+        (MicModel::Dynamic, 2400.0, 1000.0),
+        (MicModel::Ribbon, 1200.0, 1000.0),
+        (MicModel::Ribbon, 300.0, 30.0),
+        (MicModel::Condenser, 600.0, 1000.0),
+    ] {
+        let ideal = gain_with_mic(MicSettings::default(), false, freq);
+        let mic = MicSettings {
+            model,
+            in_z_ohms: in_z,
+        };
+        let measured = 20.0 * (gain_with_mic(mic, false, freq) / ideal).log10();
+        let expected = 20.0 * (in_z / (in_z + z_mic(model, freq))).norm().log10();
+        assert!(
+            (measured - expected).abs() < 0.05,
+            "{model:?} into {in_z} ohm at {freq} Hz: {measured:.3} dB, the divider gives {expected:.3} dB"
+        );
+    }
+}
+
+#[test]
+fn auto_gain_takes_back_the_mic_loading_at_once() {
+    // The section's small-signal gain includes the mic loading at 1 kHz,
+    // so the auto-gain's static compensation takes it back: a dynamic on
+    // 300 ohm (−5.7 dB at 1 kHz) plays a 1 kHz tone at the level of the
+    // ideal source.
+    let ideal = gain_with_mic(MicSettings::default(), true, 1000.0);
+    let mic = MicSettings {
+        model: MicModel::Dynamic,
+        in_z_ohms: 300.0,
+    };
+    let loaded = 20.0 * (gain_with_mic(mic, true, 1000.0) / ideal).log10();
+    assert!(loaded.abs() < 0.05, "{loaded:.3} dB against the ideal source");
 }

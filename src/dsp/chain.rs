@@ -155,8 +155,10 @@ use super::headphone::{
 };
 use super::loudness::{AutoGain, AutoGainSettings, LoudnessPair, LoudnessQuad};
 use super::meters::{ChainMeters, Tap, TapSums};
+use super::mic::{MicSettings, MicSource, LATENCY as MIC_LATENCY};
 use super::oversampling::{latency_for, Oversampler, Quality};
 use super::simd::Kernel;
+use super::stage::Stage;
 use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
 use super::transformer::{DiBox, DiSettings};
 use super::tube::{Preamp, PreampPart, PreampSettings, StereoPreamp, GRID_CONDUCTION_VOLTS};
@@ -335,7 +337,8 @@ impl Chain {
         // The half-band designs behind the latencies are worked out here,
         // never on the audio thread.
         for q in [Quality::Live, Quality::High] {
-            self.os_latency[quality_index(q)] = latency_for(q, quality_factor(q), sample_rate);
+            self.os_latency[quality_index(q)] =
+                MIC_LATENCY + latency_for(q, quality_factor(q), sample_rate);
         }
         let hp_latency = HeadphoneAmp::new().latency_samples();
         let max_os_latency = self.os_latency.into_iter().max().unwrap_or(0);

@@ -18,6 +18,8 @@ pub fn help(id: &str) -> &'static str {
         "di_source" => "What drives the DI. A pickup's resonance with its cable, against the DI's ~140 kΩ input, loads the top end.",
         "di_load" => "Input impedance of the mic preamp the DI feeds: it damps the transformer's high-frequency resonance.",
         "cable_m" => "The cable from the source to the DI, 100 pF per metre across the DI input. With the pickup the resonance moves down as the cable grows: 4.9 kHz on 3 m, 3.0 kHz on 10 m, 1.8 kHz on 30 m; on the 100 Ω line out 30 m change nothing measurable (< 0.01 dB to 20 kHz).",
+        "mic" => "The microphone feeding the preamp, as its output impedance Z_mic(f) against the preamp's input impedance: the preamp gets V·Z_in/(Z_in + Z_mic(f)). none: an ideal source. dynamic: a moving coil behind its transformer (SM57 class: 303 Ω at 1 kHz, a bump at its 150 Hz resonance, 588 Ω at 20 kHz). ribbon: a passive ribbon through its step-up transformer (R-121 class: 293 Ω at 1 kHz, a 1 kΩ peak at its 30 Hz resonance, rising at the top). condenser: an active output, 100 Ω flat. It acts with the preamp in: it is the preamp's input that loads the mic.",
+        "in_z" => "The preamp's input impedance, what the mic sees. A dynamic loses 5.7 dB at 1 kHz on 300 Ω and its response spans 6.1 dB from 20 Hz to 20 kHz; on 2.4 kΩ, 0.9 dB and 1.4 dB. A ribbon loses 1.9 dB on 1.2 kΩ (span 3.5 dB), 0.3 dB on 10 kΩ (span 0.6 dB). A ribbon wants at least 5× its impedance.",
         "pre_on" => "Switches the two-stage tube preamp in.",
         "gain" => "Gain at the mic input: how hard the first triode's grid is driven by the voltage that arrives.",
         "level" => "Interstage level between the two triode stages. Gain up and Level down is \"dirty but quiet\".",

@@ -10,6 +10,7 @@ use super::faceplate;
 use super::help;
 use super::meter::{led_meter, Ballistics, LedLevels, LedScale, Tap};
 use super::widgets::{fmt_db, grid_bar, Controls, CLIP_COLOUR, WARN_COLOUR};
+use crate::dsp::mic::{MicModel, MicSettings};
 use crate::dsp::{full_scale_peak_volts, gain_to_db, volts_rms_to_dbu};
 use crate::params::TubelineParams;
 
@@ -208,6 +209,11 @@ fn body(
             controls.slider(ui, "bias", &p.preamp.bias);
             controls.choice(ui, "hpf", &p.preamp.hpf);
             faceplate::divider(ui);
+            // The mic and the input it sees, before the tubes.
+            controls.choice(ui, "mic", &p.mic.mic);
+            controls.choice(ui, "in_z", &p.mic.in_z);
+            ui.label(RichText::new(mic_reading(&p.mic.to_dsp())).small());
+            faceplate::divider(ui);
             let level = Level::new(inputs, Tap::PreampIn, cal, 0.0);
             level_meter(ui, controls, "meter_mic", "Mic input", level, inputs.live);
             for stage in 0..2 {
@@ -325,6 +331,22 @@ fn body(
             ui.label(RichText::new(&n.text).color(colour).small());
         }
     }
+}
+
+/// The mic's impedance against the input's, and what the loading leaves at
+/// 1 kHz, in words.
+fn mic_reading(mic: &MicSettings) -> String {
+    if mic.model == MicModel::None {
+        return "Ideal source: no loading.".to_string();
+    }
+    let z = mic.model.impedance(1000.0);
+    let h = mic.in_z_ohms / (mic.in_z_ohms + z);
+    format!(
+        "Mic {:.0} ohm at 1 kHz on {:.0} ohm: {:+.1} dB at 1 kHz",
+        z.norm(),
+        mic.in_z_ohms,
+        gain_to_db(h.norm())
+    )
 }
 
 /// A stage-boundary level in the units its meter shows.

@@ -36,7 +36,9 @@ use realfft::{RealFftPlanner, RealToComplex};
 
 use crate::dsp::chain::ChainSettings;
 use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
+use crate::dsp::mic::{MicModel, MicSource};
 use crate::dsp::oversampling::Oversampler;
+use crate::dsp::stage::Stage;
 use crate::dsp::transformer::DiBox;
 use crate::dsp::tube::{Preamp, PreampSettings};
 use crate::dsp::{db_to_gain, ProcessSpec, MAX_BLOCK};
@@ -186,6 +188,8 @@ pub struct ResponseModel {
     /// Oversampling factor the preamp is prepared for.
     factor: usize,
     di: DiBox,
+    /// The mic's loading of the preamp input (with the preamp).
+    mic: MicSource,
     preamp: Preamp,
     oversampler: Oversampler,
     headphone: HeadphoneAmp,
@@ -211,10 +215,13 @@ impl ResponseModel {
         oversampler.prepare(&spec);
         let mut headphone = HeadphoneAmp::new();
         headphone.prepare(&spec);
+        let mut mic = MicSource::new();
+        mic.prepare(&spec);
         Self {
             sample_rate,
             factor: 0,
             di,
+            mic,
             preamp: Preamp::new(),
             oversampler,
             headphone,
@@ -246,6 +253,7 @@ impl ResponseModel {
             ));
         }
         self.di.set_settings(s.di);
+        self.mic.set_settings(s.mic);
         self.preamp.set_settings(PreampSettings {
             output_db: 0.0,
             ..s.preamp
@@ -271,7 +279,7 @@ impl ResponseModel {
             // it (`ChainSettings::auto_gain_static_gain`).
             let static_gain = s.auto_gain_static_gain(
                 self.di.response(1000.0).norm(),
-                self.preamp.small_signal_gain(),
+                self.mic.response(1000.0).norm() * self.preamp.small_signal_gain(),
             );
             if static_gain.is_finite() && static_gain > 1e-12 {
                 g /= static_gain;
@@ -288,7 +296,8 @@ impl ResponseModel {
             h *= self.di.response(freq_hz);
         }
         if s.pre_on {
-            h *= self.preamp.small_signal_response(freq_hz)
+            h *= self.mic.response(freq_hz)
+                * self.preamp.small_signal_response(freq_hz)
                 * self.oversampler.response(freq_hz)
                 * db_to_gain(s.preamp.output_db);
         }
@@ -360,6 +369,21 @@ pub fn divider_curves(
         .map(|&f| (f, 20.0 * (divider(f) / reference).log10()))
         .collect();
     (z, dev)
+}
+
+/// |Z_mic|(f) of a mic and the level 20·log10|Z_in/(Z_in + Z_mic)| its
+/// loading leaves at the preamp input (absolute: 0 dB is the ideal
+/// source), at `freqs`.
+pub fn mic_curves(model: MicModel, in_z_ohms: f64, freqs: &[f64]) -> (Curve, Curve) {
+    let z = freqs.iter().map(|&f| (f, model.impedance(f).norm())).collect();
+    let level = freqs
+        .iter()
+        .map(|&f| {
+            let h = in_z_ohms / (in_z_ohms + model.impedance(f));
+            (f, 20.0 * h.norm().log10())
+        })
+        .collect();
+    (z, level)
 }
 
 /// The measured impedance curve for the plot: the points saved in the

@@ -89,6 +89,8 @@ MOVES = {
     "auto_gain": (None, TOGGLE),
     "amp_output_impedance_ohm": (0.1, 120.0),
     "cable_m": (3.0, 30.0),
+    "mic": ("Dynamic", "Ribbon"),
+    "input_impedance": ("2.4 kohm", "300 ohm"),
 }
 
 

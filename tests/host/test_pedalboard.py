@@ -65,6 +65,10 @@ DI_PARAMETERS = {
     "di_load_ohm": "DI Load (ohm)",
     "cable_m": "Cable (m)",
 }
+MIC_PARAMETERS = {
+    "mic": "Mic",
+    "input_impedance": "Input Impedance",
+}
 PREAMP_PARAMETERS = {
     "preamp": "Preamp",
     "gain_db": "Gain (dB)",
@@ -87,6 +91,7 @@ HEADPHONE_PARAMETERS = {
 EXPECTED_PARAMETERS = {
     **CORE_PARAMETERS,
     **DI_PARAMETERS,
+    **MIC_PARAMETERS,
     **PREAMP_PARAMETERS,
     **HEADPHONE_PARAMETERS,
 }

@@ -1,6 +1,18 @@
-//! The oversampled section: per channel an oversampler around the tube
-//! preamp's triode stages, with the preamp's linear ends (input gain and
-//! high-pass, output coupling) around it at the host rate ([`PreampPart`]).
+//! The oversampled section: per channel the mic's loading of the preamp's
+//! input ([`MicSource`]: the mic's output impedance against the input
+//! impedance), then an oversampler around the tube preamp's triode stages,
+//! with the preamp's linear ends (input gain and high-pass, output
+//! coupling) around it at the host rate ([`PreampPart`]).
+//!
+//! The mic loading belongs to the section because it is the preamp's
+//! input that loads the mic: with the preamp out there is no input to
+//! load, and the mic source (like the tubes) stands aside for the pure
+//! delay that stands in for the section. Its latency (`mic::LATENCY`, the
+//! same for every mic, the ideal source included) is part of the section's,
+//! and its gain at 1 kHz part of the section's small-signal gain (what the
+//! auto-gain's static compensation divides by), so a change of mic or of
+//! input impedance is a change of section like a change of Gain: a
+//! crossfade between two sections, the new one pre-rolled.
 //!
 //! A section runs at a fixed drive and polarity ([`SectionSettings`]): the
 //! chain scales its input so that whatever ramps in front of it, the
@@ -16,7 +28,10 @@
 
 use super::chunk::ChannelState;
 use super::settings::{quality_factor, SectionSettings};
-use super::{Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, StereoPreamp};
+use super::{
+    MicSource, Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, Stage,
+    StereoPreamp, MIC_LATENCY,
+};
 
 /// What the chain needs of the preamp of its oversampled section:
 /// [`Preamp`] (one channel) and [`StereoPreamp`] (a pair in SIMD lanes).
@@ -141,14 +156,16 @@ impl Preamps {
 /// around it ([`PreampPart`]). The chain keeps two and crossfades between
 /// them when a setting changes ([`super::morph::Morph`]).
 pub(super) struct Section {
+    /// The mic's loading of the preamp input, one per channel (host rate).
+    pub(super) mics: Vec<MicSource>,
     /// One oversampler per channel.
     pub(super) oversamplers: Vec<Oversampler>,
     /// The preamps (a stereo pair in the lanes of one).
     pub(super) preamps: Preamps,
     /// The settings in force.
     pub(super) settings: SectionSettings,
-    /// Small-signal gain at 1 kHz of the preamp with these settings: what
-    /// the auto-gain's static compensation divides by.
+    /// Small-signal gain at 1 kHz of the mic loading and the preamp with
+    /// these settings: what the auto-gain's static compensation divides by.
     pub(super) gain: f64,
 }
 
@@ -156,6 +173,7 @@ impl Section {
     /// A section for `num_channels` channels (allocates; unprepared).
     pub(super) fn for_channels(num_channels: usize, s: SectionSettings) -> Self {
         Self {
+            mics: (0..num_channels).map(|_| MicSource::new()).collect(),
             oversamplers: (0..num_channels).map(|_| Oversampler::new()).collect(),
             preamps: Preamps::for_channels(num_channels),
             settings: s,
@@ -166,6 +184,9 @@ impl Section {
     /// Design and build everything for the host stream `spec` (allocates),
     /// then take the settings in force.
     pub(super) fn prepare(&mut self, spec: &ProcessSpec) {
+        for mic in &mut self.mics {
+            mic.prepare(spec);
+        }
         for os in &mut self.oversamplers {
             os.prepare(spec);
         }
@@ -196,23 +217,32 @@ impl Section {
             self.preamps.set_rates(host_rate * factor as f64, host_rate);
         }
         self.preamps.set_settings_at_once(s.preamp);
-        self.gain = self.preamps.small_signal_gain().unwrap_or(1.0);
+        for mic in &mut self.mics {
+            mic.set_settings(s.mic);
+        }
+        let mic_gain = self.mics.first().map_or(1.0, |m| m.response(1000.0).norm());
+        self.gain = mic_gain * self.preamps.small_signal_gain().unwrap_or(1.0);
         self.settings = s;
     }
 
     /// Back to the settled state.
     pub(super) fn reset(&mut self) {
+        for mic in &mut self.mics {
+            mic.reset();
+        }
         for os in &mut self.oversamplers {
             os.reset();
         }
         self.preamps.reset();
     }
 
-    /// Latency in host samples.
+    /// Latency in host samples: the mic loading's and the oversampler's.
     pub(super) fn latency(&self) -> usize {
-        self.oversamplers
-            .first()
-            .map_or(0, |os| os.latency_samples())
+        MIC_LATENCY
+            + self
+                .oversamplers
+                .first()
+                .map_or(0, |os| os.latency_samples())
     }
 
     /// Run the buffer `buffer` of the first `fed` channels in place
@@ -245,10 +275,13 @@ impl Section {
 
     /// Run channel `k` in place (host-rate volts in and out).
     fn process_mono(&mut self, k: usize, x: &mut [f64]) {
-        if let (Preamps::PerChannel(v), Some(os)) =
-            (&mut self.preamps, self.oversamplers.get_mut(k))
-        {
+        if let (Preamps::PerChannel(v), Some(os), Some(mic)) = (
+            &mut self.preamps,
+            self.oversamplers.get_mut(k),
+            self.mics.get_mut(k),
+        ) {
             if let Some(p) = v.get_mut(k) {
+                mic.process(x);
                 p.process_part(PreampPart::Front, x);
                 os.upsample(x);
                 p.process_part(PreampPart::Stages, os.oversampled());
@@ -261,7 +294,13 @@ impl Section {
     /// Run a stereo pair in place, both channels in the lanes of one
     /// preamp and their oversamplers in one loop.
     fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
-        if let (Preamps::Pair(p), [a, b]) = (&mut self.preamps, &mut self.oversamplers[..]) {
+        if let (Preamps::Pair(p), [a, b], [ma, mb]) = (
+            &mut self.preamps,
+            &mut self.oversamplers[..],
+            &mut self.mics[..],
+        ) {
+            ma.process(left);
+            mb.process(right);
             p.process_stereo_part(PreampPart::Front, left, right);
             Oversampler::upsample_pair(a, b, left, right);
             p.process_stereo_part(PreampPart::Stages, a.oversampled(), b.oversampled());

@@ -25,8 +25,8 @@
 //!   smoothly.
 
 use super::{
-    db_to_gain, full_scale_peak_volts, DiSettings, HeadphoneSettings, PreampSettings, Quality,
-    DBU_REF_VOLTS,
+    db_to_gain, full_scale_peak_volts, DiSettings, HeadphoneSettings, MicSettings, PreampSettings,
+    Quality, DBU_REF_VOLTS,
 };
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -108,6 +108,9 @@ pub struct ChainSettings {
     pub di_on: bool,
     /// DI box settings.
     pub di: DiSettings,
+    /// The microphone feeding the preamp and the preamp's input impedance
+    /// (they act with the preamp: it is its input that loads the mic).
+    pub mic: MicSettings,
     /// Tube preamp switched in.
     pub pre_on: bool,
     /// Tube preamp settings (`output_db` is applied by the chain, after the
@@ -136,6 +139,7 @@ impl Default for ChainSettings {
             quality: Quality::Live,
             di_on: false,
             di: DiSettings::default(),
+            mic: MicSettings::default(),
             pre_on: false,
             preamp: PreampSettings::default(),
             auto_gain: true,
@@ -198,8 +202,9 @@ impl ChainSettings {
     /// does the rest): the small-signal gain at 1 kHz from the track (in
     /// output volts) to the oversampled section's output — input
     /// conversion, the DI when in (`di_gain_1k`), pad, and the preamp when
-    /// in (`preamp_gain`, its output level excluded: the chain applies that
-    /// after the auto-gain).
+    /// in (`preamp_gain`: the mic's loading of its input times the preamp,
+    /// its output level excluded: the chain applies that after the
+    /// auto-gain).
     pub fn auto_gain_static_gain(&self, di_gain_1k: f64, preamp_gain: f64) -> f64 {
         let di = if self.di_on { di_gain_1k } else { 1.0 };
         let pre = if self.pre_on { preamp_gain } else { 1.0 };
@@ -229,6 +234,8 @@ pub(super) struct SectionSettings {
     pub(super) drive: f64,
     /// ±1: the polarity switch in front of the tubes.
     pub(super) polarity: f64,
+    /// The mic and the input impedance it sees.
+    pub(super) mic: MicSettings,
 }
 
 impl SectionSettings {
@@ -239,6 +246,7 @@ impl SectionSettings {
             quality: s.quality,
             drive,
             polarity: s.polarity_sign(),
+            mic: s.mic,
         }
     }
 }
