@@ -174,6 +174,55 @@ const FACTORY: &[FactoryEntry] = &[
         ],
     ),
     (
+        "Dynamic mic on a 300 ohm input",
+        "An SM57-class dynamic on a 300 ohm input (an old console's, or a step-up \
+         transformer's low setting): the coil's impedance, 303 ohm at 1 kHz and rising \
+         towards 590 ohm at the top, against the input's 300 ohm takes 5.7 dB at 1 kHz \
+         and more of the treble, and its 150 Hz resonance shows: the response spans \
+         6.1 dB. Auto Gain is off, so you hear the level lost too. Set Input Impedance \
+         to 2.4 kohm to compare (0.9 dB down, a 1.4 dB span).",
+        &[
+            ("source", "mic"),
+            ("mic", "dynamic"),
+            ("in_z", "300"),
+            ("pre_on", "on"),
+            ("gain", "40"),
+            ("level", "-20"),
+            ("auto_gain", "off"),
+        ],
+    ),
+    (
+        "Ribbon on a 1.2 kohm interface input",
+        "A passive ribbon (rated 300 ohm, a 1 kohm peak at its 30 Hz resonance) on the \
+         1.2 kohm input of a typical interface, only 4x its impedance: 1.9 dB down at \
+         1 kHz, the bass under the resonance and the top thinned, a 3.5 dB span. A \
+         ribbon wants 5x or more: load 'Ribbon on a 10 kohm input' to hear it open up.",
+        &[
+            ("source", "mic"),
+            ("mic", "ribbon"),
+            ("in_z", "1200"),
+            ("pre_on", "on"),
+            ("gain", "50"),
+            ("level", "-20"),
+            ("auto_gain", "on"),
+        ],
+    ),
+    (
+        "Ribbon on a 10 kohm input",
+        "The same ribbon on a 10 kohm input, as a ribbon preamp gives it: 0.3 dB down at \
+         1 kHz and a 0.6 dB span, the full bass of its resonance and an open top. \
+         Compare with 'Ribbon on a 1.2 kohm interface input'.",
+        &[
+            ("source", "mic"),
+            ("mic", "ribbon"),
+            ("in_z", "10000"),
+            ("pre_on", "on"),
+            ("gain", "50"),
+            ("level", "-20"),
+            ("auto_gain", "on"),
+        ],
+    ),
+    (
         "Pushed tube bass",
         "A passive bass through a DI into the preamp with the Gain high: the first grid \
          conducts on the peaks, its coupling capacitor charges and the tone thickens and \
