@@ -617,10 +617,16 @@ mod tests {
         let mut s = base();
         s.mic.model = MicModel::Ribbon;
         s.mic.in_z_ohms = 2400.0;
-        assert!(!has(&advise(&s, None), "ribbon"), "{}", texts(&advise(&s, None)));
+        assert!(
+            !has(&advise(&s, None), "ribbon"),
+            "{}",
+            texts(&advise(&s, None))
+        );
         s.mic.in_z_ohms = 1200.0;
         let a = advise(&s, None);
-        let ribbon = a.iter().find(|a| a.text.contains("A ribbon on a 1200 ohm input"));
+        let ribbon = a
+            .iter()
+            .find(|a| a.text.contains("A ribbon on a 1200 ohm input"));
         let text = &ribbon.unwrap_or_else(|| panic!("{}", texts(&a))).text;
         // The loss and the span, on a 1 Hz grid (independent of the
         // advice's 1/48-octave one): 1.90 dB and 3.53 dB (docs/DESIGN.md).
@@ -630,10 +636,11 @@ mod tests {
         };
         let loss = number_after(text, "loses");
         assert!((loss + level(1000.0)).abs() < 0.05, "{loss}");
-        let (lo, hi) = (20..=20_000).map(|f| level(f64::from(f))).fold(
-            (f64::INFINITY, f64::NEG_INFINITY),
-            |(lo, hi), l| (lo.min(l), hi.max(l)),
-        );
+        let (lo, hi) = (20..=20_000)
+            .map(|f| level(f64::from(f)))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), l| {
+                (lo.min(l), hi.max(l))
+            });
         let span = number_after(text, "spans");
         assert!((span - (hi - lo)).abs() < 0.05, "{span} vs {}", hi - lo);
         // A dynamic on 300 ohm: a note, not a warning.
@@ -641,10 +648,19 @@ mod tests {
         s.mic.in_z_ohms = 300.0;
         let a = advise(&s, None);
         let note = a.iter().find(|a| a.text.contains("A dynamic on a 300 ohm"));
-        assert_eq!(note.map(|a| a.severity), Some(Severity::Info), "{}", texts(&a));
+        assert_eq!(
+            note.map(|a| a.severity),
+            Some(Severity::Info),
+            "{}",
+            texts(&a)
+        );
         // A condenser drives anything: nothing to say.
         s.mic.model = MicModel::Condenser;
-        assert!(!has(&advise(&s, None), "input"), "{}", texts(&advise(&s, None)));
+        assert!(
+            !has(&advise(&s, None), "input"),
+            "{}",
+            texts(&advise(&s, None))
+        );
         // With the preamp out, or the DI in, the advice says what happens.
         s.mic.model = MicModel::Ribbon;
         s.pre_on = false;

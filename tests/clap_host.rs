@@ -1682,7 +1682,8 @@ fn a_state_saved_before_the_mic_parameters_loads_unchanged() {
     let mut old = (json.len() as u64).to_le_bytes().to_vec();
     old.extend_from_slice(json);
     let mut p = Plugin::new();
-    p.load_state(&old).expect("the state saved before the mic parameters");
+    p.load_state(&old)
+        .expect("the state saved before the mic parameters");
     let saved = state_value(&p.save_state());
     let before: serde_json::Value = serde_json::from_slice(json).unwrap();
     // Every parameter it names keeps its value, exactly.
@@ -1691,8 +1692,14 @@ fn a_state_saved_before_the_mic_parameters_loads_unchanged() {
     }
     // The new ones take their defaults: the ideal source, 2.4 kohm, so
     // the sound is the one the state was saved with.
-    assert_eq!(saved["params"]["mic"], serde_json::json!({ "string": "none" }));
-    assert_eq!(saved["params"]["in_z"], serde_json::json!({ "string": "2400" }));
+    assert_eq!(
+        saved["params"]["mic"],
+        serde_json::json!({ "string": "none" })
+    );
+    assert_eq!(
+        saved["params"]["in_z"],
+        serde_json::json!({ "string": "2400" })
+    );
     let input = stereo_sine(SR, 16 * 512);
     let out = render_fresh(&mut p, &input);
     assert!(out.iter().flatten().all(|v| v.is_finite()));

@@ -5,6 +5,7 @@ mod util;
 
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
 use tubeline::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
+use tubeline::dsp::mic::{MicModel, MicSettings};
 use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::transformer::{DiPad, DiSettings, DiSource, Mains, TurnsRatio};
 use tubeline::dsp::tube::{HighPass, PreampSettings, TubeType};
@@ -23,6 +24,10 @@ fn with_preamp() -> ChainSettings {
             bias: 0.4,
             hpf: HighPass::Hz80,
             output_db: -3.0,
+        },
+        mic: MicSettings {
+            model: MicModel::Ribbon,
+            in_z_ohms: 1200.0,
         },
         ..ChainSettings::default()
     }
@@ -193,7 +198,7 @@ fn run_automated(block: usize, isa: Isa) -> Vec<Vec<f32>> {
     let sr = 48_000.0;
     let len = 30_000;
     let input = stereo(len, sr);
-    let changes: [(usize, ChainSettings); 11] = [
+    let changes: [(usize, ChainSettings); 12] = [
         (0, ChainSettings::default()),
         (400, with_headphone()),
         (
@@ -208,6 +213,16 @@ fn run_automated(block: usize, isa: Isa) -> Vec<Vec<f32>> {
             },
         ),
         (1_000, with_preamp()),
+        (
+            1_500,
+            ChainSettings {
+                mic: MicSettings {
+                    model: MicModel::Dynamic,
+                    in_z_ohms: 300.0,
+                },
+                ..with_preamp()
+            },
+        ),
         (
             1_900,
             ChainSettings {

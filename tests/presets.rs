@@ -733,15 +733,21 @@ fn advice_on_real_meters_matches_the_presets_intent() {
     // the one on 10 kohm is not; the dynamic on 300 ohm gets its note.
     let a = advice_after_tone(&factory("Ribbon on a 1.2 kohm interface input"));
     assert!(
-        a.iter().any(|a| a.text.starts_with("A ribbon on a 1200 ohm input")),
+        a.iter()
+            .any(|a| a.text.starts_with("A ribbon on a 1200 ohm input")),
         "{}",
         texts(&a)
     );
     let a = advice_after_tone(&factory("Ribbon on a 10 kohm input"));
-    assert!(!a.iter().any(|a| a.text.contains("ribbon")), "{}", texts(&a));
+    assert!(
+        !a.iter().any(|a| a.text.contains("ribbon")),
+        "{}",
+        texts(&a)
+    );
     let a = advice_after_tone(&factory("Dynamic mic on a 300 ohm input"));
     assert!(
-        a.iter().any(|a| a.text.starts_with("A dynamic on a 300 ohm input")),
+        a.iter()
+            .any(|a| a.text.starts_with("A dynamic on a 300 ohm input")),
         "{}",
         texts(&a)
     );

@@ -630,5 +630,8 @@ fn auto_gain_takes_back_the_mic_loading_at_once() {
         in_z_ohms: 300.0,
     };
     let loaded = 20.0 * (gain_with_mic(mic, true, 1000.0) / ideal).log10();
-    assert!(loaded.abs() < 0.05, "{loaded:.3} dB against the ideal source");
+    assert!(
+        loaded.abs() < 0.05,
+        "{loaded:.3} dB against the ideal source"
+    );
 }

@@ -375,7 +375,10 @@ pub fn divider_curves(
 /// loading leaves at the preamp input (absolute: 0 dB is the ideal
 /// source), at `freqs`.
 pub fn mic_curves(model: MicModel, in_z_ohms: f64, freqs: &[f64]) -> (Curve, Curve) {
-    let z = freqs.iter().map(|&f| (f, model.impedance(f).norm())).collect();
+    let z = freqs
+        .iter()
+        .map(|&f| (f, model.impedance(f).norm()))
+        .collect();
     let level = freqs
         .iter()
         .map(|&f| {
