@@ -141,11 +141,16 @@ fn bench_stages_alone(c: &mut Criterion) {
         });
     }
 
-    // The mic source (not yet in the chain): each model into 2400 Ω, at the
-    // host rate.
-    for model in [MicModel::Dynamic, MicModel::Ribbon, MicModel::None] {
-        let mut mics = [MicSource::new(), MicSource::new()];
-        for m in &mut mics {
+    // The mic source: each model into 2400 Ω, at the host rate, a stereo
+    // pair in the lanes of one loop as the chain's section runs it.
+    for model in [
+        MicModel::Dynamic,
+        MicModel::Ribbon,
+        MicModel::Condenser,
+        MicModel::None,
+    ] {
+        let [mut ma, mut mb] = [MicSource::new(), MicSource::new()];
+        for m in [&mut ma, &mut mb] {
             m.set_settings(MicSettings {
                 model,
                 in_z_ohms: 2400.0,
@@ -156,10 +161,9 @@ fn bench_stages_alone(c: &mut Criterion) {
         group.bench_function(format!("mic_{model:?}"), |b| {
             b.iter(|| {
                 buf.clone_from(&host_line);
-                for (m, ch) in mics.iter_mut().zip(buf.iter_mut()) {
-                    for block in ch.chunks_mut(BLOCK) {
-                        m.process(block);
-                    }
+                let [l, r] = &mut buf[..] else { unreachable!() };
+                for (cl, cr) in l.chunks_mut(BLOCK).zip(r.chunks_mut(BLOCK)) {
+                    MicSource::process_pair(&mut ma, &mut mb, cl, cr);
                 }
             })
         });

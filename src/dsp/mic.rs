@@ -81,13 +81,21 @@
 //! 0.0012 dB / 0.014° at 48 kHz, 0.0006 dB / 0.004° at 96 kHz (target
 //! ±0.05 dB, ±2°; docs/DESIGN.md, § Mic source).
 //!
-//! Run time: per sample, the biquads (transposed direct form II), the
-//! 20-tap FIR and the double pole; non-finite input is taken as 0 V, and
-//! the feedback states are flushed of values below 1e-30 every 256
-//! samples (counted in samples, so the output does not depend on the
-//! block size).
+//! Run time, in chunks of up to 64 samples: per sample the biquads
+//! (transposed direct form II, the recursion), then the 20-tap FIR across
+//! the chunk (independent outputs: the loop runs over the samples, which
+//! the compiler vectorises; each output still sums its taps in order of
+//! delay), then per sample the double pole. A divider that is a plain
+//! gain (the ideal source; the condenser's resistive output) only delays
+//! and scales. A stereo pair with the same settings runs in the two lanes
+//! of `F2` ([`MicSource::process_pair`]): the recursions of both channels
+//! in one chain of dependent operations, each channel bit-identical to its
+//! own `process`. Non-finite input is taken as 0 V, and the feedback states
+//! are flushed of values below 1e-30 every 256 samples (counted in
+//! samples, so the output does not depend on the block size).
 
 use crate::dsp::divider::{double_pole, FitGrid};
+use crate::dsp::simd::{Lane, F2};
 use crate::dsp::stage::Stage;
 use crate::dsp::ProcessSpec;
 use design::{MicDesign, MAX_SECTIONS};
@@ -165,7 +173,79 @@ const TAPS: usize = 20;
 const FIT_TOP_HZ: f64 = 20_000.0;
 
 /// Samples between denormal flushes of the feedback states.
-const FLUSH_EVERY: u32 = 256;
+const FLUSH_EVERY: usize = 256;
+
+/// Samples the block loop takes at a time (divides `FLUSH_EVERY`).
+const CHUNK: usize = 64;
+
+/// One channel's running filters in lanes `L`: `f64` for one channel, `F2`
+/// for a stereo pair gathered into the lanes of one loop.
+#[derive(Clone, Copy, Default)]
+struct Filters<L> {
+    /// Transposed direct-form II states of the biquads.
+    sections: [[L; 2]; MAX_SECTIONS],
+    /// The last `TAPS − 1` inputs of the correction FIR (the biquads'
+    /// outputs; for a plain gain, the input), oldest first.
+    tail: [L; TAPS - 1],
+    /// The double pole's previous two outputs, newest first.
+    post: [L; 2],
+}
+
+impl<L: Lane> Filters<L> {
+    /// Sets feedback states far below audibility to exactly zero.
+    fn flush(&mut self) {
+        for v in self.sections.iter_mut().flatten() {
+            *v = v.flush();
+        }
+        for v in self.tail.iter_mut().chain(self.post.iter_mut()) {
+            *v = v.flush();
+        }
+    }
+}
+
+/// Runs `x` (at most `CHUNK` samples, finite) through the design `d` from
+/// the filters `f`, in place: per sample the biquads, then the correction
+/// FIR across the chunk (each output sums its taps in order of delay, so
+/// the result does not depend on where a chunk starts), then per sample
+/// the double pole. A plain gain only delays and scales.
+#[inline(always)]
+fn run_chunk<L: Lane>(d: &MicDesign, f: &mut Filters<L>, x: &mut [L]) {
+    let n = x.len();
+    let mut buf = [L::default(); TAPS - 1 + CHUNK];
+    buf[..TAPS - 1].copy_from_slice(&f.tail);
+    buf[TAPS - 1..TAPS - 1 + n].copy_from_slice(x);
+    if let Some(g) = d.plain {
+        let g = L::splat(g);
+        for (i, y) in x.iter_mut().enumerate() {
+            *y = g * buf[TAPS - 1 + i - LATENCY];
+        }
+    } else {
+        for v in &mut buf[TAPS - 1..TAPS - 1 + n] {
+            for (s, st) in d.sections.iter().zip(f.sections.iter_mut()) {
+                let y = L::splat(s[0]) * *v + st[0];
+                st[0] = L::splat(s[1]) * *v - L::splat(s[3]) * y + st[1];
+                st[1] = L::splat(s[2]) * *v - L::splat(s[4]) * y;
+                *v = y;
+            }
+        }
+        // acc[i] = Σ_k taps[k]·v[i − k], k = 0 … TAPS − 1 in that order.
+        let mut acc = [L::default(); CHUNK];
+        let t = L::splat(d.taps[0]);
+        for (a, v) in acc[..n].iter_mut().zip(&buf[TAPS - 1..]) {
+            *a = t * *v;
+        }
+        for (k, &tap) in d.taps.iter().enumerate().skip(1) {
+            let t = L::splat(tap);
+            for (a, v) in acc[..n].iter_mut().zip(&buf[TAPS - 1 - k..]) {
+                *a = *a + t * *v;
+            }
+        }
+        for (y, a) in x.iter_mut().zip(&acc) {
+            *y = double_pole(*a, &mut f.post);
+        }
+    }
+    f.tail.copy_from_slice(&buf[n..n + TAPS - 1]);
+}
 
 /// The mic source stage, one per channel.
 pub struct MicSource {
@@ -178,19 +258,10 @@ pub struct MicSource {
     designs: Vec<MicDesign>,
     /// The design running (a copy of one of `designs`).
     design: MicDesign,
-    /// Transposed direct-form II states of the biquads.
-    state: [[f64; 2]; MAX_SECTIONS],
-    /// Input history of the correction FIR, twice over: the sample k
-    /// back from the newest is at `hist[pos + k]` (each sample is written
-    /// at `pos` and `pos + TAPS`, `pos` counting down), so the taps read
-    /// one contiguous slice and nothing shifts. For `None`, the delay line.
-    hist: [f64; 2 * TAPS],
-    /// Where the newest sample is in `hist`, 0..TAPS.
-    pos: usize,
-    /// States of the fixed double pole (previous two outputs).
-    post: [f64; 2],
+    /// The running filters.
+    filters: Filters<f64>,
     /// Samples since the last denormal flush.
-    since_flush: u32,
+    since_flush: usize,
 }
 
 impl Default for MicSource {
@@ -207,10 +278,7 @@ impl MicSource {
             settings: MicSettings::default(),
             designs: Vec::new(),
             design: MicDesign::PASSTHROUGH,
-            state: [[0.0; 2]; MAX_SECTIONS],
-            hist: [0.0; 2 * TAPS],
-            pos: 0,
-            post: [0.0; 2],
+            filters: Filters::default(),
             since_flush: 0,
         }
     }
@@ -232,53 +300,92 @@ impl MicSource {
         self.design.fit_error
     }
 
-    /// One sample of the divider (biquads, FIR, double pole).
-    #[inline(always)]
-    fn tick(&mut self, x: f64) -> f64 {
-        let x = if x.is_finite() { x } else { 0.0 };
-        let d = &self.design;
-        if d.passthrough {
-            return self.push(x)[LATENCY];
-        }
-        let mut v = x;
-        for (s, st) in d.sections.iter().zip(self.state.iter_mut()) {
-            let y = s[0] * v + st[0];
-            st[0] = s[1] * v - s[3] * y + st[1];
-            st[1] = s[2] * v - s[4] * y;
-            v = y;
-        }
-        let taps = d.taps;
-        let acc: f64 = taps.iter().zip(self.push(v)).map(|(t, h)| t * h).sum();
-        double_pole(acc, &mut self.post)
+    /// Samples the next chunk may take (up to the next denormal flush).
+    fn chunk_len(&self, left: usize) -> usize {
+        left.min(CHUNK).min(FLUSH_EVERY - self.since_flush)
     }
 
-    /// Writes `v` as the newest sample of the history and returns the
-    /// history, newest first.
-    #[inline(always)]
-    fn push(&mut self, v: f64) -> &[f64; TAPS] {
-        self.pos = if self.pos == 0 {
-            TAPS - 1
-        } else {
-            self.pos - 1
-        };
-        self.hist[self.pos] = v;
-        self.hist[self.pos + TAPS] = v;
-        self.hist[self.pos..self.pos + TAPS]
-            .try_into()
-            .expect("TAPS long")
+    /// Counts `n` samples run; flushes when a flush is due.
+    fn count(&mut self, n: usize) {
+        self.since_flush += n;
+        if self.since_flush == FLUSH_EVERY {
+            self.since_flush = 0;
+            self.filters.flush();
+        }
     }
 
-    /// Sets feedback states far below audibility to exactly zero.
-    fn flush(&mut self) {
-        let tiny = |v: &mut f64| {
-            if v.abs() < 1e-30 {
-                *v = 0.0;
+    /// A stereo pair in place, both channels in the lanes of one loop
+    /// (each bit-identical to its own `process`). Two sources with other
+    /// settings or rates each run on their own.
+    pub fn process_pair(a: &mut MicSource, b: &mut MicSource, left: &mut [f64], right: &mut [f64]) {
+        let together = a.settings == b.settings
+            && a.fs == b.fs
+            && a.since_flush == b.since_flush
+            && left.len() == right.len();
+        if !together {
+            a.process(left);
+            b.process(right);
+            return;
+        }
+        let mut done = 0;
+        while done < left.len() {
+            let n = a.chunk_len(left.len() - done);
+            let (l, r) = (&mut left[done..done + n], &mut right[done..done + n]);
+            let mut x = [F2::default(); CHUNK];
+            for (v, (l, r)) in x.iter_mut().zip(l.iter().zip(r.iter())) {
+                *v = F2([finite_or_zero(*l), finite_or_zero(*r)]);
             }
-        };
-        self.state.iter_mut().flatten().for_each(tiny);
-        self.post.iter_mut().for_each(tiny);
-        self.hist.iter_mut().for_each(tiny);
+            let mut f = join(&a.filters, &b.filters);
+            run_chunk(&a.design, &mut f, &mut x[..n]);
+            (a.filters, b.filters) = split(&f);
+            for (v, (l, r)) in x.iter().zip(l.iter_mut().zip(r.iter_mut())) {
+                (*l, *r) = (v.lane(0), v.lane(1));
+            }
+            a.count(n);
+            b.count(n);
+            done += n;
+        }
     }
+}
+
+/// Non-finite input is taken as 0 V.
+#[inline(always)]
+fn finite_or_zero(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// Two channels' filters in the lanes of one.
+fn join(a: &Filters<f64>, b: &Filters<f64>) -> Filters<F2> {
+    let two = |x: &f64, y: &f64| F2([*x, *y]);
+    let mut f = Filters::<F2>::default();
+    for (s, (x, y)) in f.sections.iter_mut().zip(a.sections.iter().zip(&b.sections)) {
+        *s = [two(&x[0], &y[0]), two(&x[1], &y[1])];
+    }
+    for (v, (x, y)) in f.tail.iter_mut().zip(a.tail.iter().zip(&b.tail)) {
+        *v = two(x, y);
+    }
+    f.post = [two(&a.post[0], &b.post[0]), two(&a.post[1], &b.post[1])];
+    f
+}
+
+/// The lanes of a pair's filters back to each channel's.
+fn split(f: &Filters<F2>) -> (Filters<f64>, Filters<f64>) {
+    let lane = |i: usize| {
+        let mut c = Filters::<f64>::default();
+        for (s, v) in c.sections.iter_mut().zip(&f.sections) {
+            *s = [v[0].lane(i), v[1].lane(i)];
+        }
+        for (t, v) in c.tail.iter_mut().zip(&f.tail) {
+            *t = v.lane(i);
+        }
+        c.post = [f.post[0].lane(i), f.post[1].lane(i)];
+        c
+    };
+    (lane(0), lane(1))
 }
 
 impl Stage for MicSource {
@@ -300,10 +407,7 @@ impl Stage for MicSource {
     }
 
     fn reset(&mut self) {
-        self.state = [[0.0; 2]; MAX_SECTIONS];
-        self.hist = [0.0; 2 * TAPS];
-        self.pos = 0;
-        self.post = [0.0; 2];
+        self.filters = Filters::default();
         self.since_flush = 0;
     }
 
@@ -315,13 +419,16 @@ impl Stage for MicSource {
     }
 
     fn process(&mut self, block: &mut [f64]) {
-        for x in block.iter_mut() {
-            *x = self.tick(*x);
-            self.since_flush += 1;
-            if self.since_flush == FLUSH_EVERY {
-                self.since_flush = 0;
-                self.flush();
+        let mut done = 0;
+        while done < block.len() {
+            let n = self.chunk_len(block.len() - done);
+            let x = &mut block[done..done + n];
+            for v in x.iter_mut() {
+                *v = finite_or_zero(*v);
             }
+            run_chunk(&self.design, &mut self.filters, x);
+            self.count(n);
+            done += n;
         }
     }
 

@@ -299,8 +299,7 @@ impl Section {
             &mut self.oversamplers[..],
             &mut self.mics[..],
         ) {
-            ma.process(left);
-            mb.process(right);
+            MicSource::process_pair(ma, mb, left, right);
             p.process_stereo_part(PreampPart::Front, left, right);
             Oversampler::upsample_pair(a, b, left, right);
             p.process_stereo_part(PreampPart::Stages, a.oversampled(), b.oversampled());

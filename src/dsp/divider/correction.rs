@@ -13,6 +13,7 @@
 //! FIR, so the normal equations are Toeplitz, built in O(points * taps),
 //! and solved by Cholesky.
 
+use crate::dsp::simd::Arith;
 use num_complex::Complex;
 use std::f64::consts::PI;
 
@@ -24,9 +25,11 @@ pub(crate) const BETA: f64 = 0.85;
 /// One sample of the fixed double pole 1 / (1 + BETA z^-1)^2 applied to
 /// the correction FIR's output `acc`; `p` holds its previous two outputs
 /// (newest first).
+/// Generic over the lanes `L` (one channel in `f64`, a stereo pair in
+/// `F2`: each lane computes what `f64` does).
 #[inline(always)]
-pub(crate) fn double_pole(acc: f64, p: &mut [f64; 2]) -> f64 {
-    let y = (acc - (BETA * BETA) * p[1]) - (2.0 * BETA) * p[0];
+pub(crate) fn double_pole<L: Arith>(acc: L, p: &mut [L; 2]) -> L {
+    let y = (acc - L::splat(BETA * BETA) * p[1]) - L::splat(2.0 * BETA) * p[0];
     *p = [y, p[0]];
     y
 }

@@ -18,15 +18,18 @@ use std::f64::consts::PI;
 type C64 = Complex<f64>;
 
 /// Largest number of biquads of a divider: the dynamic's H is of order
-/// 3/3, the ribbon's 2/3 (one more zero at Nyquist), the condenser's 0/0.
+/// 3/3, the ribbon's 2/3 (one more zero at Nyquist); the condenser's is a gain.
 pub(super) const MAX_SECTIONS: usize = 2;
 
 /// One divider designed at one rate, ready to run (Copy, so switching
 /// settings copies it without allocating).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct MicDesign {
-    /// The ideal source: an exact LATENCY-sample delay, nothing else.
-    pub(super) passthrough: bool,
+    /// The divider is a plain gain (the ideal source: 1, an exact
+    /// LATENCY-sample delay; a resistive source such as the condenser's:
+    /// R / (R + R_out)): the output is the input delayed LATENCY samples
+    /// times it, and the filters do not run.
+    pub(super) plain: Option<f64>,
     /// Bilinear-transformed divider H_b(z) as biquads [b0, b1, b2, a1,
     /// a2], the gain in the first; unused ones are unity.
     pub(super) sections: [Section; MAX_SECTIONS],
@@ -39,7 +42,7 @@ pub(super) struct MicDesign {
 impl MicDesign {
     /// The ideal source (also what an unprepared stage runs).
     pub(super) const PASSTHROUGH: MicDesign = MicDesign {
-        passthrough: true,
+        plain: Some(1.0),
         sections: [[1.0, 0.0, 0.0, 0.0, 0.0]; MAX_SECTIONS],
         taps: [0.0; TAPS],
         fit_error: 0.0,
@@ -54,6 +57,13 @@ impl MicDesign {
         let r = Poly::constant(in_z_ohms);
         let num = r.mul(&z.den);
         let den = num.add(&z.num);
+        if let ([n], [d]) = (&num.trimmed().0[..], &den.trimmed().0[..]) {
+            // A resistive source: the divider is a gain.
+            return MicDesign {
+                plain: Some(n / d),
+                ..MicDesign::PASSTHROUGH
+            };
+        }
         let secs = divider::bilinear(&num, &den, fs);
         assert!(
             secs.len() <= MAX_SECTIONS,
@@ -75,7 +85,7 @@ impl MicDesign {
             .collect();
         let (taps, fit_error) = divider::fit_correction(grid, &uncorrected, &target);
         MicDesign {
-            passthrough: false,
+            plain: None,
             sections,
             taps,
             fit_error,
@@ -85,8 +95,11 @@ impl MicDesign {
     /// Digital response at `freq_hz` (rate `fs`) with the LATENCY-sample
     /// delay taken out.
     pub(super) fn response(&self, freq_hz: f64, fs: f64) -> C64 {
-        if self.passthrough || fs <= 0.0 {
+        if fs <= 0.0 {
             return C64::new(1.0, 0.0);
+        }
+        if let Some(g) = self.plain {
+            return C64::new(g, 0.0);
         }
         let w = 2.0 * PI * freq_hz / fs;
         let zi = C64::from_polar(1.0, -w);
