@@ -203,23 +203,18 @@ impl<L: Lane> Filters<L> {
     }
 }
 
-/// Runs `x` (at most `CHUNK` samples, finite) through the design `d` from
-/// the filters `f`, in place: per sample the biquads, then the correction
-/// FIR across the chunk (each output sums its taps in order of delay, so
-/// the result does not depend on where a chunk starts), then per sample
-/// the double pole. A plain gain only delays and scales.
+/// Runs `x` (at most `CHUNK` samples, finite) through the filters of the
+/// design `d` from the state `f`, in place: per sample the biquads, then
+/// the correction FIR across the chunk (each output sums its taps in order
+/// of delay, so the result does not depend on where a chunk starts), then
+/// per sample the double pole.
 #[inline(always)]
 fn run_chunk<L: Lane>(d: &MicDesign, f: &mut Filters<L>, x: &mut [L]) {
     let n = x.len();
     let mut buf = [L::default(); TAPS - 1 + CHUNK];
     buf[..TAPS - 1].copy_from_slice(&f.tail);
     buf[TAPS - 1..TAPS - 1 + n].copy_from_slice(x);
-    if let Some(g) = d.plain {
-        let g = L::splat(g);
-        for (i, y) in x.iter_mut().enumerate() {
-            *y = g * buf[TAPS - 1 + i - LATENCY];
-        }
-    } else {
+    {
         for v in &mut buf[TAPS - 1..TAPS - 1 + n] {
             for (s, st) in d.sections.iter().zip(f.sections.iter_mut()) {
                 let y = L::splat(s[0]) * *v + st[0];
@@ -314,11 +309,48 @@ impl MicSource {
         }
     }
 
+    /// A plain-gain divider on `x` in place: `g` times the input
+    /// `LATENCY` samples back (the tail holds the inputs before `x`). No
+    /// feedback, so nothing to flush; the flush count still runs, so a
+    /// filter design taken later flushes where it would have.
+    fn delay(&mut self, g: f64, x: &mut [f64]) {
+        let n = x.len();
+        for v in x.iter_mut() {
+            *v = finite_or_zero(*v);
+        }
+        // The new tail: the last TAPS − 1 of (tail, x).
+        let mut tail = [0.0; TAPS - 1];
+        let keep = (TAPS - 1).saturating_sub(n);
+        tail[..keep].copy_from_slice(&self.filters.tail[TAPS - 1 - keep..]);
+        tail[keep..].copy_from_slice(&x[n - (TAPS - 1 - keep)..]);
+        // Shift x by LATENCY, the first LATENCY from the old tail.
+        if n > LATENCY {
+            x.copy_within(..n - LATENCY, LATENCY);
+        }
+        let old = &self.filters.tail[TAPS - 1 - LATENCY..];
+        let head = n.min(LATENCY);
+        if n > LATENCY {
+            x[..LATENCY].copy_from_slice(old);
+        } else {
+            // A block shorter than the delay: all of it from the tail.
+            let from: [f64; LATENCY] = old.try_into().expect("LATENCY long");
+            x[..head].copy_from_slice(&from[..head]);
+        }
+        if g != 1.0 {
+            for v in x.iter_mut() {
+                *v *= g;
+            }
+        }
+        self.filters.tail = tail;
+        self.since_flush = (self.since_flush + n) % FLUSH_EVERY;
+    }
+
     /// A stereo pair in place, both channels in the lanes of one loop
     /// (each bit-identical to its own `process`). Two sources with other
-    /// settings or rates each run on their own.
+    /// settings or rates, or a plain gain (a delay), each run on their own.
     pub fn process_pair(a: &mut MicSource, b: &mut MicSource, left: &mut [f64], right: &mut [f64]) {
-        let together = a.settings == b.settings
+        let together = a.design.plain.is_none()
+            && a.settings == b.settings
             && a.fs == b.fs
             && a.since_flush == b.since_flush
             && left.len() == right.len();
@@ -362,7 +394,11 @@ fn finite_or_zero(v: f64) -> f64 {
 fn join(a: &Filters<f64>, b: &Filters<f64>) -> Filters<F2> {
     let two = |x: &f64, y: &f64| F2([*x, *y]);
     let mut f = Filters::<F2>::default();
-    for (s, (x, y)) in f.sections.iter_mut().zip(a.sections.iter().zip(&b.sections)) {
+    for (s, (x, y)) in f
+        .sections
+        .iter_mut()
+        .zip(a.sections.iter().zip(&b.sections))
+    {
         *s = [two(&x[0], &y[0]), two(&x[1], &y[1])];
     }
     for (v, (x, y)) in f.tail.iter_mut().zip(a.tail.iter().zip(&b.tail)) {
@@ -419,6 +455,10 @@ impl Stage for MicSource {
     }
 
     fn process(&mut self, block: &mut [f64]) {
+        if let Some(g) = self.design.plain {
+            self.delay(g, block);
+            return;
+        }
         let mut done = 0;
         while done < block.len() {
             let n = self.chunk_len(block.len() - done);

@@ -341,13 +341,26 @@ fn a_stereo_pair_is_bit_identical_to_two_mono_sources() {
     let fs = 48_000.0;
     let len = 3_000;
     let mut left: Vec<f64> = (0..len).map(|i| (i as f64 * 0.37).sin() * 0.3).collect();
-    let right: Vec<f64> = (0..len).map(|i| ((i * 7919) % 97) as f64 / 97.0 - 0.5).collect();
+    let right: Vec<f64> = (0..len)
+        .map(|i| ((i * 7919) % 97) as f64 / 97.0 - 0.5)
+        .collect();
     left[500] = f64::NAN;
     left[1_200] = f64::INFINITY;
-    for model in [MicModel::None, MicModel::Dynamic, MicModel::Ribbon, MicModel::Condenser] {
+    for model in [
+        MicModel::None,
+        MicModel::Dynamic,
+        MicModel::Ribbon,
+        MicModel::Condenser,
+    ] {
         for (in_z_a, in_z_b) in [(300.0, 300.0), (1200.0, 10_000.0)] {
-            let sa = MicSettings { model, in_z_ohms: in_z_a };
-            let sb = MicSettings { model, in_z_ohms: in_z_b };
+            let sa = MicSettings {
+                model,
+                in_z_ohms: in_z_a,
+            };
+            let sb = MicSettings {
+                model,
+                in_z_ohms: in_z_b,
+            };
             let (mut ma, mut mb) = (prepared(sa, fs), prepared(sb, fs));
             let (mut ref_l, mut ref_r) = (left.clone(), right.clone());
             ma.process(&mut ref_l);
@@ -358,9 +371,16 @@ fn a_stereo_pair_is_bit_identical_to_two_mono_sources() {
                 for (cl, cr) in l.chunks_mut(block).zip(r.chunks_mut(block)) {
                     MicSource::process_pair(&mut pa, &mut pb, cl, cr);
                 }
-                let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
-                assert!(same(&l, &ref_l), "{model:?} {in_z_a}: left differs, block {block}");
-                assert!(same(&r, &ref_r), "{model:?} {in_z_b}: right differs, block {block}");
+                let same =
+                    |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same(&l, &ref_l),
+                    "{model:?} {in_z_a}: left differs, block {block}"
+                );
+                assert!(
+                    same(&r, &ref_r),
+                    "{model:?} {in_z_b}: right differs, block {block}"
+                );
             }
         }
     }
