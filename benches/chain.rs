@@ -7,6 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::mic::{MicModel, MicSettings};
 use tubeline::dsp::oversampling::Quality;
 
 const RATE: f64 = 48_000.0;
@@ -35,6 +36,19 @@ fn bench_chain(c: &mut Criterion) {
             ChainSettings {
                 source: Source::Mic,
                 pre_on: true,
+                ..ChainSettings::default()
+            },
+        ),
+        (
+            // Issue 16, item 7: what a loading mic adds to the live chain.
+            "preamp_live_dynamic_mic",
+            ChainSettings {
+                source: Source::Mic,
+                pre_on: true,
+                mic: MicSettings {
+                    model: MicModel::Dynamic,
+                    in_z_ohms: 300.0,
+                },
                 ..ChainSettings::default()
             },
         ),
