@@ -64,20 +64,25 @@
 //!
 //! * |x| ≤ a: f(x) = x, exactly;
 //! * a < |x| < b = a + w = 14.63 V, t = (|x| − a)/w ∈ (0, 1):
-//!   f = sgn(x)·(a + w·(t − t³ + t⁴/2));
+//!   f = sgn(x)·(a + w·(t − t²/2));
 //! * |x| ≥ b: f = sgn(x)·V.
 //!
-//! The knee's slope `f' = 1 − 3t² + 2t³` runs from 1 to 0 with zero
-//! curvature at both ends: f is C² (its harmonics fall faster than a hard
-//! clip's, which keeps what aliases small), and f(b) = a + w/2 = V. It is
-//! tighter than any real op-amp needs: a sine whose peak stays under a
-//! (up to 0.92 dB under the clip level) is not distorted at all.
+//! The knee's slope `f' = 1 − t` falls from 1 to 0 at a constant
+//! curvature −1/w, and f(b) = a + w/2 = V: f is C¹ (slope continuous, no
+//! corner), the least curved knee that rises by V − a while its slope goes
+//! from 1 to 0. Least curvature, not more continuity, is what keeps the
+//! aliasing down: measured as below, a C² knee of the same width
+//! (`f' = 1 − 3t² + 2t³`, peak curvature 1.5/w) aliased −95.4 dB, a C³
+//! one (`f' = 1 − 10t³ + 15t⁴ − 6t⁵`, peak 1.875/w) −90.0 dB, this one
+//! −98.4 dB. It is tighter than any real op-amp needs: a sine whose peak
+//! stays under a (up to 0.92 dB under the clip level) is not distorted at
+//! all.
 //!
 //! The clip level: the output peak is held at the swing, 13.3 V, so a sine
 //! clips at 13.3/√2 = 9.40 V rms = **+21.7 dBu** at the output (stage 2),
 //! the middle of the +20…+22 dBu that modern interface pres reach.
 //! ([`clip_level_dbu`]; the static curve reaches V at 1.1·V, so a sine
-//! whose undistorted peak is V comes out with its peak at 0.981·V.)
+//! whose undistorted peak is V comes out with its peak at 0.975·V.)
 //!
 //! # Anti-derivative anti-aliasing
 //!
@@ -92,12 +97,12 @@
 //!
 //! F the antiderivative of f: the continuous-time output through a
 //! one-sample box filter, whose nulls sit on multiples of the (oversampled)
-//! rate where the folded harmonics land. F is closed form (f is even in
-//! |x| by parts; F is even):
+//! rate where the folded harmonics land. F is closed form (f is odd, so
+//! F is even):
 //!
 //! * |x| ≤ a: F = x²/2;
-//! * in the knee: F = a²/2 + a·w·t + w²·(t²/2 − t⁴/4 + t⁵/10);
-//! * |x| ≥ b: F = F(b) + V·(|x| − b), F(b) = a²/2 + a·w + 0.35·w².
+//! * in the knee: F = a²/2 + a·w·t + w²·(t²/2 − t³/6);
+//! * |x| ≥ b: F = F(b) + V·(|x| − b), F(b) = a²/2 + a·w + w²/3.
 //!
 //! The quotient is ill-conditioned when x[n] ≈ x[n−1] (its rounding grows
 //! as ulp(F)/Δ). It is not used where it need not be: both samples below
@@ -130,11 +135,12 @@
 //! * Small-signal gain: Gain + Level + 69.6 dB within 0.001 dB at 1 kHz.
 //! * THD of a 1 kHz sine 1 dB under the clip level (output +20.7 dBu):
 //!   4e-9 % (rounding; the curve is the identity there), live and high.
-//! * At the clip level itself (undistorted peak 13.3 V): 0.68 % THD,
-//!   +21.6 dBu out; 0.5 dB over it 2.2 %, 2 dB over it 9.1 %.
+//! * 0.5 dB under the clip level 0.17 %; at it (undistorted peak 13.3 V)
+//!   0.94 %, +21.6 dBu out (1 % THD is 0.03 dB over it: the clip level is
+//!   the 1 % point); 0.5 dB over it 2.4 %, 2 dB over it 9.0 %.
 //! * Aliasing, 7 kHz sine, Gain for 10 % THD at 1 kHz (−54.2 dBu in,
 //!   Level −20 dB: Gain 28.3 dB), all non-harmonic power re the
-//!   fundamental: live (IIR half-bands) −95.4 dB, high (FIR) −95.4 dB (the
+//!   fundamental: live (IIR half-bands) −98.4 dB, high (FIR) −98.4 dB (the
 //!   same: the floor is the curve's aliasing through ADAA at 4x, not the
 //!   oversampler's).
 //!

@@ -1,5 +1,5 @@
 //! The static curve of an op-amp stage at its rails ([`RailCurve`]): exactly
-//! linear up to a knee, a quartic knee into the output swing, flat beyond;
+//! linear up to a knee, a parabolic knee into the output swing, flat beyond;
 //! its antiderivative in closed form, and the first-order ADAA step over it
 //! (derivation in the module header of `solid.rs`).
 
@@ -12,17 +12,17 @@ pub(super) const KNEE_START: f64 = 0.9;
 /// ADAA quotient would lose digits, and the curve at the mid-point of the
 /// step is used instead. The two errors balance there: the quotient's
 /// rounding is about 3·ulp(F)/Δ ≈ 1e-13/Δ V (F ≈ 160 V² at the knee), the
-/// mid-point's error f''·Δ²/24 ≤ 0.023·Δ² V (|f''| ≤ 1.5/w, w = 2.66 V);
+/// mid-point's error f''·Δ²/24 ≤ 0.016·Δ² V (|f''| = 1/w, w = 2.66 V);
 /// both are under 1e-9 V (−200 dB re the swing) at Δ = 1e-4 V.
 pub(super) const ADAA_MIN_STEP_VOLTS: f64 = 1e-4;
 
 /// One op-amp stage's output against its ideal (unclipped) output, in volts:
 /// `f(x) = x` for |x| ≤ a; in the knee a < |x| < b, with `t = (|x| − a)/w`,
-/// `f = sgn(x)·(a + w·(t − t³ + t⁴/2))`; `f = sgn(x)·V` for |x| ≥ b.
+/// `f = sgn(x)·(a + w·(t − t²/2))`; `f = sgn(x)·V` for |x| ≥ b.
 /// V is the output swing, a = [`KNEE_START`]·V, w = 2(V − a), b = a + w.
-/// f is odd, rises monotonically, and is C²: its slope
-/// `f' = 1 − 3t² + 2t³` and curvature `(−6t + 6t²)/w` are continuous at
-/// both ends of the knee (slope 1 and 0, curvature 0).
+/// f is odd, rises monotonically and is C¹: its slope `f' = 1 − t` falls
+/// from 1 to 0 across the knee at the constant curvature −1/w, the least
+/// curvature that turns the slope from 1 to 0 within a rise of V − a.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct RailCurve {
     /// Output swing V (the flat top), volts.
@@ -33,7 +33,7 @@ pub(super) struct RailCurve {
     width: f64,
     /// End of the knee b = a + w (the input that reaches the swing), volts.
     limit: f64,
-    /// The antiderivative at b: a²/2 + a·w + 0.35·w².
+    /// The antiderivative at b: a²/2 + a·w + w²/3.
     big_f_limit: f64,
 }
 
@@ -47,7 +47,7 @@ impl RailCurve {
             knee,
             width,
             limit: knee + width,
-            big_f_limit: 0.5 * knee * knee + knee * width + 0.35 * width * width,
+            big_f_limit: 0.5 * knee * knee + knee * width + width * width / 3.0,
         }
     }
 
@@ -69,7 +69,7 @@ impl RailCurve {
             u
         } else if u < self.limit {
             let t = (u - self.knee) / self.width;
-            self.knee + self.width * t * (1.0 - t * t * (1.0 - 0.5 * t))
+            self.knee + self.width * t * (1.0 - 0.5 * t)
         } else {
             self.swing
         };
@@ -77,7 +77,7 @@ impl RailCurve {
     }
 
     /// The antiderivative F(x) = ∫₀ˣ f (even): x²/2 below the knee;
-    /// `a²/2 + a·w·t + w²·(t²/2 − t⁴/4 + t⁵/10)` in it; `F(b) + V·(|x| − b)`
+    /// `a²/2 + a·w·t + w²·(t²/2 − t³/6)` in it; `F(b) + V·(|x| − b)`
     /// beyond.
     #[inline(always)]
     pub(super) fn antiderivative(&self, x: f64) -> f64 {
@@ -87,8 +87,7 @@ impl RailCurve {
         } else if u < self.limit {
             let (a, w) = (self.knee, self.width);
             let t = (u - a) / w;
-            let t2 = t * t;
-            0.5 * a * a + w * (a * t + w * t2 * (0.5 - t2 * (0.25 - 0.1 * t)))
+            0.5 * a * a + w * (a * t + w * t * t * (0.5 - t / 6.0))
         } else {
             self.big_f_limit + self.swing * (u - self.limit)
         }
