@@ -59,7 +59,7 @@
 //! A feedback op-amp is linear to within its open-loop error until its
 //! output stage runs out of rail, then it stops there. Each stage is
 //! modelled as its ideal output x (the input times the stage gain) through
-//! a static curve ([`curve::RailCurve`]) with V = 13.3 V, knee start
+//! a static curve (`curve::RailCurve`) with V = 13.3 V, knee start
 //! a = 0.9·V = 11.97 V and knee width w = 2(V − a) = 2.66 V:
 //!
 //! * |x| ≤ a: f(x) = x, exactly;
@@ -110,7 +110,7 @@
 //! there), both on the same flat top give ±V; a step of at most 1e-4 V
 //! takes the curve at the mid-point, whose error f''·Δ²/24 and the
 //! quotient's rounding (≈ 1e-13/Δ) are both under 1e-9 V there
-//! ([`curve::ADAA_MIN_STEP_VOLTS`]). The result is clamped to ±V, the
+//! (`curve::ADAA_MIN_STEP_VOLTS`). The result is clamped to ±V, the
 //! range of any average of f (which also makes any input, NaN included,
 //! give a finite output).
 //!

@@ -51,11 +51,6 @@ impl RailCurve {
         }
     }
 
-    /// The output swing V, volts.
-    pub(super) fn swing(&self) -> f64 {
-        self.swing
-    }
-
     /// Where the knee starts (a), volts.
     pub(super) fn knee(&self) -> f64 {
         self.knee
