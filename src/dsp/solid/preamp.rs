@@ -151,6 +151,41 @@ fn stage_chunk(curve: &RailCurve, b: f64, u: &mut f64, xs: &mut [f64]) {
     *u = e;
 }
 
+/// Both stages over a chunk in one loop, when every input of both stays
+/// below the knee (and Level is settled at `g`, times stage 2's gain): the
+/// two stages' linear recursions run side by side instead of one loop after
+/// the other. Leaves `xs` and the states alone and returns false when any
+/// input reaches the knee; otherwise gives bit for bit what
+/// [`stage_chunk`], the gain and [`stage_chunk`] again give.
+#[inline(always)]
+fn both_linear_chunk(
+    knee: f64,
+    b: f64,
+    g: f64,
+    (u1, u2): (&mut f64, &mut f64),
+    xs: &mut [f64],
+) -> bool {
+    let mut out = [0.0; CHUNK];
+    let out = &mut out[..xs.len()];
+    let c = 1.0 + b;
+    let (mut e1, mut e2) = (*u1, *u2);
+    let mut linear = e1.abs() <= knee && e2.abs() <= knee;
+    for (o, x) in out.iter_mut().zip(xs.iter()) {
+        let p1 = e1;
+        e1 = c * *x - b * e1;
+        let z = 0.5 * (e1 + p1) * g;
+        let p2 = e2;
+        e2 = c * z - b * e2;
+        *o = 0.5 * (e2 + p2);
+        linear &= e1.abs() <= knee && e2.abs() <= knee;
+    }
+    if linear {
+        xs.copy_from_slice(out);
+        (*u1, *u2) = (e1, e2);
+    }
+    linear
+}
+
 /// Response of one stage's pre-emphasis and ADAA average on its linear
 /// part, `(1 + b)/(1 + b·z⁻¹) · (1 + z⁻¹)/2`, at `freq_hz` and rate `fs`.
 fn stage_response(b: f64, freq_hz: f64, fs: f64) -> Complex<f64> {
@@ -383,19 +418,24 @@ impl SolidPreamp {
         while i0 < block.len() {
             let n = (block.len() - i0).min(CHUNK - (counter % CHUNK as u64) as usize);
             let xs = &mut block[i0..i0 + n];
-            stage_chunk(&curve, b, &mut st.u1, xs);
-            if level != target {
-                for x in xs.iter_mut() {
-                    level = smooth(level, target, a);
-                    *x *= level * g2;
+            let states = (&mut st.u1, &mut st.u2);
+            // The common case, a signal under the clip with Level settled,
+            // in one loop; else stage by stage.
+            if !(level == target && both_linear_chunk(curve.knee(), b, level * g2, states, xs)) {
+                stage_chunk(&curve, b, &mut st.u1, xs);
+                if level != target {
+                    for x in xs.iter_mut() {
+                        level = smooth(level, target, a);
+                        *x *= level * g2;
+                    }
+                } else {
+                    let g = level * g2;
+                    for x in xs.iter_mut() {
+                        *x *= g;
+                    }
                 }
-            } else {
-                let g = level * g2;
-                for x in xs.iter_mut() {
-                    *x *= g;
-                }
+                stage_chunk(&curve, b, &mut st.u2, xs);
             }
-            stage_chunk(&curve, b, &mut st.u2, xs);
             counter += n as u64;
             if counter.is_multiple_of(CHUNK as u64) {
                 st.u1 = flush(st.u1);
