@@ -38,8 +38,8 @@
 //! # Gain and make-up: how it compares with the tube preamp
 //!
 //! The clean gain is Gain + Level + [`MAKEUP_DB`] (69.6 dB), split evenly
-//! between the two stages as the tube preamp's two triode stages split
-//! theirs (about 35 dB each). 69.6 dB is the tube preamp's own small-signal
+//! between the two stages, as the tube preamp's comes from two like triode
+//! stages. 69.6 dB is the tube preamp's own small-signal
 //! gain above Gain + Level (12AX7 at bias 0: measured 69.62 dB at 1 kHz,
 //! the same at every Gain and Level), so at the same knobs both types give
 //! the same level for a clean signal, and A/B at the same settings is at the

@@ -31,10 +31,10 @@ pub(super) struct RailCurve {
     knee: f64,
     /// Width of the knee w = 2(V − a), volts.
     width: f64,
+    /// 1/w, per volt.
+    inv_width: f64,
     /// End of the knee b = a + w (the input that reaches the swing), volts.
     limit: f64,
-    /// The antiderivative at b: a²/2 + a·w + w²/3.
-    big_f_limit: f64,
 }
 
 impl RailCurve {
@@ -46,8 +46,8 @@ impl RailCurve {
             swing: swing_volts,
             knee,
             width,
+            inv_width: 1.0 / width,
             limit: knee + width,
-            big_f_limit: 0.5 * knee * knee + knee * width + width * width / 3.0,
         }
     }
 
@@ -56,62 +56,60 @@ impl RailCurve {
         self.knee
     }
 
-    /// The curve f(x).
+    /// The three regions in one branch-free form, for |x| = u: the part
+    /// below the knee m = min(u, a), the knee coordinate
+    /// t = clamp((u − a)/w, 0, 1) and the part beyond the knee
+    /// s = max(u − b, 0).
     #[inline(always)]
-    pub(super) fn value(&self, x: f64) -> f64 {
-        let u = x.abs();
-        let y = if u <= self.knee {
-            u
-        } else if u < self.limit {
-            let t = (u - self.knee) / self.width;
-            self.knee + self.width * t * (1.0 - 0.5 * t)
-        } else {
-            self.swing
-        };
-        y.copysign(x)
+    fn parts(&self, u: f64) -> (f64, f64, f64) {
+        let t = ((u - self.knee) * self.inv_width).clamp(0.0, 1.0);
+        (u.min(self.knee), t, (u - self.limit).max(0.0))
     }
 
-    /// The antiderivative F(x) = ∫₀ˣ f (even): x²/2 below the knee;
-    /// `a²/2 + a·w·t + w²·(t²/2 − t³/6)` in it; `F(b) + V·(|x| − b)`
-    /// beyond.
+    /// The curve f(x) = sgn(x)·(m + w·(t − t²/2)) (see [`Self::parts`]):
+    /// x itself below the knee (t = 0), ±V beyond it (t = 1).
+    #[inline(always)]
+    pub(super) fn value(&self, x: f64) -> f64 {
+        let (m, t, _) = self.parts(x.abs());
+        (m + self.width * t * (1.0 - 0.5 * t)).copysign(x)
+    }
+
+    /// The antiderivative F(x) = ∫₀ˣ f (even):
+    /// `m²/2 + a·w·t + w²·(t²/2 − t³/6) + V·s` (see [`Self::parts`]):
+    /// x²/2 below the knee, `F(b) + V·(|x| − b)` beyond it.
     #[inline(always)]
     pub(super) fn antiderivative(&self, x: f64) -> f64 {
-        let u = x.abs();
-        if u <= self.knee {
-            0.5 * u * u
-        } else if u < self.limit {
-            let (a, w) = (self.knee, self.width);
-            let t = (u - a) / w;
-            0.5 * a * a + w * (a * t + w * t * t * (0.5 - t / 6.0))
-        } else {
-            self.big_f_limit + self.swing * (u - self.limit)
-        }
+        let (m, t, s) = self.parts(x.abs());
+        let (a, w) = (self.knee, self.width);
+        0.5 * m * m + w * t * (a + w * t * (0.5 - t / 6.0)) + self.swing * s
     }
 
     /// First-order ADAA from the previous input `x_prev` (whose
     /// antiderivative is `big_f_prev`) to `x`: the curve averaged over the
     /// straight line between them, `(F(x) − F(x_prev))/(x − x_prev)`.
-    /// Returns it with F(x). Both ends below the knee: the exact average
-    /// `(x + x_prev)/2` (what the quotient is there, without its rounding);
-    /// both on the same flat top: ±V; a step of at most
-    /// [`ADAA_MIN_STEP_VOLTS`]: the curve at the mid-point. The result is
-    /// clamped to ±V, the range of any average of f, which also turns a NaN
-    /// into a finite value.
+    /// Returns it with F(x). Where the quotient is not needed it takes the
+    /// curve at the mid-point of the step, which is the average exactly
+    /// when both ends are below the knee (`(x + x_prev)/2`, without the
+    /// quotient's rounding) or on the same flat top (±V), and within 1e-9 V
+    /// of it for a step of at most [`ADAA_MIN_STEP_VOLTS`]. Both are
+    /// computed and one is picked, without a branch (a clipped signal
+    /// crosses between the regions unpredictably). The result is clamped
+    /// to ±V, the range of any average of f, which also turns a NaN into a
+    /// finite value.
     #[inline(always)]
     pub(super) fn adaa(&self, x: f64, x_prev: f64, big_f_prev: f64) -> (f64, f64) {
         let big_f = self.antiderivative(x);
         let (a, b) = (self.knee, self.limit);
-        let y = if x.abs() <= a && x_prev.abs() <= a {
-            0.5 * (x + x_prev)
-        } else if (x >= b && x_prev >= b) || (x <= -b && x_prev <= -b) {
-            self.swing.copysign(x)
+        let dx = x - x_prev;
+        let mid = self.value(0.5 * (x + x_prev));
+        let quotient = (big_f - big_f_prev) / dx;
+        let exact_mid = (x.abs() <= a && x_prev.abs() <= a)
+            || (x >= b && x_prev >= b)
+            || (x <= -b && x_prev <= -b);
+        let y = if exact_mid || dx.abs() <= ADAA_MIN_STEP_VOLTS {
+            mid
         } else {
-            let dx = x - x_prev;
-            if dx.abs() <= ADAA_MIN_STEP_VOLTS {
-                self.value(0.5 * (x + x_prev))
-            } else {
-                (big_f - big_f_prev) / dx
-            }
+            quotient
         };
         (y.max(-self.swing).min(self.swing), big_f)
     }
