@@ -24,6 +24,7 @@ pub mod oversampling;
 pub mod signals;
 pub(crate) mod simd;
 pub mod smoothing;
+pub mod solid;
 pub mod stage;
 pub mod transformer;
 pub mod tube;

@@ -46,6 +46,7 @@
 //! |---------------------------|---------------------------------|-----------------|
 //! | `tube::TriodeStage`       | [`TriodeSettings`]              | `set_tube_bias` |
 //! | `tube::Preamp`            | `tube::PreampSettings`          | `small_signal_response` |
+//! | `solid::SolidPreamp`      | `tube::PreampSettings`          | `small_signal_response` |
 //! | `transformer::DiBox`      | `transformer::DiSettings`       |                 |
 //! | `headphone::HeadphoneAmp` | `headphone::HeadphoneSettings`  |                 |
 //! | `mic::MicSource`          | `mic::MicSettings`              |                 |

@@ -52,6 +52,9 @@ mod table;
 mod tests;
 
 pub use ends::PreampPart;
+// Shared with the solid-state preamp (`crate::dsp::solid`).
+pub(crate) use adaa::adaa_compensation;
+pub(crate) use ends::{smooth, OnePoleHighPass, SvfHighPass};
 pub use koren::{KorenTriode, GRID_CONDUCTION_VOLTS};
 pub use preamp::{Preamp, PreampLanes, StereoPreamp};
 pub use stage::{StageCircuit, TriodeStage};

@@ -87,7 +87,7 @@ pub(super) fn adaa_value<M: MulAdd, L: Lane>(
 /// linear response of first-order ADAA times its compensation) lose at most
 /// `loss_db` at `f_hz`; 0 if no compensation is needed, at most 0.9.
 /// |H|² = 1 − (1 − cos ω)(1 − b)² / (2(1 + 2b·cos ω + b²)), monotone in b.
-pub(super) fn adaa_compensation(f_hz: f64, fs: f64, loss_db: f64) -> f64 {
+pub(crate) fn adaa_compensation(f_hz: f64, fs: f64, loss_db: f64) -> f64 {
     let c = (2.0 * PI * (f_hz / fs).min(0.5)).cos();
     let target = 1.0 - 10f64.powf(-loss_db / 10.0);
     let deficit = |b: f64| (1.0 - c) * (1.0 - b) * (1.0 - b) / (2.0 * (1.0 + 2.0 * b * c + b * b));

@@ -23,7 +23,7 @@ const INPUT_LIMIT_VOLTS: f64 = 1e4;
 /// One-pole smoothing step that lands exactly on the target once within
 /// 1e-9 of it (so the per-block "still smoothing" test turns false).
 #[inline(always)]
-pub(super) fn smooth(g: f64, target: f64, a: f64) -> f64 {
+pub(crate) fn smooth(g: f64, target: f64, a: f64) -> f64 {
     let next = g + a * (target - g);
     if (target - next).abs() <= 1e-9 * target.abs() {
         target
@@ -220,7 +220,7 @@ impl Ends {
 
 /// 2nd-order Butterworth high-pass, TPT state-variable form (Zavalishin / Simper).
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct SvfHighPass {
+pub(crate) struct SvfHighPass {
     /// Pre-warped integrator gain tan(π fc/fs).
     g: f64,
     /// Damping 1/Q = √2.
@@ -234,7 +234,7 @@ pub(super) struct SvfHighPass {
 }
 
 impl SvfHighPass {
-    pub(super) fn set(&mut self, fc: f64, fs: f64) {
+    pub(crate) fn set(&mut self, fc: f64, fs: f64) {
         self.g = (PI * (fc / fs).min(0.49)).tan();
         self.k = std::f64::consts::SQRT_2;
         self.a1 = 1.0 / (1.0 + self.g * (self.g + self.k));
@@ -244,7 +244,7 @@ impl SvfHighPass {
 
     /// One sample; `ic` holds the two integrator states.
     #[inline(always)]
-    pub(super) fn tick<M: MulAdd, L: Lane>(&self, ic: &mut [L; 2], v0: L) -> L {
+    pub(crate) fn tick<M: MulAdd, L: Lane>(&self, ic: &mut [L; 2], v0: L) -> L {
         let (s, m) = (L::splat, mad::<M, L>);
         let v3 = v0 - ic[1];
         let v1 = m(s(self.a1), ic[0], s(self.a2) * v3);
@@ -254,7 +254,7 @@ impl SvfHighPass {
         v0 - s(self.k) * v1 - v2
     }
 
-    pub(super) fn response(&self, freq_hz: f64, fs: f64) -> Complex<f64> {
+    pub(crate) fn response(&self, freq_hz: f64, fs: f64) -> Complex<f64> {
         let s = Complex::new(0.0, (PI * (freq_hz / fs).min(0.4999)).tan() / self.g);
         s * s / (s * s + s * self.k + 1.0)
     }
@@ -262,7 +262,7 @@ impl SvfHighPass {
 
 /// One-pole TPT high-pass (output coupling capacitor).
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct OnePoleHighPass {
+pub(crate) struct OnePoleHighPass {
     /// Pre-warped gain g/(1 + g).
     big_g: f64,
     /// tan(π fc/fs), for the response.
@@ -270,7 +270,7 @@ pub(super) struct OnePoleHighPass {
 }
 
 impl OnePoleHighPass {
-    pub(super) fn set(&mut self, fc: f64, fs: f64) {
+    pub(crate) fn set(&mut self, fc: f64, fs: f64) {
         self.g = (PI * (fc / fs).min(0.49)).tan();
         self.big_g = self.g / (1.0 + self.g);
     }
@@ -280,14 +280,14 @@ impl OnePoleHighPass {
     /// `lp = G·x + (1 − G)·s`, `s' = 2G·x + (1 − 2G)·s` (one multiply and
     /// one add on the loop-carried chain).
     #[inline(always)]
-    pub(super) fn tick<M: MulAdd, L: Lane>(&self, s: &mut L, x: L) -> L {
+    pub(crate) fn tick<M: MulAdd, L: Lane>(&self, s: &mut L, x: L) -> L {
         let (g, m) = (self.big_g, mad::<M, L>);
         let lp = m(*s, L::splat(1.0 - g), x * L::splat(g));
         *s = m(*s, L::splat(1.0 - 2.0 * g), x * L::splat(2.0 * g));
         x - lp
     }
 
-    pub(super) fn response(&self, freq_hz: f64, fs: f64) -> Complex<f64> {
+    pub(crate) fn response(&self, freq_hz: f64, fs: f64) -> Complex<f64> {
         let s = Complex::new(0.0, (PI * (freq_hz / fs).min(0.4999)).tan() / self.g);
         s / (s + 1.0)
     }

@@ -1,0 +1,471 @@
+//! The solid-state preamp ([`SolidPreamp`]): its controls, its three parts
+//! ([`PreampPart`]: the linear front and back at the ends' rate, the two
+//! op-amp stages at the stages' rate) and their block loops.
+//!
+//! Latency: 0 samples (plus the fractional ADAA group delay, ≈ 0.11
+//! oversampled samples per stage at 192 kHz, not an integer latency).
+//! Units: volts in at the mic input, volts out at the output level control.
+
+use super::curve::RailCurve;
+use super::{INPUT_STAGE_MAKEUP_DB, OUTPUT_STAGE_GAIN_DB, SWING_VOLTS};
+use crate::dsp::fma::Unfused;
+use crate::dsp::tube::{
+    adaa_compensation, smooth, HighPass, OnePoleHighPass, PreampPart, PreampSettings, SvfHighPass,
+};
+use crate::dsp::{db_to_gain, Lane, ProcessSpec};
+use num_complex::Complex;
+
+/// Input voltages are clamped to ±this (far beyond any real mic input; the
+/// tube preamp's guard).
+const INPUT_LIMIT_VOLTS: f64 = 1e4;
+/// Time constant of the internal gain smoothing (as the tube preamp's).
+const GAIN_SMOOTHING_MS: f64 = 2.0;
+/// The input coupling: 47 µF in each leg into the 1 kΩ bias resistor of
+/// each leg (differentially 23.5 µF into 2 kΩ): 1/(2π·2 kΩ·23.5 µF).
+const INPUT_COUPLING_HZ: f64 = 3.386;
+/// The ADAA pre-emphasis keeps each stage flat to this frequency ...
+const ADAA_FLAT_HZ: f64 = 20_000.0;
+/// ... within this loss (dB) (the tube stages' figures).
+const ADAA_FLAT_DB: f64 = 0.025;
+/// Samples per chunk of the stages' loop; the states are flushed of
+/// denormals where the absolute sample count reaches a multiple of it.
+const CHUNK: usize = 64;
+
+/// Per-sample state of one channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct ChannelState {
+    /// Input coupling integrator.
+    coupling: f64,
+    /// Input high-pass integrators.
+    hpf: [f64; 2],
+    /// Stage 1's last pre-emphasised input (the pre-emphasis state and the
+    /// ADAA's previous input at once).
+    u1: f64,
+    /// Stage 2's, likewise.
+    u2: f64,
+}
+
+/// A transformerless op-amp mic preamp, one channel: input coupling and
+/// high-pass, an instrumentation-amp gain stage (Gain), the Level
+/// attenuator, a fixed-gain output stage; both stages clip at their rails
+/// (see the module header of `solid.rs`). It takes the tube preamp's
+/// [`PreampSettings`] (its `tube` and `bias` mean nothing here) and offers
+/// the tube [`Preamp`](crate::dsp::tube::Preamp)'s methods with the same
+/// meaning, so a chain section can hold either. Runs its stages at the
+/// oversampled rate.
+#[derive(Clone, Debug)]
+pub struct SolidPreamp {
+    /// Current settings (clamped).
+    settings: PreampSettings,
+    /// Rate of the stages, Hz (oversampled in the chain).
+    fs: f64,
+    /// Rate of the linear ends (front and back), Hz.
+    ends_fs: f64,
+    /// The input coupling capacitors (one-pole high-pass).
+    coupling: OnePoleHighPass,
+    /// The input high-pass switch.
+    hpf: SvfHighPass,
+    /// Whether the input high-pass runs.
+    hpf_on: bool,
+    /// Set when the high-pass was just switched on (its state must start at 0).
+    hpf_restart: bool,
+    /// Both stages' static curve.
+    curve: RailCurve,
+    /// Pole b of the ADAA pre-emphasis (1 + b)/(1 + b·z⁻¹) at `fs`.
+    emphasis: f64,
+    /// Linear gain of stage 1 (Gain plus the input stage's make-up): target.
+    in_gain_target: f64,
+    /// Smoothed, at the ends' rate.
+    in_gain: f64,
+    /// Linear Level: target.
+    level_target: f64,
+    /// Smoothed, at the stages' rate.
+    level: f64,
+    /// Linear output level: target.
+    out_gain_target: f64,
+    /// Smoothed, at the ends' rate.
+    out_gain: f64,
+    /// Linear gain of the output stage (fixed).
+    out_stage_gain: f64,
+    /// One-pole smoothing coefficient at `fs`.
+    smooth_a: f64,
+    /// One-pole smoothing coefficient at `ends_fs`.
+    ends_smooth_a: f64,
+    /// Samples through the front since reset (flush positions).
+    front_counter: u64,
+    /// Samples through the stages since reset.
+    stages_counter: u64,
+    /// The channel's state.
+    state: ChannelState,
+}
+
+impl Default for SolidPreamp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The one-pole smoothing coefficient of [`GAIN_SMOOTHING_MS`] at `fs`.
+fn smoothing_coefficient(fs: f64) -> f64 {
+    -(-1.0 / (fs * GAIN_SMOOTHING_MS * 1e-3)).exp_m1()
+}
+
+/// |v| < 1e-30 to 0.
+#[inline(always)]
+fn flush(v: f64) -> f64 {
+    Lane::flush(v)
+}
+
+/// One stage over a chunk in place: the ADAA pre-emphasis
+/// `u[n] = (1 + b)·x[n] − b·u[n−1]`, then the curve averaged from u[n−1]
+/// to u[n] (`u` holds u[n−1] and is left at the last u). A chunk whose
+/// every u (and the u before it) is below the knee takes the linear loop,
+/// `(u[n] + u[n−1])/2`: what [`RailCurve::adaa`] gives there, bit for bit.
+#[inline(always)]
+fn stage_chunk(curve: &RailCurve, b: f64, u: &mut f64, xs: &mut [f64]) {
+    let mut us = [0.0; CHUNK];
+    let us = &mut us[..xs.len()];
+    let (c, knee) = (1.0 + b, curve.knee());
+    let mut e = *u;
+    let mut linear = e.abs() <= knee;
+    for (v, x) in us.iter_mut().zip(xs.iter()) {
+        e = c * *x - b * e;
+        *v = e;
+        linear &= e.abs() <= knee;
+    }
+    let mut prev = *u;
+    if linear {
+        for (x, v) in xs.iter_mut().zip(us.iter()) {
+            *x = 0.5 * (*v + prev);
+            prev = *v;
+        }
+    } else {
+        let mut big_f = curve.antiderivative(prev);
+        for (x, v) in xs.iter_mut().zip(us.iter()) {
+            let (y, f) = curve.adaa(*v, prev, big_f);
+            *x = y;
+            prev = *v;
+            big_f = f;
+        }
+    }
+    *u = e;
+}
+
+/// Both stages over a chunk in one loop, when every input of both stays
+/// below the knee (and Level is settled at `g`, times stage 2's gain): the
+/// two stages' linear recursions run side by side instead of one loop after
+/// the other. Leaves `xs` and the states alone and returns false when any
+/// input reaches the knee; otherwise gives bit for bit what
+/// [`stage_chunk`], the gain and [`stage_chunk`] again give.
+#[inline(always)]
+fn both_linear_chunk(
+    knee: f64,
+    b: f64,
+    g: f64,
+    (u1, u2): (&mut f64, &mut f64),
+    xs: &mut [f64],
+) -> bool {
+    let mut out = [0.0; CHUNK];
+    let out = &mut out[..xs.len()];
+    let c = 1.0 + b;
+    let (mut e1, mut e2) = (*u1, *u2);
+    let mut linear = e1.abs() <= knee && e2.abs() <= knee;
+    for (o, x) in out.iter_mut().zip(xs.iter()) {
+        let p1 = e1;
+        e1 = c * *x - b * e1;
+        let z = 0.5 * (e1 + p1) * g;
+        let p2 = e2;
+        e2 = c * z - b * e2;
+        *o = 0.5 * (e2 + p2);
+        linear &= e1.abs() <= knee && e2.abs() <= knee;
+    }
+    if linear {
+        xs.copy_from_slice(out);
+        (*u1, *u2) = (e1, e2);
+    }
+    linear
+}
+
+/// Response of one stage's pre-emphasis and ADAA average on its linear
+/// part, `(1 + b)/(1 + b·z⁻¹) · (1 + z⁻¹)/2`, at `freq_hz` and rate `fs`.
+fn stage_response(b: f64, freq_hz: f64, fs: f64) -> Complex<f64> {
+    let z1 = Complex::from_polar(1.0, -std::f64::consts::TAU * freq_hz / fs);
+    (1.0 + b) / (1.0 + b * z1) * (1.0 + z1) * 0.5
+}
+
+impl SolidPreamp {
+    /// Channels carried.
+    pub const CHANNELS: usize = 1;
+
+    /// A preamp with default settings, ready at 48 kHz (nothing to build:
+    /// `prepare` only sets the rate and resets).
+    pub fn new() -> Self {
+        let mut p = Self {
+            settings: PreampSettings::default(),
+            fs: 48_000.0,
+            ends_fs: 48_000.0,
+            coupling: OnePoleHighPass::default(),
+            hpf: SvfHighPass::default(),
+            hpf_on: false,
+            hpf_restart: false,
+            curve: RailCurve::new(SWING_VOLTS),
+            emphasis: 0.0,
+            in_gain_target: 1.0,
+            in_gain: 1.0,
+            level_target: 1.0,
+            level: 1.0,
+            out_gain_target: 1.0,
+            out_gain: 1.0,
+            out_stage_gain: db_to_gain(OUTPUT_STAGE_GAIN_DB),
+            smooth_a: 1.0,
+            ends_smooth_a: 1.0,
+            front_counter: 0,
+            stages_counter: 0,
+            state: ChannelState::default(),
+        };
+        p.set_rates(48_000.0, 48_000.0);
+        p.apply_settings(PreampSettings::default(), true);
+        p.reset();
+        p
+    }
+
+    /// Set every part's rate to `spec.sample_rate` and reset. Never
+    /// allocates (there is nothing to build).
+    pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.set_rates(spec.sample_rate, spec.sample_rate);
+        self.apply_settings(self.settings, true);
+        self.reset();
+    }
+
+    /// Every part at `fs`. Never allocates.
+    pub fn set_sample_rate(&mut self, fs: f64) {
+        self.set_rates(fs, fs);
+    }
+
+    /// Run the stages at `fs` and the linear ends at `ends_fs` (the host
+    /// rate around an oversampler; see [`PreampPart`]). Never allocates.
+    pub fn set_rates(&mut self, fs: f64, ends_fs: f64) {
+        self.fs = fs;
+        self.ends_fs = ends_fs;
+        self.emphasis = adaa_compensation(ADAA_FLAT_HZ, fs, ADAA_FLAT_DB);
+        self.smooth_a = smoothing_coefficient(fs);
+        self.ends_smooth_a = smoothing_coefficient(ends_fs);
+        self.coupling.set(INPUT_COUPLING_HZ, ends_fs);
+        if let Some(fc) = self.settings.hpf.cutoff_hz() {
+            self.hpf.set(fc, ends_fs);
+        }
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> PreampSettings {
+        self.settings
+    }
+
+    /// Apply settings; Gain, Level and the output level move with the
+    /// preamp's 2 ms smoothing. Never allocates.
+    pub fn set_settings(&mut self, s: PreampSettings) {
+        self.apply_settings(s, false);
+    }
+
+    /// Apply settings with no internal gain smoothing: for an instance
+    /// that a crossfade brings in, which is the smoothing. Never allocates.
+    pub fn set_settings_at_once(&mut self, s: PreampSettings) {
+        self.apply_settings(s, true);
+    }
+
+    fn apply_settings(&mut self, s: PreampSettings, force: bool) {
+        let fin =
+            |v: f64, d: f64, lo: f64, hi: f64| if v.is_finite() { v.clamp(lo, hi) } else { d };
+        let d = PreampSettings::default();
+        let s = PreampSettings {
+            gain_db: fin(s.gain_db, d.gain_db, 0.0, 60.0),
+            level_db: fin(s.level_db, d.level_db, -80.0, 0.0),
+            output_db: fin(s.output_db, d.output_db, -80.0, 24.0),
+            bias: fin(s.bias, 0.0, -1.0, 1.0),
+            ..s
+        };
+        let old = self.settings;
+        self.settings = s;
+        if force || s.hpf != old.hpf {
+            self.hpf_on = s.hpf.cutoff_hz().is_some();
+            if let Some(fc) = s.hpf.cutoff_hz() {
+                self.hpf.set(fc, self.ends_fs);
+            }
+            if old.hpf == HighPass::Off {
+                self.hpf_restart = true;
+            }
+        }
+        self.in_gain_target = db_to_gain(s.gain_db + INPUT_STAGE_MAKEUP_DB);
+        self.level_target = db_to_gain(s.level_db);
+        self.out_gain_target = db_to_gain(s.output_db);
+        if force {
+            self.in_gain = self.in_gain_target;
+            self.level = self.level_target;
+            self.out_gain = self.out_gain_target;
+        }
+    }
+
+    /// Back to rest: silence in gives exactly zero out, smoothed gains at
+    /// their targets, counters at zero. Never allocates.
+    pub fn reset(&mut self) {
+        self.state = ChannelState::default();
+        self.hpf_restart = false;
+        self.in_gain = self.in_gain_target;
+        self.level = self.level_target;
+        self.out_gain = self.out_gain_target;
+        self.front_counter = 0;
+        self.stages_counter = 0;
+    }
+
+    /// Linear small-signal gain from mic input to output at 1 kHz (what the
+    /// chain's auto-gain divides by): Gain + Level + the fixed make-up
+    /// ([`super::MAKEUP_DB`]) + output level, within 0.001 dB (the input
+    /// coupling and the ADAA's residual at 1 kHz).
+    pub fn small_signal_gain(&self) -> f64 {
+        self.small_signal_response(1000.0).norm()
+    }
+
+    /// Small-signal response at `freq_hz`, volts out per volt in: input
+    /// coupling, high-pass, both stages' ADAA average and pre-emphasis,
+    /// every gain (at their targets). The oversampler around the stages in
+    /// the chain is not included.
+    pub fn small_signal_response(&self, freq_hz: f64) -> Complex<f64> {
+        let hp = if self.hpf_on {
+            self.hpf.response(freq_hz, self.ends_fs)
+        } else {
+            Complex::new(1.0, 0.0)
+        };
+        let stage = stage_response(self.emphasis, freq_hz, self.fs);
+        hp * self.coupling.response(freq_hz, self.ends_fs)
+            * stage
+            * stage
+            * (self.in_gain_target * self.level_target * self.out_stage_gain * self.out_gain_target)
+    }
+
+    /// Static transfer curve: output volts for a mic-input voltage held
+    /// (the coupling capacitors left out; for plotting).
+    pub fn transfer_curve(&self, v_in: f64) -> f64 {
+        let c = &self.curve;
+        let v1 = c.value(v_in * self.in_gain_target);
+        c.value(v1 * self.level_target * self.out_stage_gain) * self.out_gain_target
+    }
+
+    /// Process one channel in place: mic-input volts in, output volts out,
+    /// every part at the stages' rate.
+    pub fn process(&mut self, block: &mut [f64]) {
+        self.process_part(PreampPart::Whole, block);
+    }
+
+    /// Run one part of the preamp over one channel in place. Never
+    /// allocates.
+    pub fn process_part(&mut self, part: PreampPart, block: &mut [f64]) {
+        match part {
+            PreampPart::Whole => {
+                self.front(block);
+                self.stages(block);
+                self.back(block);
+            }
+            PreampPart::Front => self.front(block),
+            PreampPart::Stages => self.stages(block),
+            PreampPart::Back => self.back(block),
+        }
+    }
+
+    /// The input end: guard, smoothed Gain, coupling, high-pass.
+    fn front(&mut self, block: &mut [f64]) {
+        let mut st = self.state;
+        if self.hpf_restart {
+            st.hpf = [0.0; 2];
+            self.hpf_restart = false;
+        }
+        let (a, target) = (self.ends_smooth_a, self.in_gain_target);
+        let mut g = self.in_gain;
+        let mut counter = self.front_counter;
+        for x in block.iter_mut() {
+            if g != target {
+                g = smooth(g, target, a);
+            }
+            let v = x.sanitize(INPUT_LIMIT_VOLTS) * g;
+            let mut v = self.coupling.tick::<Unfused, f64>(&mut st.coupling, v);
+            if self.hpf_on {
+                v = self.hpf.tick::<Unfused, f64>(&mut st.hpf, v);
+            }
+            *x = v;
+            counter += 1;
+            if counter.is_multiple_of(CHUNK as u64) {
+                st.coupling = flush(st.coupling);
+                st.hpf = [flush(st.hpf[0]), flush(st.hpf[1])];
+            }
+        }
+        if !(st.coupling.is_finite() && st.hpf[0].is_finite() && st.hpf[1].is_finite()) {
+            st.coupling = 0.0;
+            st.hpf = [0.0; 2];
+        }
+        self.in_gain = g;
+        self.front_counter = counter;
+        self.state = st;
+    }
+
+    /// The two stages and Level, chunk by chunk (chunks end where the
+    /// stages' sample count reaches multiples of `CHUNK`).
+    fn stages(&mut self, block: &mut [f64]) {
+        let (curve, b) = (self.curve, self.emphasis);
+        let (a, target, g2) = (self.smooth_a, self.level_target, self.out_stage_gain);
+        let mut st = self.state;
+        let mut level = self.level;
+        let mut counter = self.stages_counter;
+        let mut i0 = 0;
+        while i0 < block.len() {
+            let n = (block.len() - i0).min(CHUNK - (counter % CHUNK as u64) as usize);
+            let xs = &mut block[i0..i0 + n];
+            let states = (&mut st.u1, &mut st.u2);
+            // The common case, a signal under the clip with Level settled,
+            // in one loop; else stage by stage.
+            if !(level == target && both_linear_chunk(curve.knee(), b, level * g2, states, xs)) {
+                stage_chunk(&curve, b, &mut st.u1, xs);
+                if level != target {
+                    for x in xs.iter_mut() {
+                        level = smooth(level, target, a);
+                        *x *= level * g2;
+                    }
+                } else {
+                    let g = level * g2;
+                    for x in xs.iter_mut() {
+                        *x *= g;
+                    }
+                }
+                stage_chunk(&curve, b, &mut st.u2, xs);
+            }
+            counter += n as u64;
+            if counter.is_multiple_of(CHUNK as u64) {
+                st.u1 = flush(st.u1);
+                st.u2 = flush(st.u2);
+            }
+            if !(st.u1.is_finite() && st.u2.is_finite()) {
+                st.u1 = 0.0;
+                st.u2 = 0.0;
+            }
+            i0 += n;
+        }
+        self.level = level;
+        self.stages_counter = counter;
+        self.state = st;
+    }
+
+    /// The output end: the smoothed output level.
+    fn back(&mut self, block: &mut [f64]) {
+        let (a, target) = (self.ends_smooth_a, self.out_gain_target);
+        let mut g = self.out_gain;
+        if g != target {
+            for y in block.iter_mut() {
+                g = smooth(g, target, a);
+                *y *= g;
+            }
+        } else {
+            for y in block.iter_mut() {
+                *y *= g;
+            }
+        }
+        self.out_gain = g;
+    }
+}
