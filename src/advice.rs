@@ -40,6 +40,9 @@
 //!   ([`mic_shift`], `MicModel::impedance`). A mic chosen with the preamp
 //!   out, or with the DI in, says what the setting does there.
 //!
+//! - **Tube settings on the solid-state preamp**: Tube and Bias mean
+//!   nothing to an op-amp pre; the advice says so when they are moved.
+//!
 //! Meter rules (with [`ChainMeters`]):
 //! - **Preamp clipping before the tube**: the first grid's peak reaches the
 //!   grid-conduction voltage. The grid swings about its bias b, so the swing
@@ -58,11 +61,12 @@ use std::f64::consts::PI;
 
 use num_complex::Complex;
 
-use crate::dsp::chain::{ChainSettings, Source};
+use crate::dsp::chain::{ChainSettings, PreampType, Source};
 use crate::dsp::headphone::HeadphoneModel;
 use crate::dsp::meters::ChainMeters;
 use crate::dsp::mic::MicModel;
 use crate::dsp::transformer::{DiSource, CABLE_FARAD_PER_M};
+use crate::dsp::tube::TubeType;
 use crate::dsp::{db_to_gain, full_scale_peak_volts, gain_to_db};
 
 /// Where in the chain an advice applies (the editor shows it on that panel).
@@ -268,6 +272,15 @@ pub fn advise(s: &ChainSettings, meters: Option<&ChainMeters>) -> Vec<Advice> {
     }
 
     // --- preamp --------------------------------------------------------------
+    if s.pre_on
+        && s.pre_type == PreampType::SolidState
+        && (s.preamp.bias != 0.0 || s.preamp.tube != TubeType::Tube12AX7)
+    {
+        out.push(info(
+            Stage::Preamp,
+            "The solid-state preamp has no tubes: Tube and Bias do nothing while it is chosen (they come back with Preamp Type = Tube).".to_string(),
+        ));
+    }
     if let Some(m) = meters.filter(|_| s.pre_on) {
         let conduction = m.grid_conduction_volts;
         let over = |i: usize| {
@@ -668,6 +681,17 @@ mod tests {
         s.pre_on = true;
         s.di_on = true;
         assert!(has(&advise(&s, None), "A mic and the DI at once"));
+    }
+
+    #[test]
+    fn tube_settings_on_the_solid_state_preamp() {
+        let mut s = base();
+        s.pre_type = PreampType::SolidState;
+        assert!(!has(&advise(&s, None), "no tubes"));
+        s.preamp.bias = 0.5;
+        assert!(has(&advise(&s, None), "no tubes"));
+        s.pre_type = PreampType::Tube;
+        assert!(!has(&advise(&s, None), "no tubes"));
     }
 
     /// Independent of `divider_shift`: a 1 Hz linear grid over 20 Hz … 20 kHz.

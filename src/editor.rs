@@ -414,7 +414,7 @@ impl App {
             }
             plots::plot(
                 &mut c[2],
-                "Tube transfer curve (V out vs mic V in; |peak| marked)",
+                "Preamp transfer curve (V out vs mic V in; |peak| marked)",
                 s2,
                 &Axes {
                     x: (-span, span),

@@ -4,7 +4,7 @@
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
 //! `bypass`, `compare`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
-//! `mains_hz`, `di_source`, `di_load`, `cable_m`; mic: `mic`, `in_z`; preamp: `pre_on`, `gain`, `level`,
+//! `mains_hz`, `di_source`, `di_load`, `cable_m`; mic: `mic`, `in_z`; preamp: `pre_on`, `pre_type`, `gain`, `level`,
 //! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`; headphone amp: `hp_on`,
 //! `amp_z`, `amp_vol`, `amp_swing`, `hp_model`, `hp_norm`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
@@ -18,7 +18,7 @@ use std::sync::{Arc, RwLock};
 use nice_plug::plugin::ParamValue;
 use nice_plug::prelude::*;
 
-use crate::dsp::chain::{ChainSettings, Source};
+use crate::dsp::chain::{ChainSettings, PreampType, Source};
 use crate::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
 use crate::dsp::mic::{MicModel, MicSettings, IN_Z_OHMS};
 use crate::dsp::oversampling::Quality;
@@ -195,6 +195,17 @@ impl InZParam {
     pub fn ohms(self) -> f64 {
         IN_Z_OHMS[self as usize]
     }
+}
+
+/// Which preamp.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreTypeParam {
+    #[id = "tube"]
+    #[name = "Tube"]
+    Tube,
+    #[id = "solid_state"]
+    #[name = "Solid-state"]
+    SolidState,
 }
 
 /// Tube type of both preamp stages.
@@ -438,9 +449,12 @@ impl MicParams {
 /// Preamp group.
 #[derive(Params)]
 pub struct PreampParams {
-    /// Tube preamp switched in.
+    /// Preamp switched in.
     #[id = "pre_on"]
     pub on: BoolParam,
+    /// Tube or solid-state.
+    #[id = "pre_type"]
+    pub pre_type: EnumParam<PreTypeParam>,
     /// Gain at the mic input.
     #[id = "gain"]
     pub gain: FloatParam,
@@ -622,6 +636,7 @@ impl Default for TubelineParams {
             },
             preamp: PreampParams {
                 on: on_off("Preamp", true),
+                pre_type: EnumParam::new("Preamp Type", PreTypeParam::Tube),
                 gain: db_param("Gain", 20.0, GAIN_RANGE_DB),
                 level: db_param("Level", -20.0, LEVEL_RANGE_DB),
                 tube: EnumParam::new("Tube", TubeParam::T12AX7),
@@ -727,6 +742,10 @@ impl TubelineParams {
             di: self.di.to_dsp(),
             mic: self.mic.to_dsp(),
             pre_on: self.preamp.on.value(),
+            pre_type: match self.preamp.pre_type.value() {
+                PreTypeParam::Tube => PreampType::Tube,
+                PreTypeParam::SolidState => PreampType::SolidState,
+            },
             preamp: self.preamp.to_dsp(),
             auto_gain: self.preamp.auto_gain.value(),
             hp_on: self.headphone.on.value(),

@@ -223,6 +223,23 @@ const FACTORY: &[FactoryEntry] = &[
         ],
     ),
     (
+        "Tube against solid-state at the same gain",
+        "The same vocal mic, Gain and Level into the clean op-amp pre of an interface \
+         (THAT 1510 class, clipping at +21.7 dBu) instead of the two triodes: switch \
+         Preamp Type between Solid-state and Tube to hear what the tubes add. Both play \
+         at the same level at these settings, and Auto Gain keeps them matched, so the \
+         difference is character, not loudness.",
+        &[
+            ("source", "mic"),
+            ("pre_on", "on"),
+            ("pre_type", "solid_state"),
+            ("gain", "40"),
+            ("level", "-20"),
+            ("hpf", "80 Hz"),
+            ("auto_gain", "on"),
+        ],
+    ),
+    (
         "Pushed tube bass",
         "A passive bass through a DI into the preamp with the Gain high: the first grid \
          conducts on the peaks, its coupling capacitor charges and the tone thickens and \

@@ -1632,7 +1632,7 @@ fn every_parameter_text_parses_back_to_its_value() {
 }
 
 /// Every parameter's string ID (src/params.rs).
-const PARAM_STRING_IDS: [&str; 34] = [
+const PARAM_STRING_IDS: [&str; 35] = [
     "cal",
     "source",
     "in_trim",
@@ -1647,6 +1647,7 @@ const PARAM_STRING_IDS: [&str; 34] = [
     "mic",
     "in_z",
     "pre_on",
+    "pre_type",
     "gain",
     "level",
     "tube",

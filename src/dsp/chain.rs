@@ -144,7 +144,9 @@ mod section;
 mod settings;
 
 pub use preroll::PRE_ROLL_S;
-pub use settings::{ChainSettings, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB, PRO_LINE_DBU};
+pub use settings::{
+    ChainSettings, PreampType, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB, PRO_LINE_DBU,
+};
 
 // Everything the chain takes from the rest of the DSP core, in one place:
 // the submodules import it from here (`use super::…`).
@@ -159,6 +161,7 @@ use super::mic::{MicSettings, MicSource, LATENCY as MIC_LATENCY};
 use super::oversampling::{latency_for, Oversampler, Quality};
 use super::simd::Kernel;
 use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
+use super::solid::SolidPreamp;
 use super::stage::Stage;
 use super::transformer::{DiBox, DiSettings};
 use super::tube::{Preamp, PreampPart, PreampSettings, StereoPreamp, GRID_CONDUCTION_VOLTS};

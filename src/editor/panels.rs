@@ -205,6 +205,7 @@ fn body(
                 controls.toggle(ui, "auto_gain", &p.preamp.auto_gain);
             });
             faceplate::divider(ui);
+            controls.choice(ui, "pre_type", &p.preamp.pre_type);
             controls.choice(ui, "tube", &p.preamp.tube);
             controls.slider(ui, "bias", &p.preamp.bias);
             controls.choice(ui, "hpf", &p.preamp.hpf);

@@ -34,10 +34,11 @@ use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
 use num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use crate::dsp::chain::ChainSettings;
+use crate::dsp::chain::{ChainSettings, PreampType};
 use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
 use crate::dsp::mic::{MicModel, MicSource};
 use crate::dsp::oversampling::Oversampler;
+use crate::dsp::solid::SolidPreamp;
 use crate::dsp::stage::Stage;
 use crate::dsp::transformer::DiBox;
 use crate::dsp::tube::{Preamp, PreampSettings};
@@ -191,6 +192,8 @@ pub struct ResponseModel {
     /// The mic's loading of the preamp input (with the preamp).
     mic: MicSource,
     preamp: Preamp,
+    /// The solid-state preamp (`pre_type`).
+    solid: SolidPreamp,
     oversampler: Oversampler,
     headphone: HeadphoneAmp,
     /// Settings of the cached curve.
@@ -223,6 +226,7 @@ impl ResponseModel {
             di,
             mic,
             preamp: Preamp::new(),
+            solid: SolidPreamp::new(),
             oversampler,
             headphone,
             cached: None,
@@ -247,17 +251,18 @@ impl ResponseModel {
         self.oversampler.configure(s.quality, factor);
         if factor != self.factor {
             self.factor = factor;
-            self.preamp.prepare(&ProcessSpec::new(
-                self.sample_rate * factor as f64,
-                MAX_BLOCK * factor,
-            ));
+            let os_spec = ProcessSpec::new(self.sample_rate * factor as f64, MAX_BLOCK * factor);
+            self.preamp.prepare(&os_spec);
+            self.solid.prepare(&os_spec);
         }
         self.di.set_settings(s.di);
         self.mic.set_settings(s.mic);
-        self.preamp.set_settings(PreampSettings {
+        let preamp = PreampSettings {
             output_db: 0.0,
             ..s.preamp
-        });
+        };
+        self.preamp.set_settings(preamp);
+        self.solid.set_settings(preamp);
         self.headphone.set_settings(s.headphone);
         let h = |f: f64| self.response(s, f);
         let reference = 20.0 * h(1000.0).norm().log10();
@@ -279,7 +284,7 @@ impl ResponseModel {
             // it (`ChainSettings::auto_gain_static_gain`).
             let static_gain = s.auto_gain_static_gain(
                 self.di.response(1000.0).norm(),
-                self.mic.response(1000.0).norm() * self.preamp.small_signal_gain(),
+                self.mic.response(1000.0).norm() * self.preamp_response(1000.0).norm(),
             );
             if static_gain.is_finite() && static_gain > 1e-12 {
                 g /= static_gain;
@@ -297,7 +302,7 @@ impl ResponseModel {
         }
         if s.pre_on {
             h *= self.mic.response(freq_hz)
-                * self.preamp.small_signal_response(freq_hz)
+                * self.preamp_response(freq_hz)
                 * self.oversampler.response(freq_hz)
                 * db_to_gain(s.preamp.output_db);
         }
@@ -307,14 +312,38 @@ impl ResponseModel {
         h
     }
 
+    /// Whether the cached settings choose the solid-state preamp.
+    fn solid_state(&self) -> bool {
+        self.cached
+            .is_some_and(|s| s.pre_type == PreampType::SolidState)
+    }
+
+    /// The chosen preamp's small-signal response at `freq_hz`.
+    fn preamp_response(&self, freq_hz: f64) -> Complex<f64> {
+        if self.solid_state() {
+            self.solid.small_signal_response(freq_hz)
+        } else {
+            self.preamp.small_signal_response(freq_hz)
+        }
+    }
+
+    /// The chosen preamp's static transfer curve at `v_in` volts.
+    fn transfer(&self, v_in: f64) -> f64 {
+        if self.solid_state() {
+            self.solid.transfer_curve(v_in)
+        } else {
+            self.preamp.transfer_curve(v_in)
+        }
+    }
+
     /// Twice the mic-input voltage at which the transfer curve has covered
     /// 90 % of its positive swing (the interesting part of the curve).
     pub fn transfer_span(&self) -> f64 {
-        let y0 = self.preamp.transfer_curve(0.0);
-        let top = self.preamp.transfer_curve(10.0) - y0;
+        let y0 = self.transfer(0.0);
+        let top = self.transfer(10.0) - y0;
         let mut x = 1e-6;
         while x < 10.0 {
-            if (self.preamp.transfer_curve(x) - y0).abs() >= 0.9 * top.abs() {
+            if (self.transfer(x) - y0).abs() >= 0.9 * top.abs() {
                 return 2.0 * x;
             }
             x *= 1.1;
@@ -322,13 +351,13 @@ impl ResponseModel {
         10.0
     }
 
-    /// The tube's transfer curve for the cached settings: (mic input volts,
-    /// output volts) over ±`span_volts`.
+    /// The preamp's transfer curve for the cached settings: (mic input
+    /// volts, output volts) over ±`span_volts`.
     pub fn transfer_curve(&self, span_volts: f64) -> Vec<(f64, f64)> {
         (0..=200)
             .map(|i| {
                 let x = span_volts * (i as f64 / 100.0 - 1.0);
-                (x, self.preamp.transfer_curve(x))
+                (x, self.transfer(x))
             })
             .collect()
     }

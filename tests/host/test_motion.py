@@ -91,6 +91,7 @@ MOVES = {
     "cable_m": (3.0, 30.0),
     "mic": ("Dynamic", "Ribbon"),
     "input_impedance": ("2.4 kohm", "300 ohm"),
+    "preamp_type": ("Tube", "Solid-state"),
 }
 
 

@@ -71,6 +71,7 @@ MIC_PARAMETERS = {
 }
 PREAMP_PARAMETERS = {
     "preamp": "Preamp",
+    "preamp_type": "Preamp Type",
     "gain_db": "Gain (dB)",
     "level_db": "Level (dB)",
     "tube": "Tube",

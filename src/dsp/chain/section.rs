@@ -27,10 +27,10 @@
 //! channel. [`Section::run_channels`] hides the difference from the chain.
 
 use super::chunk::ChannelState;
-use super::settings::{quality_factor, SectionSettings};
+use super::settings::{quality_factor, PreampType, SectionSettings};
 use super::{
-    MicSource, Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, Stage,
-    StereoPreamp, MIC_LATENCY,
+    MicSource, Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, SolidPreamp,
+    Stage, StereoPreamp, MIC_LATENCY,
 };
 
 /// What the chain needs of the preamp of its oversampled section:
@@ -160,8 +160,12 @@ pub(super) struct Section {
     pub(super) mics: Vec<MicSource>,
     /// One oversampler per channel.
     pub(super) oversamplers: Vec<Oversampler>,
-    /// The preamps (a stereo pair in the lanes of one).
+    /// The tube preamps (a stereo pair in the lanes of one).
     pub(super) preamps: Preamps,
+    /// The solid-state preamps, one per channel (the section runs these
+    /// instead of the tubes when its settings say so; both kinds are kept
+    /// set up, so a change of type is a change of section like any other).
+    pub(super) solids: Vec<SolidPreamp>,
     /// The settings in force.
     pub(super) settings: SectionSettings,
     /// Small-signal gain at 1 kHz of the mic loading and the preamp with
@@ -176,6 +180,7 @@ impl Section {
             mics: (0..num_channels).map(|_| MicSource::new()).collect(),
             oversamplers: (0..num_channels).map(|_| Oversampler::new()).collect(),
             preamps: Preamps::for_channels(num_channels),
+            solids: (0..num_channels).map(|_| SolidPreamp::new()).collect(),
             settings: s,
             gain: 1.0,
         }
@@ -191,11 +196,15 @@ impl Section {
             os.prepare(spec);
         }
         let factor = quality_factor(self.settings.quality);
-        self.preamps.prepare(&ProcessSpec {
+        let os_spec = ProcessSpec {
             sample_rate: spec.sample_rate * factor as f64,
             max_block: spec.max_block * factor,
             ..*spec
-        });
+        };
+        self.preamps.prepare(&os_spec);
+        for p in &mut self.solids {
+            p.prepare(&os_spec);
+        }
         let s = self.settings;
         // Force the rates and the configuration.
         self.settings.quality = match s.quality {
@@ -215,13 +224,23 @@ impl Section {
                 os.configure(s.quality, factor);
             }
             self.preamps.set_rates(host_rate * factor as f64, host_rate);
+            for p in &mut self.solids {
+                p.set_rates(host_rate * factor as f64, host_rate);
+            }
         }
         self.preamps.set_settings_at_once(s.preamp);
+        for p in &mut self.solids {
+            p.set_settings_at_once(s.preamp);
+        }
         for mic in &mut self.mics {
             mic.set_settings(s.mic);
         }
         let mic_gain = self.mics.first().map_or(1.0, |m| m.response(1000.0).norm());
-        self.gain = mic_gain * self.preamps.small_signal_gain().unwrap_or(1.0);
+        let preamp_gain = match s.pre_type {
+            PreampType::Tube => self.preamps.small_signal_gain(),
+            PreampType::SolidState => self.solids.first().map(|p| p.small_signal_gain()),
+        };
+        self.gain = mic_gain * preamp_gain.unwrap_or(1.0);
         self.settings = s;
     }
 
@@ -234,6 +253,9 @@ impl Section {
             os.reset();
         }
         self.preamps.reset();
+        for p in &mut self.solids {
+            p.reset();
+        }
     }
 
     /// Latency in host samples: the mic loading's and the oversampler's.
@@ -275,36 +297,66 @@ impl Section {
 
     /// Run channel `k` in place (host-rate volts in and out).
     fn process_mono(&mut self, k: usize, x: &mut [f64]) {
-        if let (Preamps::PerChannel(v), Some(os), Some(mic)) = (
-            &mut self.preamps,
-            self.oversamplers.get_mut(k),
-            self.mics.get_mut(k),
-        ) {
-            if let Some(p) = v.get_mut(k) {
-                mic.process(x);
-                p.process_part(PreampPart::Front, x);
-                os.upsample(x);
-                p.process_part(PreampPart::Stages, os.oversampled());
-                os.downsample(x);
-                p.process_part(PreampPart::Back, x);
+        let (Some(os), Some(mic)) = (self.oversamplers.get_mut(k), self.mics.get_mut(k)) else {
+            return;
+        };
+        mic.process(x);
+        match self.settings.pre_type {
+            PreampType::Tube => {
+                if let Preamps::PerChannel(v) = &mut self.preamps {
+                    if let Some(p) = v.get_mut(k) {
+                        p.process_part(PreampPart::Front, x);
+                        os.upsample(x);
+                        p.process_part(PreampPart::Stages, os.oversampled());
+                        os.downsample(x);
+                        p.process_part(PreampPart::Back, x);
+                    }
+                }
+            }
+            PreampType::SolidState => {
+                if let Some(p) = self.solids.get_mut(k) {
+                    p.process_part(PreampPart::Front, x);
+                    os.upsample(x);
+                    p.process_part(PreampPart::Stages, os.oversampled());
+                    os.downsample(x);
+                    p.process_part(PreampPart::Back, x);
+                }
             }
         }
     }
 
-    /// Run a stereo pair in place, both channels in the lanes of one
-    /// preamp and their oversamplers in one loop.
+    /// Run a stereo pair in place: the tubes in the lanes of one preamp,
+    /// the oversamplers in one loop (the solid-state pre, a few operations
+    /// per sample, one per channel).
     fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
-        if let (Preamps::Pair(p), [a, b], [ma, mb]) = (
+        let ([a, b], [ma, mb]) = (&mut self.oversamplers[..], &mut self.mics[..]) else {
+            return;
+        };
+        MicSource::process_pair(ma, mb, left, right);
+        match (
+            self.settings.pre_type,
             &mut self.preamps,
-            &mut self.oversamplers[..],
-            &mut self.mics[..],
+            &mut self.solids[..],
         ) {
-            MicSource::process_pair(ma, mb, left, right);
-            p.process_stereo_part(PreampPart::Front, left, right);
-            Oversampler::upsample_pair(a, b, left, right);
-            p.process_stereo_part(PreampPart::Stages, a.oversampled(), b.oversampled());
-            Oversampler::downsample_pair(a, b, left, right);
-            p.process_stereo_part(PreampPart::Back, left, right);
+            (PreampType::Tube, Preamps::Pair(p), _) => {
+                p.process_stereo_part(PreampPart::Front, left, right);
+                Oversampler::upsample_pair(a, b, left, right);
+                p.process_stereo_part(PreampPart::Stages, a.oversampled(), b.oversampled());
+                Oversampler::downsample_pair(a, b, left, right);
+                p.process_stereo_part(PreampPart::Back, left, right);
+            }
+            (PreampType::SolidState, _, [pa, pb]) => {
+                pa.process_part(PreampPart::Front, left);
+                pb.process_part(PreampPart::Front, right);
+                Oversampler::upsample_pair(a, b, left, right);
+                pa.process_part(PreampPart::Stages, a.oversampled());
+                pb.process_part(PreampPart::Stages, b.oversampled());
+                Oversampler::downsample_pair(a, b, left, right);
+                pa.process_part(PreampPart::Back, left);
+                pb.process_part(PreampPart::Back, right);
+            }
+            // (Two channels always have a pair preamp and two solids.)
+            _ => {}
         }
     }
 }

@@ -44,6 +44,16 @@ pub const PAD_DB: f64 = -20.0;
 /// measured from.
 pub const PRO_LINE_DBU: f64 = 4.0;
 
+/// Which preamp the section runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum PreampType {
+    /// Two triode stages (`tube::Preamp`).
+    #[default]
+    Tube,
+    /// A transformerless op-amp pre, as in an interface (`solid::SolidPreamp`).
+    SolidState,
+}
+
 /// What the track stands for electrically.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -111,8 +121,11 @@ pub struct ChainSettings {
     /// The microphone feeding the preamp and the preamp's input impedance
     /// (they act with the preamp: it is its input that loads the mic).
     pub mic: MicSettings,
-    /// Tube preamp switched in.
+    /// Preamp switched in.
     pub pre_on: bool,
+    /// Which preamp: the tube one or the solid-state reference (same
+    /// controls, `preamp`).
+    pub pre_type: PreampType,
     /// Tube preamp settings (`output_db` is applied by the chain, after the
     /// auto-gain).
     pub preamp: PreampSettings,
@@ -141,6 +154,7 @@ impl Default for ChainSettings {
             di: DiSettings::default(),
             mic: MicSettings::default(),
             pre_on: false,
+            pre_type: PreampType::Tube,
             preamp: PreampSettings::default(),
             auto_gain: true,
             hp_on: false,
@@ -236,6 +250,8 @@ pub(super) struct SectionSettings {
     pub(super) polarity: f64,
     /// The mic and the input impedance it sees.
     pub(super) mic: MicSettings,
+    /// Which preamp runs.
+    pub(super) pre_type: PreampType,
 }
 
 impl SectionSettings {
@@ -247,6 +263,7 @@ impl SectionSettings {
             drive,
             polarity: s.polarity_sign(),
             mic: s.mic,
+            pre_type: s.pre_type,
         }
     }
 }
