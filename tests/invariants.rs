@@ -3,7 +3,7 @@
 
 mod util;
 
-use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::chain::{Chain, ChainSettings, PreampType, Source};
 use tubeline::dsp::headphone::{HeadphoneModel, HeadphoneSettings};
 use tubeline::dsp::mic::{MicModel, MicSettings};
 use tubeline::dsp::oversampling::Quality;
@@ -198,7 +198,7 @@ fn run_automated(block: usize, isa: Isa) -> Vec<Vec<f32>> {
     let sr = 48_000.0;
     let len = 30_000;
     let input = stereo(len, sr);
-    let changes: [(usize, ChainSettings); 12] = [
+    let changes: [(usize, ChainSettings); 13] = [
         (0, ChainSettings::default()),
         (400, with_headphone()),
         (
@@ -220,6 +220,13 @@ fn run_automated(block: usize, isa: Isa) -> Vec<Vec<f32>> {
                     model: MicModel::Dynamic,
                     in_z_ohms: 300.0,
                 },
+                ..with_preamp()
+            },
+        ),
+        (
+            1_700,
+            ChainSettings {
+                pre_type: PreampType::SolidState,
                 ..with_preamp()
             },
         ),
