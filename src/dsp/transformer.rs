@@ -54,7 +54,8 @@
 //! - here: the settings, the component values and every other constant;
 //! - `transformer/di.rs`: `DiBox`, the stage: its circuit (`DiBox::
 //!   components`), the hum;
-//! - `transformer/model.rs`: what the DI and other transformers share: the circuit's linear model as a filter cascade, the core coupled
+//! - `transformer/model.rs`: what the DI and the mic input transformer
+//!   share: the circuit's linear model as a filter cascade, the core coupled
 //!   to it, decimated, and the per-sample update (`TransformerModel`);
 //! - `transformer/linear.rs`: the linear model's maths (polynomial roots,
 //!   the direct-form I section, the magnitude-matched design);
@@ -81,12 +82,14 @@
 mod di;
 pub(crate) mod ja;
 mod linear;
+mod mic_input;
 mod model;
 #[cfg(test)]
 mod tests;
 
 pub use di::DiBox;
 use ja::JaMaterial;
+pub use mic_input::{MicTransformer, MicTransformerSettings, NOMINAL_RATIO, RATED_IN_Z_OHMS};
 
 // ---------------------------------------------------------------- settings --
 

@@ -245,6 +245,15 @@ impl TransformerModel {
         }
     }
 
+    /// The complex pole pair of the analog model, if any: (natural
+    /// frequency Hz, Q).
+    pub(super) fn resonance(&self) -> Option<(f64, f64)> {
+        self.analog[..self.n_fac]
+            .iter()
+            .find(|s| s.order == 2)
+            .map(|s| (s.w0 / (2.0 * std::f64::consts::PI), s.a[0].sqrt() / s.a[1]))
+    }
+
     /// Recompute the analog model (poles, gains, core constants) of `c`.
     pub(super) fn design(&mut self, c: &Ladder) {
         let (rs, ls, cs) = (c.rs, c.ls, c.cs);
