@@ -42,16 +42,17 @@
 //!
 //! # How the stages fit
 //!
-//! | stage                     | settings                        | what it maps    |
-//! |---------------------------|---------------------------------|-----------------|
-//! | `tube::TriodeStage`       | [`TriodeSettings`]              | `set_tube_bias` |
-//! | `tube::Preamp`            | `tube::PreampSettings`          | `small_signal_response` |
-//! | `solid::SolidPreamp`      | `tube::PreampSettings`          | `small_signal_response` |
-//! | `transformer::DiBox`      | `transformer::DiSettings`       |                 |
-//! | `headphone::HeadphoneAmp` | `headphone::HeadphoneSettings`  |                 |
-//! | `mic::MicSource`          | `mic::MicSettings`              |                 |
-//! | `delay::DelayLine`        | [`DelaySettings`]               | `set_delay(_faded)` |
-//! | [`OversamplerStage`]      | [`OversamplingSettings`]        | `configure`     |
+//! | stage                         | settings                              | what it maps            |
+//! |-------------------------------|---------------------------------------|-------------------------|
+//! | `tube::TriodeStage`           | [`TriodeSettings`]                    | `set_tube_bias`         |
+//! | `tube::Preamp`                | `tube::PreampSettings`                | `small_signal_response` |
+//! | `solid::SolidPreamp`          | `tube::PreampSettings`                | `small_signal_response` |
+//! | `transformer::DiBox`          | `transformer::DiSettings`             |                         |
+//! | `transformer::MicTransformer` | `transformer::MicTransformerSettings` |                         |
+//! | `headphone::HeadphoneAmp`     | `headphone::HeadphoneSettings`        |                         |
+//! | `mic::MicSource`              | `mic::MicSettings`                    |                         |
+//! | `delay::DelayLine`            | [`DelaySettings`]                     | `set_delay(_faded)`     |
+//! | [`OversamplerStage`]          | [`OversamplingSettings`]              | `configure`             |
 //!
 //! A delay line's capacity is part of making it (its own
 //! `DelayLine::prepare(max_delay)`), not of the stream, so its

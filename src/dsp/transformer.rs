@@ -52,9 +52,11 @@
 //! # Where each part lives
 //!
 //! - here: the settings, the component values and every other constant;
-//! - `transformer/di.rs`: `DiBox`, the stage: the circuit's linear model as
-//!   a filter cascade, the core coupled to it, hum, and the per-sample update
-//!   (`DiBox::run`);
+//! - `transformer/di.rs`: `DiBox`, the stage: its circuit (`DiBox::
+//!   components`), the hum;
+//! - `transformer/model.rs`: what the DI and the mic input transformer
+//!   share: the circuit's linear model as a filter cascade, the core coupled
+//!   to it, decimated, and the per-sample update (`TransformerModel`);
 //! - `transformer/linear.rs`: the linear model's maths (polynomial roots,
 //!   the direct-form I section, the magnitude-matched design);
 //! - `transformer/ja.rs`: the Jiles-Atherton core (its equation and its
@@ -80,11 +82,14 @@
 mod di;
 pub(crate) mod ja;
 mod linear;
+mod mic_input;
+mod model;
 #[cfg(test)]
 mod tests;
 
 pub use di::DiBox;
 use ja::JaMaterial;
+pub use mic_input::{MicTransformer, MicTransformerSettings, NOMINAL_RATIO, RATED_IN_Z_OHMS};
 
 // ---------------------------------------------------------------- settings --
 
@@ -260,14 +265,8 @@ const C_SEC_FARAD: f64 = 660e-12;
 const PAD15_RB_OHMS: f64 = 1000.0;
 /// Shunt resistor of the -30 dB pad.
 const PAD30_RB_OHMS: f64 = 200.0;
-/// Input clamp: anything beyond +62 dBu is not a signal a DI can see.
-const INPUT_LIMIT_VOLTS: f64 = 1000.0;
 /// Hum level with the ground lift off, volts rms at the output (-65 dBu).
 const HUM_VOLTS_RMS: f64 = 0.774_596_669_241_483 * 5.623_413_251_903_491e-4;
-/// Core rate target: the core runs at fs / floor(fs / CORE_RATE_HZ). 8 kHz
-/// keeps the 20 Hz distortion identical to a 24 kHz core (measured: 1 %-THD
-/// level within 0.01 dB) at a third of the cost.
-const CORE_RATE_HZ: f64 = 8_000.0;
 
 /// The DI transformer's core material, 80 % nickel (see the header):
 /// Ms = 6.4e5 A/m, a = 3 A/m, k = 1 A/m, c = 0.9, alpha' = 0.05.

@@ -6,7 +6,7 @@ use super::Stage;
 use crate::dsp::delay::DelayLine;
 use crate::dsp::headphone::{HeadphoneAmp, HeadphoneSettings};
 use crate::dsp::oversampling::{Oversampler, Quality};
-use crate::dsp::transformer::{DiBox, DiSettings};
+use crate::dsp::transformer::{DiBox, DiSettings, MicTransformer, MicTransformerSettings};
 use crate::dsp::tube::{Preamp, PreampSettings, TriodeStage, TubeType};
 use crate::dsp::ProcessSpec;
 use num_complex::Complex;
@@ -113,6 +113,34 @@ impl Stage for DiBox {
 
     fn latency_samples(&self) -> usize {
         DiBox::latency_samples(self)
+    }
+}
+
+impl Stage for MicTransformer {
+    type Settings = MicTransformerSettings;
+
+    fn prepare(&mut self, spec: &ProcessSpec) {
+        MicTransformer::prepare(self, spec);
+    }
+
+    fn reset(&mut self) {
+        MicTransformer::reset(self);
+    }
+
+    fn set_settings(&mut self, s: MicTransformerSettings) {
+        MicTransformer::set_settings(self, s);
+    }
+
+    fn process(&mut self, block: &mut [f64]) {
+        MicTransformer::process(self, block);
+    }
+
+    fn response(&self, freq_hz: f64) -> Complex<f64> {
+        MicTransformer::response(self, freq_hz)
+    }
+
+    fn latency_samples(&self) -> usize {
+        MicTransformer::latency_samples(self)
     }
 }
 
