@@ -10,7 +10,7 @@ use tubeline::dsp::headphone::{design_loads, HeadphoneAmp, HeadphoneModel, Headp
 use tubeline::dsp::mic::{MicModel, MicSettings, MicSource};
 use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::stage::Stage;
-use tubeline::dsp::transformer::DiBox;
+use tubeline::dsp::transformer::{DiBox, MicTransformer, MicTransformerSettings};
 use tubeline::dsp::tube::Preamp;
 use tubeline::dsp::ProcessSpec;
 
@@ -168,6 +168,29 @@ fn bench_stages_alone(c: &mut Criterion) {
             })
         });
     }
+
+    // The mic input transformer (not yet in the chain): a 150 Ω mic into
+    // 2400 Ω, at the host rate, with a mic-level signal.
+    let host_mic: Vec<Vec<f64>> = mic.iter().map(|c| c[..RATE as usize].to_vec()).collect();
+    let mut xfmrs = [MicTransformer::new(), MicTransformer::new()];
+    for x in &mut xfmrs {
+        x.set_settings(MicTransformerSettings {
+            source_ohms: 150.0,
+            in_z_ohms: 2400.0,
+        });
+        x.prepare(&host_spec);
+    }
+    let mut buf = host_mic.clone();
+    group.bench_function("mic_xfmr", |b| {
+        b.iter(|| {
+            buf.clone_from(&host_mic);
+            for (x, ch) in xfmrs.iter_mut().zip(buf.iter_mut()) {
+                for block in ch.chunks_mut(BLOCK) {
+                    x.process(block);
+                }
+            }
+        })
+    });
 
     let mut pres = [Preamp::new(), Preamp::new()];
     for p in &mut pres {

@@ -57,6 +57,8 @@
 //! - `transformer/model.rs`: what the DI and the mic input transformer
 //!   share: the circuit's linear model as a filter cascade, the core coupled
 //!   to it, decimated, and the per-sample update (`TransformerModel`);
+//! - `transformer/mic_input.rs`: `MicTransformer`, the 1:10 mic input
+//!   transformer (its circuit, constants and their derivation);
 //! - `transformer/linear.rs`: the linear model's maths (polynomial roots,
 //!   the direct-form I section, the magnitude-matched design);
 //! - `transformer/ja.rs`: the Jiles-Atherton core (its equation and its
@@ -267,6 +269,11 @@ const PAD15_RB_OHMS: f64 = 1000.0;
 const PAD30_RB_OHMS: f64 = 200.0;
 /// Hum level with the ground lift off, volts rms at the output (-65 dBu).
 const HUM_VOLTS_RMS: f64 = 0.774_596_669_241_483 * 5.623_413_251_903_491e-4;
+
+/// Core rate target of the DI: the core runs at fs / floor(fs /
+/// CORE_RATE_HZ). 8 kHz keeps the 20 Hz distortion identical to a 24 kHz
+/// core (measured: 1 %-THD level within 0.01 dB) at a third of the cost.
+const CORE_RATE_HZ: f64 = 8_000.0;
 
 /// The DI transformer's core material, 80 % nickel (see the header):
 /// Ms = 6.4e5 A/m, a = 3 A/m, k = 1 A/m, c = 0.9, alpha' = 0.05.

@@ -611,7 +611,7 @@ every_stage! {
     // through the magnetising corner; measured 2274 ms (4315 ms pickup).
     di_box: DiBox::new(), [DiSettings::default(), pickup_di()], 10.0, 6000.0;
     // The core saturated by the clamped input (1000 V) returns through the
-    // magnetising corner (0.64 Hz from an ideal source); measured 2988 ms
+    // magnetising corner (0.64 Hz from an ideal source); measured 2845 ms
     // (under 1500 ms from 150 and 600 ohm).
     mic_xfmr: MicTransformer::new(), [MicTransformerSettings::default(), MicTransformerSettings { source_ohms: 150.0, in_z_ohms: 10_000.0 }, MicTransformerSettings { source_ohms: 600.0, in_z_ohms: 300.0 }], 1.0, 5000.0;
     // The loads' ring; measured 13.3 ms (3.1 ms at 600 ohm, 12.7 ms loud).

@@ -76,7 +76,7 @@ impl DiBox {
         let mut s = Self {
             settings: DiSettings::default(),
             fs: 48_000.0,
-            model: TransformerModel::new(DI_CORE, LM_HENRY_12, LAMBDA_SAT_12),
+            model: TransformerModel::new(DI_CORE, CORE_RATE_HZ, LM_HENRY_12, LAMBDA_SAT_12),
             hum_table: build_hum_table(),
             hum_phase: 0.0,
             hum_inc: 0.0,

@@ -35,11 +35,11 @@
 //!   or more below 90 kHz), so Jensen's 205 pF "secondary to shield" is not
 //!   lumped across the secondary here. They resonate at 1/(2π√(Ll C)) =
 //!   107 kHz, `Z0` = √(Ll/C) = 263 kΩ: the top-end resonance. The
-//!   termination damps it: with an ideal source, Q ≈ 3.9 into 1 MΩ
+//!   termination damps it: with an ideal source, Q = 3.8 into 1.06 MΩ
 //!   (in_z 10 kΩ: +11.6 dB at 105 kHz, +0.30 dB at 20 kHz), ≈ 1 into
 //!   255 kΩ (in_z 2400: +1.0 dB at 73 kHz), and below 0.5 (two real
 //!   poles, no peak) at in_z 1200 and below; into 32 kΩ (in_z 300) the
-//!   leakage alone is a pole near 14 kHz, −4.4 dB at 20 kHz.
+//!   leakage alone is a pole near 15 kHz, −4.4 dB at 20 kHz.
 //! * `R_term` = in_z · N²: the preamp's input-impedance switch terminates
 //!   the secondary so that the termination, reflected, is `in_z`. The mic
 //!   sees that plus `Rp`, `Rsec`/N² and the leakage, in parallel with the
@@ -65,9 +65,12 @@
 //! the 107 kHz pair is at every host rate, a 3-tap FIR matched at DC,
 //! 10 kHz and 20 kHz). The J-A core is coupled through the low-frequency
 //! Thevenin equivalent seen by `Lm`, `(Rs + Rp) || (Rsec/N² + in_z) || Rc`,
-//! decimated to fs / floor(fs / 8 kHz) with integrate-and-dump (the DI's
-//! scheme, derived in `model.rs`), which keeps the cost per sample that of
-//! the two sections. `response()` is the cascade as implemented: the
+//! decimated with integrate-and-dump (the DI's scheme, derived in
+//! `model.rs`) to fs / floor(fs / 1 kHz), not the DI's 8 kHz: the flux
+//! falls as 1/f, so the distortion lives below a few hundred Hz (at
+//! −2.5 dBu THD is 1.03 % at 20 Hz, 0.009 % at 100 Hz), and the
+//! interpolated correction reaches the harmonics of 20 Hz (to 180 Hz)
+//! within 1 dB. That keeps the core's cost small beside the sections. `response()` is the cascade as implemented: the
 //! small-signal response around the demagnetised core (the correction is
 //! zero there), so it equals the rendered impulse response.
 //!
@@ -90,12 +93,12 @@
 //! calibrated so that THD at 20 Hz reaches 1 % at −2.5 dBu at the primary
 //! in test circuit 1 (150 Ω source, in_z 1500 Ω): the data sheet's
 //! "maximum 20 Hz input level, 1 % THD: −2.5 dBu typ". Measured there (48
-//! kHz, `mic_input/tests.rs`), THD at 20 Hz: 0.037 % at −20 dBu, 0.18 % at
-//! −10 dBu, 0.54 % at −5 dBu (Jensen's THD+N curve: about 0.4 %), 1.01 %
-//! at −2.5 dBu; at 1 kHz and −10 dBu 0.00007 % (69 dB below 20 Hz: the
+//! kHz, `mic_input/tests.rs`), THD at 20 Hz: 0.038 % at −20 dBu, 0.19 % at
+//! −10 dBu, 0.55 % at −5 dBu (Jensen's THD+N curve: about 0.4 %), 1.03 %
+//! at −2.5 dBu; at 1 kHz and −10 dBu 0.00006 % (70 dB below 20 Hz: the
 //! flux is 50 times smaller, and the core's current is 50 times smaller
 //! against the source). A 10 Hz sine at 0 dBu traces a loop with h =
-//! ±0.035 at zero flux (the coercive field, 0.1 A/m), enclosing 1.3 % of
+//! ±0.029 at zero flux (the coercive field, 0.09 A/m), enclosing 1.2 % of
 //! its bounding box. From an ideal source the core sees only `Rp` and
 //! the reflected termination, so it distorts about 8 times less.
 //!
@@ -106,16 +109,32 @@
 //! costs 0.19 dB near 17 kHz (0.11 dB at 48 kHz), where the circuit itself
 //! is −3 dB. Phase: the matched sections are minimum phase, so the lag of
 //! the poles above the band is missing; it amounts to a delay of at most
-//! 6.9 µs (0.3 samples at 44.1 kHz; 11° at 20 kHz into 2400 Ω, 3.5°
-//! below 5 kHz). A correction filter could restore it only with latency.
+//! 6.9 µs (0.3 samples at 44.1 kHz; 11° at 20 kHz into 2400 Ω; below
+//! 5 kHz 3.5° for in_z ≥ 1200, 8.6° into 300 Ω). A correction filter
+//! could restore it only with latency.
+//!
+//! # Cost
+//!
+//! Measured (criterion, `benches/stages.rs`, `mic_xfmr`: stereo, 48 kHz,
+//! 150 Ω into 2400 Ω, release build): 0.57 ms per second of stereo audio,
+//! 5.9 ns per sample per channel; with the core switched off 0.44 ms, at
+//! an 8 kHz core 1.65 ms (the DI: 2.9 ms; runs vary by some 30 % with the
+//! shared machine's load). That is above the ~0.3 ms the issue's 15 %
+//! allows: the sections' recursions are scalar f64 without FMA (the
+//! magnetising section's multiply-then-add is some 8 cycles per sample).
+//! Running both channels in one SIMD lane pair, or in the FMA build, is
+//! what would bring it under.
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
-//! 1:10", data sheet (jensen-transformers.com, jt-115K-e1.pdf): DC
-//! resistances, turns, test circuit 1, input impedance, frequency
-//! response, maximum input level at 20 Hz, THD+N vs level graph (read off:
-//! about 0.4 % at −5 dBu, 20 Hz). 80 % NiFe properties: the mu-metal
-//! tables (Bs, Hc) quoted with the JT-115K-E in open transformer-model
-//! projects. Lundahl's LL1538 (1:5, 1 % at +10 dBu, 50 Hz) and Sowter's
+//! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/
+//! jt-115K-e1.pdf): DC resistances, turns, test circuit 1, input
+//! impedance, output impedance (17.0 kΩ), gain (19.75 dB typ.), frequency
+//! response, maximum input level at 20 Hz, THD+N vs level graph (about
+//! 0.4 % at −5 dBu, 20 Hz). These figures were taken as an open LTspice
+//! audio-transformer model project tabulates them, with the data sheet's
+//! page references (its preset table and bench); the PDF itself was not
+//! read here. 80 % NiFe properties (Bs, Hc): the mu-metal tables quoted
+//! with the JT-115K-E in open transformer-model projects. Lundahl's LL1538 (1:5, 1 % at +10 dBu, 50 Hz) and Sowter's
 //! 1:10 mic inputs have the same structure; their numbers are not used.
 
 use super::ja::JaMaterial;
@@ -173,6 +192,9 @@ pub(super) const C_SEC_FARAD: f64 = 5.68e-12;
 /// Saturation flux linkage of the primary, volt-seconds (1 % THD at
 /// −2.5 dBu, 20 Hz, in test circuit 1).
 pub(super) const LAMBDA_SAT: f64 = 0.0144;
+/// Core rate target: the core runs at fs / floor(fs / CORE_RATE_HZ)
+/// (1 kHz: the distortion lives below a few hundred Hz; see the header).
+const CORE_RATE_HZ: f64 = 1_000.0;
 /// Largest source resistance, ohms.
 const MAX_SOURCE_OHMS: f64 = 100e3;
 
@@ -230,7 +252,7 @@ impl MicTransformer {
             settings: MicTransformerSettings::default(),
             fs: 48_000.0,
             ratio: trimmed_ratio(),
-            model: TransformerModel::new(MIC_CORE, LM_HENRY, LAMBDA_SAT),
+            model: TransformerModel::new(MIC_CORE, CORE_RATE_HZ, LM_HENRY, LAMBDA_SAT),
         };
         s.model.design(&s.components());
         s.model.update_digital(s.fs);

@@ -60,10 +60,6 @@ use num_complex::Complex;
 
 /// Input clamp: anything beyond +62 dBu is not a signal a transformer sees.
 const INPUT_LIMIT_VOLTS: f64 = 1000.0;
-/// Core rate target: the core runs at fs / floor(fs / CORE_RATE_HZ). 8 kHz
-/// keeps the DI's 20 Hz distortion identical to a 24 kHz core (measured:
-/// 1 %-THD level within 0.01 dB) at a third of the cost.
-const CORE_RATE_HZ: f64 = 8_000.0;
 
 /// A transformer's equivalent circuit, referred to the primary (see the
 /// module header for the drawing).
@@ -102,6 +98,8 @@ pub(super) struct Ladder {
 pub struct TransformerModel {
     /// The core material.
     material: JaMaterial,
+    /// Core rate target: the core runs at fs / floor(fs / core_rate_hz).
+    core_rate_hz: f64,
 
     /// Analog first/second-order factors of the linear circuit (recomputed
     /// when the circuit changes).
@@ -166,9 +164,15 @@ pub struct TransformerModel {
 impl TransformerModel {
     /// A model of `material` with no circuit yet (call `design`, then
     /// `update_digital`).
-    pub(super) fn new(material: JaMaterial, lm_henry: f64, lambda_sat: f64) -> Self {
+    pub(super) fn new(
+        material: JaMaterial,
+        core_rate_hz: f64,
+        lm_henry: f64,
+        lambda_sat: f64,
+    ) -> Self {
         Self {
             material,
+            core_rate_hz,
             analog: [AnalogSection::default(); MAX_FACTORS],
             n_fac: 0,
             n_sec: 0,
@@ -422,7 +426,7 @@ impl TransformerModel {
         }
         self.n_sec = ns;
         // Core.
-        let kd = ((fs / CORE_RATE_HZ).floor() as u32).max(1);
+        let kd = ((fs / self.core_rate_hz).floor() as u32).max(1);
         if kd != self.k_dec {
             self.k_count = 0;
         }
