@@ -103,10 +103,12 @@ impl RailCurve {
         let dx = x - x_prev;
         let mid = self.value(0.5 * (x + x_prev));
         let quotient = (big_f - big_f_prev) / dx;
-        let exact_mid = (x.abs() <= a && x_prev.abs() <= a)
-            || (x >= b && x_prev >= b)
-            || (x <= -b && x_prev <= -b);
-        let y = if exact_mid || dx.abs() <= ADAA_MIN_STEP_VOLTS {
+        // (`&` and `|`, not `&&` and `||`: every comparison is made, so
+        // nothing branches.)
+        let exact_mid = (x.abs() <= a) & (x_prev.abs() <= a)
+            | (x >= b) & (x_prev >= b)
+            | (x <= -b) & (x_prev <= -b);
+        let y = if exact_mid | (dx.abs() <= ADAA_MIN_STEP_VOLTS) {
             mid
         } else {
             quotient
