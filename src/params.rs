@@ -4,7 +4,7 @@
 //! IDs never change (scripts, presets and host automation rely on them):
 //! `cal`, `source`, `in_trim`, `pad`, `polarity`, `out_trim`, `mix`,
 //! `bypass`, `compare`, `quality`; DI: `di_on`, `di_ratio`, `di_pad`, `di_lift`,
-//! `mains_hz`, `di_source`, `di_load`, `cable_m`; mic: `mic`, `in_z`; preamp: `pre_on`, `pre_type`, `gain`, `level`,
+//! `mains_hz`, `di_source`, `di_load`, `cable_m`; mic: `mic`, `in_z`, `in_xfmr`; preamp: `pre_on`, `pre_type`, `gain`, `level`,
 //! `tube`, `bias`, `hpf`, `pre_out`, `auto_gain`; headphone amp: `hp_on`,
 //! `amp_z`, `amp_vol`, `amp_swing`, `hp_model`, `hp_norm`. Values are stored in physical units (dB, %), so the
 //! renderer's `--set id=value` and preset files take plain values.
@@ -429,6 +429,9 @@ pub struct MicParams {
     /// The preamp's input impedance.
     #[id = "in_z"]
     pub in_z: EnumParam<InZParam>,
+    /// The 1:10 input transformer.
+    #[id = "in_xfmr"]
+    pub in_xfmr: BoolParam,
 }
 
 impl MicParams {
@@ -633,6 +636,7 @@ impl Default for TubelineParams {
             mic: MicParams {
                 mic: EnumParam::new("Mic", MicParam::None),
                 in_z: EnumParam::new("Input Impedance", InZParam::Z2400),
+                in_xfmr: on_off("Input Transformer", false),
             },
             preamp: PreampParams {
                 on: on_off("Preamp", true),
@@ -741,6 +745,7 @@ impl TubelineParams {
             di_on: self.di.on.value(),
             di: self.di.to_dsp(),
             mic: self.mic.to_dsp(),
+            in_xfmr: self.mic.in_xfmr.value(),
             pre_on: self.preamp.on.value(),
             pre_type: match self.preamp.pre_type.value() {
                 PreTypeParam::Tube => PreampType::Tube,

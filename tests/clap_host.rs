@@ -215,7 +215,10 @@ fn choices_are_enumerations_and_continuous_controls_are_not_stepped() {
     assert_eq!(names("mains_hz"), ["50 Hz", "60 Hz"]);
     assert_eq!(names("cal"), ["+18 dBu", "+20 dBu", "+22 dBu", "+24 dBu"]);
     assert_eq!(names("tube"), ["12AX7", "12AT7", "12AU7"]);
-    assert_eq!(names("mic"), ["None (ideal)", "Dynamic", "Ribbon", "Condenser"]);
+    assert_eq!(
+        names("mic"),
+        ["None (ideal)", "Dynamic", "Ribbon", "Condenser"]
+    );
     assert_eq!(
         names("in_z"),
         ["300 ohm", "600 ohm", "1.2 kohm", "2.4 kohm", "10 kohm"]
@@ -1638,7 +1641,7 @@ fn every_parameter_text_parses_back_to_its_value() {
 }
 
 /// Every parameter's string ID (src/params.rs).
-const PARAM_STRING_IDS: [&str; 35] = [
+const PARAM_STRING_IDS: [&str; 36] = [
     "cal",
     "source",
     "in_trim",
@@ -1652,6 +1655,7 @@ const PARAM_STRING_IDS: [&str; 35] = [
     "cable_m",
     "mic",
     "in_z",
+    "in_xfmr",
     "pre_on",
     "pre_type",
     "gain",

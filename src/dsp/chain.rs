@@ -145,7 +145,8 @@ mod settings;
 
 pub use preroll::PRE_ROLL_S;
 pub use settings::{
-    ChainSettings, PreampType, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB, PRO_LINE_DBU,
+    transformer_drive, ChainSettings, PreampType, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB,
+    PRO_LINE_DBU,
 };
 
 // Everything the chain takes from the rest of the DSP core, in one place:
@@ -163,7 +164,9 @@ use super::simd::Kernel;
 use super::smoothing::{GainSmoother, LinearSmoother, Ramp, SMOOTHING_TIME_S};
 use super::solid::SolidPreamp;
 use super::stage::Stage;
-use super::transformer::{DiBox, DiSettings};
+use super::transformer::{
+    DiBox, DiSettings, MicTransformer, MicTransformerSettings, NOMINAL_RATIO,
+};
 use super::tube::{Preamp, PreampPart, PreampSettings, StereoPreamp, GRID_CONDUCTION_VOLTS};
 use super::{db_to_gain, full_scale_peak_volts, Isa, ProcessSpec, DBU_REF_VOLTS, MAX_BLOCK};
 

@@ -213,6 +213,9 @@ fn body(
             // The mic and the input it sees, before the tubes.
             controls.choice(ui, "mic", &p.mic.mic);
             controls.choice(ui, "in_z", &p.mic.in_z);
+            ui.horizontal(|ui| {
+                controls.toggle(ui, "in_xfmr", &p.mic.in_xfmr);
+            });
             ui.label(RichText::new(mic_reading(&p.mic.to_dsp())).small());
             faceplate::divider(ui);
             let level = Level::new(inputs, Tap::PreampIn, cal, 0.0);

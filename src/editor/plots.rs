@@ -34,13 +34,13 @@ use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
 use num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use crate::dsp::chain::{ChainSettings, PreampType};
+use crate::dsp::chain::{transformer_drive, ChainSettings, PreampType};
 use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
 use crate::dsp::mic::{MicModel, MicSource};
 use crate::dsp::oversampling::Oversampler;
 use crate::dsp::solid::SolidPreamp;
 use crate::dsp::stage::Stage;
-use crate::dsp::transformer::DiBox;
+use crate::dsp::transformer::{DiBox, MicTransformer};
 use crate::dsp::tube::{Preamp, PreampSettings};
 use crate::dsp::{db_to_gain, ProcessSpec, MAX_BLOCK};
 use crate::headphone_curve::{read_curve_file, CurveSlot};
@@ -191,6 +191,8 @@ pub struct ResponseModel {
     di: DiBox,
     /// The mic's loading of the preamp input (with the preamp).
     mic: MicSource,
+    /// The input transformer (with the preamp, when in).
+    xfmr: MicTransformer,
     preamp: Preamp,
     /// The solid-state preamp (`pre_type`).
     solid: SolidPreamp,
@@ -220,11 +222,14 @@ impl ResponseModel {
         headphone.prepare(&spec);
         let mut mic = MicSource::new();
         mic.prepare(&spec);
+        let mut xfmr = MicTransformer::new();
+        xfmr.prepare(&spec);
         Self {
             sample_rate,
             factor: 0,
             di,
             mic,
+            xfmr,
             preamp: Preamp::new(),
             solid: SolidPreamp::new(),
             oversampler,
@@ -257,6 +262,7 @@ impl ResponseModel {
         }
         self.di.set_settings(s.di);
         self.mic.set_settings(s.mic);
+        self.xfmr.set_settings(transformer_drive(&s.mic).0);
         let preamp = PreampSettings {
             output_db: 0.0,
             ..s.preamp
@@ -284,7 +290,7 @@ impl ResponseModel {
             // it (`ChainSettings::auto_gain_static_gain`).
             let static_gain = s.auto_gain_static_gain(
                 self.di.response(1000.0).norm(),
-                self.mic.response(1000.0).norm() * self.preamp_response(1000.0).norm(),
+                (self.input_response(s, 1000.0) * self.preamp_response(1000.0)).norm(),
             );
             if static_gain.is_finite() && static_gain > 1e-12 {
                 g /= static_gain;
@@ -301,13 +307,24 @@ impl ResponseModel {
             h *= self.di.response(freq_hz);
         }
         if s.pre_on {
-            h *= self.mic.response(freq_hz)
+            h *= self.input_response(s, freq_hz)
                 * self.preamp_response(freq_hz)
                 * self.oversampler.response(freq_hz)
                 * db_to_gain(s.preamp.output_db);
         }
         if s.hp_on {
             h *= self.headphone.response(freq_hz);
+        }
+        h
+    }
+
+    /// The mic's loading and, when in, the input transformer with the
+    /// gains around it (`transformer_drive`), at `freq_hz`.
+    fn input_response(&self, s: &ChainSettings, freq_hz: f64) -> Complex<f64> {
+        let mut h = self.mic.response(freq_hz);
+        if s.in_xfmr {
+            let (_, into, out) = transformer_drive(&s.mic);
+            h *= self.xfmr.response(freq_hz) * into * out;
         }
         h
     }

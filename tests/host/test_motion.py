@@ -92,6 +92,7 @@ MOVES = {
     "mic": ("Dynamic", "Ribbon"),
     "input_impedance": ("2.4 kohm", "300 ohm"),
     "preamp_type": ("Tube", "Solid-state"),
+    "input_transformer": (False, True),
 }
 
 

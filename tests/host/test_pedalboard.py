@@ -68,6 +68,7 @@ DI_PARAMETERS = {
 MIC_PARAMETERS = {
     "mic": "Mic",
     "input_impedance": "Input Impedance",
+    "input_transformer": "Input Transformer",
 }
 PREAMP_PARAMETERS = {
     "preamp": "Preamp",

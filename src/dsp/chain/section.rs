@@ -1,8 +1,13 @@
 //! The oversampled section: per channel the mic's loading of the preamp's
 //! input ([`MicSource`]: the mic's output impedance against the input
-//! impedance), then an oversampler around the tube preamp's triode stages,
-//! with the preamp's linear ends (input gain and high-pass, output
-//! coupling) around it at the host rate ([`PreampPart`]).
+//! impedance), the input transformer when it is in ([`MicTransformer`],
+//! driven as `settings::transformer_drive` says), then an oversampler
+//! around the preamp's non-linear stages (the tube preamp's triodes or the
+//! solid-state pre's op-amp stages, `PreampType`), with the preamp's
+//! linear ends (input gain and high-pass, output coupling) around it at
+//! the host rate ([`PreampPart`]). Both preamp kinds and the transformer
+//! are kept set up in every section, so a change of type or a switch of
+//! the transformer is a change of section like a change of Gain.
 //!
 //! The mic loading belongs to the section because it is the preamp's
 //! input that loads the mic: with the preamp out there is no input to
@@ -27,10 +32,10 @@
 //! channel. [`Section::run_channels`] hides the difference from the chain.
 
 use super::chunk::ChannelState;
-use super::settings::{quality_factor, PreampType, SectionSettings};
+use super::settings::{quality_factor, transformer_drive, PreampType, SectionSettings};
 use super::{
-    MicSource, Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec, Quality, SolidPreamp,
-    Stage, StereoPreamp, MIC_LATENCY,
+    MicSource, MicTransformer, Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec,
+    Quality, SolidPreamp, Stage, StereoPreamp, MIC_LATENCY,
 };
 
 /// What the chain needs of the preamp of its oversampled section:
@@ -158,6 +163,11 @@ impl Preamps {
 pub(super) struct Section {
     /// The mic's loading of the preamp input, one per channel (host rate).
     pub(super) mics: Vec<MicSource>,
+    /// The input transformer, one per channel (host rate; runs when the
+    /// settings say so).
+    pub(super) xfmrs: Vec<MicTransformer>,
+    /// Gains in front of and after the transformer ([`transformer_drive`]).
+    xfmr_gains: (f64, f64),
     /// One oversampler per channel.
     pub(super) oversamplers: Vec<Oversampler>,
     /// The tube preamps (a stereo pair in the lanes of one).
@@ -178,6 +188,8 @@ impl Section {
     pub(super) fn for_channels(num_channels: usize, s: SectionSettings) -> Self {
         Self {
             mics: (0..num_channels).map(|_| MicSource::new()).collect(),
+            xfmrs: (0..num_channels).map(|_| MicTransformer::new()).collect(),
+            xfmr_gains: (1.0, 1.0),
             oversamplers: (0..num_channels).map(|_| Oversampler::new()).collect(),
             preamps: Preamps::for_channels(num_channels),
             solids: (0..num_channels).map(|_| SolidPreamp::new()).collect(),
@@ -191,6 +203,9 @@ impl Section {
     pub(super) fn prepare(&mut self, spec: &ProcessSpec) {
         for mic in &mut self.mics {
             mic.prepare(spec);
+        }
+        for x in &mut self.xfmrs {
+            x.prepare(spec);
         }
         for os in &mut self.oversamplers {
             os.prepare(spec);
@@ -235,7 +250,19 @@ impl Section {
         for mic in &mut self.mics {
             mic.set_settings(s.mic);
         }
-        let mic_gain = self.mics.first().map_or(1.0, |m| m.response(1000.0).norm());
+        let (xfmr, into, out) = transformer_drive(&s.mic);
+        for x in &mut self.xfmrs {
+            x.set_settings(xfmr);
+        }
+        self.xfmr_gains = (into, out);
+        let mut mic_gain = self.mics.first().map_or(1.0, |m| m.response(1000.0).norm());
+        if s.in_xfmr {
+            let x = self
+                .xfmrs
+                .first()
+                .map_or(1.0, |x| x.response(1000.0).norm());
+            mic_gain *= into * x * out;
+        }
         let preamp_gain = match s.pre_type {
             PreampType::Tube => self.preamps.small_signal_gain(),
             PreampType::SolidState => self.solids.first().map(|p| p.small_signal_gain()),
@@ -248,6 +275,9 @@ impl Section {
     pub(super) fn reset(&mut self) {
         for mic in &mut self.mics {
             mic.reset();
+        }
+        for x in &mut self.xfmrs {
+            x.reset();
         }
         for os in &mut self.oversamplers {
             os.reset();
@@ -301,6 +331,11 @@ impl Section {
             return;
         };
         mic.process(x);
+        if self.settings.in_xfmr {
+            if let Some(t) = self.xfmrs.get_mut(k) {
+                transform(t, self.xfmr_gains, x);
+            }
+        }
         match self.settings.pre_type {
             PreampType::Tube => {
                 if let Preamps::PerChannel(v) = &mut self.preamps {
@@ -333,6 +368,10 @@ impl Section {
             return;
         };
         MicSource::process_pair(ma, mb, left, right);
+        if let (true, [ta, tb]) = (self.settings.in_xfmr, &mut self.xfmrs[..]) {
+            transform(ta, self.xfmr_gains, left);
+            transform(tb, self.xfmr_gains, right);
+        }
         match (
             self.settings.pre_type,
             &mut self.preamps,
@@ -358,5 +397,17 @@ impl Section {
             // (Two channels always have a pair preamp and two solids.)
             _ => {}
         }
+    }
+}
+
+/// The input transformer on `x` in place, with the gains in front of and
+/// after it ([`transformer_drive`]).
+fn transform(t: &mut MicTransformer, (into, out): (f64, f64), x: &mut [f64]) {
+    for v in x.iter_mut() {
+        *v *= into;
+    }
+    t.process(x);
+    for v in x.iter_mut() {
+        *v *= out;
     }
 }

@@ -25,8 +25,8 @@
 //!   smoothly.
 
 use super::{
-    db_to_gain, full_scale_peak_volts, DiSettings, HeadphoneSettings, MicSettings, PreampSettings,
-    Quality, DBU_REF_VOLTS,
+    db_to_gain, full_scale_peak_volts, DiSettings, HeadphoneSettings, MicSettings,
+    MicTransformerSettings, PreampSettings, Quality, DBU_REF_VOLTS, NOMINAL_RATIO,
 };
 
 /// Oversampling factor for the live (low-latency) quality.
@@ -43,6 +43,31 @@ pub const PAD_DB: f64 = -20.0;
 /// Nominal level of a pro line (+4 dBu): the reference the source levels are
 /// measured from.
 pub const PRO_LINE_DBU: f64 = 4.0;
+
+/// How the section drives the input transformer behind the mic: its
+/// settings, the gain in front of it and the gain after it.
+///
+/// The mic stage has already divided the mic's voltage by the input
+/// impedance (`V·Z_in/(Z_in + Z_mic(f))`, the shape of the mic's
+/// impedance against the input); the transformer sees the mic's 1 kHz
+/// impedance R_s as its source, which sets its low-frequency distortion
+/// and damps its resonance. So that the mid-band loading is not counted
+/// twice, its input is the divider's output times (Z_in + R_s)/Z_in: the
+/// open-circuit voltage the divider had at 1 kHz. The transformer then
+/// loads R_s with its real input impedance (the core loss pulls the
+/// highest settings down: 5.9 kΩ at 10 kΩ). After it, 1/N: the Gain
+/// control is the clean gain at the mic input with the transformer in as
+/// without (its 20 dB of step-up are part of it), so switching it changes
+/// the character, not the level.
+pub fn transformer_drive(mic: &MicSettings) -> (MicTransformerSettings, f64, f64) {
+    let source_ohms = mic.model.impedance(1000.0).norm();
+    let in_z = mic.in_z_ohms;
+    let settings = MicTransformerSettings {
+        source_ohms,
+        in_z_ohms: in_z,
+    };
+    (settings, (in_z + source_ohms) / in_z, 1.0 / NOMINAL_RATIO)
+}
 
 /// Which preamp the section runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -121,6 +146,8 @@ pub struct ChainSettings {
     /// The microphone feeding the preamp and the preamp's input impedance
     /// (they act with the preamp: it is its input that loads the mic).
     pub mic: MicSettings,
+    /// The 1:10 mic input transformer in front of the preamp.
+    pub in_xfmr: bool,
     /// Preamp switched in.
     pub pre_on: bool,
     /// Which preamp: the tube one or the solid-state reference (same
@@ -153,6 +180,7 @@ impl Default for ChainSettings {
             di_on: false,
             di: DiSettings::default(),
             mic: MicSettings::default(),
+            in_xfmr: false,
             pre_on: false,
             pre_type: PreampType::Tube,
             preamp: PreampSettings::default(),
@@ -252,6 +280,8 @@ pub(super) struct SectionSettings {
     pub(super) mic: MicSettings,
     /// Which preamp runs.
     pub(super) pre_type: PreampType,
+    /// The input transformer in.
+    pub(super) in_xfmr: bool,
 }
 
 impl SectionSettings {
@@ -264,6 +294,7 @@ impl SectionSettings {
             polarity: s.polarity_sign(),
             mic: s.mic,
             pre_type: s.pre_type,
+            in_xfmr: s.in_xfmr,
         }
     }
 }
