@@ -6,7 +6,7 @@
 //! time / 96 000.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tubeline::dsp::chain::{Chain, ChainSettings, Source};
+use tubeline::dsp::chain::{Chain, ChainSettings, PreampType, Source};
 use tubeline::dsp::mic::{MicModel, MicSettings};
 use tubeline::dsp::oversampling::Quality;
 
@@ -49,6 +49,30 @@ fn bench_chain(c: &mut Criterion) {
                     model: MicModel::Dynamic,
                     in_z_ohms: 300.0,
                 },
+                ..ChainSettings::default()
+            },
+        ),
+        (
+            // …and with the input transformer behind it.
+            "preamp_live_dynamic_mic_xfmr",
+            ChainSettings {
+                source: Source::Mic,
+                pre_on: true,
+                mic: MicSettings {
+                    model: MicModel::Dynamic,
+                    in_z_ohms: 300.0,
+                },
+                in_xfmr: true,
+                ..ChainSettings::default()
+            },
+        ),
+        (
+            // The solid-state preamp in the tube's place.
+            "preamp_live_solid_state",
+            ChainSettings {
+                source: Source::Mic,
+                pre_on: true,
+                pre_type: PreampType::SolidState,
                 ..ChainSettings::default()
             },
         ),
