@@ -186,6 +186,24 @@ pub struct PreampSettings {
     pub output_db: f64,
 }
 
+impl PreampSettings {
+    /// Within the ranges a preamp takes (Gain 0 … 60 dB, Level −80 … 0 dB,
+    /// output −80 … +24 dB, bias −1 … +1); a value that is not finite takes
+    /// its default.
+    pub fn clamped(self) -> Self {
+        let fin =
+            |v: f64, d: f64, lo: f64, hi: f64| if v.is_finite() { v.clamp(lo, hi) } else { d };
+        let d = PreampSettings::default();
+        PreampSettings {
+            gain_db: fin(self.gain_db, d.gain_db, 0.0, 60.0),
+            level_db: fin(self.level_db, d.level_db, -80.0, 0.0),
+            output_db: fin(self.output_db, d.output_db, -80.0, 24.0),
+            bias: fin(self.bias, 0.0, -1.0, 1.0),
+            ..self
+        }
+    }
+}
+
 impl Default for PreampSettings {
     /// Useful on insert: with about −50 dBu (2.45 mV rms) at the mic input, a
     /// 1 kHz sine gets about 1 % THD (H2 dominant).

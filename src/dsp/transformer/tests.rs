@@ -252,8 +252,9 @@ fn sine(fs: f64, f: f64, dbu: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Amplitudes of harmonics 1..=9 over the last `periods` periods.
-fn harmonics(y: &[f64], per: usize, periods: usize) -> [f64; 10] {
+/// Amplitudes of harmonics 1..=9 over the last `periods` periods (shared
+/// with the mic input transformer's tests).
+pub(super) fn harmonics(y: &[f64], per: usize, periods: usize) -> [f64; 10] {
     let seg = &y[y.len() - per * periods..];
     let mut p = [0.0; 10];
     for (k, pk) in p.iter_mut().enumerate().skip(1) {

@@ -190,16 +190,7 @@ impl PreampCore {
     }
 
     fn apply_settings(&mut self, s: PreampSettings, force: bool) {
-        let fin =
-            |v: f64, d: f64, lo: f64, hi: f64| if v.is_finite() { v.clamp(lo, hi) } else { d };
-        let d = PreampSettings::default();
-        let s = PreampSettings {
-            gain_db: fin(s.gain_db, d.gain_db, 0.0, 60.0),
-            level_db: fin(s.level_db, d.level_db, -80.0, 0.0),
-            output_db: fin(s.output_db, d.output_db, -80.0, 24.0),
-            bias: fin(s.bias, 0.0, -1.0, 1.0),
-            ..s
-        };
+        let s = s.clamped();
         let old = self.settings;
         self.settings = s;
         let tb1 = self.stage1.set_tube_bias(s.tube, s.bias);

@@ -7,6 +7,7 @@
 //! here on purpose: a changed constant in the stage fails these tests.
 
 use super::*;
+use crate::dsp::transformer::tests::harmonics;
 use num_complex::Complex;
 use std::f64::consts::PI;
 
@@ -107,23 +108,6 @@ fn cosine(fs: f64, f: f64, peak: f64, n: usize) -> Vec<f64> {
     (0..n)
         .map(|i| peak * (2.0 * PI * f * i as f64 / fs).cos())
         .collect()
-}
-
-/// Amplitudes of harmonics 1..=9 over the last `periods` periods of `per`
-/// samples.
-fn harmonics(y: &[f64], per: usize, periods: usize) -> [f64; 10] {
-    let seg = &y[y.len() - per * periods..];
-    let mut p = [0.0; 10];
-    for (k, pk) in p.iter_mut().enumerate().skip(1) {
-        let (mut re, mut im) = (0.0, 0.0);
-        for (i, &v) in seg.iter().enumerate() {
-            let ph = 2.0 * PI * (k * i) as f64 / per as f64;
-            re += v * ph.cos();
-            im += v * ph.sin();
-        }
-        *pk = (re * re + im * im).sqrt() * 2.0 / seg.len() as f64;
-    }
-    p
 }
 
 /// THD in percent with `dbu` rms at the primary terminals at `f` (the
