@@ -435,12 +435,12 @@ fn quality_defaults_to_high_and_live_renders_what_the_plugin_plays_live() {
     let r_live = run_ok(&[s(&i), s(&live), "--quality", "live"]);
     assert_eq!(
         quality_line(&r_default),
-        "quality high: latency 73 samples (1.52 ms), removed from the output"
+        "quality high: latency 71 samples (1.48 ms), removed from the output"
     );
     assert_eq!(quality_line(&r_high), quality_line(&r_default));
     assert_eq!(
         quality_line(&r_live),
-        "quality live: latency 17 samples (0.35 ms), removed from the output"
+        "quality live: latency 15 samples (0.31 ms), removed from the output"
     );
     assert_eq!(
         std::fs::read(&default).unwrap(),

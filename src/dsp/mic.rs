@@ -7,9 +7,9 @@
 //! ```
 //!
 //! Units: volts in (the mic's open-circuit voltage), volts out (at the
-//! preamp's input terminals). Latency: `LATENCY` = 8 samples at every
+//! preamp's input terminals). Latency: `LATENCY` = 6 samples at every
 //! rate, for every model, `None` included (there the stage is an exact
-//! 8-sample delay), so switching the mic never changes the chain's
+//! 6-sample delay), so switching the mic never changes the chain's
 //! latency.
 //!
 //! # The networks (values in `mic/networks.rs`, referred to the pins)
@@ -64,7 +64,7 @@
 //! H(s) = Z_in D / (Z_in D + N) for Z_mic = N / D goes through the
 //! bilinear transform (at most 2 biquads; stable because Z_in + Z_mic is
 //! positive real), then the correction N_c(z) / (1 + 0.85 z^-1)^2 with a
-//! 20-tap FIR N_c fitted so that the whole is z^-8 H(jw) on 20 Hz .. 20
+//! 16-tap FIR N_c fitted so that the whole is z^-6 H(jw) on 20 Hz .. 20
 //! kHz (the headphone amp's fit, with more taps and latency). Why more:
 //! the ribbon's leakage inductance gives H a real pole near 38 kHz into
 //! 300 Ω and takes H to 0 at infinity, which the bilinear transform puts
@@ -72,17 +72,20 @@
 //! last octave. The headphone's 12 taps at 4 samples leave 0.07 dB there,
 //! 16 at 6 leave 0.04 dB (into 1200 Ω, fitted to 20 kHz), 20 at 8 leave
 //! 0.03 dB (a numpy prototype of the same fit, confirmed by the tests).
+//! 16 at 6 it is: the chain's live latency stays within 16 samples at
+//! 48 kHz (6 + 5 oversampler + 4 headphone amp), and the FIR costs a fifth
+//! less.
 //! Every model × every `IN_Z_OHMS` is designed in `prepare` (15 designs, a few
 //! ms), so `set_settings` only copies one: the switch is abrupt (filter states
 //! carry over; all designs are stable, so any transient is bounded) and the
 //! chain crossfades around it. Measured against Z_in/(Z_in + Z_mic)
 //! (`mic/tests.rs`, every mic × every Z_in, rendered and `response()`,
-//! 241 points 20 Hz .. 20 kHz): worst 0.025 dB / 0.15° at 44.1 kHz,
-//! 0.0012 dB / 0.014° at 48 kHz, 0.0006 dB / 0.004° at 96 kHz (target
+//! 241 points 20 Hz .. 20 kHz): worst 0.035 dB / 0.28° at 44.1 kHz,
+//! 0.0053 dB / 0.040° at 48 kHz, 0.0009 dB / 0.006° at 96 kHz (target
 //! ±0.05 dB, ±2°; docs/DESIGN.md, § Mic source).
 //!
 //! Run time, in chunks of up to 64 samples: per sample the biquads
-//! (transposed direct form II, the recursion), then the 20-tap FIR across
+//! (transposed direct form II, the recursion), then the 16-tap FIR across
 //! the chunk (independent outputs: the loop runs over the samples, which
 //! the compiler vectorises; each output still sums its taps in order of
 //! delay), then per sample the double pole. A divider that is a plain
@@ -164,9 +167,9 @@ pub fn in_z_index(ohms: f64) -> usize {
 
 /// Samples of delay the correction is fitted with: the stage's latency,
 /// for every model (see the module header).
-pub const LATENCY: usize = 8;
+pub const LATENCY: usize = 6;
 /// Taps of the correction FIR numerator.
-const TAPS: usize = 20;
+const TAPS: usize = 16;
 /// Top of the correction's fit, Hz: all of the audio band, at every
 /// rate (at 44.1 kHz the last 155 Hz matter: the ribbon's response bends
 /// there).

@@ -180,9 +180,9 @@ def test_an_ardour_export_renders_at_high_quality(ardour):
     assert float(np.sqrt(np.mean(dry**2))) > 0.01, "the recorded pink noise is missing"
     assert np.all(np.isfinite(wet))
     # Inserted while Ardour plays in real time, the plugin runs Live.
-    assert ardour["latency"] == 17, f"latency in real time: {ardour['latency']}"
+    assert ardour["latency"] == 15, f"latency in real time: {ardour['latency']}"
     # The export starts in Live: the first offline block switches the chain
-    # to High (a 20 ms crossfade) and its latency from 17 to 73 samples,
+    # to High (a 20 ms crossfade) and its latency from 15 to 71 samples,
     # which Ardour compensates from then on. The tube stages' slow bias
     # remembers that start for about a second, after which the export is
     # the High render to the last bit of float rounding.
