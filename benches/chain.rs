@@ -29,60 +29,46 @@ fn bench_chain(c: &mut Criterion) {
     group.throughput(Throughput::Elements(2 * RATE as u64));
     group.sample_size(20);
     let input = signal(RATE as usize);
+    // A mic track into the live preamp, and the same with a dynamic mic on
+    // 300 ohm.
+    let preamp = ChainSettings {
+        source: Source::Mic,
+        pre_on: true,
+        ..ChainSettings::default()
+    };
+    let dynamic_mic = ChainSettings {
+        mic: MicSettings {
+            model: MicModel::Dynamic,
+            in_z_ohms: 300.0,
+        },
+        ..preamp
+    };
     for (name, settings) in [
         ("all_out_live", ChainSettings::default()),
+        ("preamp_live", preamp),
+        // Issue 16, item 7: what a loading mic adds to the live chain, and
+        // the input transformer behind it.
+        ("preamp_live_dynamic_mic", dynamic_mic),
         (
-            "preamp_live",
-            ChainSettings {
-                source: Source::Mic,
-                pre_on: true,
-                ..ChainSettings::default()
-            },
-        ),
-        (
-            // Issue 16, item 7: what a loading mic adds to the live chain.
-            "preamp_live_dynamic_mic",
-            ChainSettings {
-                source: Source::Mic,
-                pre_on: true,
-                mic: MicSettings {
-                    model: MicModel::Dynamic,
-                    in_z_ohms: 300.0,
-                },
-                ..ChainSettings::default()
-            },
-        ),
-        (
-            // …and with the input transformer behind it.
             "preamp_live_dynamic_mic_xfmr",
             ChainSettings {
-                source: Source::Mic,
-                pre_on: true,
-                mic: MicSettings {
-                    model: MicModel::Dynamic,
-                    in_z_ohms: 300.0,
-                },
                 in_xfmr: true,
-                ..ChainSettings::default()
+                ..dynamic_mic
             },
         ),
+        // The solid-state preamp in the tube's place.
         (
-            // The solid-state preamp in the tube's place.
             "preamp_live_solid_state",
             ChainSettings {
-                source: Source::Mic,
-                pre_on: true,
                 pre_type: PreampType::SolidState,
-                ..ChainSettings::default()
+                ..preamp
             },
         ),
         (
             "preamp_high",
             ChainSettings {
-                source: Source::Mic,
-                pre_on: true,
                 quality: Quality::High,
-                ..ChainSettings::default()
+                ..preamp
             },
         ),
         (

@@ -145,8 +145,8 @@ mod settings;
 
 pub use preroll::PRE_ROLL_S;
 pub use settings::{
-    transformer_drive, ChainSettings, PreampType, Source, HIGH_FACTOR, LIVE_FACTOR, PAD_DB,
-    PRO_LINE_DBU,
+    input_response, transformer_drive, ChainSettings, PreampType, Source, HIGH_FACTOR, LIVE_FACTOR,
+    PAD_DB, PRO_LINE_DBU,
 };
 
 // Everything the chain takes from the rest of the DSP core, in one place:

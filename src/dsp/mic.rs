@@ -326,19 +326,14 @@ impl MicSource {
         let keep = (TAPS - 1).saturating_sub(n);
         tail[..keep].copy_from_slice(&self.filters.tail[TAPS - 1 - keep..]);
         tail[keep..].copy_from_slice(&x[n - (TAPS - 1 - keep)..]);
-        // Shift x by LATENCY, the first LATENCY from the old tail.
+        // Shift x by LATENCY; the first LATENCY (or all of a shorter
+        // block) from the old tail.
         if n > LATENCY {
             x.copy_within(..n - LATENCY, LATENCY);
         }
-        let old = &self.filters.tail[TAPS - 1 - LATENCY..];
         let head = n.min(LATENCY);
-        if n > LATENCY {
-            x[..LATENCY].copy_from_slice(old);
-        } else {
-            // A block shorter than the delay: all of it from the tail.
-            let from: [f64; LATENCY] = old.try_into().expect("LATENCY long");
-            x[..head].copy_from_slice(&from[..head]);
-        }
+        let old = TAPS - 1 - LATENCY;
+        x[..head].copy_from_slice(&self.filters.tail[old..old + head]);
         if g != 1.0 {
             for v in x.iter_mut() {
                 *v *= g;

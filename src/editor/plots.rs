@@ -34,7 +34,7 @@ use egui::{Color32, Pos2, Rect, Stroke, Ui, Vec2};
 use num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
 
-use crate::dsp::chain::{transformer_drive, ChainSettings, PreampType};
+use crate::dsp::chain::{input_response, transformer_drive, ChainSettings, PreampType};
 use crate::dsp::headphone::{HeadphoneAmp, HeadphoneModel, ImpedanceCurve};
 use crate::dsp::mic::{MicModel, MicSource};
 use crate::dsp::oversampling::Oversampler;
@@ -321,12 +321,7 @@ impl ResponseModel {
     /// The mic's loading and, when in, the input transformer with the
     /// gains around it (`transformer_drive`), at `freq_hz`.
     fn input_response(&self, s: &ChainSettings, freq_hz: f64) -> Complex<f64> {
-        let mut h = self.mic.response(freq_hz);
-        if s.in_xfmr {
-            let (_, into, out) = transformer_drive(&s.mic);
-            h *= self.xfmr.response(freq_hz) * into * out;
-        }
-        h
+        input_response(&self.mic, &self.xfmr, &s.mic, s.in_xfmr, freq_hz)
     }
 
     /// Whether the cached settings choose the solid-state preamp.

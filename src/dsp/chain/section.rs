@@ -32,7 +32,9 @@
 //! channel. [`Section::run_channels`] hides the difference from the chain.
 
 use super::chunk::ChannelState;
-use super::settings::{quality_factor, transformer_drive, PreampType, SectionSettings};
+use super::settings::{
+    input_response, quality_factor, transformer_drive, PreampType, SectionSettings,
+};
 use super::{
     MicSource, MicTransformer, Oversampler, Preamp, PreampPart, PreampSettings, ProcessSpec,
     Quality, SolidPreamp, Stage, StereoPreamp, MIC_LATENCY,
@@ -255,14 +257,10 @@ impl Section {
             x.set_settings(xfmr);
         }
         self.xfmr_gains = (into, out);
-        let mut mic_gain = self.mics.first().map_or(1.0, |m| m.response(1000.0).norm());
-        if s.in_xfmr {
-            let x = self
-                .xfmrs
-                .first()
-                .map_or(1.0, |x| x.response(1000.0).norm());
-            mic_gain *= into * x * out;
-        }
+        let mic_gain = match (self.mics.first(), self.xfmrs.first()) {
+            (Some(m), Some(x)) => input_response(m, x, &s.mic, s.in_xfmr, 1000.0).norm(),
+            _ => 1.0,
+        };
         let preamp_gain = match s.pre_type {
             PreampType::Tube => self.preamps.small_signal_gain(),
             PreampType::SolidState => self.solids.first().map(|p| p.small_signal_gain()),
@@ -336,27 +334,19 @@ impl Section {
                 transform(t, self.xfmr_gains, x);
             }
         }
-        match self.settings.pre_type {
-            PreampType::Tube => {
-                if let Preamps::PerChannel(v) = &mut self.preamps {
-                    if let Some(p) = v.get_mut(k) {
-                        p.process_part(PreampPart::Front, x);
-                        os.upsample(x);
-                        p.process_part(PreampPart::Stages, os.oversampled());
-                        os.downsample(x);
-                        p.process_part(PreampPart::Back, x);
-                    }
+        match (self.settings.pre_type, &mut self.preamps) {
+            (PreampType::Tube, Preamps::PerChannel(v)) => {
+                if let Some(p) = v.get_mut(k) {
+                    oversampled(p, os, x);
                 }
             }
-            PreampType::SolidState => {
+            (PreampType::SolidState, _) => {
                 if let Some(p) = self.solids.get_mut(k) {
-                    p.process_part(PreampPart::Front, x);
-                    os.upsample(x);
-                    p.process_part(PreampPart::Stages, os.oversampled());
-                    os.downsample(x);
-                    p.process_part(PreampPart::Back, x);
+                    oversampled(p, os, x);
                 }
             }
+            // (A tube section of one channel is never a pair.)
+            (PreampType::Tube, Preamps::Pair(_)) => {}
         }
     }
 
@@ -410,4 +400,34 @@ fn transform(t: &mut MicTransformer, (into, out): (f64, f64), x: &mut [f64]) {
     for v in x.iter_mut() {
         *v *= out;
     }
+}
+
+/// What the oversampled part of a section runs: a preamp cut into its
+/// host-rate ends and its oversampled stages (the tube preamp and the
+/// solid-state one, each a channel).
+trait PartedPreamp {
+    fn part(&mut self, part: PreampPart, x: &mut [f64]);
+}
+
+impl PartedPreamp for Preamp {
+    fn part(&mut self, part: PreampPart, x: &mut [f64]) {
+        self.process_part(part, x);
+    }
+}
+
+impl PartedPreamp for SolidPreamp {
+    fn part(&mut self, part: PreampPart, x: &mut [f64]) {
+        self.process_part(part, x);
+    }
+}
+
+/// One channel through preamp `p` around oversampler `os`, in place: the
+/// input end at the host rate, the stages oversampled, the output end.
+#[inline]
+fn oversampled(p: &mut impl PartedPreamp, os: &mut Oversampler, x: &mut [f64]) {
+    p.part(PreampPart::Front, x);
+    os.upsample(x);
+    p.part(PreampPart::Stages, os.oversampled());
+    os.downsample(x);
+    p.part(PreampPart::Back, x);
 }

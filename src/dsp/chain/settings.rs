@@ -25,9 +25,11 @@
 //!   smoothly.
 
 use super::{
-    db_to_gain, full_scale_peak_volts, DiSettings, HeadphoneSettings, MicSettings,
-    MicTransformerSettings, PreampSettings, Quality, DBU_REF_VOLTS, NOMINAL_RATIO,
+    db_to_gain, full_scale_peak_volts, DiSettings, HeadphoneSettings, MicSettings, MicSource,
+    MicTransformer, MicTransformerSettings, PreampSettings, Quality, Stage, DBU_REF_VOLTS,
+    NOMINAL_RATIO,
 };
+use num_complex::Complex;
 
 /// Oversampling factor for the live (low-latency) quality.
 pub const LIVE_FACTOR: usize = 4;
@@ -67,6 +69,25 @@ pub fn transformer_drive(mic: &MicSettings) -> (MicTransformerSettings, f64, f64
         in_z_ohms: in_z,
     };
     (settings, (in_z + source_ohms) / in_z, 1.0 / NOMINAL_RATIO)
+}
+
+/// The response at `freq_hz` of what stands in front of the preamp: the
+/// mic's loading `mic` and, when `in_xfmr`, the transformer `xfmr` with the
+/// gains around it ([`transformer_drive`]). The section's small-signal
+/// gain and the editor's plot both take it from here.
+pub fn input_response(
+    mic: &MicSource,
+    xfmr: &MicTransformer,
+    settings: &MicSettings,
+    in_xfmr: bool,
+    freq_hz: f64,
+) -> Complex<f64> {
+    let mut h = mic.response(freq_hz);
+    if in_xfmr {
+        let (_, into, out) = transformer_drive(settings);
+        h *= xfmr.response(freq_hz) * into * out;
+    }
+    h
 }
 
 /// Which preamp the section runs.
