@@ -87,8 +87,14 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 /// moves by dBs with a 0.02 dB / 0.1° difference in the path between them.
 /// ngspice's value there is stable (12AX7 Gain 20 / Level 0, H4: RELTOL
 /// 1e-6 and 1e-5, both windows, 4- to 8-point interpolation within
-/// 0.01 dB), and the harmonics around the notches match within 0.6 dB.
-/// One candidate: the model's Miller low-pass sees only Rsrc ‖ Rg, not the
+/// 0.01 dB), and the harmonics around the notches match within 0.6 dB. It
+/// is the model, not the chain around it: `tube::Preamp` alone at 192 kHz
+/// and at 384 kHz gives the same notches (H4 −72.45 / −72.44 dBc). In
+/// three of the four a grid conducts (12AX7 Gain 20 / Level 0: stage 2's
+/// grid swings 1.3 V peak against a 1.2 V bias), where the model's grid
+/// current is a static curve behind Rsrc ‖ Rg with the previous sample's
+/// current charging the coupling capacitor. A smaller difference
+/// everywhere: the model's Miller low-pass sees only Rsrc ‖ Rg, not the
 /// coupling capacitor's reactance (3.4 kΩ at 1 kHz), which takes 0.02 dB
 /// per 12AX7 stage in the circuit (the model's gain is 0.039 dB high at
 /// 1 kHz for 12AX7, 0.025 12AT7, 0.011 12AU7;
