@@ -12,9 +12,10 @@
 #                                           parameter info through the VST3 interfaces, and
 #                                           exports a session through it in Ardour 7)
 #
-# Needs: Rust/cargo, python3 with pedalboard, numpy and pytest, and for steps
-# 2-3 and 5 the Debian packages in .ci/run's APT_PACKAGES (ALSA/JACK headers,
-# Xvfb, xdotool, ImageMagick; Ardour 7). `.ci/run` installs all of them.
+# Needs: Rust/cargo, python3 with pedalboard, numpy and pytest, ngspice for
+# step 1's SPICE reference tests (tests/spice.rs), and for steps 2-3 and 5 the
+# Debian packages in .ci/run's APT_PACKAGES (ALSA/JACK headers, Xvfb, xdotool,
+# ImageMagick; Ardour 7). `.ci/run` installs all of them (ngspice included).
 #
 # Environment:
 #   TUBELINE_SKIP_HOST=1  skip steps 4 and 5 (the slow release build) for a

@@ -1,0 +1,585 @@
+//! ngspice as the reference for the tube preamp (issue #18): the checked-in
+//! netlists under `tests/spice/` run in ngspice (Debian package `ngspice`)
+//! against the same stimulus through the chain.
+//!
+//! - `preamp_ideal.cir`, the circuit the code describes (buffered stages,
+//!   held cathodes, an ideal Level): the model must match it (gain
+//!   ±0.1 dB, H2 … H5 ±1 dB where above −100 dBc, THD within 5 % of its
+//!   value) over 1 kHz and 7 kHz × Gain 20/35/50/60 × Level −20/0/−60 ×
+//!   the three tubes: the regression guard that the model is the circuit it
+//!   says it is. Runs in `cargo test`.
+//! - `preamp_wired.cir`, the same parts wired as a real preamp (each stage
+//!   loading the one before, bypassed cathodes, the Level pot as stage 2's
+//!   grid leak): the target of the next step; `#[ignore]`d until the model
+//!   is wired (`cargo test --test spice -- --ignored --nocapture` prints the
+//!   gap).
+//! - The bias recovery of the wired circuit after a burst into grid
+//!   current (`bias::recovery`), for the wired model's test to come.
+//! - `stage.cir`: the reference stage alone, driven as in
+//!   `src/dsp/tube/tests.rs` (the figures in README and DESIGN).
+//!
+//! One input level for every case: −18 dBFS peak at the chain's defaults
+//! (+18 dBu = 0 dBFS, Source Mic), 2.191 mV peak at the mic input. At it
+//! the idealised netlist gives THD 3.66 %, H2 −28.8 dBc at Gain 35 /
+//! Level −20, 12AX7, 1 kHz: the figures issue #18 quotes.
+//!
+//! Settling: each run analyses the windows 100–120 ms and 120–140 ms
+//! (ngspice from its DC operating point, the chain from rest) and uses the
+//! later; the table gives the largest change between the two.
+
+mod util;
+
+#[path = "spice/bias.rs"]
+mod bias;
+#[path = "spice/measure.rs"]
+mod measure;
+#[path = "spice/ngspice.rs"]
+mod ngspice;
+
+use measure::{Measured, FS, REPORTED, WINDOW};
+use ngspice::Deck;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tubeline::dsp::tube::{StageCircuit, TriodeStage, TubeType};
+use tubeline::dsp::ProcessSpec;
+
+/// Input level, dBFS peak.
+const LEVEL_DBFS: f64 = -18.0;
+/// Start of the first analysis window (s).
+const SETTLE_S: f64 = 0.1;
+/// ngspice's largest step: a quarter of a 48 kHz sample.
+const T_MAX: f64 = 1.0 / (4.0 * FS);
+/// Worker threads (CI has 2 cores).
+const THREADS: usize = 2;
+
+/// Tolerances (issue #18).
+const GAIN_TOL_DB: f64 = 0.1;
+const HD_TOL_DB: f64 = 1.0;
+const HD_FLOOR_DBC: f64 = -100.0;
+const THD_TOL: f64 = 0.05;
+/// Harmonics checked for settling: above −90 dBc.
+const SETTLE_FLOOR_DBC: f64 = -90.0;
+
+/// Cases of the idealised comparison that are out of tolerance because of
+/// the model's approximations (measured with ngspice 39; model − ngspice);
+/// the other 62 of the 72 are within tolerance. The test checks every
+/// other case, and that these still miss (one that passes must leave this
+/// list).
+///
+/// The Miller capacitance (7 kHz): the model puts `Cgk + Cgp·(1 + A)`, A
+/// the operating point's gain, as a one-pole low-pass on the grid drive.
+/// (1) It is bilinear, pre-warped at its corner (≈ 45 kHz for stage 2 of a
+/// 12AX7 at 192 kHz), so at 7 kHz it takes 0.072 dB where the analog pole
+/// takes 0.106; stage 1's ≈ 101 kHz corner is clamped at 0.49·fs and
+/// takes ~0 dB instead of 0.021: the model's gain is 0.055 dB higher at
+/// 7 kHz than at 1 kHz (measured: 0.053 dB, 12AX7). (2) In the circuit
+/// Cgp is a capacitor that also feeds the plate's own harmonics back to
+/// the grid (at 14 kHz Cgp's 6.7 MΩ against the grid's 33 kΩ, times the
+/// stage's gain of 60: a loop gain of ≈ 0.3), which the input low-pass
+/// cannot do: the model's H2 at 14 kHz is 0.5 dB high, and at 7 kHz THD is
+/// H2 alone, so 0.43 dB is 5 %. (3) In heavy clipping the circuit's Miller
+/// multiplication collapses with the gain; the model's fixed low-pass then
+/// takes 0.1 dB too much.
+///
+/// Cancellation notches (1 kHz): a harmonic 18 … 60 dB below its
+/// neighbours is a near-cancellation of the two stages' contributions, and
+/// moves by dBs with a 0.02 dB / 0.1° difference in the path between them.
+/// ngspice's value there is stable (12AX7 Gain 20 / Level 0, H4: RELTOL
+/// 1e-6 and 1e-5, both windows, 4- to 8-point interpolation within
+/// 0.01 dB), and the harmonics around the notches match within 0.6 dB. It
+/// is the model, not the chain around it: `tube::Preamp` alone at 192 kHz
+/// and at 384 kHz gives the same notches (H4 −72.45 / −72.44 dBc). In
+/// three of the four a grid conducts (12AX7 Gain 20 / Level 0: stage 2's
+/// grid swings 1.3 V peak against a 1.2 V bias), where the model's grid
+/// current is a static curve behind Rsrc ‖ Rg with the previous sample's
+/// current charging the coupling capacitor. A smaller difference
+/// everywhere: the model's Miller low-pass sees only Rsrc ‖ Rg, not the
+/// coupling capacitor's reactance (3.4 kΩ at 1 kHz), which takes 0.02 dB
+/// per 12AX7 stage in the circuit (the model's gain is 0.039 dB high at
+/// 1 kHz for 12AX7, 0.025 12AT7, 0.011 12AU7;
+/// `reference_stage_matches_ngspice`: 0.020 dB for one stage).
+const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 10] = [
+    (
+        TubeType::Tube12AX7,
+        1000.0,
+        20.0,
+        0.0,
+        "H4 -72.4 vs -68.5 dBc (notch: H3 -37, H5 -74)",
+    ),
+    (
+        TubeType::Tube12AX7,
+        1000.0,
+        60.0,
+        0.0,
+        "H3 -37.1 vs -30.9 dBc (notch: H2 -6, H4 -12)",
+    ),
+    (
+        TubeType::Tube12AT7,
+        1000.0,
+        60.0,
+        0.0,
+        "H5 -34.1 vs -35.9 dBc (notch: H4 -13, H3 -6)",
+    ),
+    (
+        TubeType::Tube12AU7,
+        1000.0,
+        60.0,
+        -60.0,
+        "H3 -97.4 vs -94.8 dBc (notch near the -100 dBc floor: H2 -30, H4 -61)",
+    ),
+    (
+        TubeType::Tube12AX7,
+        7000.0,
+        20.0,
+        -20.0,
+        "Miller: H2 +0.49 dB, THD +5.8 %",
+    ),
+    (
+        TubeType::Tube12AX7,
+        7000.0,
+        35.0,
+        -20.0,
+        "Miller: H2 +0.50 dB, THD +5.9 %",
+    ),
+    (
+        TubeType::Tube12AU7,
+        7000.0,
+        60.0,
+        -20.0,
+        "Miller: H2 +0.49 dB, THD +5.8 %",
+    ),
+    (
+        TubeType::Tube12AX7,
+        7000.0,
+        50.0,
+        0.0,
+        "Miller in clipping: gain -0.13 dB",
+    ),
+    (
+        TubeType::Tube12AX7,
+        7000.0,
+        60.0,
+        0.0,
+        "Miller in clipping: gain -0.12 dB",
+    ),
+    (
+        TubeType::Tube12AT7,
+        7000.0,
+        60.0,
+        0.0,
+        "Miller in clipping: gain -0.10 dB",
+    ),
+];
+
+/// The known miss of case `c`, if it is one.
+fn known_miss(c: &Case) -> Option<&'static str> {
+    KNOWN_MISSES
+        .iter()
+        .find(|k| k.0 == c.tube && k.1 == c.freq && k.2 == c.gain_db && k.3 == c.level_db)
+        .map(|k| k.4)
+}
+
+/// Which netlist.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Circuit {
+    Ideal,
+    Wired,
+}
+
+/// One case of the comparison.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    tube: TubeType,
+    freq: f64,
+    gain_db: f64,
+    level_db: f64,
+}
+
+/// The grid of cases: frequency × Gain × Level × tube.
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for tube in TubeType::ALL {
+        for freq in [1000.0, 7000.0] {
+            for gain_db in [20.0, 35.0, 50.0, 60.0] {
+                for level_db in [-20.0, 0.0, -60.0] {
+                    v.push(Case {
+                        tube,
+                        freq,
+                        gain_db,
+                        level_db,
+                    });
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The input: a sine at −18 dBFS peak, as host samples.
+fn amplitude() -> f32 {
+    10f64.powf(LEVEL_DBFS / 20.0) as f32
+}
+
+/// Both windows of a run, measured.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    early: Measured,
+    late: Measured,
+}
+
+impl Run {
+    /// Largest change between the windows: (gain dB, Hk dB above −90 dBc,
+    /// THD relative).
+    fn drift(&self) -> (f64, f64, f64) {
+        let (a, b) = (&self.early, &self.late);
+        let hd = (0..REPORTED)
+            .filter_map(|k| match (a.hd_dbc[k], b.hd_dbc[k]) {
+                (Some(x), Some(y)) if x.max(y) > SETTLE_FLOOR_DBC => Some((x - y).abs()),
+                _ => None,
+            })
+            .fold(0.0, f64::max);
+        (
+            (a.gain_db - b.gain_db).abs(),
+            hd,
+            (a.thd / b.thd - 1.0).abs(),
+        )
+    }
+}
+
+fn tube_index(t: TubeType) -> usize {
+    TubeType::ALL.iter().position(|&x| x == t).unwrap()
+}
+
+/// The case in ngspice.
+fn spice(circuit: Circuit, c: &Case) -> Run {
+    let s = measure::chain_settings(c.tube, c.gain_db, c.level_db);
+    let amp = f64::from(amplitude()) * measure::volts_per_unit(&s);
+    let mut params = vec![
+        ("tube", tube_index(c.tube) as f64),
+        ("gain", c.gain_db),
+        ("level", c.level_db),
+    ];
+    let netlist = match circuit {
+        Circuit::Ideal => {
+            params.push(("rpa", measure::plate_source_ohms(c.tube)));
+            "preamp_ideal.cir"
+        }
+        Circuit::Wired => "preamp_wired.cir",
+    };
+    let win = WINDOW as f64 / FS;
+    let deck = Deck {
+        netlist,
+        params,
+        source: format!("Vsig vin 0 SIN(0 {amp:.12e} {})", c.freq),
+        t_start: SETTLE_S - 1e-4,
+        t_stop: SETTLE_S + 2.0 * win + 1e-4,
+        t_max: T_MAX,
+        probes: vec!["v(vin)", "v(out)"],
+    };
+    let tr = deck.run();
+    let at = |t0: f64| {
+        let vin = tr.resample(0, t0, FS, WINDOW);
+        let out = tr.resample(1, t0, FS, WINDOW);
+        measure::measure(&vin, &out, c.freq)
+    };
+    Run {
+        early: at(SETTLE_S),
+        late: at(SETTLE_S + win),
+    }
+}
+
+/// The case through the chain (the model as it is today).
+fn model(c: &Case) -> Run {
+    let s = measure::chain_settings(c.tube, c.gain_db, c.level_db);
+    let start = (SETTLE_S * FS) as usize;
+    // The output lags by the chain's latency (61 samples at 48 kHz, high):
+    // render enough for the later window shifted by up to 128 samples.
+    let len = start + 2 * WINDOW + 128;
+    let x = util::sine(c.freq, f64::from(amplitude()), FS, len);
+    let (vin, out, lat) = measure::render(s, &x);
+    assert!(lat <= 128, "latency {lat}");
+    let at = |i0: usize| {
+        measure::measure(
+            &vin[i0..i0 + WINDOW],
+            &out[i0 + lat..i0 + lat + WINDOW],
+            c.freq,
+        )
+    };
+    Run {
+        early: at(start),
+        late: at(start + WINDOW),
+    }
+}
+
+/// Model and ngspice of one case.
+struct Row {
+    case: Case,
+    model: Run,
+    spice: Run,
+}
+
+/// Whether `m` is within tolerance of `r`, and the differences.
+fn compare(m: &Measured, r: &Measured) -> (bool, f64, [Option<f64>; REPORTED], f64) {
+    let dg = m.gain_db - r.gain_db;
+    let mut ok = dg.abs() <= GAIN_TOL_DB;
+    let dh: [Option<f64>; REPORTED] = std::array::from_fn(|k| match (m.hd_dbc[k], r.hd_dbc[k]) {
+        (Some(a), Some(b)) if a.max(b) > HD_FLOOR_DBC => Some(a - b),
+        _ => None,
+    });
+    ok &= dh.iter().flatten().all(|d| d.abs() <= HD_TOL_DB);
+    let dt = m.thd / r.thd - 1.0;
+    ok &= dt.abs() <= THD_TOL;
+    (ok, dg, dh, dt)
+}
+
+/// Run `cases` of `circuit` on [`THREADS`] threads (each case one ngspice
+/// process and one chain render).
+fn run_all(circuit: Circuit, cases: &[Case]) -> Vec<Row> {
+    let next = AtomicUsize::new(0);
+    let rows = Mutex::new(Vec::new());
+    std::thread::scope(|sc| {
+        for _ in 0..THREADS {
+            sc.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(c) = cases.get(i) else { break };
+                let row = Row {
+                    case: *c,
+                    spice: spice(circuit, c),
+                    model: model(c),
+                };
+                rows.lock().unwrap().push((i, row));
+            });
+        }
+    });
+    let mut rows = rows.into_inner().unwrap();
+    rows.sort_by_key(|r| r.0);
+    rows.into_iter().map(|r| r.1).collect()
+}
+
+fn fmt_hd(v: Option<f64>) -> String {
+    v.map_or("    —".into(), |x| format!("{x:6.1}"))
+}
+
+fn fmt_d(v: Option<f64>) -> String {
+    v.map_or("    —".into(), |x| format!("{x:+5.2}"))
+}
+
+/// The whole table: every case, model against ngspice, the differences,
+/// `!!` where out of tolerance (`known` where `known` lists it). Returns
+/// (table, cases out of tolerance not in `known`, cases in `known` within
+/// tolerance).
+fn table(
+    title: &str,
+    rows: &[Row],
+    known: impl Fn(&Case) -> Option<&'static str>,
+) -> (String, usize, usize) {
+    let mut s = format!(
+        "{title}\ntolerances: gain ±{GAIN_TOL_DB} dB, H2–H5 ±{HD_TOL_DB} dB above {HD_FLOOR_DBC} dBc, \
+         THD ±{:.0} %; harmonics to 20 kHz only (at 7 kHz: H2)\n\
+         tube   f/Hz gain level | gain model / spice  (Δ)   | H2 m / s  (Δ)      | H3 m / s  (Δ)      | \
+         H4 m / s  (Δ)      | H5 m / s  (Δ)      | THD % m / s  (Δ rel)   | settle m / s\n",
+        100.0 * THD_TOL
+    );
+    let (mut bad, mut fixed) = (0, 0);
+    for r in rows {
+        let (m, x) = (&r.model.late, &r.spice.late);
+        let (ok, dg, dh, dt) = compare(m, x);
+        let c = &r.case;
+        let note = known(c);
+        match (ok, note) {
+            (false, None) => bad += 1,
+            (true, Some(_)) => fixed += 1,
+            _ => {}
+        }
+        let _ = write!(
+            s,
+            "{} {:5.0} {:4.0} {:5.0} | {:7.3} / {:7.3} ({:+6.3}) |",
+            c.tube.name(),
+            c.freq,
+            c.gain_db,
+            c.level_db,
+            m.gain_db,
+            x.gain_db,
+            dg
+        );
+        for ((a, b), d) in m.hd_dbc.iter().zip(&x.hd_dbc).zip(&dh) {
+            let _ = write!(s, " {} / {} ({}) |", fmt_hd(*a), fmt_hd(*b), fmt_d(*d));
+        }
+        let (dm, ds) = (r.model.drift(), r.spice.drift());
+        let _ = writeln!(
+            s,
+            " {:7.4} / {:7.4} ({:+6.2} %) | {:.3}/{:.2}/{:.3} {:.3}/{:.2}/{:.3}{}",
+            100.0 * m.thd,
+            100.0 * x.thd,
+            100.0 * dt,
+            dm.0,
+            dm.1,
+            dm.2,
+            ds.0,
+            ds.1,
+            ds.2,
+            match (ok, note) {
+                (true, None) => String::new(),
+                (true, Some(_)) => "  (known miss now within tolerance)".into(),
+                (false, None) => "  !!".into(),
+                (false, Some(n)) => format!("  !! known: {n}"),
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{bad} of {} cases out of tolerance (not counting the known misses); \
+         {fixed} known misses within tolerance",
+        rows.len()
+    );
+    (s, bad, fixed)
+}
+
+#[test]
+fn idealised_netlist_matches_the_model() {
+    let all = cases();
+    let rows = run_all(Circuit::Ideal, &all);
+    let (t, bad, fixed) = table(
+        "idealised netlist (tests/spice/preamp_ideal.cir) against the model",
+        &rows,
+        known_miss,
+    );
+    println!("{t}");
+    // Both sides settled: the two windows agree far within the tolerances
+    // (harmonics above -90 dBc; nearer the floor what is left of the
+    // start-up moves them by tenths of a dB).
+    for r in &rows {
+        for (who, d) in [("model", r.model.drift()), ("ngspice", r.spice.drift())] {
+            assert!(
+                d.0 < 0.01 && d.1 < 0.25 && d.2 < 0.01,
+                "{who} not settled at {:?}: {d:?}\n{t}",
+                r.case
+            );
+        }
+    }
+    assert_eq!(bad, 0, "out of tolerance:\n{t}");
+    assert_eq!(
+        fixed, 0,
+        "a known miss is now within tolerance: take it off KNOWN_MISSES\n{t}"
+    );
+}
+
+#[test]
+#[ignore = "the model is not wired yet (issue #18): prints the gap"]
+fn wired_netlist_against_the_model() {
+    let all = cases();
+    let rows = run_all(Circuit::Wired, &all);
+    let (t, bad, _) = table(
+        "wired netlist (tests/spice/preamp_wired.cir) against the model as it is today",
+        &rows,
+        |_| None,
+    );
+    println!("{t}");
+    assert_eq!(bad, 0, "{t}");
+}
+
+/// The reference stage alone (`stage.cir`) against the model's
+/// [`TriodeStage`] fed the same way (an ideal source, as
+/// `src/dsp/tube/tests.rs` drives it, at 192 kHz): 12AX7, 1 kHz, 0.05, 0.2
+/// and 1.0 V peak at the grid.
+#[test]
+fn reference_stage_matches_ngspice() {
+    let fs = 192_000.0;
+    let mut s =
+        String::from("reference stage (tests/spice/stage.cir), 12AX7, 1 kHz: model / ngspice\n");
+    let mut bad = 0;
+    for amp in [0.05, 0.2, 1.0] {
+        let win = WINDOW as f64 / FS;
+        let deck = Deck {
+            netlist: "stage.cir",
+            params: vec![("tube", 0.0)],
+            source: format!("Vsig vin 0 SIN(0 {amp} 1000)"),
+            t_start: SETTLE_S - 1e-4,
+            t_stop: SETTLE_S + win + 1e-4,
+            t_max: T_MAX,
+            probes: vec!["v(vin)", "v(p)"],
+        };
+        let tr = deck.run();
+        let vin = tr.resample(0, SETTLE_S, FS, WINDOW);
+        let vp = tr.resample(1, SETTLE_S, FS, WINDOW);
+        let spice = measure::measure(&vin, &vp, 1000.0);
+
+        let mut st = TriodeStage::new(StageCircuit::REFERENCE, [0.0; 3]);
+        st.prepare(&ProcessSpec::new(fs, 4096));
+        st.set_tube_bias(TubeType::Tube12AX7, 0.0);
+        let start = (SETTLE_S * fs) as usize;
+        let n = (win * fs) as usize;
+        let x: Vec<f64> = (0..start + n)
+            .map(|i| amp * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / fs).sin())
+            .collect();
+        let mut y = x.clone();
+        st.process(&mut y);
+        let model = measure::measure_at(fs, &x[start..], &y[start..], 1000.0);
+        let (ok, dg, dh, dt) = compare(&model, &spice);
+        if !ok {
+            bad += 1;
+        }
+        let _ = writeln!(
+            s,
+            "{amp:4.2} V peak: gain {:.3} / {:.3} dB ({dg:+.3}), H2 {} / {} ({}), H3 {} / {} ({}), \
+             THD {:.4} / {:.4} % ({:+.2} %){}",
+            model.gain_db,
+            spice.gain_db,
+            fmt_hd(model.hd_dbc[0]),
+            fmt_hd(spice.hd_dbc[0]),
+            fmt_d(dh[0]),
+            fmt_hd(model.hd_dbc[1]),
+            fmt_hd(spice.hd_dbc[1]),
+            fmt_d(dh[1]),
+            100.0 * model.thd,
+            100.0 * spice.thd,
+            100.0 * dt,
+            if ok { "" } else { "  !!" }
+        );
+    }
+    println!("{s}");
+    assert_eq!(bad, 0, "{s}");
+}
+
+/// The wired circuit's bias after a burst into grid current (12AX7, 1 kHz
+/// at the comparison's level for 100 ms, then silence): ngspice's side of
+/// the wired model's test to come.
+///
+/// - Gain 50 / Level −20: stage 2's grid conducts on the peaks of ~10 V;
+///   its cathode rises from the operating point (1.198 V) and falls back
+///   with Ck2 against Rk2 ‖ (Ra + rp)/(μ + 1), the cathode's resistance
+///   with the plate at Ra: 22 µF · 755 Ω ≈ 16.6 ms for a 12AX7.
+/// - Gain 50 / Level 0: the grid is driven by all of stage 1's swing;
+///   grid current charges Cc2 to tens of volts, which leaks off through
+///   the pot and plate 1: 47 nF · (1 MΩ + Ra ‖ rp) ≈ 48.6 ms.
+#[test]
+fn wired_bias_recovers_after_grid_current() {
+    let tube = TubeType::Tube12AX7;
+    let (vk, _, rpa, mu) = measure::operating_point(tube);
+    let amp =
+        f64::from(amplitude()) * measure::volts_per_unit(&measure::chain_settings(tube, 50.0, 0.0));
+    let (ra, rk, ck, cc) = (100e3, 1.5e3, 22e-6, 47e-9);
+    let rp = ra * rpa / (ra - rpa);
+    let tau_k = ck * rk * ((ra + rp) / (mu + 1.0)) / (rk + (ra + rp) / (mu + 1.0));
+    let tau_g = cc * (1e6 + rpa);
+
+    let r = bias::recovery(0, 50.0, -20.0, amp);
+    let msg = format!("Level -20: {r:#?}, expected cathode tau {tau_k} s");
+    println!("wired bias recovery, Gain 50, 12AX7: {msg}");
+    let k = r.cathode;
+    assert!((k.rest - vk).abs() < 5e-3, "{vk} {msg}");
+    assert!(k.driven > k.rest + 0.1, "{msg}");
+    for tau in [k.tau_1e_s, k.tau_fit_s] {
+        assert!((tau / tau_k - 1.0).abs() < 0.1, "{msg}");
+    }
+
+    let r = bias::recovery(0, 50.0, 0.0, amp);
+    let msg = format!("Level 0: {r:#?}, expected grid tau {tau_g} s");
+    println!("{msg}");
+    let g = r.grid;
+    assert!(g.rest.abs() < 1e-3 && g.released < -5.0, "{msg}");
+    for tau in [g.tau_1e_s, g.tau_fit_s] {
+        assert!((tau / tau_g - 1.0).abs() < 0.1, "{msg}");
+    }
+}
