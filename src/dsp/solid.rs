@@ -171,6 +171,7 @@
 
 mod curve;
 mod preamp;
+mod stages;
 
 #[cfg(test)]
 mod tests;

@@ -261,6 +261,7 @@ impl MicTransformer {
 
     /// Prepare for a stream at the host rate.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.model.set_isa(spec.isa);
         let fs = spec.sample_rate;
         let fs = if fs.is_finite() && fs > 1000.0 {
             fs
@@ -328,6 +329,19 @@ impl MicTransformer {
         // Belt and braces: a non-finite filter state resets the stage.
         if !self.model.is_finite() {
             self.reset();
+        }
+    }
+
+    /// Process a stereo pair in place (volts in, volts out), both
+    /// channels' cascades in the lanes of one loop when their settings
+    /// and rates agree (each bit for bit its own `process`); else each on
+    /// its own.
+    pub fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
+        TransformerModel::process_pair(&mut a.model, &mut b.model, left, right);
+        for t in [a, b] {
+            if !t.model.is_finite() {
+                t.reset();
+            }
         }
     }
 
