@@ -10,7 +10,7 @@ use tubeline::dsp::headphone::{design_loads, HeadphoneAmp, HeadphoneModel, Headp
 use tubeline::dsp::mic::{MicModel, MicSettings, MicSource};
 use tubeline::dsp::oversampling::Quality;
 use tubeline::dsp::stage::Stage;
-use tubeline::dsp::transformer::{DiBox, MicTransformer, MicTransformerSettings};
+use tubeline::dsp::transformer::{DiBox, DiSettings, MicTransformer, MicTransformerSettings};
 use tubeline::dsp::tube::Preamp;
 use tubeline::dsp::ProcessSpec;
 
@@ -115,6 +115,28 @@ fn bench_stages_alone(c: &mut Criterion) {
         })
     });
 
+    // The same DI with no cable capacitance (`cable_m` 0: one section
+    // fewer, the source's pole at 5 MHz gone), to tell the cable's cost.
+    let mut dis = [DiBox::new(), DiBox::new()];
+    for d in &mut dis {
+        d.set_settings(DiSettings {
+            cable_m: 0.0,
+            ..DiSettings::default()
+        });
+        d.prepare(&ProcessSpec::new(RATE, BLOCK));
+    }
+    let mut buf = host_line.clone();
+    group.bench_function("di_cable_0m", |b| {
+        b.iter(|| {
+            buf.clone_from(&host_line);
+            for (d, ch) in dis.iter_mut().zip(buf.iter_mut()) {
+                for block in ch.chunks_mut(BLOCK) {
+                    d.process(block);
+                }
+            }
+        })
+    });
+
     let host_spec = ProcessSpec::new(RATE, BLOCK);
     let designs = design_loads(RATE);
     for model in [HeadphoneModel::Closed32, HeadphoneModel::Iem] {
@@ -169,7 +191,7 @@ fn bench_stages_alone(c: &mut Criterion) {
         });
     }
 
-    // The mic input transformer (not yet in the chain): a 150 Ω mic into
+    // The mic input transformer: a 150 Ω mic into
     // 2400 Ω, at the host rate, with a mic-level signal.
     let host_mic: Vec<Vec<f64>> = mic.iter().map(|c| c[..RATE as usize].to_vec()).collect();
     let mut xfmrs = [MicTransformer::new(), MicTransformer::new()];
@@ -181,13 +203,15 @@ fn bench_stages_alone(c: &mut Criterion) {
         x.prepare(&host_spec);
     }
     let mut buf = host_mic.clone();
+    // (A stereo pair in the lanes of one loop, as the chain's section runs
+    // it.)
+    let [mut xa, mut xb] = xfmrs;
     group.bench_function("mic_xfmr", |b| {
         b.iter(|| {
             buf.clone_from(&host_mic);
-            for (x, ch) in xfmrs.iter_mut().zip(buf.iter_mut()) {
-                for block in ch.chunks_mut(BLOCK) {
-                    x.process(block);
-                }
+            let [l, r] = &mut buf[..] else { unreachable!() };
+            for (cl, cr) in l.chunks_mut(BLOCK).zip(r.chunks_mut(BLOCK)) {
+                MicTransformer::process_pair(&mut xa, &mut xb, cl, cr);
             }
         })
     });

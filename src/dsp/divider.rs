@@ -37,5 +37,7 @@ mod correction;
 mod rational;
 
 pub(crate) use bilinear::{bilinear, cascade, Section};
-pub(crate) use correction::{correction_response, double_pole, fit_correction, FitGrid, BETA};
+pub(crate) use correction::{
+    correction_response, double_pole, double_pole_mad, fit_correction, FitGrid, BETA,
+};
 pub(crate) use rational::{eval_poly, Poly, Rat};

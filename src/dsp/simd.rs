@@ -334,6 +334,61 @@ impl PairLane for F2 {
     }
 }
 
+/// The channels of one run in the lanes of `Self`: `f64` for one, [`F2`]
+/// for a stereo pair; stored interleaved (sample by sample, channel by
+/// channel) in a flat array.
+pub(crate) trait Channels: Lane {
+    /// Channels carried.
+    const N: usize;
+    /// The lanes from `s[..N]`.
+    fn load(s: &[f64]) -> Self;
+    /// The lanes into `s[..N]`.
+    fn store(self, s: &mut [f64]);
+    /// Sample `i` of each channel's block, lane `c` from `blocks[c]`.
+    #[inline(always)]
+    fn gather(blocks: &[&mut [f64]; 2], i: usize) -> Self {
+        let mut v = [0.0; 2];
+        for (c, b) in blocks.iter().enumerate().take(Self::N) {
+            v[c] = b[i];
+        }
+        Self::load(&v)
+    }
+    /// The lanes into sample `i` of each channel's block.
+    #[inline(always)]
+    fn scatter(self, blocks: &mut [&mut [f64]; 2], i: usize) {
+        let mut v = [0.0; 2];
+        self.store(&mut v);
+        for (c, b) in blocks.iter_mut().enumerate().take(Self::N) {
+            b[i] = v[c];
+        }
+    }
+}
+
+impl Channels for f64 {
+    const N: usize = 1;
+    #[inline(always)]
+    fn load(s: &[f64]) -> Self {
+        s[0]
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f64]) {
+        s[0] = self;
+    }
+}
+
+impl Channels for F2 {
+    const N: usize = 2;
+    #[inline(always)]
+    fn load(s: &[f64]) -> Self {
+        F2([s[0], s[1]])
+    }
+    #[inline(always)]
+    fn store(self, s: &mut [f64]) {
+        s[0] = self.0[0];
+        s[1] = self.0[1];
+    }
+}
+
 /// `a·b + c` lane-wise, fused or not as `M` says (see [`super::fma`]).
 #[inline(always)]
 pub(crate) fn mad<M: MulAdd, L: Arith>(a: L, b: L, c: L) -> L {

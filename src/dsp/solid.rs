@@ -124,14 +124,17 @@
 //! 0.5 − b/(1 + b) ≈ 0.11 oversampled samples per stage, is part of the
 //! phase response, not a latency (as with the tube stages).
 //!
-//! The stages run in chunks of up to 64 samples. A chunk in which every
-//! input of both stages stays below the knee (and Level is settled) runs
-//! both stages' pre-emphasis and average in one loop, side by side (their
-//! two recursions overlap in the CPU); any other chunk runs stage by stage,
-//! each with the general ADAA step. Both give the same output bit for bit
-//! (tested against a plain per-sample loop): a signal under the clip costs
-//! a dozen operations per sample.
-//!
+//! The stages run in chunks of up to 64 samples (`solid/stages.rs`), stage
+//! by stage: the pre-emphasis recursion over the chunk, then the curve's
+//! average, which carries nothing from sample to sample, per sub-chunk of
+//! 8 samples: the exact `(u[n] + u[n−1])/2` where every u of the
+//! sub-chunk is below the knee, the general ADAA step elsewhere. A stereo
+//! pair runs in the two lanes of one loop ([`SolidPreamp::process_pair_part`],
+//! as the chain's section runs it), through the build dispatch (the
+//! pre-emphasis a fused multiply-add in the AVX2 + FMA build). Every path
+//! gives what the plain per-sample recursion gives, bit for bit (tested in
+//! every build, mono and pair).
+
 //! # Measured (`solid/tests.rs`; 48 kHz host rate, 4x, the chain's way:
 //! front at the host rate, stages oversampled, back at the host rate)
 //!
@@ -149,28 +152,25 @@
 //!
 //! # Cost
 //!
-//! Measured with `benches/stages.rs`'s stage-alone set-up (release, two
-//! mono instances, 4 × 48 kHz, 1 s of uniform noise) against the tube
-//! preamp's `Stages` part in the same run (this 2-core machine was shared
-//! and loaded: the ratios moved by some 30 % between runs):
-//!
-//! * clean, every chunk on the one-loop path: 2.5 … 4 ns per oversampled
-//!   sample and channel, 2 … 3× less than the tube's stages (7.3 … 8.5 ns);
-//! * the output stage driven by noise 10 dB over its clip, every sample
-//!   through the general ADAA step: 21 … 24 ns, 2.3 … 2.9× the tube's
-//!   stages (the branch-free step measured 5 … 25 % under the branching
-//!   one).
-//!
-//! So a clean or occasionally clipped signal costs a third to a half of
-//! the tube's stages, and a stage clipping on every sample about three
-//! times theirs: the general step (F, the curve at the mid-point and a
-//! division, every sample, in one lane) is not yet tuned.
+//! Measured with `benches/chain.rs` (`chain/preamp_live_solid_state`:
+//! stereo, 48 kHz, live, the bench's −15 dBFS noise at Gain 20 / Level −20,
+//! which puts the output stage at its knee) against the tube chain in the
+//! same run (alternated builds, 9 runs, min / median, ms per second of
+//! stereo): 5.75 / 6.07 before the stereo lanes and the sub-chunk knee
+//! test (1.55× the tube chain's 3.71), 3.19 / 3.51 after (0.89× the tube
+//! chain's 3.56). The target, half the tube chain, is not met: the
+//! oversampler and the chain around the stages are shared with the tube,
+//! and the two pre-emphasis recursions (a dependent multiply-add per
+//! sample each, run one after the other) are what is left in the stages.
+//! Not tried: running stage 2's recursion of one chunk beside stage 1's of
+//! the next in one loop (two lanes of four).
 //!
 //! Latency: 0 samples. Units: volts in at the mic input (after the chain's
 //! pad and polarity), volts out at the output level control.
 
 mod curve;
 mod preamp;
+mod stages;
 
 #[cfg(test)]
 mod tests;

@@ -351,16 +351,23 @@ impl Section {
     }
 
     /// Run a stereo pair in place: the tubes in the lanes of one preamp,
-    /// the oversamplers in one loop (the solid-state pre, a few operations
-    /// per sample, one per channel).
+    /// the oversamplers in one loop, the solid-state pre's stages in the
+    /// lanes of one loop (its ends, a few operations per sample, channel
+    /// by channel).
     fn process_pair(&mut self, left: &mut [f64], right: &mut [f64]) {
         let ([a, b], [ma, mb]) = (&mut self.oversamplers[..], &mut self.mics[..]) else {
             return;
         };
         MicSource::process_pair(ma, mb, left, right);
         if let (true, [ta, tb]) = (self.settings.in_xfmr, &mut self.xfmrs[..]) {
-            transform(ta, self.xfmr_gains, left);
-            transform(tb, self.xfmr_gains, right);
+            let (into, out) = self.xfmr_gains;
+            for v in left.iter_mut().chain(right.iter_mut()) {
+                *v *= into;
+            }
+            MicTransformer::process_pair(ta, tb, left, right);
+            for v in left.iter_mut().chain(right.iter_mut()) {
+                *v *= out;
+            }
         }
         match (
             self.settings.pre_type,
@@ -375,14 +382,12 @@ impl Section {
                 p.process_stereo_part(PreampPart::Back, left, right);
             }
             (PreampType::SolidState, _, [pa, pb]) => {
-                pa.process_part(PreampPart::Front, left);
-                pb.process_part(PreampPart::Front, right);
+                SolidPreamp::process_pair_part(pa, pb, PreampPart::Front, left, right);
                 Oversampler::upsample_pair(a, b, left, right);
-                pa.process_part(PreampPart::Stages, a.oversampled());
-                pb.process_part(PreampPart::Stages, b.oversampled());
+                let (oa, ob) = (a.oversampled(), b.oversampled());
+                SolidPreamp::process_pair_part(pa, pb, PreampPart::Stages, oa, ob);
                 Oversampler::downsample_pair(a, b, left, right);
-                pa.process_part(PreampPart::Back, left);
-                pb.process_part(PreampPart::Back, right);
+                SolidPreamp::process_pair_part(pa, pb, PreampPart::Back, left, right);
             }
             // (Two channels always have a pair preamp and two solids.)
             _ => {}

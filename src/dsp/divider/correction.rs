@@ -13,7 +13,8 @@
 //! FIR, so the normal equations are Toeplitz, built in O(points * taps),
 //! and solved by Cholesky.
 
-use crate::dsp::simd::Arith;
+use crate::dsp::fma::MulAdd;
+use crate::dsp::simd::{mad, Arith};
 use num_complex::Complex;
 use std::f64::consts::PI;
 
@@ -30,6 +31,22 @@ pub(crate) const BETA: f64 = 0.85;
 #[inline(always)]
 pub(crate) fn double_pole<L: Arith>(acc: L, p: &mut [L; 2]) -> L {
     let y = (acc - L::splat(BETA * BETA) * p[1]) - L::splat(2.0 * BETA) * p[0];
+    *p = [y, p[0]];
+    y
+}
+
+/// [`double_pole`] with its last multiply-add as build `M` says: bit for
+/// bit `double_pole` in the portable build (`−2β·p0 + (acc − β²·p1)` is
+/// the same sum), fused in the FMA build (one rounding less, and one
+/// fused operation instead of a multiply and a subtraction on the
+/// loop-carried path).
+#[inline(always)]
+pub(crate) fn double_pole_mad<M: MulAdd, L: Arith>(acc: L, p: &mut [L; 2]) -> L {
+    let y = mad::<M, L>(
+        L::splat(-2.0 * BETA),
+        p[0],
+        acc - L::splat(BETA * BETA) * p[1],
+    );
     *p = [y, p[0]];
     y
 }

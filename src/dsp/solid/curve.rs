@@ -96,9 +96,17 @@ impl RailCurve {
     /// crosses between the regions unpredictably). The result is clamped
     /// to ±V, the range of any average of f, which also turns a NaN into a
     /// finite value.
-    #[inline(always)]
+    #[cfg(test)]
     pub(super) fn adaa(&self, x: f64, x_prev: f64, big_f_prev: f64) -> (f64, f64) {
         let big_f = self.antiderivative(x);
+        (self.average(x, x_prev, big_f, big_f_prev), big_f)
+    }
+
+    /// The ADAA step of [`Self::adaa`] from `x_prev` to `x` given both
+    /// antiderivatives (`big_f` = F(x), `big_f_prev` = F(x_prev)): carries
+    /// nothing from one step to the next, so a loop of them vectorises.
+    #[inline(always)]
+    pub(super) fn average(&self, x: f64, x_prev: f64, big_f: f64, big_f_prev: f64) -> f64 {
         let (a, b) = (self.knee, self.limit);
         let dx = x - x_prev;
         let mid = self.value(0.5 * (x + x_prev));
@@ -113,6 +121,6 @@ impl RailCurve {
         } else {
             quotient
         };
-        (y.max(-self.swing).min(self.swing), big_f)
+        y.max(-self.swing).min(self.swing)
     }
 }

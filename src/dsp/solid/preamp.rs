@@ -7,12 +7,13 @@
 //! Units: volts in at the mic input, volts out at the output level control.
 
 use super::curve::RailCurve;
+use super::stages::{StageParams, StagesRun, StagesState, CHUNK};
 use super::{INPUT_STAGE_MAKEUP_DB, OUTPUT_STAGE_GAIN_DB, SWING_VOLTS};
 use crate::dsp::fma::Unfused;
 use crate::dsp::tube::{
     adaa_compensation, smooth, HighPass, OnePoleHighPass, PreampPart, PreampSettings, SvfHighPass,
 };
-use crate::dsp::{db_to_gain, Lane, ProcessSpec};
+use crate::dsp::{db_to_gain, Isa, Lane, ProcessSpec, F2};
 use num_complex::Complex;
 
 /// Input voltages are clamped to ±this (far beyond any real mic input; the
@@ -27,9 +28,6 @@ const INPUT_COUPLING_HZ: f64 = 3.386;
 const ADAA_FLAT_HZ: f64 = 20_000.0;
 /// ... within this loss (dB) (the tube stages' figures).
 const ADAA_FLAT_DB: f64 = 0.025;
-/// Samples per chunk of the stages' loop; the states are flushed of
-/// denormals where the absolute sample count reaches a multiple of it.
-const CHUNK: usize = 64;
 
 /// Per-sample state of one channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -97,6 +95,8 @@ pub struct SolidPreamp {
     stages_counter: u64,
     /// The channel's state.
     state: ChannelState,
+    /// The build the stages' loops run in.
+    isa: Isa,
 }
 
 impl Default for SolidPreamp {
@@ -114,76 +114,6 @@ fn smoothing_coefficient(fs: f64) -> f64 {
 #[inline(always)]
 fn flush(v: f64) -> f64 {
     Lane::flush(v)
-}
-
-/// One stage over a chunk in place: the ADAA pre-emphasis
-/// `u[n] = (1 + b)·x[n] − b·u[n−1]`, then the curve averaged from u[n−1]
-/// to u[n] (`u` holds u[n−1] and is left at the last u). A chunk whose
-/// every u (and the u before it) is below the knee takes the linear loop,
-/// `(u[n] + u[n−1])/2`: what [`RailCurve::adaa`] gives there, bit for bit.
-#[inline(always)]
-fn stage_chunk(curve: &RailCurve, b: f64, u: &mut f64, xs: &mut [f64]) {
-    let mut us = [0.0; CHUNK];
-    let us = &mut us[..xs.len()];
-    let (c, knee) = (1.0 + b, curve.knee());
-    let mut e = *u;
-    let mut linear = e.abs() <= knee;
-    for (v, x) in us.iter_mut().zip(xs.iter()) {
-        e = c * *x - b * e;
-        *v = e;
-        linear &= e.abs() <= knee;
-    }
-    let mut prev = *u;
-    if linear {
-        for (x, v) in xs.iter_mut().zip(us.iter()) {
-            *x = 0.5 * (*v + prev);
-            prev = *v;
-        }
-    } else {
-        let mut big_f = curve.antiderivative(prev);
-        for (x, v) in xs.iter_mut().zip(us.iter()) {
-            let (y, f) = curve.adaa(*v, prev, big_f);
-            *x = y;
-            prev = *v;
-            big_f = f;
-        }
-    }
-    *u = e;
-}
-
-/// Both stages over a chunk in one loop, when every input of both stays
-/// below the knee (and Level is settled at `g`, times stage 2's gain): the
-/// two stages' linear recursions run side by side instead of one loop after
-/// the other. Leaves `xs` and the states alone and returns false when any
-/// input reaches the knee; otherwise gives bit for bit what
-/// [`stage_chunk`], the gain and [`stage_chunk`] again give.
-#[inline(always)]
-fn both_linear_chunk(
-    knee: f64,
-    b: f64,
-    g: f64,
-    (u1, u2): (&mut f64, &mut f64),
-    xs: &mut [f64],
-) -> bool {
-    let mut out = [0.0; CHUNK];
-    let out = &mut out[..xs.len()];
-    let c = 1.0 + b;
-    let (mut e1, mut e2) = (*u1, *u2);
-    let mut linear = e1.abs() <= knee && e2.abs() <= knee;
-    for (o, x) in out.iter_mut().zip(xs.iter()) {
-        let p1 = e1;
-        e1 = c * *x - b * e1;
-        let z = 0.5 * (e1 + p1) * g;
-        let p2 = e2;
-        e2 = c * z - b * e2;
-        *o = 0.5 * (e2 + p2);
-        linear &= e1.abs() <= knee && e2.abs() <= knee;
-    }
-    if linear {
-        xs.copy_from_slice(out);
-        (*u1, *u2) = (e1, e2);
-    }
-    linear
 }
 
 /// Response of one stage's pre-emphasis and ADAA average on its linear
@@ -222,6 +152,7 @@ impl SolidPreamp {
             front_counter: 0,
             stages_counter: 0,
             state: ChannelState::default(),
+            isa: Isa::portable(),
         };
         p.set_rates(48_000.0, 48_000.0);
         p.apply_settings(PreampSettings::default(), true);
@@ -232,6 +163,7 @@ impl SolidPreamp {
     /// Set every part's rate to `spec.sample_rate` and reset. Never
     /// allocates (there is nothing to build).
     pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.isa = spec.isa;
         self.set_rates(spec.sample_rate, spec.sample_rate);
         self.apply_settings(self.settings, true);
         self.reset();
@@ -398,49 +330,76 @@ impl SolidPreamp {
     }
 
     /// The two stages and Level, chunk by chunk (chunks end where the
-    /// stages' sample count reaches multiples of `CHUNK`).
+    /// stages' sample count reaches multiples of `CHUNK`; see
+    /// `solid/stages.rs`).
     fn stages(&mut self, block: &mut [f64]) {
-        let (curve, b) = (self.curve, self.emphasis);
-        let (a, target, g2) = (self.smooth_a, self.level_target, self.out_stage_gain);
-        let mut st = self.state;
-        let mut level = self.level;
-        let mut counter = self.stages_counter;
-        let mut i0 = 0;
-        while i0 < block.len() {
-            let n = (block.len() - i0).min(CHUNK - (counter % CHUNK as u64) as usize);
-            let xs = &mut block[i0..i0 + n];
-            let states = (&mut st.u1, &mut st.u2);
-            // The common case, a signal under the clip with Level settled,
-            // in one loop; else stage by stage.
-            if !(level == target && both_linear_chunk(curve.knee(), b, level * g2, states, xs)) {
-                stage_chunk(&curve, b, &mut st.u1, xs);
-                if level != target {
-                    for x in xs.iter_mut() {
-                        level = smooth(level, target, a);
-                        *x *= level * g2;
-                    }
-                } else {
-                    let g = level * g2;
-                    for x in xs.iter_mut() {
-                        *x *= g;
-                    }
-                }
-                stage_chunk(&curve, b, &mut st.u2, xs);
-            }
-            counter += n as u64;
-            if counter.is_multiple_of(CHUNK as u64) {
-                st.u1 = flush(st.u1);
-                st.u2 = flush(st.u2);
-            }
-            if !(st.u1.is_finite() && st.u2.is_finite()) {
-                st.u1 = 0.0;
-                st.u2 = 0.0;
-            }
-            i0 += n;
+        let mut st = StagesState {
+            u1: self.state.u1,
+            u2: self.state.u2,
+            level: self.level,
+            counter: self.stages_counter,
+        };
+        self.isa.run(StagesRun::<f64> {
+            params: self.stage_params(),
+            state: &mut st,
+            blocks: [block, &mut []],
+        });
+        (self.state.u1, self.state.u2) = (st.u1, st.u2);
+        self.level = st.level;
+        self.stages_counter = st.counter;
+    }
+
+    /// What the stages run with.
+    fn stage_params(&self) -> StageParams {
+        StageParams {
+            curve: self.curve,
+            b: self.emphasis,
+            g2: self.out_stage_gain,
+            smooth_a: self.smooth_a,
+            target: self.level_target,
         }
-        self.level = level;
-        self.stages_counter = counter;
-        self.state = st;
+    }
+
+    /// Run one part of a stereo pair in place: the stages of both channels
+    /// in the lanes of one loop when they run alike (the same rates,
+    /// Level and sample count: always in a chain's section), each bit for
+    /// bit its own `process_part`; otherwise, and the ends, channel by
+    /// channel. Never allocates.
+    pub fn process_pair_part(
+        a: &mut SolidPreamp,
+        b: &mut SolidPreamp,
+        part: PreampPart,
+        left: &mut [f64],
+        right: &mut [f64],
+    ) {
+        let (pa, pb) = (a.stage_params(), b.stage_params());
+        let together = part == PreampPart::Stages
+            && left.len() == right.len()
+            && a.isa == b.isa
+            && a.level == b.level
+            && a.stages_counter == b.stages_counter
+            && (pa.curve, pa.b, pa.g2, pa.smooth_a, pa.target)
+                == (pb.curve, pb.b, pb.g2, pb.smooth_a, pb.target);
+        if !together {
+            a.process_part(part, left);
+            b.process_part(part, right);
+            return;
+        }
+        let mut st = StagesState {
+            u1: F2([a.state.u1, b.state.u1]),
+            u2: F2([a.state.u2, b.state.u2]),
+            level: a.level,
+            counter: a.stages_counter,
+        };
+        a.isa.run(StagesRun::<F2> {
+            params: pa,
+            state: &mut st,
+            blocks: [left, right],
+        });
+        (a.state.u1, b.state.u1) = (st.u1.lane(0), st.u1.lane(1));
+        (a.state.u2, b.state.u2) = (st.u2.lane(0), st.u2.lane(1));
+        (a.level, b.level) = (st.level, st.level);
+        (a.stages_counter, b.stages_counter) = (st.counter, st.counter);
     }
 
     /// The output end: the smoothed output level.

@@ -8,6 +8,7 @@
 use super::curve::{RailCurve, ADAA_MIN_STEP_VOLTS, KNEE_START};
 use super::*;
 use crate::dsp::oversampling::{Oversampler, Quality};
+use crate::dsp::simd::in_every_build;
 use crate::dsp::tube::{HighPass, Preamp, PreampPart, PreampSettings, TubeType};
 use crate::dsp::ProcessSpec;
 use num_complex::Complex;
@@ -513,42 +514,87 @@ fn the_section_path_does_not_depend_on_the_block_size() {
 
 #[test]
 fn stages_are_a_plain_per_sample_loop() {
-    // The stages' chunk loops (one loop for both stages under the knee,
-    // stage by stage otherwise) give bit for bit what the plain recursion
-    // gives sample by sample: pre-emphasis u[n] = (1 + b)·x[n] − b·u[n−1],
-    // the curve's ADAA step, Level and stage 2's gain, again for stage 2.
-    // The signal swells from clean into both stages' clip and back.
+    in_every_build!(stages_are_a_plain_per_sample_loop_in);
+}
+
+/// The stages' chunk loops (sub-chunks under the knee on the exact
+/// average, any other through the general ADAA step) give bit for bit what
+/// the plain recursion gives sample by sample in build `M`: pre-emphasis
+/// u[n] = (1 + b)·x[n] − b·u[n−1] (its multiply-add fused as the build
+/// fuses), the curve's ADAA step, Level and stage 2's gain, again for
+/// stage 2; and a stereo pair, each channel another signal, gives each
+/// channel's. The signal swells from clean into both stages' clip and
+/// back.
+fn stages_are_a_plain_per_sample_loop_in<M: crate::dsp::fma::MulAdd>() {
     let fs = FS * FACTOR as f64;
     let s = knobs(30.0, -30.0);
-    let mut p = SolidPreamp::new();
-    p.set_settings(s);
-    p.prepare(&ProcessSpec::new(fs, 4096));
+    let isa = if M::INDEX == 0 {
+        crate::dsp::Isa::portable()
+    } else {
+        crate::dsp::Isa::avx2_fma().expect("the fused build runs only where the CPU has it")
+    };
+    let spec = ProcessSpec {
+        isa,
+        ..ProcessSpec::new(fs, 4096)
+    };
+    let new = || {
+        let mut p = SolidPreamp::new();
+        p.set_settings(s);
+        p.prepare(&spec);
+        p
+    };
     let n = 40_000;
-    let x: Vec<f64> = (0..n)
-        .map(|i| {
-            let t = i as f64 / n as f64;
-            20.0 * (PI * t).sin().powi(2) * (TAU * 1234.5 * i as f64 / fs).sin()
-        })
-        .collect();
+    let signal = |f: f64, peak: f64| -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / n as f64;
+                peak * (PI * t).sin().powi(2) * (TAU * f * i as f64 / fs).sin()
+            })
+            .collect()
+    };
+    let (x, x2) = (signal(1234.5, 20.0), signal(321.0, 14.0));
+    let mut p = new();
     let mut y = x.clone();
     // The stages alone: their input is stage 1's ideal output, volts.
     for c in y.chunks_mut(700) {
         p.process_part(PreampPart::Stages, c);
     }
+    let (mut pa, mut pb) = (new(), new());
+    let (mut l, mut r) = (x.clone(), x2.clone());
+    for (cl, cr) in l.chunks_mut(333).zip(r.chunks_mut(333)) {
+        SolidPreamp::process_pair_part(&mut pa, &mut pb, PreampPart::Stages, cl, cr);
+    }
     let b = crate::dsp::tube::adaa_compensation(20_000.0, fs, 0.025);
     let c = RailCurve::new(SWING_VOLTS);
     let g2 = 10f64.powf(-30.0 / 20.0) * 10f64.powf(OUTPUT_STAGE_GAIN_DB / 20.0);
-    let (mut u1, mut u2) = (0.0f64, 0.0f64);
-    let mut reached = [false; 2];
-    for (i, &v) in x.iter().enumerate() {
-        let n1 = (1.0 + b) * v - b * u1;
-        let (y1, _) = c.adaa(n1, u1, c.antiderivative(u1));
-        let n2 = (1.0 + b) * (y1 * g2) - b * u2;
-        let (y2, _) = c.adaa(n2, u2, c.antiderivative(u2));
-        reached[0] |= n1.abs() > c.knee();
-        reached[1] |= n2.abs() > c.knee();
-        (u1, u2) = (n1, n2);
-        assert_eq!(y[i].to_bits(), y2.to_bits(), "sample {i}: {} vs {y2}", y[i]);
-    }
+    let reference = |x: &[f64]| -> (Vec<f64>, [bool; 2]) {
+        let (mut u1, mut u2) = (0.0f64, 0.0f64);
+        let mut reached = [false; 2];
+        let y = x
+            .iter()
+            .map(|&v| {
+                let n1 = M::mad1(-b, u1, (1.0 + b) * v);
+                let (y1, _) = c.adaa(n1, u1, c.antiderivative(u1));
+                let n2 = M::mad1(-b, u2, (1.0 + b) * (y1 * g2));
+                let (y2, _) = c.adaa(n2, u2, c.antiderivative(u2));
+                reached[0] |= n1.abs() > c.knee();
+                reached[1] |= n2.abs() > c.knee();
+                (u1, u2) = (n1, n2);
+                y2
+            })
+            .collect();
+        (y, reached)
+    };
+    let (want, reached) = reference(&x);
     assert!(reached[0] && reached[1], "{reached:?}");
+    let (want2, _) = reference(&x2);
+    for (name, got, want) in [
+        ("mono", &y, &want),
+        ("left", &l, &want),
+        ("right", &r, &want2),
+    ] {
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert_eq!(g.to_bits(), w.to_bits(), "{name} sample {i}: {g} vs {w}");
+        }
+    }
 }

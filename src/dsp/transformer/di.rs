@@ -89,6 +89,7 @@ impl DiBox {
 
     /// Prepare for a stream (the host rate inside the chain).
     pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.model.set_isa(spec.isa);
         self.set_sample_rate(spec.sample_rate);
         self.reset();
     }

@@ -26,6 +26,8 @@
 //! for resistive sources into 1.5 kohm, up to 0.9 dB near 15-20 kHz in the
 //! extreme corners (150 ohm load, pickup).
 
+use crate::dsp::fma::MulAdd;
+use crate::dsp::simd::{mad, Arith};
 use num_complex::Complex;
 
 // ------------------------------------------------------ polynomial helpers --
@@ -186,25 +188,36 @@ impl Biquad {
         self.a = [a[1] / a[0], a[2] / a[0]];
     }
 
+    /// One sample of the section in direct form I,
+    /// `y = (b0·x + b1·x1 + b2·x2 − a2·y2) − a1·y1`, on lanes `L` (one
+    /// channel, or a stereo pair in `F2`) with the state `st` =
+    /// [x1, x2, y1, y2] held outside. The last operation, the one on the
+    /// loop-carried path, is `mad` of build `M` (`−a1·y1 + t`: bit for bit
+    /// the subtraction in the portable build, one rounding less in the FMA
+    /// build).
     #[inline(always)]
-    pub(super) fn tick(&mut self, x: f64) -> f64 {
-        let t = self.b[0] * x + self.b[1] * self.x1 + self.b[2] * self.x2 - self.a[1] * self.y2;
-        let y = t - self.a[0] * self.y1;
-        self.x2 = self.x1;
-        self.x1 = x;
-        self.y2 = self.y1;
-        self.y1 = y;
+    pub(super) fn tick_lanes<M: MulAdd, L: Arith>(&self, st: &mut [L; 4], x: L) -> L {
+        let [x1, x2, y1, y2] = *st;
+        let s = L::splat;
+        let t = s(self.b[0]) * x + s(self.b[1]) * x1 + s(self.b[2]) * x2 - s(self.a[1]) * y2;
+        let y = mad::<M, L>(s(-self.a[0]), y1, t);
+        *st = [x, x1, y, y1];
         y
     }
 
-    /// Zero state values in the denormal range.
-    #[inline]
-    pub(super) fn flush(&mut self) {
-        for v in [&mut self.x1, &mut self.x2, &mut self.y1, &mut self.y2] {
-            if v.abs() < 1e-30 {
-                *v = 0.0;
-            }
-        }
+    /// The state [x1, x2, y1, y2].
+    pub(super) fn state(&self) -> [f64; 4] {
+        [self.x1, self.x2, self.y1, self.y2]
+    }
+
+    /// Set the state [x1, x2, y1, y2].
+    pub(super) fn set_state(&mut self, [x1, x2, y1, y2]: [f64; 4]) {
+        (self.x1, self.x2, self.y1, self.y2) = (x1, x2, y1, y2);
+    }
+
+    /// Whether both sections have the same coefficients.
+    pub(super) fn same_coefficients(&self, o: &Biquad) -> bool {
+        self.b == o.b && self.a == o.a
     }
 
     /// True when the state is finite.

@@ -118,12 +118,14 @@
 //! Measured (criterion, `benches/stages.rs`, `mic_xfmr`: stereo, 48 kHz,
 //! 150 Ω into 2400 Ω, release build): 0.57 ms per second of stereo audio,
 //! 5.9 ns per sample per channel; with the core switched off 0.44 ms, at
-//! an 8 kHz core 1.65 ms (the DI: 2.9 ms; runs vary by some 30 % with the
-//! shared machine's load). That is above the ~0.3 ms the issue's 15 %
-//! allows: the sections' recursions are scalar f64 without FMA (the
-//! magnetising section's multiply-then-add is some 8 cycles per sample).
-//! Running both channels in one SIMD lane pair, or in the FMA build, is
-//! what would bring it under.
+//! an 8 kHz core 1.65 ms. The cascade now runs a stereo pair in the two
+//! lanes of one loop ([`MicTransformer::process_pair`], as the chain's
+//! section runs it) through the build dispatch (the sections' loop-carried
+//! multiply-add fused in the AVX2 + FMA build): 0.53 / 0.57 → 0.46 / 0.48
+//! ms (min / median of 9 runs, alternated with the per-channel build).
+//! The issue's budget for the mic and the transformer together, 15 % of
+//! the tube chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic
+//! and the transformer add 1.36 ms to the tube chain's 3.56 (1.38×).
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
 //! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/
@@ -261,6 +263,7 @@ impl MicTransformer {
 
     /// Prepare for a stream at the host rate.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
+        self.model.set_isa(spec.isa);
         let fs = spec.sample_rate;
         let fs = if fs.is_finite() && fs > 1000.0 {
             fs
@@ -328,6 +331,19 @@ impl MicTransformer {
         // Belt and braces: a non-finite filter state resets the stage.
         if !self.model.is_finite() {
             self.reset();
+        }
+    }
+
+    /// Process a stereo pair in place (volts in, volts out), both
+    /// channels' cascades in the lanes of one loop when their settings
+    /// and rates agree (each bit for bit its own `process`); else each on
+    /// its own.
+    pub fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
+        TransformerModel::process_pair(&mut a.model, &mut b.model, left, right);
+        for t in [a, b] {
+            if !t.model.is_finite() {
+                t.reset();
+            }
         }
     }
 

@@ -50,13 +50,40 @@
 //! products only). Per step the J-A equation is integrated in h with Heun's
 //! method (`JaMaterial::step`: two slope evaluations, no Newton loop). State
 //! that becomes non-finite resets the core.
+//!
+//! # Run
+//!
+//! The cascade runs through the build dispatch (`Isa::run`), one channel
+//! or a stereo pair in the two lanes of `F2` (`process_pair`, when both
+//! channels have the same sections and core count: each lane bit for bit
+//! its own channel); the cores step per channel. Each section's
+//! loop-carried operation (`y = t − a1·y1`) is `mad`: bit for bit the
+//! unfused code in the portable build, fused in the AVX2 + FMA build (one
+//! rounding less: the golden DI renders agree to 0 f32 ulp; through the
+//! chain, noise into the DI, the two builds' f32 outputs differ by one
+//! f32 ulp of a small sample at most, 2.9e-11 V, 1.9e-9 of the peak; the
+//! mic transformer's by nothing at f32).
+//!
+//! Cost of the DI (`benches/stages.rs`, `di`: stereo, 48 kHz, line source,
+//! defaults; alternated, 4 runs, min / median ms per second of stereo):
+//! the build before the transformer model (bench-base) 1.58 / 1.63; the
+//! build before the dispatch (86b92bd) 2.08 / 2.16 (+32 %); with it
+//! 1.71 / 1.75 (+8 %); the same with no cable (`di_cable_0m`) 1.59 /
+//! 1.70. The DI cable's capacitance (e91ca83: 300 pF at the default 3 m)
+//! puts a real pole at 1/(2π·100 Ω·300 pF) = 5.3 MHz on a line source:
+//! a third section (its feedback coefficient −5e−302, in effect a 3-tap
+//! FIR) for a response of −0.00006 dB at 20 kHz; that section is what the
+//! remaining 8 % is.
 
 use super::ja::{JaMaterial, JaState};
 use super::linear::{
     matched_factor, padd, pdeg, peval, pmul_lin, roots, AnalogSection, Biquad, Poly, MAX_FACTORS,
     MAX_SEC, NP, W_REF,
 };
+use crate::dsp::fma::MulAdd;
+use crate::dsp::simd::{Channels, Isa, Kernel, F2};
 use num_complex::Complex;
+use std::marker::PhantomData;
 
 /// Input clamp: anything beyond +62 dBu is not a signal a transformer sees.
 const INPUT_LIMIT_VOLTS: f64 = 1000.0;
@@ -159,6 +186,8 @@ pub struct TransformerModel {
     corr_step: f64,
     /// Correction target reached at the end of the current core interval.
     corr_target: f64,
+    /// The build the cascade runs in.
+    isa: Isa,
 }
 
 impl TransformerModel {
@@ -200,6 +229,7 @@ impl TransformerModel {
             corr: 0.0,
             corr_step: 0.0,
             corr_target: 0.0,
+            isa: Isa::portable(),
         }
     }
 
@@ -478,14 +508,44 @@ impl TransformerModel {
     /// Process one block in place (volts in, volts out): the cascade with
     /// the core's correction. The caller checks `is_finite` afterwards.
     pub(super) fn process(&mut self, block: &mut [f64]) {
-        match self.n_sec {
-            1 => self.run::<1>(block),
-            2 => self.run::<2>(block),
-            3 => self.run::<3>(block),
-            4 => self.run::<4>(block),
-            5 => self.run::<5>(block),
-            _ => self.run::<6>(block),
+        let isa = self.isa;
+        isa.run(Run::<f64> {
+            models: (self, None),
+            blocks: [block, &mut []],
+            _lanes: PhantomData,
+        });
+    }
+
+    /// Process a stereo pair in place, both channels' cascades in the
+    /// lanes of one loop (each bit for bit its own `process`) when the two
+    /// models run alike (the same sections, core rate and count); else
+    /// each on its own. The caller checks `is_finite` afterwards.
+    pub(super) fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
+        let together = left.len() == right.len()
+            && a.isa == b.isa
+            && a.n_sec == b.n_sec
+            && a.k_dec == b.k_dec
+            && a.k_count == b.k_count
+            && a.sec[..a.n_sec]
+                .iter()
+                .zip(&b.sec[..b.n_sec])
+                .all(|(x, y)| x.same_coefficients(y));
+        if !together {
+            a.process(left);
+            b.process(right);
+            return;
         }
+        let isa = a.isa;
+        isa.run(Run::<F2> {
+            models: (a, Some(b)),
+            blocks: [left, right],
+            _lanes: PhantomData,
+        });
+    }
+
+    /// The build the cascade runs in.
+    pub(super) fn set_isa(&mut self, isa: Isa) {
+        self.isa = isa;
     }
 
     /// True when every filter state is finite.
@@ -493,42 +553,102 @@ impl TransformerModel {
         self.sec.iter().all(Biquad::is_finite)
     }
 
-    /// The linear cascade plus the interpolated core correction, with the
-    /// core stepped every `k_dec` samples (counted across blocks).
-    fn run<const N: usize>(&mut self, block: &mut [f64]) {
-        let mut sec = [Biquad::default(); N];
-        sec.copy_from_slice(&self.sec[..N]);
-        let mut pos = 0;
-        while pos < block.len() {
-            let left = (self.k_dec - self.k_count) as usize;
-            let run = left.min(block.len() - pos);
-            let (mut acc, mut corr, step) = (self.acc, self.corr, self.corr_step);
-            for x in block[pos..pos + run].iter_mut() {
-                let xin = if x.is_nan() {
-                    0.0
-                } else {
-                    x.clamp(-INPUT_LIMIT_VOLTS, INPUT_LIMIT_VOLTS)
-                };
-                let mut y = xin;
-                for s in sec.iter_mut() {
-                    y = s.tick(y);
-                }
-                acc += xin;
-                corr += step;
-                *x = y + corr;
+    /// The linear cascade of `N` sections plus the interpolated core
+    /// correction over the channels' blocks in lanes `L`, with each core
+    /// stepped every `k_dec` samples (counted across blocks).
+    #[inline(always)]
+    fn cascade<const N: usize, M: MulAdd, L: Channels>(
+        models: &mut (&mut Self, Option<&mut Self>),
+        blocks: &mut [&mut [f64]; 2],
+    ) {
+        let lanes = |f: &dyn Fn(&Self) -> f64, m: &(&mut Self, Option<&mut Self>)| {
+            let v = [f(&*m.0), m.1.as_deref().map_or(0.0, f)];
+            L::load(&v)
+        };
+        let mut sec = [[L::default(); 4]; N];
+        for (k, st) in sec.iter_mut().enumerate() {
+            for (j, l) in st.iter_mut().enumerate() {
+                *l = lanes(&|m| m.sec[k].state()[j], models);
             }
-            self.acc = acc;
-            self.corr = corr;
-            self.k_count += run as u32;
+        }
+        let coefs: [Biquad; N] = std::array::from_fn(|k| models.0.sec[k]);
+        let (k_dec, len) = (models.0.k_dec, blocks[0].len());
+        let mut pos = 0;
+        while pos < len {
+            let left = (k_dec - models.0.k_count) as usize;
+            let run = left.min(len - pos);
+            let mut acc = lanes(&|m| m.acc, models);
+            let mut corr = lanes(&|m| m.corr, models);
+            let step = lanes(&|m| m.corr_step, models);
+            for i in pos..pos + run {
+                let xin = L::gather(blocks, i).sanitize(INPUT_LIMIT_VOLTS);
+                let mut y = xin;
+                for (c, st) in coefs.iter().zip(sec.iter_mut()) {
+                    y = c.tick_lanes::<M, L>(st, y);
+                }
+                acc = acc + xin;
+                corr = corr + step;
+                (y + corr).scatter(blocks, i);
+            }
             pos += run;
-            if self.k_count >= self.k_dec {
-                self.k_count = 0;
-                self.core_step();
-                for s in sec.iter_mut() {
-                    s.flush();
+            let (a, b) = models;
+            for (c, m) in [Some(&mut **a), b.as_deref_mut()]
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                m.acc = acc.lane(c);
+                m.corr = corr.lane(c);
+                m.k_count += run as u32;
+                if m.k_count >= m.k_dec {
+                    m.k_count = 0;
+                    m.core_step();
+                }
+            }
+            if models.0.k_count == 0 {
+                for st in sec.iter_mut() {
+                    *st = st.map(|v| v.flush());
                 }
             }
         }
-        self.sec[..N].copy_from_slice(&sec);
+        let (a, b) = models;
+        for (c, m) in [Some(&mut **a), b.as_deref_mut()]
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (q, st) in m.sec.iter_mut().zip(&sec) {
+                q.set_state(st.map(|v| v.lane(c)));
+            }
+        }
+    }
+}
+
+/// The cascade over one channel (`L = f64`, `models.1` `None`) or a stereo
+/// pair (`F2`), in the build an `Isa` selects.
+struct Run<'a, L> {
+    models: (&'a mut TransformerModel, Option<&'a mut TransformerModel>),
+    blocks: [&'a mut [f64]; 2],
+    _lanes: PhantomData<L>,
+}
+
+impl<L: Channels> Kernel for Run<'_, L> {
+    type Output = ();
+    #[inline(always)]
+    fn run<M: MulAdd>(self) {
+        let Run {
+            mut models,
+            mut blocks,
+            ..
+        } = self;
+        let (m, b) = (&mut models, &mut blocks);
+        match m.0.n_sec {
+            1 => TransformerModel::cascade::<1, M, L>(m, b),
+            2 => TransformerModel::cascade::<2, M, L>(m, b),
+            3 => TransformerModel::cascade::<3, M, L>(m, b),
+            4 => TransformerModel::cascade::<4, M, L>(m, b),
+            5 => TransformerModel::cascade::<5, M, L>(m, b),
+            _ => TransformerModel::cascade::<6, M, L>(m, b),
+        }
     }
 }
