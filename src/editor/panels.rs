@@ -11,8 +11,9 @@ use super::help;
 use super::meter::{led_meter, Ballistics, LedLevels, LedScale, Tap};
 use super::widgets::{fmt_db, grid_bar, Controls, CLIP_COLOUR, WARN_COLOUR};
 use crate::dsp::mic::{MicModel, MicSettings};
+use crate::dsp::solid::{RAIL_VOLTS, SWING_VOLTS};
 use crate::dsp::{full_scale_peak_volts, gain_to_db, volts_rms_to_dbu};
-use crate::params::TubelineParams;
+use crate::params::{PreTypeParam, TubelineParams};
 
 /// A piece of advice, already placed in its stage.
 #[derive(Clone, Debug, PartialEq)]
@@ -220,7 +221,14 @@ fn body(
             faceplate::divider(ui);
             let level = Level::new(inputs, Tap::PreampIn, cal, 0.0);
             level_meter(ui, controls, "meter_mic", "Mic input", level, inputs.live);
-            for stage in 0..2 {
+            // The grid readings belong to the tubes: the solid-state pre
+            // has none (its section does not run the tubes), so it says
+            // where its op-amps clip instead of showing the tubes at rest.
+            let tubes = p.preamp.pre_type.value() == PreTypeParam::Tube;
+            if !tubes {
+                ui.label(RichText::new(solid_state_reading()).small());
+            }
+            for stage in (0..2).filter(|_| tubes) {
                 ui.label(
                     RichText::new(format!(
                         "Stage {} grid: peak {:+.2} V, bias {:+.2} V, conducts at {:+.2} V",
@@ -479,4 +487,13 @@ fn csv_field(
         })
         .response;
     controls.placed.push(("hp_csv".to_string(), r.rect));
+}
+
+/// What the preamp panel says of the solid-state pre's stages in place of
+/// the tubes' grid readings: where its op-amps clip.
+fn solid_state_reading() -> String {
+    let clip_dbu = volts_rms_to_dbu(SWING_VOLTS / std::f64::consts::SQRT_2);
+    format!(
+        "Op-amp stages on ±{RAIL_VOLTS:.0} V rails: clean to ±{SWING_VOLTS:.1} V, clipping at {clip_dbu:+.1} dBu at each stage's output (no grids, no bias). The Preamp out meter shows how close the output is."
+    )
 }

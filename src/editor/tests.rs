@@ -638,6 +638,29 @@ fn a_saved_user_preset_is_a_file_that_loads_back() {
 }
 
 #[test]
+fn the_solid_state_pre_shows_where_it_clips_not_grid_readings() {
+    let mut h = Harness::new(default_size(), 1.0);
+    let texts = h.frame(vec![]);
+    assert!(
+        texts.iter().any(|t| t.starts_with("Stage 1 grid")),
+        "{texts:#?}"
+    );
+    h.params.set_from_text("pre_type", "solid_state").unwrap();
+    let texts = h.frame(vec![]);
+    assert!(!texts.iter().any(|t| t.contains(" grid: ")), "{texts:#?}");
+    // ±13.3 V of swing is 13.3/√2 V rms: 20·log10(9.405/0.7746) = +21.7 dBu.
+    let clip_dbu = 20.0 * (13.3 / 2f64.sqrt() / 0.774_596_669).log10();
+    let expected = format!("clipping at {clip_dbu:+.1} dBu");
+    assert_eq!(expected, "clipping at +21.7 dBu");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("Op-amp stages") && t.contains(&expected)),
+        "{texts:#?}"
+    );
+}
+
+#[test]
 fn advice_shows_in_the_panel_of_its_stage() {
     let mut h = Harness::new(default_size(), 1.0);
     h.frame(vec![]);
