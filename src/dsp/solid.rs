@@ -163,7 +163,9 @@
 //! and the two pre-emphasis recursions (a dependent multiply-add per
 //! sample each, run one after the other) are what is left in the stages.
 //! Not tried: running stage 2's recursion of one chunk beside stage 1's of
-//! the next in one loop (two lanes of four).
+//! the next in one loop (two lanes of four). Tried and ruled out: a lower
+//! oversampling factor for this preamp; at 2× the aliasing at 10 % THD
+//! (7 kHz, 48 kHz) is −65.4 dB against −98.4 dB at 4× (target −90).
 //!
 //! Latency: 0 samples. Units: volts in at the mic input (after the chain's
 //! pad and polarity), volts out at the output level control.
