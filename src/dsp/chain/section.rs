@@ -245,18 +245,27 @@ impl Section {
                 p.set_rates(host_rate * factor as f64, host_rate);
             }
         }
-        self.preamps.set_settings_at_once(s.preamp);
-        for p in &mut self.solids {
-            p.set_settings_at_once(s.preamp);
+        // Only what runs is set: a section whose preamp kind or
+        // transformer changes is applied again (`apply` always takes the
+        // whole settings), so the idle ones need no design work here.
+        match s.pre_type {
+            PreampType::Tube => self.preamps.set_settings_at_once(s.preamp),
+            PreampType::SolidState => {
+                for p in &mut self.solids {
+                    p.set_settings_at_once(s.preamp);
+                }
+            }
         }
         for mic in &mut self.mics {
             mic.set_settings(s.mic);
         }
-        let (xfmr, into, out) = transformer_drive(&s.mic);
-        for x in &mut self.xfmrs {
-            x.set_settings(xfmr);
+        if s.in_xfmr {
+            let (xfmr, into, out) = transformer_drive(&s.mic);
+            for x in &mut self.xfmrs {
+                x.set_settings(xfmr);
+            }
+            self.xfmr_gains = (into, out);
         }
-        self.xfmr_gains = (into, out);
         let mic_gain = match (self.mics.first(), self.xfmrs.first()) {
             (Some(m), Some(x)) => input_response(m, x, &s.mic, s.in_xfmr, 1000.0).norm(),
             _ => 1.0,
@@ -361,13 +370,9 @@ impl Section {
         MicSource::process_pair(ma, mb, left, right);
         if let (true, [ta, tb]) = (self.settings.in_xfmr, &mut self.xfmrs[..]) {
             let (into, out) = self.xfmr_gains;
-            for v in left.iter_mut().chain(right.iter_mut()) {
-                *v *= into;
-            }
+            scale(into, [&mut *left, &mut *right]);
             MicTransformer::process_pair(ta, tb, left, right);
-            for v in left.iter_mut().chain(right.iter_mut()) {
-                *v *= out;
-            }
+            scale(out, [&mut *left, &mut *right]);
         }
         match (
             self.settings.pre_type,
@@ -398,12 +403,15 @@ impl Section {
 /// The input transformer on `x` in place, with the gains in front of and
 /// after it ([`transformer_drive`]).
 fn transform(t: &mut MicTransformer, (into, out): (f64, f64), x: &mut [f64]) {
-    for v in x.iter_mut() {
-        *v *= into;
-    }
+    scale(into, [x]);
     t.process(x);
-    for v in x.iter_mut() {
-        *v *= out;
+    scale(out, [x]);
+}
+
+/// Every sample of `blocks` times `g`.
+fn scale<const N: usize>(g: f64, blocks: [&mut [f64]; N]) {
+    for v in blocks.into_iter().flatten() {
+        *v *= g;
     }
 }
 
