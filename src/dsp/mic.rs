@@ -349,6 +349,16 @@ impl MicSource {
         }
     }
 
+    /// `prepare`, taking the designs `other` fitted at the same rate
+    /// instead of fitting them again (a section's channels share one fit).
+    pub fn prepare_from(&mut self, spec: &ProcessSpec, other: &MicSource) {
+        if other.fs == spec.sample_rate && !other.designs.is_empty() {
+            self.designs.clone_from(&other.designs);
+            self.fs = other.fs;
+        }
+        self.prepare(spec);
+    }
+
     /// Picks the design of the current settings (no allocation).
     fn select(&mut self) {
         let s = self.settings;

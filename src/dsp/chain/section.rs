@@ -203,8 +203,11 @@ impl Section {
     /// Design and build everything for the host stream `spec` (allocates),
     /// then take the settings in force.
     pub(super) fn prepare(&mut self, spec: &ProcessSpec) {
-        for mic in &mut self.mics {
-            mic.prepare(spec);
+        if let Some((first, rest)) = self.mics.split_first_mut() {
+            first.prepare(spec);
+            for mic in rest {
+                mic.prepare_from(spec, first);
+            }
         }
         for x in &mut self.xfmrs {
             x.prepare(spec);

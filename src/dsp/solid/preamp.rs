@@ -378,8 +378,7 @@ impl SolidPreamp {
             && a.isa == b.isa
             && a.level == b.level
             && a.stages_counter == b.stages_counter
-            && (pa.curve, pa.b, pa.g2, pa.smooth_a, pa.target)
-                == (pb.curve, pb.b, pb.g2, pb.smooth_a, pb.target);
+            && pa == pb;
         if !together {
             a.process_part(part, left);
             b.process_part(part, right);

@@ -41,7 +41,7 @@ pub(super) const CHUNK: usize = 64;
 const SUB: usize = 8;
 
 /// What the stages run with (the same for every channel of a run).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct StageParams {
     /// Both stages' curve.
     pub curve: RailCurve,
