@@ -6,10 +6,14 @@
 //! Every parameter the plugin lists through the CLAP params extension (not
 //! a hand list: a new parameter is covered automatically; host bypass and
 //! Compare included; non-automatable or read-only ones are skipped with a
-//! printed note) is stepped A→B in each of six base states:
+//! printed note) is stepped A→B in each of eight base states:
 //!
 //! * the defaults;
 //! * preamp in, Auto Gain off, Gain 50 dB;
+//! * the solid-state preamp in, Auto Gain off, Gain 40 dB (clipping at its
+//!   rails);
+//! * preamp in with a dynamic mic on a 300 Ω input through the input
+//!   transformer;
 //! * DI in with a passive pickup source;
 //! * headphone amp in, 120 Ω into the 32 Ω closed-back;
 //! * every stage in (DI, preamp, headphone amp);
@@ -481,11 +485,29 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&mut Runner, &T) -> R + Syn
 
 /// The base states, as (parameter string ID, display text) pairs the plugin
 /// parses through `clap_plugin_params::text_to_value`.
-const BASES: [(&str, &[(&str, &str)]); 6] = [
+const BASES: [(&str, &[(&str, &str)]); 8] = [
     ("defaults", &[]),
     (
         "pre in, AG off, Gain 50",
         &[("pre_on", "On"), ("auto_gain", "Off"), ("gain", "50")],
+    ),
+    (
+        "solid-state in, AG off, Gain 40",
+        &[
+            ("pre_on", "On"),
+            ("pre_type", "Solid-state"),
+            ("auto_gain", "Off"),
+            ("gain", "40"),
+        ],
+    ),
+    (
+        "dynamic mic, 300 ohm, transformer",
+        &[
+            ("pre_on", "On"),
+            ("mic", "Dynamic"),
+            ("in_z", "300 ohm"),
+            ("in_xfmr", "On"),
+        ],
     ),
     (
         "DI in, pickup",
