@@ -41,6 +41,7 @@
 //! level-matched compare) is in [`crate::dsp::loudness`].
 
 mod adaa;
+mod cathode;
 mod ends;
 mod kernel;
 mod koren;

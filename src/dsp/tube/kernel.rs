@@ -188,24 +188,29 @@ struct LinearCoefs<W> {
     k_lin: W,
     /// Grid-current charging coefficient.
     k_ig: W,
-    /// Table coordinate at rest.
-    off: W,
 }
 
 /// The linear part of one sample: coupling capacitor, Miller one-pole and
 /// ADAA pre-emphasis; `igk` is the previous sample's grid current times
-/// `k_ig`. Returns the table coordinate q. The recursions are written as
+/// `k_ig`; `off` is the table coordinate at rest less the cathode's rise
+/// (`cathode.rs`). Returns the table coordinate q. The recursions are written as
 /// `state' = a·state + b·input` so each loop-carried chain is one multiply
 /// and one add (one FMA when fused).
 #[inline(always)]
-fn linear_step<M: MulAdd, W: Arith>(c: &LinearCoefs<W>, st: &mut StageLanes<W>, x: W, igk: W) -> W {
+fn linear_step<M: MulAdd, W: Arith>(
+    c: &LinearCoefs<W>,
+    st: &mut StageLanes<W>,
+    x: W,
+    igk: W,
+    off: W,
+) -> W {
     let m = mad::<M, W>;
     let d = x - st.vc;
     let y = m(st.ms, c.m_y, d * c.kg);
     st.ms = m(st.ms, c.m_s, d * c.kg2);
     st.e = m(st.e, c.neg_b, y);
     st.vc = m(st.vc, c.v_a, m(x, c.k_lin, igk));
-    st.e + c.off
+    st.e + off
 }
 
 /// What the linear pass records of a chunk, per lane: its largest and
@@ -228,12 +233,13 @@ pub(super) struct ChunkStats<W> {
 /// current is redone serially, see `finish_chunk`): `put(q, v)` takes the
 /// table coordinate `v` of each input of `xs` with an item of `qs`; `st`
 /// ends at the chunk's end with no grid current (its `q_prev` is left for
-/// the ADAA). Returns the chunk's record.
+/// the ADAA). `xs` yields each input with its table offset (see
+/// `linear_step`). Returns the chunk's record.
 #[inline(always)]
 fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     c: &LinearCoefs<W>,
     st: &mut StageLanes<W>,
-    xs: impl Iterator<Item = W>,
+    xs: impl Iterator<Item = (W, W)>,
     qs: Q,
     mut put: impl FnMut(Q::Item, W),
 ) -> ChunkStats<W> {
@@ -248,8 +254,8 @@ fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     let mut q_prev = s.q_prev;
     let no_ig = W::default() * c.k_ig;
     let mut igk = s.ig_prev * c.k_ig;
-    for (q, x) in qs.zip(xs) {
-        let v = linear_step::<M, W>(c, &mut s, x, igk);
+    for (q, (x, off)) in qs.zip(xs) {
+        let v = linear_step::<M, W>(c, &mut s, x, igk, off);
         igk = no_ig;
         r.q_max = r.q_max.hi(v);
         r.q_min_neg = r.q_min_neg.hi(-v);
@@ -342,18 +348,17 @@ impl<M: MulAdd> StageKernel<'_, M> {
             v_a: s(self.v_a),
             k_lin: s(self.k_lin),
             k_ig: s(self.k_ig),
-            off: s(self.off),
         }
     }
 
     /// The linear part of one sample: coupling capacitor (with the previous
     /// sample's grid current), Miller one-pole and ADAA pre-emphasis. Returns
-    /// the table coordinate q.
+    /// the table coordinate q (`off`: see `linear_step`).
     #[inline(always)]
-    fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L) -> L {
+    fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L, off: L) -> L {
         let c = self.coefs();
         let igk = st.ig_prev * c.k_ig;
-        linear_step::<M, L>(&c, st, x, igk)
+        linear_step::<M, L>(&c, st, x, igk, off)
     }
 
     /// First-order ADAA at q given the previous coordinate and antiderivative:
@@ -367,11 +372,19 @@ impl<M: MulAdd> StageKernel<'_, M> {
     }
 
     /// One sample, serially (grid current coupled): source voltage in, AC
-    /// plate voltage out. `f_prev` is the antiderivative at `st.q_prev`.
+    /// plate voltage out (plate to cathode). `f_prev` is the antiderivative
+    /// at `st.q_prev`; `off` the table coordinate at rest less the cathode's
+    /// rise. Leaves the sample's grid current in `st.ig_prev`.
     #[inline(always)]
-    pub(super) fn tick<L: TableLane>(&self, st: &mut StageLanes<L>, f_prev: &mut L, x: L) -> L {
+    pub(super) fn tick<L: TableLane>(
+        &self,
+        st: &mut StageLanes<L>,
+        f_prev: &mut L,
+        x: L,
+        off: L,
+    ) -> L {
         let s = L::splat;
-        let q = self.linear(st, x);
+        let q = self.linear(st, x, off);
         let (out, big_f, t, c, over) = self.adaa(q, st.q_prev, *f_prev);
         st.q_prev = q;
         *f_prev = big_f;
@@ -388,22 +401,24 @@ impl<M: MulAdd> StageKernel<'_, M> {
     }
 
     /// The linear pass over a chunk (see `finish_chunk`): `qs` takes the
-    /// table coordinates of `xs`; returns the chunk's record.
+    /// table coordinates of `xs` (table offsets `offs`); returns the
+    /// chunk's record.
     #[inline(always)]
     pub(super) fn linear_chunk<L: Lane>(
         &self,
         st: &mut StageLanes<L>,
         xs: &[L],
+        offs: &[L],
         qs: &mut [L],
     ) -> ChunkStats<L> {
-        let xs = xs.iter().copied();
+        let xs = xs.iter().copied().zip(offs.iter().copied());
         linear_pass::<M, L, _>(&self.coefs(), st, xs, qs.iter_mut(), |q, v| *q = v)
     }
 
     /// The linear passes of two stages over chunks of the same length in
     /// one loop, in the lanes of [`PairLane::Wide`] (the build's register
-    /// of twice the lanes): `self` over `xs` (state `st`), `k2` over `xs2`
-    /// (state `st2`). The same arithmetic per lane
+    /// of twice the lanes): `self` over `xs` (state `st`, offsets `offs`),
+    /// `k2` over `xs2` (state `st2`, offsets `offs2`). The same arithmetic per lane
     /// as two `linear_chunk`s: about the cost of one, as each is bound by
     /// its instructions, not by the width of the registers.
     #[inline(always)]
@@ -413,11 +428,12 @@ impl<M: MulAdd> StageKernel<'_, M> {
         k2: &StageKernel<'_, M>,
         st: &mut StageLanes<L>,
         st2: &mut StageLanes<L>,
-        xs: &[L],
-        xs2: &[L],
+        xs: (&[L], &[L]),
+        xs2: (&[L], &[L]),
         qs: &mut [L],
         qs2: &mut [L],
     ) -> (ChunkStats<L>, ChunkStats<L>) {
+        let ((xs, offs), (xs2, offs2)) = (xs, xs2);
         let n = xs.len().min(xs2.len()).min(CHUNK);
         let (a, b): (LinearCoefs<L>, LinearCoefs<L>) = (self.coefs(), k2.coefs());
         let p = |f: fn(&LinearCoefs<L>) -> L| L::widen::<M>(f(&a), f(&b));
@@ -430,13 +446,12 @@ impl<M: MulAdd> StageKernel<'_, M> {
             v_a: p(|c| c.v_a),
             k_lin: p(|c| c.k_lin),
             k_ig: p(|c| c.k_ig),
-            off: p(|c| c.off),
         };
         let mut sw = st.widen::<M>(st2);
-        let xw = xs[..n]
-            .iter()
-            .zip(&xs2[..n])
-            .map(|(x, x2)| L::widen::<M>(*x, *x2));
+        let w = L::widen::<M>;
+        let xw = (xs[..n].iter().zip(&offs[..n]))
+            .zip(xs2[..n].iter().zip(&offs2[..n]))
+            .map(|((x, o), (x2, o2))| (w(*x, *x2), w(*o, *o2)));
         let qw = qs.iter_mut().zip(qs2.iter_mut());
         let stats = linear_pass::<M, L::Wide<M>, _>(&c, &mut sw, xw, qw, |(q, q2), v| {
             (*q, *q2) = L::narrow::<M>(v);
@@ -465,27 +480,34 @@ impl<M: MulAdd> StageKernel<'_, M> {
         )
     }
 
-    /// A chunk of at most `CHUNK` input samples `xs` (`qs` is scratch for
-    /// the table coordinates): `linear_chunk`, then `finish_chunk`.
+    /// A chunk of at most `CHUNK` input samples `xs` with table offsets
+    /// `offs` (`qs` is scratch for the table coordinates, `igs` takes the
+    /// grid currents): `linear_chunk`, then `finish_chunk`.
     #[cfg(test)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn process_chunk<L: StageLane>(
         &self,
         st: &mut StageLanes<L>,
         f_prev: &mut L,
         xs: &[L],
+        offs: &[L],
         qs: &mut [L; CHUNK],
+        igs: &mut [L; CHUNK],
         post: impl FnMut(usize, L),
     ) -> L {
-        let xs = &xs[..xs.len().min(CHUNK)];
+        let n = xs.len().min(CHUNK);
         let saved = *st;
-        let stats = self.linear_chunk(st, xs, &mut qs[..xs.len()]);
-        self.finish_chunk(st, &saved, stats, f_prev, xs, &qs[..xs.len()], post)
+        let stats = self.linear_chunk(st, &xs[..n], &offs[..n], &mut qs[..n]);
+        let chunk = (&xs[..n], &offs[..n], &qs[..n]);
+        self.finish_chunk(st, &saved, stats, f_prev, chunk, &mut igs[..n], post)
     }
 
-    /// Finish a chunk of at most `CHUNK` input samples `xs` after its
-    /// linear pass (`linear_chunk`, or `linear_chunk_pair`), which left `st`
-    /// at the chunk's end, the table coordinates in `qs` and its record in
-    /// `stats`; `saved` is the state before it. `post(j, y)` takes output
+    /// Finish a chunk of at most `CHUNK` input samples after its linear
+    /// pass (`linear_chunk`, or `linear_chunk_pair`), which left `st` at the
+    /// chunk's end and its record in `stats`; `saved` is the state before
+    /// it; `chunk` is the inputs `xs`, their table offsets `offs` and the
+    /// table coordinates `qs` of the pass. `igs` takes each sample's grid
+    /// current (zeros when none). `post(j, y)` takes output
     /// sample j (fused into this stage's ADAA loop; keep it free of
     /// recursions: one there, such as the output coupling, serialises the
     /// stereo quotient loop into 128-bit halves). When no sample of the
@@ -509,12 +531,13 @@ impl<M: MulAdd> StageKernel<'_, M> {
         saved: &StageLanes<L>,
         stats: ChunkStats<L>,
         f_prev: &mut L,
-        xs: &[L],
-        qs: &[L],
+        chunk: (&[L], &[L], &[L]),
+        igs: &mut [L],
         mut post: impl FnMut(usize, L),
     ) -> L {
-        let n = xs.len().min(qs.len()).min(CHUNK);
-        let (xs, qs) = (&xs[..n], &qs[..n]);
+        let (xs, offs, qs) = chunk;
+        let n = xs.len().min(qs.len()).min(offs.len()).min(igs.len()).min(CHUNK);
+        let (xs, offs, qs, igs) = (&xs[..n], &offs[..n], &qs[..n], &mut igs[..n]);
         let big = L::splat(f64::MAX);
         let ChunkStats {
             q_max,
@@ -525,12 +548,14 @@ impl<M: MulAdd> StageKernel<'_, M> {
         if q_max.any_gt(self.ig_start) {
             *st = *saved;
             let mut q_peak = -big;
-            for (j, x) in xs.iter().enumerate() {
-                post(j, self.tick(st, f_prev, *x));
+            for (j, ((x, off), ig)) in xs.iter().zip(offs).zip(igs.iter_mut()).enumerate() {
+                post(j, self.tick(st, f_prev, *x, *off));
+                *ig = st.ig_prev;
                 q_peak = q_peak.hi(st.q_prev);
             }
             return q_peak;
         }
+        igs.fill(L::default());
         let mut fp = *f_prev;
         let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
         let mut q_prev = st.q_prev;

@@ -20,6 +20,7 @@
 //! `set_sample_rate`.
 
 use super::adaa::StageLane;
+use super::cathode::CathodeLanes;
 use super::ends::{smooth, Ends, PreampPart};
 use super::kernel::{chunk_len, ChunkStats, StageLanes, CHUNK};
 use super::koren::operating_point;
@@ -39,6 +40,11 @@ const INPUT_SOURCE_OHMS: f64 = 15e3;
 const OUTPUT_COUPLING_FARADS: f64 = 0.47e-6;
 /// Load on the output coupling capacitor (output level pot / next input).
 const OUTPUT_LOAD_OHMS: f64 = 220e3;
+/// The Level pot (audio taper): stage 1's load through the interstage
+/// capacitor and stage 2's grid leak, its wiper stage 2's grid.
+const LEVEL_POT_OHMS: f64 = 1e6;
+/// Cathode bypass capacitor of each stage (with Rk 1.5 kΩ: 4.8 Hz).
+const BYPASS_FARADS: f64 = 22e-6;
 /// Time constant of the internal gain smoothing.
 const GAIN_SMOOTHING_MS: f64 = 2.0;
 
@@ -90,11 +96,15 @@ pub(super) struct PreampCore {
 
 /// The per-lane state of the whole preamp.
 #[derive(Clone, Copy, Debug, Default)]
-struct ChannelState<L> {
+struct ChannelState<L: Copy> {
     /// Stage 1.
     s1: StageLanes<L>,
     /// Stage 2.
     s2: StageLanes<L>,
+    /// Stage 1's cathode.
+    c1: CathodeLanes<L>,
+    /// Stage 2's cathode.
+    c2: CathodeLanes<L>,
     /// Input high-pass integrators.
     hpf: [L; 2],
     /// Output coupling integrator.
@@ -116,6 +126,8 @@ impl<L: Lane> ChannelState<L> {
     fn finite(&self) -> bool {
         self.s1.finite()
             && self.s2.finite()
+            && self.c1.finite()
+            && self.c2.finite()
             && self.hpf[0].finite()
             && self.hpf[1].finite()
             && self.out.finite()
@@ -124,7 +136,15 @@ impl<L: Lane> ChannelState<L> {
 
 impl PreampCore {
     fn new() -> Self {
-        let s1 = TriodeStage::new(StageCircuit::REFERENCE, [INPUT_SOURCE_OHMS; 3]);
+        // As wired: stage 1's plate loaded by the Level pot through the
+        // interstage capacitor, stage 2's by the output load; both cathodes
+        // bypassed; stage 2's grid on the pot's wiper.
+        let wired = |load_ohms| StageCircuit {
+            load_ohms,
+            bypass_farads: BYPASS_FARADS,
+            ..StageCircuit::REFERENCE
+        };
+        let s1 = TriodeStage::new(wired(LEVEL_POT_OHMS), [INPUT_SOURCE_OHMS; 3]);
         // Stage 2 source: stage 1's Ra ‖ rp, per tube at bias 0.
         let mut src2 = [0.0; 3];
         for tt in TubeType::ALL {
@@ -134,7 +154,14 @@ impl PreampCore {
             let (_, _, gp) = t.plate_current_and_partials(-vk, vpk);
             src2[tt.index()] = c.plate_ohms / (1.0 + c.plate_ohms * gp);
         }
-        let s2 = TriodeStage::new(StageCircuit::REFERENCE, src2);
+        let s2 = TriodeStage::new(
+            StageCircuit {
+                grid_leak_ohms: LEVEL_POT_OHMS,
+                ..wired(OUTPUT_LOAD_OHMS)
+            },
+            src2,
+        )
+        .with_pot();
         let mut p = Self {
             settings: PreampSettings::default(),
             fs: 48_000.0,
@@ -185,8 +212,8 @@ impl PreampCore {
         let ro = self.stage2.output_ohms();
         let fc = 1.0 / (2.0 * PI * OUTPUT_COUPLING_FARADS * (OUTPUT_LOAD_OHMS + ro));
         self.ends.out_hp.set(fc, self.ends.fs);
-        self.ends.out_gain_target =
-            db_to_gain(self.settings.output_db) * OUTPUT_LOAD_OHMS / (OUTPUT_LOAD_OHMS + ro);
+        // Stage 2's table already has the output load on its plate.
+        self.ends.out_gain_target = db_to_gain(self.settings.output_db);
     }
 
     fn apply_settings(&mut self, s: PreampSettings, force: bool) {
@@ -213,6 +240,7 @@ impl PreampCore {
         if force {
             self.ends.in_gain = self.ends.in_gain_target;
             self.level = self.level_target;
+            self.stage2.set_wiper(self.level);
             self.ends.out_gain = self.ends.out_gain_target;
         }
     }
@@ -228,6 +256,7 @@ impl PreampCore {
         ends.out_gain = ends.out_gain_target;
         (ends.front_counter, ends.back_counter) = (0, 0);
         self.level = self.level_target;
+        self.stage2.set_wiper(self.level);
         self.counter = 0;
         if self.prepared() {
             ChannelState::rest(self)
@@ -284,87 +313,114 @@ impl PreampCore {
         load: &mut impl FnMut(usize, &mut [L]),
         store: &mut impl FnMut(usize, &[L]),
     ) {
-        let (k1, k2) = (self.stage1.kernel::<M>(), self.stage2.kernel::<M>());
-        let (mut f1, mut f2) = (k1.big_f(st.s1.q_prev), k2.big_f(st.s2.q_prev));
+        let k1 = self.stage1.kernel::<M>();
+        let (c1, c2) = (self.stage1.cathode, self.stage2.cathode);
+        let (off1, off2) = (k1.off, self.stage2.kernel::<M>().off);
+        let mut f1 = k1.big_f(st.s1.q_prev);
+        let mut f2 = self.stage2.kernel::<M>().big_f(st.s2.q_prev);
         let (a, tl) = (self.smooth_a, self.level_target);
         let mut gl = self.level;
         let mut counter = self.counter;
         // Chunk buffers, written before they are read in every chunk: `buf`
         // stage 1's input, `mid` stage 1's output times Level (stage 2's
         // input), `out` stage 2's output, `qs1`, `qs2` the stages' table
-        // coordinates.
+        // coordinates, `offs*` their table offsets and `vk*` their cathodes'
+        // rise (`cathode.rs`), `igs` a stage's grid currents.
         let mut buf = [L::default(); CHUNK];
         let (mut mid, mut out) = ([L::default(); CHUNK], [L::default(); CHUNK]);
         let (mut qs1, mut qs2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
+        let (mut offs1, mut offs2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
+        let (mut vk1, mut vk2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
+        let mut igs = [L::default(); CHUNK];
         // Stage 1's state before its linear pass over the next chunk, and
         // that pass's record, when the pipeline has done it.
         let mut ahead: Option<(StageLanes<L>, ChunkStats<L>)> = None;
         let mut i0 = 0;
         while i0 < len {
             let n = chunk_len(len - i0, counter);
+            let pos = (counter % CHUNK as u64) as usize;
+            // The Level pot's wiper sets stage 2's grid drive resistance
+            // (Miller corner, grid-current charging): moved at the start of
+            // each whole chunk of the absolute count, so the block partition
+            // does not matter.
+            if pos == 0 {
+                self.stage2.set_wiper(gl);
+            }
+            let k2 = self.stage2.kernel::<M>();
             // Stage 1's linear pass over this chunk (unless done ahead).
             let (saved1, stats1) = match ahead.take() {
                 Some(done) => done,
                 None => {
                     self.ends
                         .stage_input::<L, M>(whole, &mut st.hpf, load, i0, &mut buf[..n]);
+                    st.c1
+                        .advance::<M>(&c1, pos, off1, &mut offs1[..n], &mut vk1[..n]);
                     let saved = st.s1;
-                    (saved, k1.linear_chunk(&mut st.s1, &buf[..n], &mut qs1[..n]))
+                    let stats = k1.linear_chunk(&mut st.s1, &buf[..n], &offs1[..n], &mut qs1[..n]);
+                    (saved, stats)
                 }
             };
-            // Stage 1's ADAA, times Level: stage 2's input. (`j < n <=
-            // CHUNK`; the masks spare the sample loops a bounds check, which
-            // would keep them from unrolling.)
-            let gain_level = level_ramp(&mut gl, tl, a, n);
+            // Stage 1's ADAA, its cathode, times Level: stage 2's input.
+            // (`j < n <= CHUNK`; the masks spare the sample loops a bounds
+            // check, which would keep them from unrolling.)
             let p1 = k1.finish_chunk(
                 &mut st.s1,
                 &saved1,
                 stats1,
                 &mut f1,
-                &buf[..n],
-                &qs1[..n],
-                |j, y| {
-                    let j = j & (CHUNK - 1);
-                    mid[j] = y * L::splat(gain_level[j]);
-                },
+                (&buf[..n], &offs1[..n], &qs1[..n]),
+                &mut igs[..n],
+                |j, y| mid[j & (CHUNK - 1)] = y,
             );
+            st.c1.close::<M>(&c1, pos, &mut mid[..n], &vk1[..n], &igs[..n]);
+            let gain_level = level_ramp(&mut gl, tl, a, n);
+            for (m, g) in mid[..n].iter_mut().zip(gain_level) {
+                *m = *m * L::splat(g);
+            }
             let end = counter + n as u64;
             if end.is_multiple_of(CHUNK as u64) {
                 st.s1.flush();
+                st.c1.flush();
             }
             // Stage 2's linear pass, in one loop with stage 1's over the
             // next chunk when that is as long (its input replaces this
             // chunk's, no longer needed).
+            st.c2
+                .advance::<M>(&c2, pos, off2, &mut offs2[..n], &mut vk2[..n]);
             let saved2 = st.s2;
             let next = i0 + n;
             let stats2 = if next < len && chunk_len(len - next, end) == n {
                 self.ends
                     .stage_input::<L, M>(whole, &mut st.hpf, load, next, &mut buf[..n]);
+                let pos_next = (end % CHUNK as u64) as usize;
+                st.c1
+                    .advance::<M>(&c1, pos_next, off1, &mut offs1[..n], &mut vk1[..n]);
                 let saved = st.s1;
                 let (s1, s2) = k1.linear_chunk_pair(
                     &k2,
                     &mut st.s1,
                     &mut st.s2,
-                    &buf[..n],
-                    &mid[..n],
+                    (&buf[..n], &offs1[..n]),
+                    (&mid[..n], &offs2[..n]),
                     &mut qs1[..n],
                     &mut qs2[..n],
                 );
                 ahead = Some((saved, s1));
                 s2
             } else {
-                k2.linear_chunk(&mut st.s2, &mid[..n], &mut qs2[..n])
+                k2.linear_chunk(&mut st.s2, &mid[..n], &offs2[..n], &mut qs2[..n])
             };
-            // Stage 2's ADAA, then the output end.
+            // Stage 2's ADAA and cathode, then the output end.
             let p2 = k2.finish_chunk(
                 &mut st.s2,
                 &saved2,
                 stats2,
                 &mut f2,
-                &mid[..n],
-                &qs2[..n],
+                (&mid[..n], &offs2[..n], &qs2[..n]),
+                &mut igs[..n],
                 |j, y| out[j & (CHUNK - 1)] = y,
             );
+            st.c2.close::<M>(&c2, pos, &mut out[..n], &vk2[..n], &igs[..n]);
             if whole {
                 self.ends.back::<L, M>(&mut st.out, &mut out[..n]);
             }
@@ -374,6 +430,7 @@ impl PreampCore {
             i0 = next;
             if counter.is_multiple_of(CHUNK as u64) {
                 st.s2.flush();
+                st.c2.flush();
             }
         }
         self.level = gl;

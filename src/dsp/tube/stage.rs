@@ -39,11 +39,13 @@
 //! volts in, AC plate volts out (open circuit).
 
 use super::adaa::adaa_compensation;
-use super::kernel::{StageKernel, StageLanes};
+use super::cathode::{CathodeCoefs, CathodeLanes};
+use super::kernel::{StageKernel, StageLanes, CHUNK};
 use super::koren::operating_point;
 use super::table::CurveTable;
 use super::TubeType;
 use crate::dsp::fma::{Fused, MulAdd, Unfused};
+use crate::dsp::simd::Lane;
 use crate::dsp::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
@@ -68,6 +70,11 @@ pub struct StageCircuit {
     pub grid_stopper_ohms: f64,
     /// Input coupling capacitor Cc.
     pub coupling_farads: f64,
+    /// Load behind the plate's output coupling capacitor (∞: unloaded),
+    /// in parallel with Ra for signals: the AC load line.
+    pub load_ohms: f64,
+    /// Cathode bypass capacitor (∞: the cathode held at its rest voltage).
+    pub bypass_farads: f64,
 }
 
 impl StageCircuit {
@@ -80,7 +87,19 @@ impl StageCircuit {
         grid_leak_ohms: 1e6,
         grid_stopper_ohms: 0.0,
         coupling_farads: 47e-9,
+        load_ohms: f64::INFINITY,
+        bypass_farads: f64::INFINITY,
     };
+
+    /// The AC load: Ra ‖ the load behind the output coupling capacitor.
+    pub fn ac_load_ohms(&self) -> f64 {
+        let (ra, rl) = (self.plate_ohms, self.load_ohms);
+        if rl.is_finite() {
+            ra * rl / (ra + rl)
+        } else {
+            ra
+        }
+    }
 }
 
 /// One common-cathode triode stage (inverting): coupling capacitor, grid leak,
@@ -93,6 +112,12 @@ pub struct TriodeStage {
     circuit: StageCircuit,
     /// Source resistance driving the coupling capacitor, per tube type.
     source_ohms: [f64; 3],
+    /// `Some(a)` when the grid leak is a potentiometer whose wiper, at
+    /// fraction `a` of it from ground, drives the grid (the preamp's Level);
+    /// `None` when the grid sits on top of the grid leak.
+    wiper: Option<f64>,
+    /// The bypassed cathode's coefficients (`cathode.rs`).
+    pub(super) cathode: CathodeCoefs,
     /// Curve tables, one per tube type (built in `prepare`; empty before).
     pub(super) tables: Vec<CurveTable>,
     /// Selected tube.
@@ -125,6 +150,10 @@ pub struct TriodeStage {
     dc: [f64; 2],
     /// State of the standalone `process`.
     state: StageLanes<f64>,
+    /// Its cathode's state.
+    cathode_state: CathodeLanes<f64>,
+    /// Its samples since `reset` (the cathode's ring position).
+    counter: u64,
 }
 
 impl TriodeStage {
@@ -134,6 +163,8 @@ impl TriodeStage {
         Self {
             circuit,
             source_ohms,
+            wiper: None,
+            cathode: CathodeCoefs::HELD,
             tables: Vec::new(),
             tube: TubeType::Tube12AX7,
             bias: 0.0,
@@ -149,13 +180,36 @@ impl TriodeStage {
             comp_b: 0.0,
             dc: [0.0; 2],
             state: StageLanes::default(),
+            cathode_state: CathodeLanes::default(),
+            counter: 0,
         }
     }
 
-    fn grid_r(&self, tube: usize) -> f64 {
+    /// The same stage with its grid leak as a potentiometer whose wiper
+    /// drives the grid (see [`TriodeStage::set_wiper`]); the wiper starts at
+    /// the top.
+    pub fn with_pot(mut self) -> Self {
+        self.wiper = Some(1.0);
+        self
+    }
+
+    /// Thevenin resistance of the grid drive for tube `tube` with the
+    /// wiper at `wiper` (see `wiper`): Rsrc ‖ Rg; or, for a pot of
+    /// Rp = Rtop + Rbot (Rbot = a·Rp) fed from Rsrc through the coupling
+    /// capacitor (a short for signals), Rbot ‖ (Rtop + Rsrc) =
+    /// Rbot·(Rtop + Rsrc)/(Rp + Rsrc). Plus the grid stopper.
+    fn grid_r_at(&self, tube: usize, wiper: Option<f64>) -> f64 {
         let rs = self.source_ohms[tube];
         let rg = self.circuit.grid_leak_ohms;
-        rs * rg / (rs + rg) + self.circuit.grid_stopper_ohms
+        let r = match wiper {
+            None => rs * rg / (rs + rg),
+            Some(a) => a * rg * ((1.0 - a) * rg + rs) / (rg + rs),
+        };
+        r + self.circuit.grid_stopper_ohms
+    }
+
+    fn grid_r(&self, tube: usize) -> f64 {
+        self.grid_r_at(tube, self.wiper)
     }
 
     /// Whether `prepare` has built the tables.
@@ -172,11 +226,18 @@ impl TriodeStage {
                 .iter()
                 .map(|tt| {
                     let t = tt.constants();
-                    let (vk, _, _) = operating_point(&t, &c, c.cathode_ohms);
-                    let vs = c.supply_volts - vk;
+                    let (vk, vpk, ip) = operating_point(&t, &c, c.cathode_ohms);
+                    // The AC load line through the operating point.
+                    let rac = c.ac_load_ohms();
+                    let vs = if c.load_ohms.is_finite() {
+                        vpk + rac * ip
+                    } else {
+                        c.supply_volts - vk
+                    };
                     let lo = -3.5 * vs / t.mu - 1.0;
-                    let r = self.grid_r(tt.index());
-                    CurveTable::build(&t, vs, c.plate_ohms, r, lo, 40.0, -vk)
+                    // A pot's table: grid current behind the wiper at the top.
+                    let r = self.grid_r_at(tt.index(), self.wiper.map(|_| 1.0));
+                    CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk)
                 })
                 .collect();
         }
@@ -214,12 +275,17 @@ impl TriodeStage {
             return;
         };
         let c = self.circuit;
+        let inv_h = table.inv_h;
         let rk = c.cathode_ohms * (-self.bias).exp2();
-        // Table-consistent operating point: Vk = Rk·(Vs − Vpk(−Vk))/Ra.
-        let (mut lo, mut hi) = (0.0, table.vs_volts * rk / (rk + c.plate_ohms));
+        let rac = c.ac_load_ohms();
+        // Table-consistent operating point: Vk = Rk·(Vs − Vpk(−Vk))/Rac
+        // (on the AC load line through the operating point at Bias 0: with
+        // a load, another Bias moves the rest point along that line; the
+        // true DC point lies on Ra's line).
+        let (mut lo, mut hi) = (0.0, table.vs_volts * rk / (rk + rac));
         for _ in 0..64 {
             let vk = 0.5 * (lo + hi);
-            let ip = (table.vs_volts - table.eval(-vk).0) / c.plate_ohms;
+            let ip = (table.vs_volts - table.eval(-vk).0) / rac;
             if vk > rk * ip {
                 hi = vk;
             } else {
@@ -231,10 +297,48 @@ impl TriodeStage {
         self.slope_q = table.slope(-self.vk_volts);
         let rsrc = self.source_ohms[ti];
         let rg = c.grid_leak_ohms;
-        self.kth = rg / (rsrc + rg);
+        // Through a pot the stage is fed the loaded plate voltage before
+        // it (its table has the pot as its AC load): no divider.
+        self.kth = if self.wiper.is_some() {
+            1.0
+        } else {
+            rg / (rsrc + rg)
+        };
         let tau = c.coupling_farads * (rsrc + rg);
         self.k_lin = -(-1.0 / (self.fs * tau)).exp_m1();
-        self.k_ig = self.k_lin * rg;
+        self.update_wiper();
+        let t = self.tube.constants();
+        let (_, _, gp) = t.plate_current_and_partials(-self.vk_volts, self.vpk_q_volts);
+        self.cathode = CathodeCoefs::new(c.bypass_farads, rk, rac, 1.0 / gp, inv_h, self.fs);
+        self.comp_b = adaa_compensation(ADAA_FLAT_HZ, self.fs, ADAA_FLAT_DB);
+        self.dc = [0.0; 2];
+        self.dc = [
+            self.kernel::<Unfused>().rest_value(),
+            self.kernel::<Fused>().rest_value(),
+        ];
+    }
+
+    /// Move a pot's wiper to fraction `a` of the pot from ground (the
+    /// Level's gain; nothing for a plain grid leak): the grid drive's
+    /// Thevenin resistance, so the Miller corner and the grid current's
+    /// charging move with it. Never allocates; cheap enough per chunk.
+    pub fn set_wiper(&mut self, a: f64) {
+        if self.wiper.is_some_and(|w| w != a) && a.is_finite() {
+            self.wiper = Some(a.clamp(0.0, 1.0));
+            self.update_wiper();
+        }
+    }
+
+    /// The wiper's share of `update`: the Miller low-pass (input
+    /// capacitance Cgk + Cgp·(1 − dVpk/du) against the grid drive's
+    /// resistance) and the grid current's charging of the coupling
+    /// capacitor: `C·dvc/dt = (x − vc + Rg·Ig)/(Rsrc + Rg)` with a grid
+    /// leak; through a pot the wiper draws the current through Rbot, and the
+    /// caller's input is scaled by a: `k_ig = k·a·Rbot = k·a²·Rp`.
+    fn update_wiper(&mut self) {
+        let ti = self.tube.index();
+        let rg = self.circuit.grid_leak_ohms;
+        self.k_ig = self.k_lin * self.wiper.map_or(rg, |a| a * a * rg);
         let t = self.tube.constants();
         let cin = t.cgk_farads + t.cgp_farads * (1.0 - self.slope_q);
         let r = self.grid_r(ti);
@@ -245,21 +349,17 @@ impl TriodeStage {
         };
         let g = (PI * (self.miller_hz / self.fs).min(0.49)).tan();
         self.miller_g = if r > 0.0 { g / (1.0 + g) } else { 1.0 };
-        self.comp_b = adaa_compensation(ADAA_FLAT_HZ, self.fs, ADAA_FLAT_DB);
-        self.dc = [0.0; 2];
-        self.dc = [
-            self.kernel::<Unfused>().rest_value(),
-            self.kernel::<Fused>().rest_value(),
-        ];
     }
 
-    /// Settle at the operating point (grid at 0 V, capacitor uncharged).
+    /// Settle at the operating point (grid at 0 V, capacitors uncharged).
     pub fn reset(&mut self) {
         self.state = if self.tables.is_empty() {
             StageLanes::default()
         } else {
             StageLanes::rest(&self.kernel::<Unfused>())
         };
+        self.cathode_state = CathodeLanes::default();
+        self.counter = 0;
     }
 
     /// Copy of everything the per-sample loop needs (kept in registers).
@@ -298,20 +398,33 @@ impl TriodeStage {
             return;
         }
         let k = self.kernel::<Unfused>();
+        let c = self.cathode;
         let mut st = self.state;
+        let mut cs = self.cathode_state;
         let mut f_prev = k.big_f(st.q_prev);
+        let mut counter = self.counter;
         for s in block.iter_mut() {
             let x = if s.is_finite() { *s } else { 0.0 };
-            *s = k.tick(&mut st, &mut f_prev, x);
+            let pos = (counter % CHUNK as u64) as usize;
+            let (mut off, mut v) = ([0.0], [0.0]);
+            cs.advance::<Unfused>(&c, pos, k.off, &mut off, &mut v);
+            let mut y = [k.tick(&mut st, &mut f_prev, x, off[0])];
+            cs.close::<Unfused>(&c, pos, &mut y, &v, &[st.ig_prev]);
+            *s = y[0];
             // Per-sample flush: this standalone path is not the hot one, and
             // flushing per sample keeps it independent of block size.
             st.flush();
-            if !st.finite() {
+            cs.v = Lane::flush(cs.v);
+            counter += 1;
+            if !st.finite() || !Lane::finite(cs.v) {
                 st = StageLanes::rest(&k);
+                cs = CathodeLanes::default();
                 f_prev = k.big_f(st.q_prev);
             }
         }
         self.state = st;
+        self.cathode_state = cs;
+        self.counter = counter;
     }
 
     /// Static transfer from source voltage to AC plate voltage (capacitor
