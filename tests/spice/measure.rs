@@ -1,7 +1,7 @@
 //! What the SPICE comparison measures, and the Rust side of it: the
 //! harmonic analysis of a steady window, the operating point (Ra ‖ rp) the
-//! idealised netlist needs, and the render of the same stimulus through the
-//! chain.
+//! bias-recovery check needs, and the render of the same stimulus through
+//! the chain.
 //!
 //! # Levels: host samples and volts
 //!
@@ -103,19 +103,11 @@ pub fn measure_at(fs: f64, input: &[f64], output: &[f64], freq: f64) -> Measured
     }
 }
 
-/// Ra ‖ rp of `tube` in the reference stage (B+ 250 V, Ra 100 kΩ, Rk
-/// 1.5 kΩ, grid at 0 V DC) at its operating point: the source resistance
-/// the idealised netlist gives stage 2 and the output end, as
-/// `PreampCore::new` does. Solved here from Koren's equation with the
-/// tube's constants by plain bisection and a central difference, not with
-/// the model's solvers.
-pub fn plate_source_ohms(tube: TubeType) -> f64 {
-    operating_point(tube).2
-}
-
-/// The reference stage's operating point, solved as for
-/// [`plate_source_ohms`]: (Vk, Vpk, Ra ‖ rp, μ) in volts, volts, ohms and
-/// the amplification factor gm·rp there.
+/// The reference stage's operating point (B+ 250 V, Ra 100 kΩ, Rk
+/// 1.5 kΩ, grid at 0 V DC): (Vk, Vpk, Ra ‖ rp, μ) in volts, volts, ohms and
+/// the amplification factor gm·rp there. Solved here from Koren's equation
+/// with the tube's constants by plain bisection and a central difference,
+/// not with the model's solvers.
 pub fn operating_point(tube: TubeType) -> (f64, f64, f64, f64) {
     let k = tube.constants();
     let ip = |vgk: f64, vpk: f64| {

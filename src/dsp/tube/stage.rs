@@ -441,7 +441,12 @@ impl TriodeStage {
 
     /// Small-signal response from source voltage to AC plate voltage at the
     /// current sample rate (digital filters evaluated exactly, including the
-    /// ADAA average (1 + z⁻¹)/2 and its compensation (1 + b)/(1 + b·z⁻¹)).
+    /// ADAA average (1 + z⁻¹)/2 and its compensation (1 + b)/(1 + b·z⁻¹),
+    /// and the bypassed cathode's loop: with S the curve's slope, A the
+    /// pre-emphasised average on the grid drive, Avg the plain average the
+    /// cathode's rise takes, and `H = k_y·z⁻ᴰ/(1 − e·z⁻¹)` the cathode
+    /// per unit of table output (`cathode.rs`), the table output is
+    /// `Y = S·A·U/(1 + S·Avg·H)` and the plate `Y·(1 + k_out·H)`).
     pub fn response(&self, freq_hz: f64) -> Complex<f64> {
         let one = Complex::new(1.0, 0.0);
         let z1 = Complex::from_polar(1.0, -2.0 * PI * freq_hz / self.fs);
@@ -453,8 +458,13 @@ impl TriodeStage {
         } else {
             one
         };
-        let adaa = (one + z1) * 0.5 * (1.0 + self.comp_b) / (one + z1 * self.comp_b);
-        coupling * miller * adaa * (self.kth * self.slope_q)
+        let avg = (one + z1) * 0.5;
+        let adaa = avg * (1.0 + self.comp_b) / (one + z1 * self.comp_b);
+        let c = &self.cathode;
+        let h = z1.powu(CHUNK as u32) * c.k_y / (one - z1 * c.decay);
+        let slope = self.slope_q;
+        let table = adaa * slope / (one + avg * h * slope);
+        coupling * miller * table * (one + h * c.k_out) * self.kth
     }
 
     /// Operating point: (Vk, Vp, Ip) in volts, volts, amperes.
@@ -463,7 +473,7 @@ impl TriodeStage {
             .tables
             .get(self.tube.index())
             .map_or(0.0, |t| t.vs_volts);
-        let ip = (vs - self.vpk_q_volts) / self.circuit.plate_ohms;
+        let ip = (vs - self.vpk_q_volts) / self.circuit.ac_load_ohms();
         (self.vk_volts, self.vpk_q_volts + self.vk_volts, ip)
     }
 

@@ -648,7 +648,7 @@ fn chunk_paths_match_the_serial_stage_loop() {
         .collect();
     let mut st = StageLanes::<f64>::rest(&k);
     let mut f = k.big_f(st.q_prev);
-    let want: Vec<f64> = x.iter().map(|v| k.tick(&mut st, &mut f, *v)).collect();
+    let want: Vec<f64> = x.iter().map(|v| k.tick(&mut st, &mut f, *v, k.off)).collect();
     for sizes in [&[64usize][..], &[1, 7, 13, 64, 50]] {
         let mut st = StageLanes::<f64>::rest(&k);
         let mut f = k.big_f(st.q_prev);
@@ -660,6 +660,8 @@ fn chunk_paths_match_the_serial_stage_loop() {
                 &mut st,
                 &mut f,
                 &x[i..i + len],
+                &[k.off; CHUNK],
+                &mut [0.0; CHUNK],
                 &mut [0.0; CHUNK],
                 |j, v| y[i + j] = v,
             );
