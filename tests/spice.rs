@@ -336,7 +336,6 @@ const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 34] = [
     ),
 ];
 
-
 /// The known miss of case `c`, if it is one.
 fn known_miss(c: &Case) -> Option<&'static str> {
     KNOWN_MISSES

@@ -28,32 +28,43 @@
 //!   plate (AC) = y + v·Rac/(Rac + rp)
 //! ```
 //!
-//! Discretised exactly for a drive held over each sample:
-//! `v[n] = e·v[n−1] + (1 − e)/G·(−y/Rac + Ig)[n − D]`, `e = exp(−G·T/Ck)`.
+//! Split the table's output into its linear part at the operating point
+//! and a remainder, `y = S·(u − v) + r` (S = dVpk/du < 0, u the grid
+//! drive): the linear part goes into the equation, which becomes
 //!
-//! # The delay D
+//! ```text
+//!   Ck·dv/dt = −S·u/Rac − G'·v + (Ig − r/Rac),   G' = G − S/Rac
+//! ```
 //!
-//! The drive comes from the plate current of the same sample one chunk
-//! (`CHUNK` = 64 samples) earlier, kept in a ring indexed by the absolute
-//! sample count: the stage's block loop can then run the cathode for a
-//! whole chunk before its linear pass and feed it after its ADAA pass,
-//! without a per-sample loop through the curve (see `kernel.rs`). The
-//! ring makes the result independent of the block partition. The delay
-//! is harmless: the cathode loop's own time constant is Ck/(G + gm),
-//! ≈ 22 µF/2.4 mS ≈ 9 ms for a 12AX7 (≈ 4 ms for a 12AT7), against
-//! D = 0.33 ms at 192 kHz (1.5 ms at 44.1 kHz without oversampling: still
-//! a loop gain gm·D/Ck below 0.2, stable); the signal ripple at the
-//! cathode above the bypass corner (≈ 16 Hz) is small by construction
-//! (Ck shorts it). What the cathode carries is the slow bias shift:
-//! the rectified part of the plate and grid current raises it under drive
+//! (−S/Rac ≈ μ/(Rac + rp) is the tube's own feedback: the cathode loop's
+//! time constant is Ck/G', ≈ 9 ms for a 12AX7). Discretised exactly for a
+//! drive held over each sample, `v[n] = e·v[n−1] + (1 − e)/G'·(…)`,
+//! `e = exp(−G'·T/Ck)`.
+//!
+//! # Where each part runs
+//!
+//! The linear part (−S·u/Rac) runs in the stage's linear pass with the
+//! other recursions (`kernel.rs`, `linear_step`): u is known there, so the
+//! cathode's small-signal response (the partly bypassed stage below
+//! ≈ 10 Hz, the bypass corner) is exact. The remainder needs the curve's
+//! output, which the linear pass does not have: it comes from the same
+//! sample one chunk (`CHUNK` = 64 samples) earlier, through a ring indexed
+//! by the absolute sample count (so the block partition does not matter).
+//! The remainder is what the curvature adds: harmonics, and the rectified
+//! part of the plate and grid current that lifts the cathode under drive
 //! (≈ +0.25 V at stage 2 of the reference circuit driven into grid
-//! current) and it falls back with Ck·Rk-like time constants after.
+//! current) and lets it fall back after. Its loop gain through v is zero
+//! at the operating point (the linear part is taken out), so the delay of
+//! 0.33 ms at 192 kHz (1.5 ms at 44.1 kHz without oversampling) against the
+//! loop's ≈ 9 ms changes nothing measurable. (A first version fed the
+//! whole current back one chunk late: its delay changed the mid-band gain
+//! by ≈ ω_c·D, 0.1 dB per stage at 192 kHz and twice that at 96 kHz.)
 //!
 //! A held cathode (`bypass_farads` infinite, the reference stage) has
 //! e = 1 and no drive: v stays exactly 0 and the stage is bit for bit the
 //! one without this file.
 
-use super::kernel::CHUNK;
+use super::kernel::{ChunkTrace, CHUNK};
 use crate::dsp::fma::MulAdd;
 use crate::dsp::simd::{mad, Lane};
 
@@ -62,13 +73,18 @@ use crate::dsp::simd::{mad, Lane};
 pub(super) struct CathodeCoefs {
     /// Decay per sample e.
     pub(super) decay: f64,
-    /// Drive per volt of table output: −(1 − e)/(G·Rac).
-    pub(super) k_y: f64,
-    /// Drive per ampere of grid current: (1 − e)/G.
-    pub(super) k_ig: f64,
-    /// Table coordinate per volt of cathode rise (minus the table's
-    /// segments per volt).
+    /// Rise per table unit of grid drive: (1 − e)/G'·(−S/Rac)/(segments
+    /// per volt).
+    pub(super) k_u: f64,
+    /// Table coordinate per volt of rise: minus the segments per volt.
     pub(super) k_q: f64,
+    /// Delayed drive per volt of table output: −(1 − e)/(G'·Rac).
+    pub(super) k_r: f64,
+    /// Delayed drive per table unit above rest (the linear part taken out
+    /// of the output): −k_r·S/(segments per volt).
+    pub(super) k_rq: f64,
+    /// Delayed drive per ampere of grid current: (1 − e)/G'.
+    pub(super) k_ig: f64,
     /// Plate rise per volt of cathode rise: Rac/(Rac + rp).
     pub(super) k_out: f64,
 }
@@ -77,37 +93,47 @@ impl CathodeCoefs {
     /// A cathode held at its rest voltage (no bypass dynamics).
     pub(super) const HELD: CathodeCoefs = CathodeCoefs {
         decay: 1.0,
-        k_y: 0.0,
-        k_ig: 0.0,
+        k_u: 0.0,
         k_q: 0.0,
+        k_r: 0.0,
+        k_rq: 0.0,
+        k_ig: 0.0,
         k_out: 0.0,
     };
 
     /// The coefficients for `bypass_farads` (∞: held), cathode resistor
-    /// `rk`, AC load `rac`, plate resistance `rp`, table scale `inv_h`
-    /// (segments per volt) at sample rate `fs`.
-    pub(super) fn new(bypass_farads: f64, rk: f64, rac: f64, rp: f64, inv_h: f64, fs: f64) -> Self {
+    /// `rk`, AC load `rac`, plate resistance `rp`, the curve's slope `s`
+    /// (dVpk/du) at rest, table scale `inv_h` (segments per volt), at
+    /// sample rate `fs`.
+    pub(super) fn new(
+        bypass_farads: f64,
+        (rk, rac, rp): (f64, f64, f64),
+        s: f64,
+        inv_h: f64,
+        fs: f64,
+    ) -> Self {
         if !bypass_farads.is_finite() || bypass_farads <= 0.0 {
             return Self::HELD;
         }
-        let g = 1.0 / rk + 1.0 / (rac + rp);
+        let g = 1.0 / rk + 1.0 / (rac + rp) - s / rac;
         let step = -(-g / (fs * bypass_farads)).exp_m1();
+        let k_r = -step / (g * rac);
         Self {
             decay: 1.0 - step,
-            k_y: -step / (g * rac),
-            k_ig: step / g,
+            k_u: step / g * (-s / rac) / inv_h,
             k_q: -inv_h,
+            k_r,
+            k_rq: -k_r * s / inv_h,
+            k_ig: step / g,
             k_out: rac / (rac + rp),
         }
     }
 }
 
-/// One cathode's state per lane: its voltage above rest and the ring of
-/// drives for the next `CHUNK` samples.
+/// One cathode's ring of delayed drives, per lane (its voltage is in the
+/// stage's state, `StageLanes::vk`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) struct CathodeLanes<L> {
-    /// Cathode voltage above rest (volts).
-    pub(super) v: L,
     /// Drive (volts, pre-scaled) of the sample `CHUNK` earlier at each
     /// position of the absolute sample count modulo `CHUNK`.
     ring: [L; CHUNK],
@@ -116,60 +142,69 @@ pub(super) struct CathodeLanes<L> {
 impl<L: Copy + Default> Default for CathodeLanes<L> {
     fn default() -> Self {
         Self {
-            v: L::default(),
             ring: [L::default(); CHUNK],
         }
     }
 }
 
 impl<L: Lane> CathodeLanes<L> {
-    /// The cathode over the `n = offs.len()` samples at ring positions
-    /// `pos..pos + n` (`pos + n <= CHUNK`): `offs[j]` gets the table
-    /// coordinate at rest `off` less the cathode's rise, `vs[j]` the rise.
+    /// The delayed drives of the `n` samples at ring positions
+    /// `pos..pos + n` (`pos + n <= CHUNK`).
     #[inline(always)]
-    pub(super) fn advance<M: MulAdd>(
-        &mut self,
-        c: &CathodeCoefs,
-        pos: usize,
-        off: f64,
-        offs: &mut [L],
-        vs: &mut [L],
-    ) {
-        let (decay, k_q, off) = (L::splat(c.decay), L::splat(c.k_q), L::splat(off));
-        let mut v = self.v;
-        for ((o, s), d) in offs.iter_mut().zip(vs.iter_mut()).zip(&self.ring[pos..]) {
-            v = mad::<M, L>(v, decay, *d);
-            *s = v;
-            *o = mad::<M, L>(v, k_q, off);
-        }
-        self.v = v;
+    pub(super) fn drives(&self, pos: usize, n: usize) -> &[L] {
+        &self.ring[pos..pos + n]
     }
 
-    /// After the ADAA pass over the same samples: `ys` holds the table's
-    /// output (plate-to-cathode volts) and `igs` the grid currents; feeds
-    /// the ring for the samples one chunk later and turns `ys` into the
-    /// AC plate voltage (adds the cathode's share, `vs` from `advance`).
+    /// After a stage's passes over the samples at ring positions
+    /// `pos..pos + ys.len()`: `ys` holds the curve's output (plate-to-cathode
+    /// volts), `tr` the coordinates, rises and grid currents, `q_before` the
+    /// coordinate of the sample before them; feeds the ring for the samples
+    /// one chunk later with the remainder `Ig − r/Rac` and turns `ys` into
+    /// the AC plate voltage (adds the cathode's share). `off` is the table
+    /// coordinate at rest.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn close<M: MulAdd>(
         &mut self,
         c: &CathodeCoefs,
         pos: usize,
+        off: f64,
+        q_before: L,
         ys: &mut [L],
-        vs: &[L],
-        igs: &[L],
+        tr: &ChunkTrace<L>,
     ) {
-        let (k_y, k_ig, k_out) = (L::splat(c.k_y), L::splat(c.k_ig), L::splat(c.k_out));
-        let ring = &mut self.ring[pos..];
-        for (((y, v), ig), d) in ys.iter_mut().zip(vs).zip(igs).zip(ring) {
-            *d = mad::<M, L>(*y, k_y, *ig * k_ig);
-            *y = mad::<M, L>(*v, k_out, *y);
+        let mut q_prev = q_before;
+        let trace = tr.q.iter().zip(&tr.vk).zip(&tr.ig);
+        for (j, (y, ((q, v), ig))) in ys.iter_mut().zip(trace).enumerate() {
+            *y = self.close_one::<M>(c, pos + j, off, *y, (q_prev, *q, *v, *ig));
+            q_prev = *q;
         }
+    }
+
+    /// `close` for the one sample at ring position `pos`, from its output
+    /// `y` and the coordinates before and at it, its rise and grid current
+    /// `(q_prev, q, v, ig)`: returns the AC plate voltage. The remainder is
+    /// the output less the linear part of what the ADAA averaged, the
+    /// curve over [q_prev, q], so that it is exactly zero for small signals.
+    #[inline(always)]
+    pub(super) fn close_one<M: MulAdd>(
+        &mut self,
+        c: &CathodeCoefs,
+        pos: usize,
+        off: f64,
+        y: L,
+        (q_prev, q, v, ig): (L, L, L, L),
+    ) -> L {
+        let s = L::splat;
+        let u = (q + q_prev) * s(0.5) - s(off);
+        let d = mad::<M, L>(y, s(c.k_r), mad::<M, L>(u, s(c.k_rq), ig * s(c.k_ig)));
+        self.ring[pos & (CHUNK - 1)] = d;
+        mad::<M, L>(v, s(c.k_out), y)
     }
 
     /// Flush denormals.
     #[inline]
     pub(super) fn flush(&mut self) {
-        self.v = self.v.flush();
         for d in &mut self.ring {
             *d = d.flush();
         }
@@ -178,6 +213,6 @@ impl<L: Lane> CathodeLanes<L> {
     /// Whether the state is finite.
     #[inline]
     pub(super) fn finite(&self) -> bool {
-        self.v.finite() && self.ring.iter().all(|d| d.finite())
+        self.ring.iter().all(|d| d.finite())
     }
 }

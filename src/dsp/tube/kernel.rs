@@ -87,6 +87,29 @@ pub(super) fn chunk_len(len: usize, counter: u64) -> usize {
     len.min(CHUNK - (counter % CHUNK as u64) as usize)
 }
 
+/// What a stage's passes over a chunk leave for the cathode
+/// (`cathode.rs`), per sample and lane: table coordinate, cathode rise and
+/// grid current.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChunkTrace<L> {
+    /// Table coordinates.
+    pub(super) q: [L; CHUNK],
+    /// The cathode's rise (volts).
+    pub(super) vk: [L; CHUNK],
+    /// Grid currents (amperes).
+    pub(super) ig: [L; CHUNK],
+}
+
+impl<L: Copy + Default> Default for ChunkTrace<L> {
+    fn default() -> Self {
+        Self {
+            q: [L::default(); CHUNK],
+            vk: [L::default(); CHUNK],
+            ig: [L::default(); CHUNK],
+        }
+    }
+}
+
 /// The per-sample state of one stage (per lane).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(super) struct StageLanes<L> {
@@ -100,6 +123,8 @@ pub(super) struct StageLanes<L> {
     pub(super) ig_prev: L,
     /// Table coordinate of the previous sample (ADAA).
     pub(super) q_prev: L,
+    /// Cathode voltage above rest (volts; `cathode.rs`).
+    pub(super) vk: L,
 }
 
 impl<L: Lane> StageLanes<L> {
@@ -115,6 +140,7 @@ impl<L: Lane> StageLanes<L> {
     #[inline]
     pub(super) fn finite(&self) -> bool {
         self.vc.finite()
+            && self.vk.finite()
             && self.ms.finite()
             && self.e.finite()
             && self.ig_prev.finite()
@@ -125,6 +151,7 @@ impl<L: Lane> StageLanes<L> {
     #[inline]
     pub(super) fn flush(&mut self) {
         self.vc = self.vc.flush();
+        self.vk = self.vk.flush();
         self.ms = self.ms.flush();
         self.e = self.e.flush();
         self.ig_prev = self.ig_prev.flush();
@@ -142,6 +169,7 @@ impl<L: PairLane> StageLanes<L> {
             e: p(self.e, o.e),
             ig_prev: p(self.ig_prev, o.ig_prev),
             q_prev: p(self.q_prev, o.q_prev),
+            vk: p(self.vk, o.vk),
         }
     }
 
@@ -149,7 +177,7 @@ impl<L: PairLane> StageLanes<L> {
     #[inline(always)]
     fn narrow<M: MulAdd>(p: StageLanes<L::Wide<M>>) -> (Self, Self) {
         let h = L::narrow::<M>;
-        let (vc, ms, e, ig, q) = (h(p.vc), h(p.ms), h(p.e), h(p.ig_prev), h(p.q_prev));
+        let (vc, ms, e, ig, q, vk) = (h(p.vc), h(p.ms), h(p.e), h(p.ig_prev), h(p.q_prev), h(p.vk));
         let half = |i: usize| {
             let pick = |v: (L, L)| if i == 0 { v.0 } else { v.1 };
             StageLanes {
@@ -158,6 +186,7 @@ impl<L: PairLane> StageLanes<L> {
                 e: pick(e),
                 ig_prev: pick(ig),
                 q_prev: pick(q),
+                vk: pick(vk),
             }
         };
         (half(0), half(1))
@@ -188,29 +217,39 @@ struct LinearCoefs<W> {
     k_lin: W,
     /// Grid-current charging coefficient.
     k_ig: W,
+    /// Table coordinate at rest.
+    off: W,
+    /// Cathode decay per sample.
+    vk_a: W,
+    /// Cathode rise per table unit of grid drive.
+    vk_u: W,
+    /// Table units per volt of cathode rise (negative).
+    vk_q: W,
 }
 
-/// The linear part of one sample: coupling capacitor, Miller one-pole and
-/// ADAA pre-emphasis; `igk` is the previous sample's grid current times
-/// `k_ig`; `off` is the table coordinate at rest less the cathode's rise
-/// (`cathode.rs`). Returns the table coordinate q. The recursions are written as
-/// `state' = a·state + b·input` so each loop-carried chain is one multiply
-/// and one add (one FMA when fused).
+/// The linear part of one sample: coupling capacitor, Miller one-pole,
+/// ADAA pre-emphasis and the cathode (`cathode.rs`: its linear response to
+/// the grid drive, plus `d`, the drive of its nonlinear remainder one chunk
+/// late); `igk` is the previous sample's grid current times `k_ig`.
+/// Returns the table coordinate q and the cathode's rise. The recursions
+/// are written as `state' = a·state + b·input` so each loop-carried chain
+/// is one multiply and one add (one FMA when fused).
 #[inline(always)]
 fn linear_step<M: MulAdd, W: Arith>(
     c: &LinearCoefs<W>,
     st: &mut StageLanes<W>,
     x: W,
     igk: W,
-    off: W,
-) -> W {
+    d: W,
+) -> (W, W) {
     let m = mad::<M, W>;
-    let d = x - st.vc;
-    let y = m(st.ms, c.m_y, d * c.kg);
-    st.ms = m(st.ms, c.m_s, d * c.kg2);
+    let dx = x - st.vc;
+    let y = m(st.ms, c.m_y, dx * c.kg);
+    st.ms = m(st.ms, c.m_s, dx * c.kg2);
     st.e = m(st.e, c.neg_b, y);
     st.vc = m(st.vc, c.v_a, m(x, c.k_lin, igk));
-    st.e + off
+    st.vk = m(st.vk, c.vk_a, m(st.e, c.vk_u, d));
+    (m(st.vk, c.vk_q, st.e + c.off), st.vk)
 }
 
 /// What the linear pass records of a chunk, per lane: its largest and
@@ -233,15 +272,16 @@ pub(super) struct ChunkStats<W> {
 /// current is redone serially, see `finish_chunk`): `put(q, v)` takes the
 /// table coordinate `v` of each input of `xs` with an item of `qs`; `st`
 /// ends at the chunk's end with no grid current (its `q_prev` is left for
-/// the ADAA). `xs` yields each input with its table offset (see
-/// `linear_step`). Returns the chunk's record.
+/// the ADAA). `xs` yields each input with its cathode drive `d` (see
+/// `linear_step`); `put` takes the table coordinate and the cathode's rise.
+/// Returns the chunk's record.
 #[inline(always)]
 fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     c: &LinearCoefs<W>,
     st: &mut StageLanes<W>,
     xs: impl Iterator<Item = (W, W)>,
     qs: Q,
-    mut put: impl FnMut(Q::Item, W),
+    mut put: impl FnMut(Q::Item, (W, W)),
 ) -> ChunkStats<W> {
     let big = W::splat(f64::MAX);
     let mut r = ChunkStats {
@@ -254,8 +294,8 @@ fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     let mut q_prev = s.q_prev;
     let no_ig = W::default() * c.k_ig;
     let mut igk = s.ig_prev * c.k_ig;
-    for (q, (x, off)) in qs.zip(xs) {
-        let v = linear_step::<M, W>(c, &mut s, x, igk, off);
+    for (q, (x, d)) in qs.zip(xs) {
+        let (v, vk) = linear_step::<M, W>(c, &mut s, x, igk, d);
         igk = no_ig;
         r.q_max = r.q_max.hi(v);
         r.q_min_neg = r.q_min_neg.hi(-v);
@@ -263,7 +303,7 @@ fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
         r.step_min_neg = r.step_min_neg.hi(-step);
         r.step_max = r.step_max.hi(step);
         q_prev = v;
-        put(q, v);
+        put(q, (v, vk));
     }
     s.ig_prev = W::default();
     *st = s;
@@ -313,6 +353,12 @@ pub(super) struct StageKernel<'a, M> {
     pub(super) k_ig: f64,
     /// Curve value at rest, subtracted from the output.
     pub(super) dc: f64,
+    /// Cathode decay per sample (`cathode.rs`).
+    pub(super) vk_a: f64,
+    /// Cathode rise per table unit of grid drive.
+    pub(super) vk_u: f64,
+    /// Table units per volt of cathode rise (negative).
+    pub(super) vk_q: f64,
 }
 
 impl<M: MulAdd> StageKernel<'_, M> {
@@ -348,17 +394,20 @@ impl<M: MulAdd> StageKernel<'_, M> {
             v_a: s(self.v_a),
             k_lin: s(self.k_lin),
             k_ig: s(self.k_ig),
+            off: s(self.off),
+            vk_a: s(self.vk_a),
+            vk_u: s(self.vk_u),
+            vk_q: s(self.vk_q),
         }
     }
 
-    /// The linear part of one sample: coupling capacitor (with the previous
-    /// sample's grid current), Miller one-pole and ADAA pre-emphasis. Returns
-    /// the table coordinate q (`off`: see `linear_step`).
+    /// The linear part of one sample (see `linear_step`, `d` the cathode's
+    /// delayed drive): returns the table coordinate q and the cathode's rise.
     #[inline(always)]
-    fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L, off: L) -> L {
+    fn linear<L: Lane>(&self, st: &mut StageLanes<L>, x: L, d: L) -> (L, L) {
         let c = self.coefs();
         let igk = st.ig_prev * c.k_ig;
-        linear_step::<M, L>(&c, st, x, igk, off)
+        linear_step::<M, L>(&c, st, x, igk, d)
     }
 
     /// First-order ADAA at q given the previous coordinate and antiderivative:
@@ -372,19 +421,19 @@ impl<M: MulAdd> StageKernel<'_, M> {
     }
 
     /// One sample, serially (grid current coupled): source voltage in, AC
-    /// plate voltage out (plate to cathode). `f_prev` is the antiderivative
-    /// at `st.q_prev`; `off` the table coordinate at rest less the cathode's
-    /// rise. Leaves the sample's grid current in `st.ig_prev`.
+    /// plate-to-cathode voltage out. `f_prev` is the antiderivative at
+    /// `st.q_prev`; `d` the cathode's delayed drive. Leaves the sample's grid
+    /// current in `st.ig_prev` and the cathode's rise in `st.vk`.
     #[inline(always)]
     pub(super) fn tick<L: TableLane>(
         &self,
         st: &mut StageLanes<L>,
         f_prev: &mut L,
         x: L,
-        off: L,
+        d: L,
     ) -> L {
         let s = L::splat;
-        let q = self.linear(st, x, off);
+        let (q, _) = self.linear(st, x, d);
         let (out, big_f, t, c, over) = self.adaa(q, st.q_prev, *f_prev);
         st.q_prev = q;
         *f_prev = big_f;
@@ -400,25 +449,29 @@ impl<M: MulAdd> StageKernel<'_, M> {
         out
     }
 
-    /// The linear pass over a chunk (see `finish_chunk`): `qs` takes the
-    /// table coordinates of `xs` (table offsets `offs`); returns the
-    /// chunk's record.
+    /// The linear pass over a chunk (see `finish_chunk`) of inputs `xs`
+    /// with the cathode's delayed drives `ds`: `tr` takes the table
+    /// coordinates and the cathode's rise; returns the chunk's record.
     #[inline(always)]
     pub(super) fn linear_chunk<L: Lane>(
         &self,
         st: &mut StageLanes<L>,
         xs: &[L],
-        offs: &[L],
-        qs: &mut [L],
+        ds: &[L],
+        tr: &mut ChunkTrace<L>,
     ) -> ChunkStats<L> {
-        let xs = xs.iter().copied().zip(offs.iter().copied());
-        linear_pass::<M, L, _>(&self.coefs(), st, xs, qs.iter_mut(), |q, v| *q = v)
+        let xs = xs.iter().copied().zip(ds.iter().copied());
+        let qs = tr.q.iter_mut().zip(tr.vk.iter_mut());
+        linear_pass::<M, L, _>(&self.coefs(), st, xs, qs, |(q, v), (a, b)| {
+            (*q, *v) = (a, b);
+        })
     }
 
     /// The linear passes of two stages over chunks of the same length in
     /// one loop, in the lanes of [`PairLane::Wide`] (the build's register
-    /// of twice the lanes): `self` over `xs` (state `st`, offsets `offs`),
-    /// `k2` over `xs2` (state `st2`, offsets `offs2`). The same arithmetic per lane
+    /// of twice the lanes): `self` over `xs` (inputs and cathode drives,
+    /// state `st`, into `tr`), `k2` over `xs2` (state `st2`, into `tr2`).
+    /// The same arithmetic per lane
     /// as two `linear_chunk`s: about the cost of one, as each is bound by
     /// its instructions, not by the width of the registers.
     #[inline(always)]
@@ -430,10 +483,10 @@ impl<M: MulAdd> StageKernel<'_, M> {
         st2: &mut StageLanes<L>,
         xs: (&[L], &[L]),
         xs2: (&[L], &[L]),
-        qs: &mut [L],
-        qs2: &mut [L],
+        tr: &mut ChunkTrace<L>,
+        tr2: &mut ChunkTrace<L>,
     ) -> (ChunkStats<L>, ChunkStats<L>) {
-        let ((xs, offs), (xs2, offs2)) = (xs, xs2);
+        let ((xs, ds), (xs2, ds2)) = (xs, xs2);
         let n = xs.len().min(xs2.len()).min(CHUNK);
         let (a, b): (LinearCoefs<L>, LinearCoefs<L>) = (self.coefs(), k2.coefs());
         let p = |f: fn(&LinearCoefs<L>) -> L| L::widen::<M>(f(&a), f(&b));
@@ -446,16 +499,23 @@ impl<M: MulAdd> StageKernel<'_, M> {
             v_a: p(|c| c.v_a),
             k_lin: p(|c| c.k_lin),
             k_ig: p(|c| c.k_ig),
+            off: p(|c| c.off),
+            vk_a: p(|c| c.vk_a),
+            vk_u: p(|c| c.vk_u),
+            vk_q: p(|c| c.vk_q),
         };
         let mut sw = st.widen::<M>(st2);
         let w = L::widen::<M>;
-        let xw = (xs[..n].iter().zip(&offs[..n]))
-            .zip(xs2[..n].iter().zip(&offs2[..n]))
-            .map(|((x, o), (x2, o2))| (w(*x, *x2), w(*o, *o2)));
-        let qw = qs.iter_mut().zip(qs2.iter_mut());
-        let stats = linear_pass::<M, L::Wide<M>, _>(&c, &mut sw, xw, qw, |(q, q2), v| {
-            (*q, *q2) = L::narrow::<M>(v);
-        });
+        let xw = (xs[..n].iter().zip(&ds[..n]))
+            .zip(xs2[..n].iter().zip(&ds2[..n]))
+            .map(|((x, d), (x2, d2))| (w(*x, *x2), w(*d, *d2)));
+        let qw =
+            (tr.q.iter_mut().zip(tr.vk.iter_mut())).zip(tr2.q.iter_mut().zip(tr2.vk.iter_mut()));
+        let stats =
+            linear_pass::<M, L::Wide<M>, _>(&c, &mut sw, xw, qw, |((q, v), (q2, v2)), (a, b)| {
+                (*q, *q2) = L::narrow::<M>(a);
+                (*v, *v2) = L::narrow::<M>(b);
+            });
         (*st, *st2) = StageLanes::narrow::<M>(sw);
         let h = L::narrow::<M>;
         let ((a1, a2), (b1, b2), (c1, c2), (d1, d2)) = (
@@ -480,34 +540,29 @@ impl<M: MulAdd> StageKernel<'_, M> {
         )
     }
 
-    /// A chunk of at most `CHUNK` input samples `xs` with table offsets
-    /// `offs` (`qs` is scratch for the table coordinates, `igs` takes the
-    /// grid currents): `linear_chunk`, then `finish_chunk`.
+    /// A chunk of at most `CHUNK` input samples `xs` with cathode drives
+    /// `ds` (`tr` is scratch): `linear_chunk`, then `finish_chunk`.
     #[cfg(test)]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn process_chunk<L: StageLane>(
         &self,
         st: &mut StageLanes<L>,
         f_prev: &mut L,
-        xs: &[L],
-        offs: &[L],
-        qs: &mut [L; CHUNK],
-        igs: &mut [L; CHUNK],
+        (xs, ds): (&[L], &[L]),
+        tr: &mut ChunkTrace<L>,
         post: impl FnMut(usize, L),
     ) -> L {
         let n = xs.len().min(CHUNK);
         let saved = *st;
-        let stats = self.linear_chunk(st, &xs[..n], &offs[..n], &mut qs[..n]);
-        let chunk = (&xs[..n], &offs[..n], &qs[..n]);
-        self.finish_chunk(st, &saved, stats, f_prev, chunk, &mut igs[..n], post)
+        let stats = self.linear_chunk(st, &xs[..n], &ds[..n], tr);
+        self.finish_chunk(st, &saved, stats, f_prev, (&xs[..n], &ds[..n]), tr, post)
     }
 
     /// Finish a chunk of at most `CHUNK` input samples after its linear
     /// pass (`linear_chunk`, or `linear_chunk_pair`), which left `st` at the
-    /// chunk's end and its record in `stats`; `saved` is the state before
-    /// it; `chunk` is the inputs `xs`, their table offsets `offs` and the
-    /// table coordinates `qs` of the pass. `igs` takes each sample's grid
-    /// current (zeros when none). `post(j, y)` takes output
+    /// chunk's end, its record in `stats` and its table coordinates and
+    /// cathode in `tr`; `saved` is the state before it, `xs` the inputs
+    /// and their cathode drives. `tr` ends with the chunk's coordinates,
+    /// cathode and grid currents (zeros when none). `post(j, y)` takes output
     /// sample j (fused into this stage's ADAA loop; keep it free of
     /// recursions: one there, such as the output coupling, serialises the
     /// stereo quotient loop into 128-bit halves). When no sample of the
@@ -531,13 +586,12 @@ impl<M: MulAdd> StageKernel<'_, M> {
         saved: &StageLanes<L>,
         stats: ChunkStats<L>,
         f_prev: &mut L,
-        chunk: (&[L], &[L], &[L]),
-        igs: &mut [L],
+        (xs, ds): (&[L], &[L]),
+        tr: &mut ChunkTrace<L>,
         mut post: impl FnMut(usize, L),
     ) -> L {
-        let (xs, offs, qs) = chunk;
-        let n = xs.len().min(qs.len()).min(offs.len()).min(igs.len()).min(CHUNK);
-        let (xs, offs, qs, igs) = (&xs[..n], &offs[..n], &qs[..n], &mut igs[..n]);
+        let n = xs.len().min(ds.len()).min(CHUNK);
+        let (xs, ds) = (&xs[..n], &ds[..n]);
         let big = L::splat(f64::MAX);
         let ChunkStats {
             q_max,
@@ -548,14 +602,16 @@ impl<M: MulAdd> StageKernel<'_, M> {
         if q_max.any_gt(self.ig_start) {
             *st = *saved;
             let mut q_peak = -big;
-            for (j, ((x, off), ig)) in xs.iter().zip(offs).zip(igs.iter_mut()).enumerate() {
-                post(j, self.tick(st, f_prev, *x, *off));
-                *ig = st.ig_prev;
+            for (j, (x, d)) in xs.iter().zip(ds).enumerate() {
+                let j = j & (CHUNK - 1);
+                post(j, self.tick(st, f_prev, *x, *d));
+                (tr.q[j], tr.vk[j], tr.ig[j]) = (st.q_prev, st.vk, st.ig_prev);
                 q_peak = q_peak.hi(st.q_prev);
             }
             return q_peak;
         }
-        igs.fill(L::default());
+        tr.ig[..n].fill(L::default());
+        let qs = &tr.q[..n];
         let mut fp = *f_prev;
         let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
         let mut q_prev = st.q_prev;

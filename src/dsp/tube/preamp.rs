@@ -22,7 +22,7 @@
 use super::adaa::StageLane;
 use super::cathode::CathodeLanes;
 use super::ends::{smooth, Ends, PreampPart};
-use super::kernel::{chunk_len, ChunkStats, StageLanes, CHUNK};
+use super::kernel::{chunk_len, ChunkStats, ChunkTrace, StageLanes, CHUNK};
 use super::koren::operating_point;
 use super::stage::{StageCircuit, TriodeStage};
 use super::{HighPass, PreampSettings, TubeType};
@@ -315,7 +315,6 @@ impl PreampCore {
     ) {
         let k1 = self.stage1.kernel::<M>();
         let (c1, c2) = (self.stage1.cathode, self.stage2.cathode);
-        let (off1, off2) = (k1.off, self.stage2.kernel::<M>().off);
         let mut f1 = k1.big_f(st.s1.q_prev);
         let mut f2 = self.stage2.kernel::<M>().big_f(st.s2.q_prev);
         let (a, tl) = (self.smooth_a, self.level_target);
@@ -323,15 +322,11 @@ impl PreampCore {
         let mut counter = self.counter;
         // Chunk buffers, written before they are read in every chunk: `buf`
         // stage 1's input, `mid` stage 1's output times Level (stage 2's
-        // input), `out` stage 2's output, `qs1`, `qs2` the stages' table
-        // coordinates, `offs*` their table offsets and `vk*` their cathodes'
-        // rise (`cathode.rs`), `igs` a stage's grid currents.
+        // input), `out` stage 2's output, `tr1`, `tr2` the stages' table
+        // coordinates, cathodes and grid currents.
         let mut buf = [L::default(); CHUNK];
         let (mut mid, mut out) = ([L::default(); CHUNK], [L::default(); CHUNK]);
-        let (mut qs1, mut qs2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
-        let (mut offs1, mut offs2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
-        let (mut vk1, mut vk2) = ([L::default(); CHUNK], [L::default(); CHUNK]);
-        let mut igs = [L::default(); CHUNK];
+        let (mut tr1, mut tr2) = (ChunkTrace::default(), ChunkTrace::default());
         // Stage 1's state before its linear pass over the next chunk, and
         // that pass's record, when the pipeline has done it.
         let mut ahead: Option<(StageLanes<L>, ChunkStats<L>)> = None;
@@ -353,11 +348,9 @@ impl PreampCore {
                 None => {
                     self.ends
                         .stage_input::<L, M>(whole, &mut st.hpf, load, i0, &mut buf[..n]);
-                    st.c1
-                        .advance::<M>(&c1, pos, off1, &mut offs1[..n], &mut vk1[..n]);
                     let saved = st.s1;
-                    let stats = k1.linear_chunk(&mut st.s1, &buf[..n], &offs1[..n], &mut qs1[..n]);
-                    (saved, stats)
+                    let ds = st.c1.drives(pos, n);
+                    (saved, k1.linear_chunk(&mut st.s1, &buf[..n], ds, &mut tr1))
                 }
             };
             // Stage 1's ADAA, its cathode, times Level: stage 2's input.
@@ -368,11 +361,12 @@ impl PreampCore {
                 &saved1,
                 stats1,
                 &mut f1,
-                (&buf[..n], &offs1[..n], &qs1[..n]),
-                &mut igs[..n],
+                (&buf[..n], st.c1.drives(pos, n)),
+                &mut tr1,
                 |j, y| mid[j & (CHUNK - 1)] = y,
             );
-            st.c1.close::<M>(&c1, pos, &mut mid[..n], &vk1[..n], &igs[..n]);
+            st.c1
+                .close::<M>(&c1, pos, k1.off, saved1.q_prev, &mut mid[..n], &tr1);
             let gain_level = level_ramp(&mut gl, tl, a, n);
             for (m, g) in mid[..n].iter_mut().zip(gain_level) {
                 *m = *m * L::splat(g);
@@ -385,30 +379,26 @@ impl PreampCore {
             // Stage 2's linear pass, in one loop with stage 1's over the
             // next chunk when that is as long (its input replaces this
             // chunk's, no longer needed).
-            st.c2
-                .advance::<M>(&c2, pos, off2, &mut offs2[..n], &mut vk2[..n]);
             let saved2 = st.s2;
             let next = i0 + n;
             let stats2 = if next < len && chunk_len(len - next, end) == n {
                 self.ends
                     .stage_input::<L, M>(whole, &mut st.hpf, load, next, &mut buf[..n]);
-                let pos_next = (end % CHUNK as u64) as usize;
-                st.c1
-                    .advance::<M>(&c1, pos_next, off1, &mut offs1[..n], &mut vk1[..n]);
                 let saved = st.s1;
+                let pos_next = (end % CHUNK as u64) as usize;
                 let (s1, s2) = k1.linear_chunk_pair(
                     &k2,
                     &mut st.s1,
                     &mut st.s2,
-                    (&buf[..n], &offs1[..n]),
-                    (&mid[..n], &offs2[..n]),
-                    &mut qs1[..n],
-                    &mut qs2[..n],
+                    (&buf[..n], st.c1.drives(pos_next, n)),
+                    (&mid[..n], st.c2.drives(pos, n)),
+                    &mut tr1,
+                    &mut tr2,
                 );
                 ahead = Some((saved, s1));
                 s2
             } else {
-                k2.linear_chunk(&mut st.s2, &mid[..n], &offs2[..n], &mut qs2[..n])
+                k2.linear_chunk(&mut st.s2, &mid[..n], st.c2.drives(pos, n), &mut tr2)
             };
             // Stage 2's ADAA and cathode, then the output end.
             let p2 = k2.finish_chunk(
@@ -416,11 +406,12 @@ impl PreampCore {
                 &saved2,
                 stats2,
                 &mut f2,
-                (&mid[..n], &offs2[..n], &qs2[..n]),
-                &mut igs[..n],
+                (&mid[..n], st.c2.drives(pos, n)),
+                &mut tr2,
                 |j, y| out[j & (CHUNK - 1)] = y,
             );
-            st.c2.close::<M>(&c2, pos, &mut out[..n], &vk2[..n], &igs[..n]);
+            st.c2
+                .close::<M>(&c2, pos, k2.off, saved2.q_prev, &mut out[..n], &tr2);
             if whole {
                 self.ends.back::<L, M>(&mut st.out, &mut out[..n]);
             }

@@ -45,7 +45,6 @@ use super::koren::operating_point;
 use super::table::CurveTable;
 use super::TubeType;
 use crate::dsp::fma::{Fused, MulAdd, Unfused};
-use crate::dsp::simd::Lane;
 use crate::dsp::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
@@ -212,6 +211,12 @@ impl TriodeStage {
         self.grid_r_at(tube, self.wiper)
     }
 
+    /// The grid drive resistance the tables' grid current is solved
+    /// behind: a pot's with the wiper at the top (Level 0).
+    fn table_grid_r(&self, tube: usize) -> f64 {
+        self.grid_r_at(tube, self.wiper.map(|_| 1.0))
+    }
+
     /// Whether `prepare` has built the tables.
     #[inline]
     pub(super) fn prepared(&self) -> bool {
@@ -235,8 +240,7 @@ impl TriodeStage {
                         c.supply_volts - vk
                     };
                     let lo = -3.5 * vs / t.mu - 1.0;
-                    // A pot's table: grid current behind the wiper at the top.
-                    let r = self.grid_r_at(tt.index(), self.wiper.map(|_| 1.0));
+                    let r = self.table_grid_r(tt.index());
                     CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk)
                 })
                 .collect();
@@ -309,7 +313,8 @@ impl TriodeStage {
         self.update_wiper();
         let t = self.tube.constants();
         let (_, _, gp) = t.plate_current_and_partials(-self.vk_volts, self.vpk_q_volts);
-        self.cathode = CathodeCoefs::new(c.bypass_farads, rk, rac, 1.0 / gp, inv_h, self.fs);
+        let resistors = (rk, rac, 1.0 / gp);
+        self.cathode = CathodeCoefs::new(c.bypass_farads, resistors, self.slope_q, inv_h, self.fs);
         self.comp_b = adaa_compensation(ADAA_FLAT_HZ, self.fs, ADAA_FLAT_DB);
         self.dc = [0.0; 2];
         self.dc = [
@@ -388,6 +393,9 @@ impl TriodeStage {
             k_lin: self.k_lin,
             k_ig: self.k_ig,
             dc: self.dc[M::INDEX],
+            vk_a: self.cathode.decay,
+            vk_u: self.cathode.k_u,
+            vk_q: self.cathode.k_q,
         }
     }
 
@@ -406,17 +414,19 @@ impl TriodeStage {
         for s in block.iter_mut() {
             let x = if s.is_finite() { *s } else { 0.0 };
             let pos = (counter % CHUNK as u64) as usize;
-            let (mut off, mut v) = ([0.0], [0.0]);
-            cs.advance::<Unfused>(&c, pos, k.off, &mut off, &mut v);
-            let mut y = [k.tick(&mut st, &mut f_prev, x, off[0])];
-            cs.close::<Unfused>(&c, pos, &mut y, &v, &[st.ig_prev]);
-            *s = y[0];
+            let d = cs.drives(pos, 1)[0];
+            let q_before = st.q_prev;
+            let y = k.tick(&mut st, &mut f_prev, x, d);
+            let trace = (q_before, st.q_prev, st.vk, st.ig_prev);
+            *s = cs.close_one::<Unfused>(&c, pos, k.off, y, trace);
             // Per-sample flush: this standalone path is not the hot one, and
             // flushing per sample keeps it independent of block size.
             st.flush();
-            cs.v = Lane::flush(cs.v);
             counter += 1;
-            if !st.finite() || !Lane::finite(cs.v) {
+            if counter.is_multiple_of(CHUNK as u64) {
+                cs.flush();
+            }
+            if !st.finite() || !cs.finite() {
                 st = StageLanes::rest(&k);
                 cs = CathodeLanes::default();
                 f_prev = k.big_f(st.q_prev);
@@ -442,11 +452,10 @@ impl TriodeStage {
     /// Small-signal response from source voltage to AC plate voltage at the
     /// current sample rate (digital filters evaluated exactly, including the
     /// ADAA average (1 + z⁻¹)/2 and its compensation (1 + b)/(1 + b·z⁻¹),
-    /// and the bypassed cathode's loop: with S the curve's slope, A the
-    /// pre-emphasised average on the grid drive, Avg the plain average the
-    /// cathode's rise takes, and `H = k_y·z⁻ᴰ/(1 − e·z⁻¹)` the cathode
-    /// per unit of table output (`cathode.rs`), the table output is
-    /// `Y = S·A·U/(1 + S·Avg·H)` and the plate `Y·(1 + k_out·H)`).
+    /// and the bypassed cathode: with S the curve's slope and
+    /// `H = k_u·(segments per volt)/(1 − e·z⁻¹)` the cathode's rise per volt
+    /// of pre-emphasised grid drive (`cathode.rs`), the plate is
+    /// `S·Avg·(1 − H) + k_out·H` times that drive).
     pub fn response(&self, freq_hz: f64) -> Complex<f64> {
         let one = Complex::new(1.0, 0.0);
         let z1 = Complex::from_polar(1.0, -2.0 * PI * freq_hz / self.fs);
@@ -459,12 +468,11 @@ impl TriodeStage {
             one
         };
         let avg = (one + z1) * 0.5;
-        let adaa = avg * (1.0 + self.comp_b) / (one + z1 * self.comp_b);
+        let comp = (1.0 + self.comp_b) / (one + z1 * self.comp_b);
         let c = &self.cathode;
-        let h = z1.powu(CHUNK as u32) * c.k_y / (one - z1 * c.decay);
-        let slope = self.slope_q;
-        let table = adaa * slope / (one + avg * h * slope);
-        coupling * miller * table * (one + h * c.k_out) * self.kth
+        let h = one * (c.k_u * -c.k_q) / (one - z1 * c.decay);
+        let table = avg * (one - h) * self.slope_q + h * c.k_out;
+        coupling * miller * comp * table * self.kth
     }
 
     /// Operating point: (Vk, Vp, Ip) in volts, volts, amperes.
@@ -491,7 +499,7 @@ impl TriodeStage {
             return 0.0;
         };
         let u = t.lo_volts + q / t.inv_h;
-        u - self.grid_r(self.tube.index()) * t.eval(u).1
+        u - self.table_grid_r(self.tube.index()) * t.eval(u).1
     }
 
     /// Plate output resistance Ra ‖ rp at the operating point.
