@@ -419,7 +419,8 @@ fn chain_gain(preamp: PreampSettings, freq: f64, amp: f64) -> f64 {
 #[test]
 fn each_high_pass_setting_has_its_butterworth_slope() {
     // A 2nd-order Butterworth high-pass at fc: |H(f)| = (f/fc)² / √(1 + (f/fc)⁴).
-    // The coupling capacitors add about −0.07 dB at 40 Hz (corners ≤ 3.4 Hz).
+    // The coupling capacitors add about −0.07 dB at 40 Hz (corners ≤ 3.4 Hz),
+    // the partly bypassed cathodes −0.38 dB (computed below).
     let bw = |f: f64, fc: f64| {
         let r = (f / fc).powi(2);
         r / (1.0 + r * r).sqrt()
@@ -437,7 +438,9 @@ fn each_high_pass_setting_has_its_butterworth_slope() {
         };
         let amp = 1e-4;
         let measured = 20.0 * (chain_gain(p, 40.0, amp) / chain_gain(p, 1000.0, amp)).log10();
-        let expected = fc.map_or(0.0, |fc| 20.0 * (bw(40.0, fc) / bw(1000.0, fc)).log10());
+        let expected = fc.map_or(0.0, |fc| 20.0 * (bw(40.0, fc) / bw(1000.0, fc)).log10())
+            + cathode_loss_db(TubeType::Tube12AX7, 40.0)
+            - cathode_loss_db(TubeType::Tube12AX7, 1000.0);
         assert!(
             (measured - expected).abs() < 0.15,
             "{hpf:?}: 40 Hz re 1 kHz {measured:.2} dB, Butterworth {expected:.2} dB"
@@ -465,14 +468,10 @@ fn koren_ip(k: [f64; 5], vgk: f64, vpk: f64) -> f64 {
     }
 }
 
-/// Small-signal 1 kHz gain of the whole preamp, solved here: the docs/DESIGN.md
-/// stage (B+ 250 V, Ra 100 kΩ, Rk 1.5 kΩ bypassed) at its operating point
-/// (bisection on Vk = Rk·Ip with a bisection for the plate), its gain
-/// A = gm·(Ra ‖ rp) from numerical partials; two stages, each behind its
-/// grid-leak divider Rg/(Rsource + Rg) (1 MΩ; 15 kΩ for the mic
-/// transformer, Ra ‖ rp for stage 2), Level between them, and the output
-/// divider 220 kΩ/(220 kΩ + Ra ‖ rp).
-fn preamp_gain(t: TubeType, gain_db: f64, level_db: f64) -> f64 {
+/// gm and gp (= 1/rp) of the docs/DESIGN.md stage (B+ 250 V, Ra 100 kΩ,
+/// Rk 1.5 kΩ) at its operating point, solved here: bisection on
+/// Vk = Rk·Ip with a bisection for the plate, numerical partials.
+fn koren_point(t: TubeType) -> (f64, f64) {
     let k = koren(t);
     let (bplus, ra, rk) = (250.0, 100e3, 1.5e3);
     let plate = |vgk: f64, vk: f64| {
@@ -503,11 +502,42 @@ fn preamp_gain(t: TubeType, gain_db: f64, level_db: f64) -> f64 {
     let h = 1e-4;
     let gm = (koren_ip(k, -vk + h, vpk) - koren_ip(k, -vk - h, vpk)) / (2.0 * h);
     let gp = (koren_ip(k, -vk, vpk + h) - koren_ip(k, -vk, vpk - h)) / (2.0 * h);
+    (gm, gp)
+}
+
+/// Small-signal 1 kHz gain of the whole preamp, solved here: each stage's
+/// gain A = gm·(Ra ‖ rp) at the operating point ([`koren_point`]); two
+/// stages, each behind its grid-leak divider Rg/(Rsource + Rg) (1 MΩ;
+/// 15 kΩ for the mic transformer, Ra ‖ rp for stage 2 on the Level pot),
+/// Level between them, and the output divider 220 kΩ/(220 kΩ + Ra ‖ rp).
+/// (Wired, each plate's load is on its curve instead; for small signals
+/// the two are the same.)
+fn preamp_gain(t: TubeType, gain_db: f64, level_db: f64) -> f64 {
+    let (gm, gp) = koren_point(t);
+    let ra = 100e3;
     let ro = 1.0 / (1.0 / ra + gp);
     let a = gm * ro;
     let db = |g: f64| 10f64.powf(g / 20.0);
     let rg = 1e6;
     db(gain_db) * rg / (15e3 + rg) * a * db(level_db) * rg / (ro + rg) * a * 220e3 / (220e3 + ro)
+}
+
+/// The two bypassed cathodes' loss at f against full bypass, dB: each
+/// stage's gain is −μ·Rac/(rp + Rac + (μ + 1)·Zk), Zk = 1.5 kΩ ‖ 22 µF,
+/// Rac = Ra ‖ 1 MΩ (stage 1, loaded by the Level pot) and Ra ‖ 220 kΩ
+/// (stage 2, by the output).
+fn cathode_loss_db(t: TubeType, f: f64) -> f64 {
+    let (gm, gp) = koren_point(t);
+    let (rp, mu) = (1.0 / gp, gm / gp);
+    let zk = Complex64::new(1.5e3, 0.0)
+        / Complex64::new(1.0, 2.0 * std::f64::consts::PI * f * 1.5e3 * 22e-6);
+    [1e6, 220e3]
+        .iter()
+        .map(|rl| {
+            let rac = 100e3 * rl / (100e3 + rl);
+            20.0 * ((rp + rac) / (zk * (mu + 1.0) + rp + rac).norm()).log10()
+        })
+        .sum()
 }
 
 #[test]

@@ -968,3 +968,50 @@ fn ends_at_the_host_rate_keep_the_small_signal_response() {
         assert!(dm.abs() < 0.01 && dp.abs() < 0.5, "{f} Hz: {dm} dB, {dp}°");
     }
 }
+
+/// The Level pot sets the resistance behind stage 2's grid,
+/// Rbot ‖ (Rtop + Rsrc), so the Miller corner moves with Level: the
+/// stage's 10 kHz / 1 kHz response changes between Level 0 and Level −20
+/// as two one-poles at 1/(2π·Rth·Cin) give (bilinear, pre-warped at the
+/// corner, as docs/DESIGN.md specifies), with Rth from the pot's division,
+/// Cin = Cgk + Cgp·(1 + A) and A = μ·Rac/(rp + Rac) (Rac = 100 kΩ ‖
+/// 220 kΩ) computed here from Koren's equation.
+#[test]
+fn the_miller_corner_moves_with_the_level_pot() {
+    let k = koren_literal(TubeType::Tube12AX7);
+    let vk = ref_vk(k, 1500.0);
+    let vpk = ref_vp(k, -vk, vk) - vk;
+    let h = 1e-4;
+    let gm = (ref_ip(k, -vk + h, vpk) - ref_ip(k, -vk - h, vpk)) / (2.0 * h);
+    let gp = (ref_ip(k, -vk, vpk + h) - ref_ip(k, -vk, vpk - h)) / (2.0 * h);
+    let rp = 1.0 / gp;
+    let rac = 100e3 * 220e3 / 320e3;
+    let cin = 1.6e-12 + 1.7e-12 * (1.0 + gm * rp * rac / (rp + rac));
+    let rs = 100e3 * rp / (100e3 + rp);
+    let tilt = |level_db: f64| {
+        let a = 10f64.powf(level_db / 20.0);
+        let rth = a * 1e6 * ((1.0 - a) * 1e6 + rs) / (1e6 + rs);
+        let fc = 1.0 / (TAU * rth * cin);
+        let w = |f: f64| (PI * f / 192_000.0).tan();
+        let pole = |f: f64| db(1.0 / (1.0 + (w(f) / w(fc)).powi(2)).sqrt());
+        let p = preamp(
+            192_000.0,
+            PreampSettings {
+                level_db,
+                ..PreampSettings::default()
+            },
+        );
+        let st = &p.core.stage2;
+        let got = db(st.response(10e3).norm() / st.response(1e3).norm());
+        (got, pole(10e3) - pole(1e3), fc)
+    };
+    let (g0, w0, fc0) = tilt(0.0);
+    let (g20, w20, fc20) = tilt(-20.0);
+    assert!(fc20 < 0.5 * fc0, "corners {fc0} / {fc20} Hz");
+    assert!(
+        ((g20 - g0) - (w20 - w0)).abs() < 0.01,
+        "10 kHz tilt at Level -20 against Level 0: {} dB, want {} dB (corners {fc0:.0} / {fc20:.0} Hz)",
+        g20 - g0,
+        w20 - w0
+    );
+}
