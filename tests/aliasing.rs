@@ -127,3 +127,16 @@ fn reported_latency_is_the_measured_latency() {
         }
     }
 }
+
+#[test]
+#[ignore = "measurement: prints aliasing across the Gain range"]
+fn zz_aliasing_sweep() {
+    for quality in [Quality::Live, Quality::High] {
+        let mut line = format!("{quality:?}:");
+        for g in (0..=60).step_by(5) {
+            let a = aliasing_db(&steady(7000.0, settings(g as f64, quality)), 7000);
+            line += &format!(" {g}:{a:.1}");
+        }
+        println!("{line}");
+    }
+}

@@ -667,8 +667,9 @@ fn reference_stage_matches_ngspice() {
 }
 
 /// The wired circuit's bias after a burst into grid current (12AX7, 1 kHz
-/// at the comparison's level for 100 ms, then silence): ngspice's side of
-/// the wired model's test to come.
+/// at the comparison's level for 100 ms, then silence), in ngspice against
+/// the time constants of the circuit, and the model against ngspice (time
+/// constants within 10 %).
 ///
 /// - Gain 50 / Level −20: stage 2's grid conducts on the peaks of ~10 V;
 ///   its cathode rises from the operating point (1.198 V) and falls back
@@ -689,7 +690,8 @@ fn wired_bias_recovers_after_grid_current() {
     let tau_g = cc * (1e6 + rpa);
 
     let r = bias::recovery(0, 50.0, -20.0, amp);
-    let msg = format!("Level -20: {r:#?}, expected cathode tau {tau_k} s");
+    let m = bias::model_recovery(tube, 50.0, -20.0, amp);
+    let msg = format!("Level -20: ngspice {r:#?}, model {m:#?}, expected cathode tau {tau_k} s");
     println!("wired bias recovery, Gain 50, 12AX7: {msg}");
     let k = r.cathode;
     assert!((k.rest - vk).abs() < 5e-3, "{vk} {msg}");
@@ -697,13 +699,36 @@ fn wired_bias_recovers_after_grid_current() {
     for tau in [k.tau_1e_s, k.tau_fit_s] {
         assert!((tau / tau_k - 1.0).abs() < 0.1, "{msg}");
     }
+    // The model's cathode recovers as ngspice's does: its time constant
+    // (to 1/e) within 10 %. The model's is 8.6 % short (15.3 against
+    // 16.7 ms; the log-linear fit 10.3 %, 14.1 against 15.7 ms): its
+    // cathode sees the plate's AC load Ra ‖ 220 kΩ at every frequency,
+    // where over tens of ms the output capacitor (0.47 µF into 220 kΩ)
+    // begins to charge and the load moves towards Ra (17.0 ms with Ra).
+    let mk = m.cathode;
+    assert!((mk.rest - vk).abs() < 5e-3, "{vk} {msg}");
+    // (Driven, it rises 13 % more than ngspice's: 0.286 against 0.253 V.)
+    assert!(mk.driven > mk.rest + 0.1, "{msg}");
+    assert!((mk.tau_1e_s / k.tau_1e_s - 1.0).abs() < 0.1, "{msg}");
+    assert!((mk.tau_fit_s / k.tau_fit_s - 1.0).abs() < 0.15, "{msg}");
 
     let r = bias::recovery(0, 50.0, 0.0, amp);
-    let msg = format!("Level 0: {r:#?}, expected grid tau {tau_g} s");
+    let m = bias::model_recovery(tube, 50.0, 0.0, amp);
+    let msg = format!("Level 0: ngspice {r:#?}, model {m:#?}, expected grid tau {tau_g} s");
     println!("{msg}");
     let g = r.grid;
     assert!(g.rest.abs() < 1e-3 && g.released < -5.0, "{msg}");
     for tau in [g.tau_1e_s, g.tau_fit_s] {
         assert!((tau / tau_g - 1.0).abs() < 0.1, "{msg}");
+    }
+    // The model's grid (its interstage capacitor's charge at the wiper)
+    // recovers as ngspice's does.
+    let mg = m.grid;
+    assert!(mg.rest.abs() < 1e-3 && mg.released < -5.0, "{msg}");
+    for (tau, want) in [(mg.tau_1e_s, g.tau_1e_s), (mg.tau_fit_s, g.tau_fit_s)] {
+        assert!(
+            (tau / want - 1.0).abs() < 0.1,
+            "grid tau {tau} vs {want}: {msg}"
+        );
     }
 }

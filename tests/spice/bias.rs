@@ -22,11 +22,14 @@
 //! period, the mean over the first silent period (a clipped wave has a mean
 //! of its own, which goes with the burst; the charges stay), and the
 //! recovery's time constant from there: the time to 1/e of that deviation
-//! and a log-linear least-squares fit down to 10 % of it. The wired
-//! model's test is to compare with these (the time constants within 10 %).
+//! and a log-linear least-squares fit down to 10 % of it. The model
+//! ([`model_recovery`]) is measured the same way; its time constants must
+//! be within 10 % of ngspice's.
 
 use super::measure::FS;
-use super::ngspice::{Deck, Trace};
+use super::ngspice::Deck;
+use tubeline::dsp::tube::{Preamp, PreampSettings, TubeType};
+use tubeline::dsp::ProcessSpec;
 
 /// The burst: a 1 kHz sine for `BURST_S`, then silence to `STOP_S`.
 pub const BURST_S: f64 = 0.1;
@@ -82,16 +85,55 @@ pub fn recovery(tube: usize, gain_db: f64, level_db: f64, amp_volts: f64) -> Bia
         probes: vec!["v(k2)", "v(g2)"],
     };
     let tr = deck.run();
+    let series = |col: usize| {
+        let n = ((STOP_S - 1e-4) * FS) as usize / AVG * AVG;
+        fit(tr.cols[col][0], &tr.resample(col, 0.0, FS, n))
+    };
     BiasRecovery {
-        cathode: fit(&tr, 0),
-        grid: fit(&tr, 1),
+        cathode: series(0),
+        grid: series(1),
     }
 }
 
-/// Per-period means of column `col`: (centre times, means).
-fn means(tr: &Trace, col: usize) -> (Vec<f64>, Vec<f64>) {
+/// The same burst through the model (`tube::Preamp` at 192 kHz, as the
+/// chain runs it): stage 2's cathode voltage and its grid's DC shift (the
+/// interstage capacitor's charge at the wiper), read at 48 kHz.
+pub fn model_recovery(tube: TubeType, gain_db: f64, level_db: f64, amp_volts: f64) -> BiasRecovery {
+    let os = 4;
+    let mut p = Preamp::new();
+    p.set_settings(PreampSettings {
+        gain_db,
+        level_db,
+        tube,
+        ..PreampSettings::default()
+    });
+    p.prepare(&ProcessSpec::new(FS * os as f64, os));
     let n = ((STOP_S - 1e-4) * FS) as usize / AVG * AVG;
-    let y = tr.resample(col, 0.0, FS, n);
+    let (mut k, mut g) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (rest_k, rest_g) = (p.cathode_volts()[1], p.grid_bias_volts()[1]);
+    for i in 0..n {
+        let mut block: Vec<f64> = (0..os)
+            .map(|j| {
+                let t = (i * os + j) as f64 / (FS * os as f64);
+                if t < BURST_S {
+                    amp_volts * (2.0 * std::f64::consts::PI * 1000.0 * t).sin()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        p.process(&mut block);
+        k.push(p.cathode_volts()[1]);
+        g.push(p.grid_bias_volts()[1]);
+    }
+    BiasRecovery {
+        cathode: fit(rest_k, &k),
+        grid: fit(rest_g, &g),
+    }
+}
+
+/// Per-period means of `y` (sampled at `FS`): (centre times, means).
+fn means(y: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let m: Vec<f64> = y
         .chunks(AVG)
         .map(|c| c.iter().sum::<f64>() / AVG as f64)
@@ -102,9 +144,10 @@ fn means(tr: &Trace, col: usize) -> (Vec<f64>, Vec<f64>) {
     (t, m)
 }
 
-fn fit(tr: &Trace, col: usize) -> Recovery {
-    let rest = tr.cols[col][0];
-    let (t, m) = means(tr, col);
+/// The recovery of `y` (sampled at `FS` from t = 0) from its value at
+/// rest `rest`.
+fn fit(rest: f64, y: &[f64]) -> Recovery {
+    let (t, m) = means(y);
     let end = t.iter().position(|&x| x > BURST_S).expect("burst end");
     let driven = m[end - 1];
     // The first silent period: the waveform's own mean (the asymmetry of a

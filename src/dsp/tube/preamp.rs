@@ -598,6 +598,15 @@ impl Preamp {
         ]
     }
 
+    /// Cathode voltage of each stage (its operating point plus what drive
+    /// has moved it, `cathode.rs`).
+    pub fn cathode_volts(&self) -> [f64; 2] {
+        [
+            self.core.stage1.operating_point().0 + self.state.s1.vk,
+            self.core.stage2.operating_point().0 + self.state.s2.vk,
+        ]
+    }
+
     /// Process one channel in place: mic-input volts in, output volts out.
     pub fn process(&mut self, block: &mut [f64]) {
         self.process_part(PreampPart::Whole, block);
