@@ -461,7 +461,7 @@ pub struct PreampParams {
     /// Gain at the mic input.
     #[id = "gain"]
     pub gain: FloatParam,
-    /// Interstage level between the two triode stages.
+    /// The Level pot between the two triode stages (its wiper is stage 2's grid).
     #[id = "level"]
     pub level: FloatParam,
     /// Tube type.

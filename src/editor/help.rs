@@ -24,7 +24,7 @@ pub fn help(id: &str) -> &'static str {
         "pre_on" => "Switches the preamp in (tube or solid-state, pre_type).",
         "pre_type" => "tube: the two triode stages. solid_state: a transformerless op-amp mic pre as in an audio interface (THAT 1510 class), clean to its rails (±13.3 V on ±15 V: it clips at +21.7 dBu at its output, with under 0.001 % THD 1 dB below that) with the same Gain, Level, high-pass and output level; at the same settings it plays at the 12AX7's level, so A/B is one click (Auto Gain matches the rest). Tube and Bias do nothing on it.",
         "gain" => "Gain at the mic input: how hard the first triode's grid is driven by the voltage that arrives.",
-        "level" => "Interstage level between the two triode stages. Gain up and Level down is \"dirty but quiet\".",
+        "level" => "The Level pot between the two triode stages (1 MΩ, audio taper): its wiper drives the second grid, so it sets how hard that stage is driven and the resistance behind its grid (the treble its input capacitance takes). Gain up and Level down is \"dirty but quiet\".",
         "tube" => "Koren model constants for both stages (μ ≈ 100 / 60 / 17).",
         "bias" => "Scales the cathode resistors by 2^(−bias): moves the operating point and the balance of H2 and H3.",
         "hpf" => "12 dB/oct Butterworth high-pass.",

@@ -8,12 +8,18 @@
 //!
 //! 1. the linear part ([`linear_step`]): the grid drive `x − vc` through the
 //!    Thevenin divider and the Miller one-pole, then the ADAA pre-emphasis,
-//!    gives the table coordinate q; the coupling capacitor
-//!    `vc += k·(x − vc) + k·Rg·Ig` takes the previous sample's grid current;
+//!    less the cathode's rise, gives the table coordinate q; the coupling
+//!    capacitor `vc += k·(x − vc) + k·Rg·Ig` takes the previous sample's
+//!    grid current; the cathode (`cathode.rs`) follows the grid drive
+//!    linearly and takes the curve's remainder of one chunk earlier;
 //! 2. the curve ([`StageKernel::adaa`]): the ADAA average of the static
 //!    curve from the previous coordinate to q (`adaa.rs`, `table.rs`), less
 //!    its value at rest, is the AC plate voltage out;
 //! 3. the grid current at q, from the same segment, for the next sample.
+//!
+//! After the ADAA pass the stage's cathode takes what the chunk left in
+//! its [`ChunkTrace`] (coordinates, rises, grid currents) for the samples
+//! one chunk later, and adds its share to the plate (`cathode.rs`).
 //!
 //! [`StageKernel::tick`] does the three for one sample.
 //!

@@ -4,12 +4,20 @@
 //! # Circuit
 //!
 //! The `docs/DESIGN.md` reference stage ([`StageCircuit::REFERENCE`]: B+
-//! 250 V, Ra 100 kΩ, Rk 1.5 kΩ bypassed, grid leak Rg 1 MΩ, coupling
+//! 250 V, Ra 100 kΩ, Rk 1.5 kΩ held, grid leak Rg 1 MΩ, coupling
 //! capacitor 47 nF), driven through a source resistance Rsrc that depends
 //! on the tube type (the preamp's stage 2 is driven by stage 1's
-//! Ra ‖ rp). The static plate curve is a table (`table.rs`) averaged with
-//! ADAA (`adaa.rs`); around it, linear filters, run per sample by
-//! `kernel.rs`:
+//! Ra ‖ rp). As the preamp wires it, a stage also has a load behind its
+//! plate's coupling capacitor (`load_ohms`: the curve is solved on the AC
+//! load line Ra ‖ RL through the operating point, and its output is the
+//! loaded plate voltage), a cathode bypass capacitor (`bypass_farads`:
+//! the cathode moves, `cathode.rs`), and, for stage 2, a potentiometer as
+//! its grid leak ([`TriodeStage::with_pot`]: the wiper's division is the
+//! caller's gain; the Thevenin resistance behind the grid,
+//! `Rbot·(Rtop + Rsrc)/(Rp + Rsrc)`, sets the Miller corner and the grid
+//! current's charging, [`TriodeStage::set_wiper`]). The static plate
+//! curve is a table (`table.rs`) averaged with ADAA (`adaa.rs`); around
+//! it, linear filters, run per sample by `kernel.rs`:
 //!
 //! Coupling capacitor (the "blocking" that makes a driven stage breathe): KCL
 //! at the grid-leak node gives `C·dvc/dt = (x − vc)/(Rsrc + Rg) + Ig·Rg/(Rsrc + Rg)`,
@@ -23,8 +31,10 @@
 //! loop gain per sample T/(C·Rt) < 0.03 at 48 kHz).
 //!
 //! Miller capacitance `Cin = Cgk + Cgp·(1 + A)` (A = stage gain at the
-//! operating point) with `Rth + Rs` forms a one-pole low-pass applied to Vth
-//! (TPT / bilinear with pre-warping), e.g. ≈ 40 kHz at stage 2 for a 12AX7.
+//! operating point, on its load line) with `Rth + Rs` forms a one-pole
+//! low-pass applied to Vth (TPT / bilinear with pre-warping), e.g. ≈ 47 kHz
+//! at stage 2 of the preamp for a 12AX7 at Level 0 and ≈ 19 kHz at Level
+//! −20.
 //!
 //! Each stage is inverting (plate falls when the grid rises); two stages make
 //! the preamp non-inverting.
@@ -36,7 +46,8 @@
 //!
 //! Latency: 0 samples (plus the fractional ADAA group delay, ≈ 0.11
 //! oversampled samples per stage, not an integer latency). Units: source
-//! volts in, AC plate volts out (open circuit).
+//! volts in, AC plate volts out (open circuit without a load; the loaded
+//! plate with one).
 
 use super::adaa::adaa_compensation;
 use super::cathode::{CathodeCoefs, CathodeLanes};
