@@ -19,7 +19,7 @@
 //! One input level for every case: −18 dBFS peak at the chain's defaults
 //! (+18 dBu = 0 dBFS, Source Mic), 2.191 mV peak at the mic input. At it
 //! the wired netlist gives THD 5.31 %, H2 −25.6 dBc at Gain 35 / Level
-//! −20, 12AX7, 1 kHz (the model: 5.39 %, −25.5 dBc).
+//! −20, 12AX7, 1 kHz (the model: 5.32 %, −25.6 dBc).
 //!
 //! Settling: each run analyses the windows 100–120 ms and 120–140 ms
 //! (ngspice from its DC operating point, the chain from rest) and uses the
@@ -61,26 +61,28 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 
 /// Cases of the comparison with the wired netlist that are out of
 /// tolerance because of the model's approximations (measured with
-/// ngspice 39; model − ngspice, harmonics in dBc); the other 38 of the 72
+/// ngspice 39; model − ngspice, harmonics in dBc); the other 41 of the 72
 /// are within tolerance. The test checks every other case, and that these
 /// still miss (one that passes must leave this list). Before the preamp
 /// was wired (issue #18), 61 of the 72 missed, by up to 4 dB in H2 and H3
 /// at light drive.
 ///
 /// Stage 2 in grid current (most of the list: Gain 35 and up at Level 0,
-/// Gain 50 and up at Level −20, 12AX7; Gain 50 and up for 12AT7 and
-/// 12AU7): the model solves each stage on its own, stage 2's grid current
-/// a static curve behind the pot's Thevenin resistance at Level 0 (the
-/// table is built there), charging the interstage capacitor a sample
-/// later. In the circuit the conducting grid also loads stage 1's plate
-/// through the capacitor, so stage 1 clips against it: the spectra of
-/// heavy clipping differ by several dB per harmonic and the model's gain is
-/// 0.2–1.8 dB low at Level 0 (more compression), 0.4–0.8 dB high at Level
-/// −20 (the table's grid resistance is Level 0's 37 kΩ, not the pot's
-/// 90 kΩ there). What is missing is a joint solve of plate 1 and grid 2 in
-/// the chunks that reach grid current (a prototype outside the model that
-/// solves each stage's grid node implicitly per sample misses these as
-/// well: Gain 50 / Level 0 H4 −19.5 against −30.6 dBc).
+/// Gain 50 and up at Level −20, 12AX7; Gain 50 and up at Level 0 for
+/// 12AT7 and 12AU7): the model solves each stage on its own, stage 2's
+/// grid current a static curve behind the pot's Thevenin resistance
+/// (tables at ten resistances, the nearest to the wiper's) charging the
+/// interstage capacitor a sample later. In the circuit the conducting grid
+/// also loads stage 1's plate through the capacitor, so stage 1 clips
+/// against it: at Level 0, where the grid sits on plate 1 through only the
+/// capacitor, the spectra of heavy clipping differ by several dB per
+/// harmonic and the model's gain is 0.3–1.9 dB low (more compression); at
+/// Level −20, behind the pot's 90 kΩ, the harmonics agree within 1 dB at
+/// 1 kHz but the gain is 0.1–0.3 dB high. What is missing is a joint solve
+/// of plate 1 and grid 2 in the chunks that reach grid current (a
+/// prototype outside the model that solves each stage's grid node
+/// implicitly per sample misses these as well: Gain 50 / Level 0 H4 −19.5
+/// against −30.6 dBc).
 ///
 /// Cgp at 7 kHz, Level −20 (H2 1–2 dB high, THD 12–25 % high): the model
 /// puts the Miller capacitance as a linear one-pole on the grid drive; in
@@ -92,9 +94,9 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 /// are 20–40 dB below their neighbours, a near-cancellation of the two
 /// stages' contributions that moves by dBs with a hundredth of a dB in the
 /// path between them; so is 12AX7 Gain 20 / Level 0's H4 (−65 dBc between
-/// H3 −34 and H5 −69). The 38 cases within tolerance have the gain within
-/// −0.06 … +0.05 dB.
-const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 34] = [
+/// H3 −34 and H5 −69). The 41 cases within tolerance have the gain within
+/// −0.06 … +0.07 dB.
+const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 31] = [
     (
         TubeType::Tube12AX7,
         1000.0,
@@ -114,35 +116,35 @@ const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 34] = [
         1000.0,
         35.0,
         0.0,
-        "gain -0.23 dB; H4 -22.3 vs -21.1",
+        "gain -0.28 dB; H4 -23.1 vs -21.1",
     ),
     (
         TubeType::Tube12AX7,
         1000.0,
         50.0,
         -20.0,
-        "gain +0.34 dB; H2 -17.6 vs -20.2; H4 -22.0 vs -23.7; H5 -22.1 vs -20.9",
+        "gain +0.12 dB",
     ),
     (
         TubeType::Tube12AX7,
         1000.0,
         50.0,
         0.0,
-        "gain -0.56 dB; H3 -7.5 vs -9.1; H4 -19.3 vs -30.3; H5 -19.1 vs -15.8; THD 92.4 vs 85.8 %",
+        "gain -0.63 dB; H3 -7.2 vs -9.1; H4 -18.2 vs -30.3; H5 -20.0 vs -15.8; THD 93.5 vs 85.8 %",
     ),
     (
         TubeType::Tube12AX7,
         1000.0,
         60.0,
         -20.0,
-        "gain +0.80 dB; H2 -23.6 vs -19.0; H4 -23.0 vs -19.3",
+        "gain +0.23 dB",
     ),
     (
         TubeType::Tube12AX7,
         1000.0,
         60.0,
         0.0,
-        "gain -0.26 dB; H2 -6.7 vs -9.3; H3 -27.7 vs -15.2; H5 -16.3 vs -30.5; THD 58.5 vs 51 %",
+        "gain -0.28 dB; H2 -6.5 vs -9.3; H3 -29.5 vs -15.2; H5 -16.0 vs -30.5; THD 58.9 vs 51 %",
     ),
     (
         TubeType::Tube12AX7,
@@ -170,56 +172,49 @@ const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 34] = [
         7000.0,
         35.0,
         0.0,
-        "gain -0.28 dB",
+        "gain -0.33 dB",
     ),
     (
         TubeType::Tube12AX7,
         7000.0,
         50.0,
         -20.0,
-        "gain +0.41 dB; H2 -17.3 vs -20.7; THD 13.6 vs 9.23 %",
+        "gain +0.20 dB; THD 10.2 vs 9.23 %",
     ),
     (
         TubeType::Tube12AX7,
         7000.0,
         50.0,
         0.0,
-        "gain -0.62 dB",
+        "gain -0.69 dB; THD 75.6 vs 71.5 %",
     ),
     (
         TubeType::Tube12AX7,
         7000.0,
         60.0,
         -20.0,
-        "gain +0.81 dB; H2 -29.0 vs -19.3; THD 3.54 vs 10.8 %",
+        "gain +0.26 dB; H2 -21.0 vs -19.3; THD 8.91 vs 10.8 %",
     ),
     (
         TubeType::Tube12AX7,
         7000.0,
         60.0,
         0.0,
-        "gain -0.31 dB; H2 -6.5 vs -9.1; THD 47.6 vs 35 %",
+        "gain -0.34 dB; H2 -6.3 vs -9.1; THD 48.2 vs 35 %",
     ),
     (
         TubeType::Tube12AT7,
         1000.0,
         35.0,
         0.0,
-        "gain -0.29 dB; H3 -45.5 vs -37.6",
-    ),
-    (
-        TubeType::Tube12AT7,
-        1000.0,
-        50.0,
-        -20.0,
-        "gain +0.12 dB; H2 -23.0 vs -24.7; H3 -23.7 vs -22.4; H4 -30.9 vs -29.5",
+        "gain -0.31 dB; H3 -51.1 vs -37.6",
     ),
     (
         TubeType::Tube12AT7,
         1000.0,
         50.0,
         0.0,
-        "gain -0.81 dB; H4 -15.7 vs -19.1; H5 -24.8 vs -20.0; THD 95.5 vs 90.8 %",
+        "gain -0.90 dB; H3 -6.5 vs -7.6; H4 -15.1 vs -19.1; H5 -26.6 vs -20.0; THD 96.4 vs 90.8 %",
     ),
     (
         TubeType::Tube12AT7,
@@ -232,15 +227,8 @@ const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 34] = [
         TubeType::Tube12AT7,
         1000.0,
         60.0,
-        -20.0,
-        "gain +0.47 dB; H2 -25.3 vs -30.5; H4 -29.9 vs -31.1",
-    ),
-    (
-        TubeType::Tube12AT7,
-        1000.0,
-        60.0,
         0.0,
-        "gain -1.69 dB; H3 -5.6 vs -9.0; H4 -12.6 vs -30.8; H5 -40.3 vs -15.3; THD 104 vs 87.1 %",
+        "gain -1.79 dB; H2 -1.8 vs -2.9; H3 -5.4 vs -9.0; H4 -12.0 vs -30.8; H5 -44.5 vs -15.3; THD 106 vs 87.1 %",
     ),
     (
         TubeType::Tube12AT7,
@@ -261,77 +249,70 @@ const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 34] = [
         7000.0,
         35.0,
         0.0,
-        "gain -0.33 dB",
+        "gain -0.35 dB; THD 39.5 vs 37.4 %",
     ),
     (
         TubeType::Tube12AT7,
         7000.0,
         50.0,
         -20.0,
-        "gain +0.16 dB; H2 -22.6 vs -24.7; THD 7.38 vs 5.85 %",
+        "THD 6.19 vs 5.85 %",
     ),
     (
         TubeType::Tube12AT7,
         7000.0,
         50.0,
         0.0,
-        "gain -0.90 dB",
+        "gain -0.99 dB",
     ),
     (
         TubeType::Tube12AT7,
         7000.0,
         60.0,
         -20.0,
-        "gain +0.51 dB; H2 -24.7 vs -29.9; THD 5.83 vs 3.2 %",
+        "gain +0.12 dB; H2 -31.1 vs -29.9; THD 2.79 vs 3.2 %",
     ),
     (
         TubeType::Tube12AT7,
         7000.0,
         60.0,
         0.0,
-        "gain -1.78 dB; THD 80 vs 71.5 %",
+        "gain -1.89 dB; H2 -1.9 vs -2.9; THD 80.6 vs 71.5 %",
     ),
     (
         TubeType::Tube12AU7,
         1000.0,
         50.0,
         0.0,
-        "gain -0.58 dB; H2 -11.9 vs -13.1; H4 -30.4 vs -31.7; THD 25.8 vs 22.6 %",
-    ),
-    (
-        TubeType::Tube12AU7,
-        1000.0,
-        60.0,
-        -20.0,
-        "H2 -52.1 vs -39.3; H3 -31.9 vs -29.8; H4 -36.0 vs -33.8; H5 -39.4 vs -37.4; THD 3.26 vs 4.26 %",
+        "gain -0.59 dB; H2 -11.9 vs -13.1; H4 -30.5 vs -31.7; THD 25.9 vs 22.6 %",
     ),
     (
         TubeType::Tube12AU7,
         1000.0,
         60.0,
         0.0,
-        "gain -1.24 dB; H3 -11.4 vs -13.5; H4 -46.9 vs -26.7; THD 72.5 vs 67.1 %",
+        "gain -1.26 dB; H3 -11.3 vs -13.5; H4 -49.3 vs -26.7; THD 72.7 vs 67.1 %",
     ),
     (
         TubeType::Tube12AU7,
         7000.0,
         50.0,
         0.0,
-        "gain -0.62 dB; H2 -11.9 vs -13.2; THD 25.5 vs 22 %",
+        "gain -0.63 dB; H2 -11.8 vs -13.2; THD 25.6 vs 22 %",
     ),
     (
         TubeType::Tube12AU7,
         7000.0,
         60.0,
         -20.0,
-        "H2 -52.8 vs -38.4; THD 0.229 vs 1.2 %",
+        "THD 1.08 vs 1.2 %",
     ),
     (
         TubeType::Tube12AU7,
         7000.0,
         60.0,
         0.0,
-        "gain -1.31 dB; THD 65.4 vs 61.7 %",
+        "gain -1.33 dB; THD 65.6 vs 61.7 %",
     ),
 ];
 

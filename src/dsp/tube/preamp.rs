@@ -335,11 +335,18 @@ impl PreampCore {
             let n = chunk_len(len - i0, counter);
             let pos = (counter % CHUNK as u64) as usize;
             // The Level pot's wiper sets stage 2's grid drive resistance
-            // (Miller corner, grid-current charging): moved at the start of
-            // each whole chunk of the absolute count, so the block partition
-            // does not matter.
+            // (Miller corner, grid-current charging, the curve table of its
+            // grid current): moved at the start of each whole chunk of the
+            // absolute count, so the block partition does not matter.
             if pos == 0 {
+                let table = self.stage2.table_index();
                 self.stage2.set_wiper(gl);
+                if self.stage2.table_index() != table {
+                    // Another table (they differ only in grid current):
+                    // the ADAA's antiderivative at the last coordinate
+                    // from the new one.
+                    f2 = self.stage2.kernel::<M>().big_f(st.s2.q_prev);
+                }
             }
             let k2 = self.stage2.kernel::<M>();
             // Stage 1's linear pass over this chunk (unless done ahead).

@@ -60,6 +60,19 @@ use crate::dsp::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
 
+/// Grid drive resistances a potentiometer-fed stage has curve tables for
+/// (per tube; the wiper picks the nearest in ratio). Behind a 1 MΩ pot
+/// fed from a plate's ≈ 10–40 kΩ, Rth runs from the source alone at
+/// Level 0 up to ≈ 260 kΩ near −6 dB and down towards 0 at low Levels;
+/// the grid only conducts with the pot above about −40 dB (Rth ≳ 10 kΩ).
+/// Neighbours are 1.47× apart (a nearest pick is at most 1.21× off): with
+/// the table solved at Level 0's 37 kΩ for the pot's 90 kΩ at Level −20,
+/// H2 in grid current was 2.6 dB off ngspice's; at its own resistance,
+/// 0.03 dB.
+const POT_TABLE_OHMS: [f64; 10] = [
+    10e3, 14.7e3, 21.5e3, 31.6e3, 46.4e3, 68.1e3, 100e3, 147e3, 215e3, 316e3,
+];
+
 /// The ADAA compensation keeps the stage flat to this frequency ...
 const ADAA_FLAT_HZ: f64 = 20_000.0;
 /// ... within this loss (dB).
@@ -128,8 +141,11 @@ pub struct TriodeStage {
     wiper: Option<f64>,
     /// The bypassed cathode's coefficients (`cathode.rs`).
     pub(super) cathode: CathodeCoefs,
-    /// Curve tables, one per tube type (built in `prepare`; empty before).
+    /// Curve tables (built in `prepare`; empty before): one per tube type,
+    /// or, with a pot, one per tube and [`POT_TABLE_OHMS`] (tube-major).
     pub(super) tables: Vec<CurveTable>,
+    /// With a pot, the index in [`POT_TABLE_OHMS`] of the table in use.
+    pot_table: usize,
     /// Selected tube.
     tube: TubeType,
     /// Bias control, −1 … +1 (cathode resistor × 2^(−bias)).
@@ -176,6 +192,7 @@ impl TriodeStage {
             wiper: None,
             cathode: CathodeCoefs::HELD,
             tables: Vec::new(),
+            pot_table: 0,
             tube: TubeType::Tube12AX7,
             bias: 0.0,
             fs: 48_000.0,
@@ -222,10 +239,35 @@ impl TriodeStage {
         self.grid_r_at(tube, self.wiper)
     }
 
-    /// The grid drive resistance the tables' grid current is solved
-    /// behind: a pot's with the wiper at the top (Level 0).
+    /// The grid drive resistance the table in use solves the grid current
+    /// behind.
     fn table_grid_r(&self, tube: usize) -> f64 {
-        self.grid_r_at(tube, self.wiper.map(|_| 1.0))
+        self.table_r(tube, self.pot_table)
+    }
+
+    /// The grid drive resistance of table `i` for `tube` (`i` picks one of
+    /// [`POT_TABLE_OHMS`] with a pot; a plain grid leak has one table).
+    fn table_r(&self, tube: usize, i: usize) -> f64 {
+        match self.wiper {
+            Some(_) => POT_TABLE_OHMS[i] + self.circuit.grid_stopper_ohms,
+            None => self.grid_r_at(tube, None),
+        }
+    }
+
+    /// Tables per tube.
+    fn tables_per_tube(&self) -> usize {
+        if self.wiper.is_some() {
+            POT_TABLE_OHMS.len()
+        } else {
+            1
+        }
+    }
+
+    /// The table in use (tube and, with a pot, the wiper's resistance).
+    #[inline]
+    fn table(&self) -> Option<&CurveTable> {
+        let i = self.tube.index() * self.tables_per_tube() + self.pot_table;
+        self.tables.get(i)
     }
 
     /// Whether `prepare` has built the tables.
@@ -238,9 +280,10 @@ impl TriodeStage {
     pub fn prepare(&mut self, spec: &ProcessSpec) {
         if self.tables.is_empty() {
             let c = self.circuit;
-            self.tables = TubeType::ALL
-                .iter()
-                .map(|tt| {
+            let per_tube = self.tables_per_tube();
+            self.tables = (0..TubeType::ALL.len() * per_tube)
+                .map(|i| {
+                    let tt = TubeType::ALL[i / per_tube];
                     let t = tt.constants();
                     let (vk, vpk, ip) = operating_point(&t, &c, c.cathode_ohms);
                     // The AC load line through the operating point.
@@ -251,7 +294,7 @@ impl TriodeStage {
                         c.supply_volts - vk
                     };
                     let lo = -3.5 * vs / t.mu - 1.0;
-                    let r = self.table_grid_r(tt.index());
+                    let r = self.table_r(tt.index(), i % per_tube);
                     CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk)
                 })
                 .collect();
@@ -285,8 +328,9 @@ impl TriodeStage {
 
     /// Recompute operating point and coefficients.
     fn update(&mut self) {
+        self.pick_pot_table();
         let ti = self.tube.index();
-        let Some(table) = self.tables.get(ti) else {
+        let Some(table) = self.tables.get(self.table_index()) else {
             return;
         };
         let c = self.circuit;
@@ -341,8 +385,28 @@ impl TriodeStage {
     pub fn set_wiper(&mut self, a: f64) {
         if self.wiper.is_some_and(|w| w != a) && a.is_finite() {
             self.wiper = Some(a.clamp(0.0, 1.0));
+            self.pick_pot_table();
             self.update_wiper();
         }
+    }
+
+    /// With a pot, use the table whose grid resistance is nearest (in
+    /// ratio) to the wiper's. Below the grid's conduction all the tables
+    /// are the same curve, bit for bit; they differ only in grid current.
+    fn pick_pot_table(&mut self) {
+        if self.wiper.is_some() {
+            let r = self.grid_r(self.tube.index()).max(1.0).ln();
+            let d = |i: usize| (POT_TABLE_OHMS[i].ln() - r).abs();
+            self.pot_table = (0..POT_TABLE_OHMS.len())
+                .min_by(|&i, &j| d(i).total_cmp(&d(j)))
+                .unwrap_or(0);
+        }
+    }
+
+    /// Index of the table in use (changes with the wiper; see
+    /// [`Self::set_wiper`]).
+    pub(super) fn table_index(&self) -> usize {
+        self.tube.index() * self.tables_per_tube() + self.pot_table
     }
 
     /// The wiper's share of `update`: the Miller low-pass (input
@@ -381,7 +445,7 @@ impl TriodeStage {
     /// Copy of everything the per-sample loop needs (kept in registers).
     #[inline]
     pub(super) fn kernel<M: MulAdd>(&self) -> StageKernel<'_, M> {
-        let t = &self.tables[self.tube.index()];
+        let t = &self.tables[self.table_index()];
         let n = t.seg.len();
         let last = &t.seg[n - 1].0;
         let kth = self.kth * t.inv_h * (1.0 + self.comp_b);
@@ -454,7 +518,7 @@ impl TriodeStage {
         if self.tables.is_empty() {
             return 0.0;
         }
-        self.tables[self.tube.index()]
+        self.tables[self.table_index()]
             .eval(x * self.kth - self.vk_volts)
             .0
             - self.vpk_q_volts
@@ -488,10 +552,7 @@ impl TriodeStage {
 
     /// Operating point: (Vk, Vp, Ip) in volts, volts, amperes.
     pub fn operating_point(&self) -> (f64, f64, f64) {
-        let vs = self
-            .tables
-            .get(self.tube.index())
-            .map_or(0.0, |t| t.vs_volts);
+        let vs = self.table().map_or(0.0, |t| t.vs_volts);
         let ip = (vs - self.vpk_q_volts) / self.circuit.ac_load_ohms();
         (self.vk_volts, self.vpk_q_volts + self.vk_volts, ip)
     }
@@ -506,7 +567,7 @@ impl TriodeStage {
     /// less the drop of the grid current across Rth + Rs): how the meters
     /// turn a peak coordinate into volts.
     pub(super) fn vgk_at(&self, q: f64) -> f64 {
-        let Some(t) = self.tables.get(self.tube.index()) else {
+        let Some(t) = self.table() else {
             return 0.0;
         };
         let u = t.lo_volts + q / t.inv_h;
