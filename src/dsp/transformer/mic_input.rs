@@ -327,11 +327,9 @@ impl MicTransformer {
 
     /// Process one block in place (volts in, volts out).
     pub fn process(&mut self, block: &mut [f64]) {
-        self.model.process(block);
-        // Belt and braces: a non-finite filter state resets the stage.
-        if !self.model.is_finite() {
-            self.reset();
-        }
+        // Belt and braces: a non-finite filter state resets the stage
+        // (`process_scaled`).
+        self.process_scaled(block, (1.0, 1.0));
     }
 
     /// Process a stereo pair in place (volts in, volts out), both
@@ -339,7 +337,28 @@ impl MicTransformer {
     /// and rates agree (each bit for bit its own `process`); else each on
     /// its own.
     pub fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
-        TransformerModel::process_pair(&mut a.model, &mut b.model, left, right);
+        Self::process_pair_scaled(a, b, left, right, (1.0, 1.0));
+    }
+
+    /// [`Self::process`] with the input times `into` and the output times
+    /// `out` in the same loop (bit for bit the two scalings as passes of
+    /// their own around `process`; the chain's drive gains).
+    pub fn process_scaled(&mut self, block: &mut [f64], (into, out): (f64, f64)) {
+        self.model.process_scaled(block, (into, out));
+        if !self.model.is_finite() {
+            self.reset();
+        }
+    }
+
+    /// [`Self::process_pair`] with the gains of [`Self::process_scaled`].
+    pub fn process_pair_scaled(
+        a: &mut Self,
+        b: &mut Self,
+        left: &mut [f64],
+        right: &mut [f64],
+        gains: (f64, f64),
+    ) {
+        TransformerModel::process_pair_scaled(&mut a.model, &mut b.model, left, right, gains);
         for t in [a, b] {
             if !t.model.is_finite() {
                 t.reset();
