@@ -88,7 +88,14 @@
 //! (transposed direct form II, the recursion), then the 16-tap FIR across
 //! the chunk (independent outputs: the loop runs over the samples, which
 //! the compiler vectorises; each output still sums its taps in order of
-//! delay), then per sample the double pole. The loop runs through the
+//! delay), then per sample the double pole. The double pole of one chunk
+//! runs in the loop of the next chunk's biquads (the last chunk of a block
+//! on its own): two independent recursions side by side, so the double
+//! pole's latency (a dependent multiply-add per sample) hides under the
+//! biquads'; each filter sees the same inputs in the same order and each
+//! state is flushed where its own chunk ends, so the output is bit for bit
+//! that of the plain per-sample filters (`mic/tests.rs`, against the
+//! filters written there one sample at a time). The loop runs through the
 //! build dispatch (`Isa::run`): every multiply-add is `mad`, the same sums
 //! in the same order as the unfused code in the portable build (bit for
 //! bit), fused in the AVX2 + FMA build (one rounding less per
@@ -108,7 +115,11 @@
 //! with the build before the dispatch, 9 runs, min / median): dynamic
 //! 0.69 / 0.74 → 0.62 / 0.66 ms per second of stereo, ribbon 0.70 → 0.67;
 //! the condenser and the ideal source (a gain and a delay) 0.06 and 0.05,
-//! unchanged.
+//! unchanged. With the double pole beside the next chunk's biquads
+//! (alternated with the build before, 4 runs, in a spell where the machine
+//! ran about 3× slower than usual): dynamic 2.12 → 1.48 ms min (−30 %),
+//! median −24 %; in the chain with a dynamic mic on 300 Ω, 4.53 / 4.72 →
+//! 4.17 / 4.36.
 
 use crate::dsp::divider::{double_pole_mad, FitGrid};
 use crate::dsp::fma::MulAdd;

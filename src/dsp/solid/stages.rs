@@ -20,7 +20,13 @@
 //!    samples.
 //!
 //! Between the stages, Level (smoothed per sample while it moves) and the
-//! output stage's gain. Both passes give, sample for sample, what
+//! output stage's gain, applied in stage 2's pre-emphasis loop (the same
+//! products, one pass less). Stage 1's pre-emphasis reads the channels'
+//! blocks directly and stage 2's curve pass is copied straight back to
+//! them: the chunk's own array holds only the stages' work (the earlier
+//! layout, a pass that interleaved the blocks, one that scaled, one that
+//! de-interleaved, took about 14 % of the stages' time in a profile of
+//! the chain). Both passes give, sample for sample, what
 //! [`RailCurve::adaa`] gives for the plain per-sample recursion (the
 //! average is the same expression whichever pass takes it), so where a
 //! sub-chunk ends changes nothing, and a pair is bit for bit two monos.

@@ -123,9 +123,13 @@
 //! section runs it) through the build dispatch (the sections' loop-carried
 //! multiply-add fused in the AVX2 + FMA build): 0.53 / 0.57 → 0.46 / 0.48
 //! ms (min / median of 9 runs, alternated with the per-channel build).
-//! The issue's budget for the mic and the transformer together, 15 % of
-//! the tube chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic
-//! and the transformer add 1.36 ms to the tube chain's 3.56 (1.38×).
+//! The chain's drive gains around the transformer are applied in the
+//! cascade's loop ([`MicTransformer::process_pair_scaled`]; the two
+//! passes they were took 4 % of the chain in a profile). The issue's
+//! budget for the mic and the transformer together, 15 % of the tube
+//! chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic and the
+//! transformer add 1.49 ms to the tube chain's 3.53 (1.42×; 1.80 ms,
+//! 1.51×, before the second pass, alternated in the same run).
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
 //! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/
