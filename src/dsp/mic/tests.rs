@@ -430,8 +430,8 @@ fn the_filters_are_the_plain_per_sample_recursions() {
                 hist.rotate_right(1);
                 hist[0] = v;
                 let mut acc = d.taps[0] * hist[0];
-                for k in 1..TAPS {
-                    acc += d.taps[k] * hist[k];
+                for (tap, v) in d.taps.iter().zip(&hist).skip(1) {
+                    acc += tap * v;
                 }
                 let y = (acc - 0.85 * 0.85 * post[1]) - 2.0 * 0.85 * post[0];
                 post = [y, post[0]];

@@ -572,9 +572,10 @@ impl TransformerModel {
 
     /// The linear cascade of `N` sections plus the interpolated core
     /// correction over the channels' blocks in lanes `L`, with each core
-    /// stepped every `k_dec` samples (counted across blocks).
+    /// stepped every `k_dec` samples (counted across blocks); with
+    /// `SCALED`, the input times `into` and the output times `out`.
     #[inline(always)]
-    fn cascade<const N: usize, M: MulAdd, L: Channels>(
+    fn cascade<const N: usize, const SCALED: bool, M: MulAdd, L: Channels>(
         models: &mut (&mut Self, Option<&mut Self>),
         blocks: &mut [&mut [f64]; 2],
         (into, out): (f64, f64),
@@ -600,14 +601,16 @@ impl TransformerModel {
             let mut corr = lanes(&|m| m.corr, models);
             let step = lanes(&|m| m.corr_step, models);
             for i in pos..pos + run {
-                let xin = (L::gather(blocks, i) * into).sanitize(INPUT_LIMIT_VOLTS);
+                let x = L::gather(blocks, i);
+                let xin = if SCALED { x * into } else { x }.sanitize(INPUT_LIMIT_VOLTS);
                 let mut y = xin;
                 for (c, st) in coefs.iter().zip(sec.iter_mut()) {
                     y = c.tick_lanes::<M, L>(st, y);
                 }
                 acc = acc + xin;
                 corr = corr + step;
-                ((y + corr) * out).scatter(blocks, i);
+                let y = y + corr;
+                if SCALED { y * out } else { y }.scatter(blocks, i);
             }
             pos += run;
             let (a, b) = models;
@@ -664,13 +667,21 @@ impl<L: Channels> Kernel for Run<'_, L> {
             ..
         } = self;
         let (m, b) = (&mut models, &mut blocks);
-        match m.0.n_sec {
-            1 => TransformerModel::cascade::<1, M, L>(m, b, g),
-            2 => TransformerModel::cascade::<2, M, L>(m, b, g),
-            3 => TransformerModel::cascade::<3, M, L>(m, b, g),
-            4 => TransformerModel::cascade::<4, M, L>(m, b, g),
-            5 => TransformerModel::cascade::<5, M, L>(m, b, g),
-            _ => TransformerModel::cascade::<6, M, L>(m, b, g),
+        // Unscaled (the DI, a transformer on its own): the loop without
+        // the two multiplies.
+        match (m.0.n_sec, g != (1.0, 1.0)) {
+            (1, false) => TransformerModel::cascade::<1, false, M, L>(m, b, g),
+            (2, false) => TransformerModel::cascade::<2, false, M, L>(m, b, g),
+            (3, false) => TransformerModel::cascade::<3, false, M, L>(m, b, g),
+            (4, false) => TransformerModel::cascade::<4, false, M, L>(m, b, g),
+            (5, false) => TransformerModel::cascade::<5, false, M, L>(m, b, g),
+            (_, false) => TransformerModel::cascade::<6, false, M, L>(m, b, g),
+            (1, true) => TransformerModel::cascade::<1, true, M, L>(m, b, g),
+            (2, true) => TransformerModel::cascade::<2, true, M, L>(m, b, g),
+            (3, true) => TransformerModel::cascade::<3, true, M, L>(m, b, g),
+            (4, true) => TransformerModel::cascade::<4, true, M, L>(m, b, g),
+            (5, true) => TransformerModel::cascade::<5, true, M, L>(m, b, g),
+            (_, true) => TransformerModel::cascade::<6, true, M, L>(m, b, g),
         }
     }
 }
