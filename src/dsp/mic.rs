@@ -116,10 +116,9 @@
 //! 0.69 / 0.74 → 0.62 / 0.66 ms per second of stereo, ribbon 0.70 → 0.67;
 //! the condenser and the ideal source (a gain and a delay) 0.06 and 0.05,
 //! unchanged. With the double pole beside the next chunk's biquads
-//! (alternated with the build before, 4 runs, in a spell where the machine
-//! ran about 3× slower than usual): dynamic 2.12 → 1.48 ms min (−30 %),
-//! median −24 %; in the chain with a dynamic mic on 300 Ω, 4.53 / 4.72 →
-//! 4.17 / 4.36.
+//! (alternated with the build before, 3 runs): dynamic 0.70 / 0.73 →
+//! 0.54 / 0.59; in the chain with a dynamic mic on 300 Ω (7 runs) 4.13 /
+//! 4.53 → 4.15 / 4.27 (the machine was busy: its spread is as large).
 
 use crate::dsp::divider::{double_pole_mad, FitGrid};
 use crate::dsp::fma::MulAdd;

@@ -128,8 +128,9 @@
 //! passes they were took 4 % of the chain in a profile). The issue's
 //! budget for the mic and the transformer together, 15 % of the tube
 //! chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic and the
-//! transformer add 1.49 ms to the tube chain's 3.53 (1.42×; 1.80 ms,
-//! 1.51×, before the second pass, alternated in the same run).
+//! transformer add 1.49 ms to the tube chain's 3.53 (1.42×, minima of 7
+//! runs; 1.80 ms, 1.51×, before the second pass, alternated in the same
+//! run).
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
 //! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/
