@@ -88,7 +88,14 @@
 //! (transposed direct form II, the recursion), then the 16-tap FIR across
 //! the chunk (independent outputs: the loop runs over the samples, which
 //! the compiler vectorises; each output still sums its taps in order of
-//! delay), then per sample the double pole. The loop runs through the
+//! delay), then per sample the double pole. The double pole of one chunk
+//! runs in the loop of the next chunk's biquads (the last chunk of a block
+//! on its own): two independent recursions side by side, so the double
+//! pole's latency (a dependent multiply-add per sample) hides under the
+//! biquads'; each filter sees the same inputs in the same order and each
+//! state is flushed where its own chunk ends, so the output is bit for bit
+//! that of the plain per-sample filters (`mic/tests.rs`, against the
+//! filters written there one sample at a time). The loop runs through the
 //! build dispatch (`Isa::run`): every multiply-add is `mad`, the same sums
 //! in the same order as the unfused code in the portable build (bit for
 //! bit), fused in the AVX2 + FMA build (one rounding less per
@@ -108,7 +115,10 @@
 //! with the build before the dispatch, 9 runs, min / median): dynamic
 //! 0.69 / 0.74 → 0.62 / 0.66 ms per second of stereo, ribbon 0.70 → 0.67;
 //! the condenser and the ideal source (a gain and a delay) 0.06 and 0.05,
-//! unchanged.
+//! unchanged. With the double pole beside the next chunk's biquads
+//! (alternated with the build before, 3 runs): dynamic 0.70 / 0.73 →
+//! 0.54 / 0.59; in the chain with a dynamic mic on 300 Ω (7 runs) 4.13 /
+//! 4.53 → 4.15 / 4.27 (the machine was busy: its spread is as large).
 
 use crate::dsp::divider::{double_pole_mad, FitGrid};
 use crate::dsp::fma::MulAdd;
@@ -209,63 +219,73 @@ struct Filters<L> {
 }
 
 impl<L: Lane> Filters<L> {
-    /// Sets feedback states far below audibility to exactly zero.
-    fn flush(&mut self) {
+    /// Sets the feedback states of the biquads and the FIR's inputs far
+    /// below audibility to exactly zero.
+    fn flush_front(&mut self) {
         for v in self.sections.iter_mut().flatten() {
             *v = v.flush();
         }
-        for v in self.tail.iter_mut().chain(self.post.iter_mut()) {
+        for v in self.tail.iter_mut() {
+            *v = v.flush();
+        }
+    }
+
+    /// Likewise the double pole's.
+    fn flush_post(&mut self) {
+        for v in self.post.iter_mut() {
             *v = v.flush();
         }
     }
 }
 
-/// Runs `x` (at most `CHUNK` samples, finite) through the filters of the
-/// design `d` from the state `f`, in place: per sample the biquads, then
-/// the correction FIR across the chunk (each output sums its taps in order
-/// of delay, so the result does not depend on where a chunk starts), then
-/// per sample the double pole. Every multiply-add is `mad` of build `M`:
+/// One sample `v` through the biquads of `d` from the states `sections`
+/// (transposed direct form II). Every multiply-add is `mad` of build `M`:
 /// in the portable build the same sums in the same order as written
 /// unfused (`y = s0·v + st0`, `st0 = (s1·v − s3·y) + st1`,
-/// `st1 = s2·v − s4·y`, `acc + tap·v`), fused in the FMA build.
+/// `st1 = s2·v − s4·y`), fused in the FMA build.
 #[inline(always)]
-fn run_chunk<M: MulAdd, L: Lane>(d: &MicDesign, f: &mut Filters<L>, x: &mut [L]) {
-    let n = x.len();
-    let mut buf = [L::default(); TAPS - 1 + CHUNK];
-    buf[..TAPS - 1].copy_from_slice(&f.tail);
-    buf[TAPS - 1..TAPS - 1 + n].copy_from_slice(x);
-    {
-        for v in &mut buf[TAPS - 1..TAPS - 1 + n] {
-            for (s, st) in d.sections.iter().zip(f.sections.iter_mut()) {
-                let y = mad::<M, L>(L::splat(s[0]), *v, st[0]);
-                st[0] = mad::<M, L>(L::splat(-s[3]), y, L::splat(s[1]) * *v) + st[1];
-                st[1] = mad::<M, L>(L::splat(-s[4]), y, L::splat(s[2]) * *v);
-                *v = y;
-            }
-        }
-        // acc[i] = Σ_k taps[k]·v[i − k], k = 0 … TAPS − 1 in that order.
-        let mut acc = [L::default(); CHUNK];
-        let t = L::splat(d.taps[0]);
-        for (a, v) in acc[..n].iter_mut().zip(&buf[TAPS - 1..]) {
-            *a = t * *v;
-        }
-        for (k, &tap) in d.taps.iter().enumerate().skip(1) {
-            let t = L::splat(tap);
-            for (a, v) in acc[..n].iter_mut().zip(&buf[TAPS - 1 - k..]) {
-                *a = mad::<M, L>(t, *v, *a);
-            }
-        }
-        for (y, a) in x.iter_mut().zip(&acc) {
-            *y = double_pole_mad::<M, L>(*a, &mut f.post);
+fn biquads<M: MulAdd, L: Lane>(d: &MicDesign, sections: &mut [[L; 2]; MAX_SECTIONS], v: L) -> L {
+    let mut v = v;
+    for (s, st) in d.sections.iter().zip(sections.iter_mut()) {
+        let y = mad::<M, L>(L::splat(s[0]), v, st[0]);
+        st[0] = mad::<M, L>(L::splat(-s[3]), y, L::splat(s[1]) * v) + st[1];
+        st[1] = mad::<M, L>(L::splat(-s[4]), y, L::splat(s[2]) * v);
+        v = y;
+    }
+    v
+}
+
+/// The correction FIR over one chunk: `acc[i] = Σ taps[k]·v[i − k]`,
+/// k = 0 … TAPS − 1 in that order (`acc + tap·v` as `mad` of build `M`),
+/// `v` = `buf`'s samples from `TAPS − 1` on, the `TAPS − 1` before them
+/// in front. The outputs are independent: the loops run over the samples,
+/// which the compiler vectorises.
+#[inline(always)]
+fn fir<M: MulAdd, L: Lane>(d: &MicDesign, buf: &[L], acc: &mut [L]) {
+    let t = L::splat(d.taps[0]);
+    for (a, v) in acc.iter_mut().zip(&buf[TAPS - 1..]) {
+        *a = t * *v;
+    }
+    for (k, &tap) in d.taps.iter().enumerate().skip(1) {
+        let t = L::splat(tap);
+        for (a, v) in acc.iter_mut().zip(&buf[TAPS - 1 - k..]) {
+            *a = mad::<M, L>(t, *v, *a);
         }
     }
-    f.tail.copy_from_slice(&buf[n..n + TAPS - 1]);
 }
 
 /// The filter loop over one channel's block (`L = f64`) or a stereo
 /// pair's (`F2`, `blocks[0]` and `blocks[1]` of equal length) in place,
 /// in the build an `Isa` selects: chunk by chunk (up to `CHUNK` samples,
-/// ending at the denormal flushes), non-finite input taken as 0 V.
+/// ending at the denormal flushes), non-finite input taken as 0 V. A chunk
+/// runs per sample the biquads ([`biquads`]), then the correction FIR
+/// across the chunk ([`fir`]), then per sample the double pole; the
+/// double pole of a chunk runs in the loop of the next chunk's biquads
+/// (two independent recursions side by side, whose latencies overlap),
+/// the last chunk's on its own. Every filter sees the same inputs in the
+/// same order as chunk after chunk would give it, and each state is
+/// flushed where its own chunk ends, so the output is bit for bit the
+/// same.
 struct FilterRun<'a, L> {
     design: &'a MicDesign,
     filters: &'a mut Filters<L>,
@@ -279,33 +299,70 @@ impl<L: Channels> Kernel for FilterRun<'_, L> {
     #[inline(always)]
     fn run<M: MulAdd>(self) {
         let FilterRun {
-            design,
-            filters,
+            design: d,
+            filters: f,
             since_flush,
             mut blocks,
         } = self;
         let len = blocks[0].len();
+        // The FIR's outputs of this chunk (`accs[cur]`) and of the one
+        // before.
+        let mut accs = [[L::default(); CHUNK]; 2];
+        let mut cur = 0;
+        // The chunk waiting for its double pole: (start, length, whether
+        // its end flushes).
+        let mut pending = (0, 0, false);
         let mut done = 0;
         while done < len {
             let n = (len - done).min(CHUNK).min(FLUSH_EVERY - *since_flush);
-            let mut x = [L::default(); CHUNK];
-            for (i, v) in x[..n].iter_mut().enumerate() {
+            let mut buf = [L::default(); TAPS - 1 + CHUNK];
+            buf[..TAPS - 1].copy_from_slice(&f.tail);
+            for (i, v) in buf[TAPS - 1..TAPS - 1 + n].iter_mut().enumerate() {
                 let mut lanes = [0.0; 2];
                 for (l, b) in lanes.iter_mut().zip(&blocks).take(L::N) {
                     *l = finite_or_zero(b[done + i]);
                 }
                 *v = L::load(&lanes);
             }
-            run_chunk::<M, L>(design, filters, &mut x[..n]);
-            for (i, v) in x[..n].iter().enumerate() {
-                v.scatter(&mut blocks, done + i);
+            let [a0, a1] = &mut accs;
+            let (acc, prev) = if cur == 0 { (a0, a1) } else { (a1, a0) };
+            let (start, m, flush) = pending;
+            let both = n.min(m);
+            for (i, (v, a)) in buf[TAPS - 1..TAPS - 1 + both]
+                .iter_mut()
+                .zip(&prev[..both])
+                .enumerate()
+            {
+                *v = biquads::<M, L>(d, &mut f.sections, *v);
+                double_pole_mad::<M, L>(*a, &mut f.post).scatter(&mut blocks, start + i);
             }
+            for v in &mut buf[TAPS - 1 + both..TAPS - 1 + n] {
+                *v = biquads::<M, L>(d, &mut f.sections, *v);
+            }
+            for (i, a) in prev[..m].iter().enumerate().skip(both) {
+                double_pole_mad::<M, L>(*a, &mut f.post).scatter(&mut blocks, start + i);
+            }
+            if flush {
+                f.flush_post();
+            }
+            fir::<M, L>(d, &buf[..TAPS - 1 + n], &mut acc[..n]);
+            f.tail.copy_from_slice(&buf[n..n + TAPS - 1]);
             *since_flush += n;
-            if *since_flush == FLUSH_EVERY {
+            let flush = *since_flush == FLUSH_EVERY;
+            if flush {
                 *since_flush = 0;
-                filters.flush();
+                f.flush_front();
             }
+            pending = (done, n, flush);
+            cur ^= 1;
             done += n;
+        }
+        let (start, m, flush) = pending;
+        for (i, a) in accs[cur ^ 1][..m].iter().enumerate() {
+            double_pole_mad::<M, L>(*a, &mut f.post).scatter(&mut blocks, start + i);
+        }
+        if flush {
+            f.flush_post();
         }
     }
 }

@@ -343,7 +343,7 @@ impl Section {
         mic.process(x);
         if self.settings.in_xfmr {
             if let Some(t) = self.xfmrs.get_mut(k) {
-                transform(t, self.xfmr_gains, x);
+                t.process_scaled(x, self.xfmr_gains);
             }
         }
         match (self.settings.pre_type, &mut self.preamps) {
@@ -372,10 +372,7 @@ impl Section {
         };
         MicSource::process_pair(ma, mb, left, right);
         if let (true, [ta, tb]) = (self.settings.in_xfmr, &mut self.xfmrs[..]) {
-            let (into, out) = self.xfmr_gains;
-            scale(into, [&mut *left, &mut *right]);
-            MicTransformer::process_pair(ta, tb, left, right);
-            scale(out, [&mut *left, &mut *right]);
+            MicTransformer::process_pair_scaled(ta, tb, left, right, self.xfmr_gains);
         }
         match (
             self.settings.pre_type,
@@ -400,21 +397,6 @@ impl Section {
             // (Two channels always have a pair preamp and two solids.)
             _ => {}
         }
-    }
-}
-
-/// The input transformer on `x` in place, with the gains in front of and
-/// after it ([`transformer_drive`]).
-fn transform(t: &mut MicTransformer, (into, out): (f64, f64), x: &mut [f64]) {
-    scale(into, [x]);
-    t.process(x);
-    scale(out, [x]);
-}
-
-/// Every sample of `blocks` times `g`.
-fn scale<const N: usize>(g: f64, blocks: [&mut [f64]; N]) {
-    for v in blocks.into_iter().flatten() {
-        *v *= g;
     }
 }
 

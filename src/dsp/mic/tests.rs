@@ -386,3 +386,86 @@ fn a_stereo_pair_is_bit_identical_to_two_mono_sources() {
         }
     }
 }
+
+#[test]
+fn the_filters_are_the_plain_per_sample_recursions() {
+    // The portable build against the filters written here one sample at a
+    // time, unfused: the biquads (transposed direct form II), the FIR
+    // summing its taps in order of delay, the double pole, every state
+    // flushed (|v| < 1e-30 to 0) every FLUSH_EVERY samples. The signal
+    // starts with noise around the flush threshold (later, the slow decay
+    // of a loud signal keeps the states far above it), so a flush in the wrong
+    // place changes bits (checked: without the flush the reference
+    // differs); blocks of many sizes (the chunks, and the double pole run
+    // beside the next chunk's biquads, must not show).
+    let fs = 48_000.0;
+    let len = 6_000;
+    let signal: Vec<f64> = (0..len)
+        .map(|i| {
+            let noise = ((i * 7919) % 97) as f64 / 97.0 - 0.5;
+            if i < 3_000 {
+                noise * 1e-29
+            } else {
+                noise
+            }
+        })
+        .collect();
+    for model in [MicModel::Dynamic, MicModel::Ribbon] {
+        let settings = MicSettings {
+            model,
+            in_z_ohms: 300.0,
+        };
+        let d = prepared(settings, fs).design;
+        let reference = |with_flush: bool| {
+            let mut out = Vec::with_capacity(len);
+            let (mut st, mut hist, mut post) = ([[0.0f64; 2]; MAX_SECTIONS], [0.0; TAPS], [0.0; 2]);
+            for (n, &x) in signal.iter().enumerate() {
+                let mut v = x;
+                for (s, st) in d.sections.iter().zip(st.iter_mut()) {
+                    let y = s[0] * v + st[0];
+                    st[0] = (s[1] * v - s[3] * y) + st[1];
+                    st[1] = s[2] * v - s[4] * y;
+                    v = y;
+                }
+                hist.rotate_right(1);
+                hist[0] = v;
+                let mut acc = d.taps[0] * hist[0];
+                for (tap, v) in d.taps.iter().zip(&hist).skip(1) {
+                    acc += tap * v;
+                }
+                let y = (acc - 0.85 * 0.85 * post[1]) - 2.0 * 0.85 * post[0];
+                post = [y, post[0]];
+                out.push(y);
+                if with_flush && (n + 1) % FLUSH_EVERY == 0 {
+                    let flush = |v: &mut f64| {
+                        if v.abs() < 1e-30 {
+                            *v = 0.0
+                        }
+                    };
+                    st.iter_mut().flatten().for_each(flush);
+                    hist[..TAPS - 1].iter_mut().for_each(flush);
+                    post.iter_mut().for_each(flush);
+                }
+            }
+            out
+        };
+        let expected = reference(true);
+        assert!(
+            expected != reference(false),
+            "{model:?}: the flush must change the output of this signal"
+        );
+        for block in [1, 7, 64, 100, 513, 6_000] {
+            let mut stage = prepared(settings, fs);
+            stage.isa = Isa::portable();
+            let mut out = signal.clone();
+            for c in out.chunks_mut(block) {
+                stage.process(c);
+            }
+            let first = out
+                .iter()
+                .zip(&expected)
+                .position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(first, None, "{model:?}, block {block}: first difference");
+        }
+    }
+}

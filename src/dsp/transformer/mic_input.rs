@@ -123,9 +123,14 @@
 //! section runs it) through the build dispatch (the sections' loop-carried
 //! multiply-add fused in the AVX2 + FMA build): 0.53 / 0.57 → 0.46 / 0.48
 //! ms (min / median of 9 runs, alternated with the per-channel build).
-//! The issue's budget for the mic and the transformer together, 15 % of
-//! the tube chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic
-//! and the transformer add 1.36 ms to the tube chain's 3.56 (1.38×).
+//! The chain's drive gains around the transformer are applied in the
+//! cascade's loop ([`MicTransformer::process_pair_scaled`]; the two
+//! passes they were took 4 % of the chain in a profile). The issue's
+//! budget for the mic and the transformer together, 15 % of the tube
+//! chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic and the
+//! transformer add 1.49 ms to the tube chain's 3.53 (1.42×, minima of 7
+//! runs; 1.80 ms, 1.51×, before the second pass, alternated in the same
+//! run).
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
 //! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/
@@ -327,11 +332,9 @@ impl MicTransformer {
 
     /// Process one block in place (volts in, volts out).
     pub fn process(&mut self, block: &mut [f64]) {
-        self.model.process(block);
-        // Belt and braces: a non-finite filter state resets the stage.
-        if !self.model.is_finite() {
-            self.reset();
-        }
+        // Belt and braces: a non-finite filter state resets the stage
+        // (`process_scaled`).
+        self.process_scaled(block, (1.0, 1.0));
     }
 
     /// Process a stereo pair in place (volts in, volts out), both
@@ -339,7 +342,28 @@ impl MicTransformer {
     /// and rates agree (each bit for bit its own `process`); else each on
     /// its own.
     pub fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
-        TransformerModel::process_pair(&mut a.model, &mut b.model, left, right);
+        Self::process_pair_scaled(a, b, left, right, (1.0, 1.0));
+    }
+
+    /// [`Self::process`] with the input times `into` and the output times
+    /// `out` in the same loop (bit for bit the two scalings as passes of
+    /// their own around `process`; the chain's drive gains).
+    pub fn process_scaled(&mut self, block: &mut [f64], (into, out): (f64, f64)) {
+        self.model.process_scaled(block, (into, out));
+        if !self.model.is_finite() {
+            self.reset();
+        }
+    }
+
+    /// [`Self::process_pair`] with the gains of [`Self::process_scaled`].
+    pub fn process_pair_scaled(
+        a: &mut Self,
+        b: &mut Self,
+        left: &mut [f64],
+        right: &mut [f64],
+        gains: (f64, f64),
+    ) {
+        TransformerModel::process_pair_scaled(&mut a.model, &mut b.model, left, right, gains);
         for t in [a, b] {
             if !t.model.is_finite() {
                 t.reset();

@@ -508,19 +508,35 @@ impl TransformerModel {
     /// Process one block in place (volts in, volts out): the cascade with
     /// the core's correction. The caller checks `is_finite` afterwards.
     pub(super) fn process(&mut self, block: &mut [f64]) {
+        self.process_scaled(block, (1.0, 1.0));
+    }
+
+    /// [`Self::process`] with the input times `gains.0` and the output
+    /// times `gains.1`, in the same loop: bit for bit a pass of
+    /// `x *= gains.0` before and of `y *= gains.1` after (the products
+    /// are the same; a gain of 1 changes nothing).
+    pub(super) fn process_scaled(&mut self, block: &mut [f64], gains: (f64, f64)) {
         let isa = self.isa;
         isa.run(Run::<f64> {
             models: (self, None),
             blocks: [block, &mut []],
+            gains,
             _lanes: PhantomData,
         });
     }
 
-    /// Process a stereo pair in place, both channels' cascades in the
+    /// Process a stereo pair in place, the input times `gains.0` and the
+    /// output times `gains.1` ([`Self::process_scaled`]), both channels' cascades in the
     /// lanes of one loop (each bit for bit its own `process`) when the two
     /// models run alike (the same sections, core rate and count); else
     /// each on its own. The caller checks `is_finite` afterwards.
-    pub(super) fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
+    pub(super) fn process_pair_scaled(
+        a: &mut Self,
+        b: &mut Self,
+        left: &mut [f64],
+        right: &mut [f64],
+        gains: (f64, f64),
+    ) {
         let together = left.len() == right.len()
             && a.isa == b.isa
             && a.n_sec == b.n_sec
@@ -531,14 +547,15 @@ impl TransformerModel {
                 .zip(&b.sec[..b.n_sec])
                 .all(|(x, y)| x.same_coefficients(y));
         if !together {
-            a.process(left);
-            b.process(right);
+            a.process_scaled(left, gains);
+            b.process_scaled(right, gains);
             return;
         }
         let isa = a.isa;
         isa.run(Run::<F2> {
             models: (a, Some(b)),
             blocks: [left, right],
+            gains,
             _lanes: PhantomData,
         });
     }
@@ -555,12 +572,15 @@ impl TransformerModel {
 
     /// The linear cascade of `N` sections plus the interpolated core
     /// correction over the channels' blocks in lanes `L`, with each core
-    /// stepped every `k_dec` samples (counted across blocks).
+    /// stepped every `k_dec` samples (counted across blocks); with
+    /// `SCALED`, the input times `into` and the output times `out`.
     #[inline(always)]
-    fn cascade<const N: usize, M: MulAdd, L: Channels>(
+    fn cascade<const N: usize, const SCALED: bool, M: MulAdd, L: Channels>(
         models: &mut (&mut Self, Option<&mut Self>),
         blocks: &mut [&mut [f64]; 2],
+        (into, out): (f64, f64),
     ) {
+        let (into, out) = (L::splat(into), L::splat(out));
         let lanes = |f: &dyn Fn(&Self) -> f64, m: &(&mut Self, Option<&mut Self>)| {
             let v = [f(&*m.0), m.1.as_deref().map_or(0.0, f)];
             L::load(&v)
@@ -581,14 +601,16 @@ impl TransformerModel {
             let mut corr = lanes(&|m| m.corr, models);
             let step = lanes(&|m| m.corr_step, models);
             for i in pos..pos + run {
-                let xin = L::gather(blocks, i).sanitize(INPUT_LIMIT_VOLTS);
+                let x = L::gather(blocks, i);
+                let xin = if SCALED { x * into } else { x }.sanitize(INPUT_LIMIT_VOLTS);
                 let mut y = xin;
                 for (c, st) in coefs.iter().zip(sec.iter_mut()) {
                     y = c.tick_lanes::<M, L>(st, y);
                 }
                 acc = acc + xin;
                 corr = corr + step;
-                (y + corr).scatter(blocks, i);
+                let y = y + corr;
+                if SCALED { y * out } else { y }.scatter(blocks, i);
             }
             pos += run;
             let (a, b) = models;
@@ -629,6 +651,8 @@ impl TransformerModel {
 struct Run<'a, L> {
     models: (&'a mut TransformerModel, Option<&'a mut TransformerModel>),
     blocks: [&'a mut [f64]; 2],
+    /// Gains on the input and on the output ([`TransformerModel::process_scaled`]).
+    gains: (f64, f64),
     _lanes: PhantomData<L>,
 }
 
@@ -639,16 +663,25 @@ impl<L: Channels> Kernel for Run<'_, L> {
         let Run {
             mut models,
             mut blocks,
+            gains: g,
             ..
         } = self;
         let (m, b) = (&mut models, &mut blocks);
-        match m.0.n_sec {
-            1 => TransformerModel::cascade::<1, M, L>(m, b),
-            2 => TransformerModel::cascade::<2, M, L>(m, b),
-            3 => TransformerModel::cascade::<3, M, L>(m, b),
-            4 => TransformerModel::cascade::<4, M, L>(m, b),
-            5 => TransformerModel::cascade::<5, M, L>(m, b),
-            _ => TransformerModel::cascade::<6, M, L>(m, b),
+        // Unscaled (the DI, a transformer on its own): the loop without
+        // the two multiplies.
+        match (m.0.n_sec, g != (1.0, 1.0)) {
+            (1, false) => TransformerModel::cascade::<1, false, M, L>(m, b, g),
+            (2, false) => TransformerModel::cascade::<2, false, M, L>(m, b, g),
+            (3, false) => TransformerModel::cascade::<3, false, M, L>(m, b, g),
+            (4, false) => TransformerModel::cascade::<4, false, M, L>(m, b, g),
+            (5, false) => TransformerModel::cascade::<5, false, M, L>(m, b, g),
+            (_, false) => TransformerModel::cascade::<6, false, M, L>(m, b, g),
+            (1, true) => TransformerModel::cascade::<1, true, M, L>(m, b, g),
+            (2, true) => TransformerModel::cascade::<2, true, M, L>(m, b, g),
+            (3, true) => TransformerModel::cascade::<3, true, M, L>(m, b, g),
+            (4, true) => TransformerModel::cascade::<4, true, M, L>(m, b, g),
+            (5, true) => TransformerModel::cascade::<5, true, M, L>(m, b, g),
+            (_, true) => TransformerModel::cascade::<6, true, M, L>(m, b, g),
         }
     }
 }
