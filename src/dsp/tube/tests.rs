@@ -343,6 +343,18 @@ fn coupling_loss_db(f: f64) -> f64 {
         + one_pole_hp_db(f, 0.47e-6 * (220e3 + ro))
 }
 
+/// rp and μ (= gm·rp) of the 12AX7 reference stage at its operating point
+/// (bias 0), by central differences of Koren's equation.
+fn ref_rp_mu() -> (f64, f64) {
+    let k = koren_literal(TubeType::Tube12AX7);
+    let vk = ref_vk(k, 1500.0);
+    let vpk = ref_vp(k, -vk, vk) - vk;
+    let h = 1e-4;
+    let gm = (ref_ip(k, -vk + h, vpk) - ref_ip(k, -vk - h, vpk)) / (2.0 * h);
+    let gp = (ref_ip(k, -vk, vpk + h) - ref_ip(k, -vk, vpk - h)) / (2.0 * h);
+    (1.0 / gp, gm / gp)
+}
+
 /// Expected loss of the two bypassed cathodes at f against full bypass
 /// (12AX7, bias 0): each stage's gain is −μ·Rac/(rp + Rac + (μ + 1)·Zk)
 /// with Zk = Rk ‖ Ck (1.5 kΩ ‖ 22 µF), Rac = Ra ‖ 1 MΩ (stage 1: the Level
@@ -355,13 +367,7 @@ fn cathode_loss_db(f: f64) -> f64 {
 /// The two cathodes' factor against full bypass at f (see
 /// [`cathode_loss_db`]).
 fn cathode_factor(f: f64) -> Complex<f64> {
-    let k = koren_literal(TubeType::Tube12AX7);
-    let vk = ref_vk(k, 1500.0);
-    let vpk = ref_vp(k, -vk, vk) - vk;
-    let h = 1e-4;
-    let gm = (ref_ip(k, -vk + h, vpk) - ref_ip(k, -vk - h, vpk)) / (2.0 * h);
-    let gp = (ref_ip(k, -vk, vpk + h) - ref_ip(k, -vk, vpk - h)) / (2.0 * h);
-    let (rp, mu) = (1.0 / gp, gm / gp);
+    let (rp, mu) = ref_rp_mu();
     let zk = Complex::new(1500.0, 0.0) / Complex::new(1.0, TAU * f * 1500.0 * 22e-6);
     [1e6, 220e3]
         .iter()
@@ -978,15 +984,9 @@ fn ends_at_the_host_rate_keep_the_small_signal_response() {
 /// 220 kΩ) computed here from Koren's equation.
 #[test]
 fn the_miller_corner_moves_with_the_level_pot() {
-    let k = koren_literal(TubeType::Tube12AX7);
-    let vk = ref_vk(k, 1500.0);
-    let vpk = ref_vp(k, -vk, vk) - vk;
-    let h = 1e-4;
-    let gm = (ref_ip(k, -vk + h, vpk) - ref_ip(k, -vk - h, vpk)) / (2.0 * h);
-    let gp = (ref_ip(k, -vk, vpk + h) - ref_ip(k, -vk, vpk - h)) / (2.0 * h);
-    let rp = 1.0 / gp;
+    let (rp, mu) = ref_rp_mu();
     let rac = 100e3 * 220e3 / 320e3;
-    let cin = 1.6e-12 + 1.7e-12 * (1.0 + gm * rp * rac / (rp + rac));
+    let cin = 1.6e-12 + 1.7e-12 * (1.0 + mu * rac / (rp + rac));
     let rs = 100e3 * rp / (100e3 + rp);
     let tilt = |level_db: f64| {
         let a = 10f64.powf(level_db / 20.0);
