@@ -570,6 +570,23 @@ impl TransformerModel {
         self.sec.iter().all(Biquad::is_finite)
     }
 
+    /// [`Self::cascade`] with the model's section count as a constant.
+    #[inline(always)]
+    fn cascade_sections<const SCALED: bool, M: MulAdd, L: Channels>(
+        m: &mut (&mut Self, Option<&mut Self>),
+        b: &mut [&mut [f64]; 2],
+        g: (f64, f64),
+    ) {
+        match m.0.n_sec {
+            1 => Self::cascade::<1, SCALED, M, L>(m, b, g),
+            2 => Self::cascade::<2, SCALED, M, L>(m, b, g),
+            3 => Self::cascade::<3, SCALED, M, L>(m, b, g),
+            4 => Self::cascade::<4, SCALED, M, L>(m, b, g),
+            5 => Self::cascade::<5, SCALED, M, L>(m, b, g),
+            _ => Self::cascade::<6, SCALED, M, L>(m, b, g),
+        }
+    }
+
     /// The linear cascade of `N` sections plus the interpolated core
     /// correction over the channels' blocks in lanes `L`, with each core
     /// stepped every `k_dec` samples (counted across blocks); with
@@ -669,19 +686,10 @@ impl<L: Channels> Kernel for Run<'_, L> {
         let (m, b) = (&mut models, &mut blocks);
         // Unscaled (the DI, a transformer on its own): the loop without
         // the two multiplies.
-        match (m.0.n_sec, g != (1.0, 1.0)) {
-            (1, false) => TransformerModel::cascade::<1, false, M, L>(m, b, g),
-            (2, false) => TransformerModel::cascade::<2, false, M, L>(m, b, g),
-            (3, false) => TransformerModel::cascade::<3, false, M, L>(m, b, g),
-            (4, false) => TransformerModel::cascade::<4, false, M, L>(m, b, g),
-            (5, false) => TransformerModel::cascade::<5, false, M, L>(m, b, g),
-            (_, false) => TransformerModel::cascade::<6, false, M, L>(m, b, g),
-            (1, true) => TransformerModel::cascade::<1, true, M, L>(m, b, g),
-            (2, true) => TransformerModel::cascade::<2, true, M, L>(m, b, g),
-            (3, true) => TransformerModel::cascade::<3, true, M, L>(m, b, g),
-            (4, true) => TransformerModel::cascade::<4, true, M, L>(m, b, g),
-            (5, true) => TransformerModel::cascade::<5, true, M, L>(m, b, g),
-            (_, true) => TransformerModel::cascade::<6, true, M, L>(m, b, g),
+        if g == (1.0, 1.0) {
+            TransformerModel::cascade_sections::<false, M, L>(m, b, g);
+        } else {
+            TransformerModel::cascade_sections::<true, M, L>(m, b, g);
         }
     }
 }

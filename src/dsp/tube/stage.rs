@@ -266,8 +266,7 @@ impl TriodeStage {
     /// The table in use (tube and, with a pot, the wiper's resistance).
     #[inline]
     fn table(&self) -> Option<&CurveTable> {
-        let i = self.tube.index() * self.tables_per_tube() + self.pot_table;
-        self.tables.get(i)
+        self.tables.get(self.table_index())
     }
 
     /// Whether `prepare` has built the tables.
@@ -281,12 +280,13 @@ impl TriodeStage {
         if self.tables.is_empty() {
             let c = self.circuit;
             let per_tube = self.tables_per_tube();
-            self.tables = (0..TubeType::ALL.len() * per_tube)
-                .map(|i| {
-                    let tt = TubeType::ALL[i / per_tube];
+            self.tables = TubeType::ALL
+                .iter()
+                .flat_map(|tt| {
                     let t = tt.constants();
+                    // The AC load line through the operating point (one
+                    // solve per tube, shared by its tables).
                     let (vk, vpk, ip) = operating_point(&t, &c, c.cathode_ohms);
-                    // The AC load line through the operating point.
                     let rac = c.ac_load_ohms();
                     let vs = if c.load_ohms.is_finite() {
                         vpk + rac * ip
@@ -294,8 +294,9 @@ impl TriodeStage {
                         c.supply_volts - vk
                     };
                     let lo = -3.5 * vs / t.mu - 1.0;
-                    let r = self.table_r(tt.index(), i % per_tube);
-                    CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk)
+                    let rs: Vec<f64> = (0..per_tube).map(|i| self.table_r(tt.index(), i)).collect();
+                    rs.into_iter()
+                        .map(move |r| CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk))
                 })
                 .collect();
         }
