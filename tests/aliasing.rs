@@ -128,15 +128,61 @@ fn reported_latency_is_the_measured_latency() {
     }
 }
 
+/// Issue #18's targets across the Gain range (Level −20, 12AX7): Live
+/// ≤ −90 dB, High ≤ −100 dB.
+const RANGE_TARGETS_DB: [(Quality, f64); 2] = [(Quality::Live, -90.0), (Quality::High, -100.0)];
+
+/// The Gains at which a quality misses its range target today, with what
+/// it measured (dB): stage 2's grid-current knee under first-order ADAA
+/// (Live at 4×, High at 16×). The test holds each within 1 dB of its
+/// figure and fails when one meets the target (it must then leave this
+/// list).
+const RANGE_SHORTFALLS_DB: [(Quality, u32, f64); 6] = [
+    (Quality::Live, 45, -80.9),
+    (Quality::Live, 50, -72.7),
+    (Quality::Live, 55, -64.7),
+    (Quality::Live, 60, -61.2),
+    (Quality::High, 55, -98.1),
+    (Quality::High, 60, -95.8),
+];
+
+#[test]
+fn aliasing_across_the_gain_range() {
+    let mut report = String::new();
+    let mut bad = Vec::new();
+    for (quality, target_db) in RANGE_TARGETS_DB {
+        for g in (0..=60).step_by(5) {
+            let a = aliasing_db(&steady(7000.0, settings(g as f64, quality)), 7000);
+            report += &format!("{quality:?} Gain {g}: {a:.1} dB\n");
+            let known = RANGE_SHORTFALLS_DB
+                .iter()
+                .find(|k| k.0 == quality && k.1 == g)
+                .map(|k| k.2);
+            match known {
+                None if a > target_db => bad.push(format!("{quality:?} Gain {g}: {a:.1} > {target_db} dB")),
+                Some(was) if a > was + 1.0 => bad.push(format!("{quality:?} Gain {g}: {a:.1} dB, worse than the {was} dB on record")),
+                Some(_) if a <= target_db => bad.push(format!("{quality:?} Gain {g}: {a:.1} dB meets {target_db} dB: take it off RANGE_SHORTFALLS_DB")),
+                _ => {}
+            }
+        }
+    }
+    println!("{report}");
+    assert!(bad.is_empty(), "{}\n{report}", bad.join("\n"));
+}
+
 #[test]
 #[ignore = "measurement: prints aliasing across the Gain range"]
 fn zz_aliasing_sweep() {
-    for quality in [Quality::Live, Quality::High] {
-        let mut line = format!("{quality:?}:");
-        for g in (0..=60).step_by(5) {
-            let a = aliasing_db(&steady(7000.0, settings(g as f64, quality)), 7000);
-            line += &format!(" {g}:{a:.1}");
+    for level_db in [-20.0, 0.0] {
+        for quality in [Quality::Live, Quality::High] {
+            let mut line = format!("Level {level_db} {quality:?}:");
+            for g in (0..=60).step_by(5) {
+                let mut s = settings(g as f64, quality);
+                s.preamp.level_db = level_db;
+                let a = aliasing_db(&steady(7000.0, s), 7000);
+                line += &format!(" {g}:{a:.1}");
+            }
+            println!("{line}");
         }
-        println!("{line}");
     }
 }

@@ -103,7 +103,7 @@ const INSIDE: usize = 101;
 /// 400 ms after the change.
 const POST: usize = 19_200;
 /// Extra samples analysed after the 400 ms: more than the chain's largest
-/// latency (High quality plus the mic source and the headphone amp, 71 samples
+/// latency (High quality plus the mic source and the headphone amp, 75 samples
 /// at 48 kHz).
 const LATENCY_ALLOWANCE: usize = 256;
 /// Burst window and hop (5 ms, 2.5 ms).

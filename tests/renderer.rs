@@ -435,7 +435,7 @@ fn quality_defaults_to_high_and_live_renders_what_the_plugin_plays_live() {
     let r_live = run_ok(&[s(&i), s(&live), "--quality", "live"]);
     assert_eq!(
         quality_line(&r_default),
-        "quality high: latency 71 samples (1.48 ms), removed from the output"
+        "quality high: latency 75 samples (1.56 ms), removed from the output"
     );
     assert_eq!(quality_line(&r_high), quality_line(&r_default));
     assert_eq!(

@@ -61,7 +61,7 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 
 /// Cases of the comparison with the wired netlist that are out of
 /// tolerance because of the model's approximations (measured with
-/// ngspice 39; model − ngspice, harmonics in dBc); the other 41 of the 72
+/// ngspice 39; model − ngspice, harmonics in dBc); the other 40 of the 72
 /// are within tolerance. The test checks every other case, and that these
 /// still miss (one that passes must leave this list). Before the preamp
 /// was wired (issue #18), 61 of the 72 missed, by up to 4 dB in H2 and H3
@@ -94,9 +94,11 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 /// are 20–40 dB below their neighbours, a near-cancellation of the two
 /// stages' contributions that moves by dBs with a hundredth of a dB in the
 /// path between them; so is 12AX7 Gain 20 / Level 0's H4 (−65 dBc between
-/// H3 −34 and H5 −69). The 41 cases within tolerance have the gain within
+/// H3 −34 and H5 −69), and 12AU7 Gain 60 / Level −60's H3 (−91 dBc between
+/// H2 −30 and H4 −62), which was within 1 dB when the High quality ran the
+/// tubes at 4× and is 1.1 dB off at 16×. The 40 cases within tolerance have the gain within
 /// −0.06 … +0.07 dB.
-const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 31] = [
+const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 32] = [
     (
         TubeType::Tube12AX7,
         1000.0,
@@ -292,6 +294,13 @@ const KNOWN_MISSES: [(TubeType, f64, f64, f64, &str); 31] = [
         60.0,
         0.0,
         "gain -1.26 dB; H3 -11.3 vs -13.5; H4 -49.3 vs -26.7; THD 72.7 vs 67.1 %",
+    ),
+    (
+        TubeType::Tube12AU7,
+        1000.0,
+        60.0,
+        -60.0,
+        "H3 -91.0 vs -89.9",
     ),
     (
         TubeType::Tube12AU7,
