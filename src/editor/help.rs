@@ -42,7 +42,7 @@ pub fn help(id: &str) -> &'static str {
         "mix" => "Dry/wet. The dry signal is delayed to line up with the wet path's latency.",
         "bypass" => "The host's bypass: a 20 ms crossfade to the time-aligned dry signal.",
         "compare" => "Level-matched bypass: plays the time-aligned dry signal at the output's loudness (K-weighted, about 3 s), with a 20 ms crossfade, so you compare character, not level.",
-        "quality" => "Oversampling of the preamp, 4× in both: Live with low latency (polyphase IIR half-bands, 4–6 samples), High linear phase (FIR half-bands, 33–99 samples). Offline rendering always uses High. The mic source adds 6 samples and the headphone amp 4 to either, whatever is switched in.",
+        "quality" => "Oversampling of the preamp: Live 4× with low latency (polyphase IIR half-bands, 4–6 samples), High 16× and linear phase (FIR half-bands, 37–103 samples). Offline rendering always uses High. The mic source adds 6 samples and the headphone amp 4 to either, whatever is switched in.",
         "hp_csv" => "Path of a measured impedance curve (CSV: frequency Hz, |Z| ohm, phase degrees), used when Headphone is \"Measured curve (CSV)\". Press Enter to load it (UTF-8, UTF-16 or Latin-1 text, at most 1 MiB); its points are saved with the plugin state, so the session keeps the curve where the file is missing.",
         "presets" => "Factory presets named after real gain-staging situations, and your own presets (JSON files in the user folder shown in the menu). Loading goes through the host, so it can be undone.",
         "slot_A" | "slot_B" => "A/B: two complete settings, switched instantly. Each slot keeps every parameter; switching goes through the host.",
