@@ -26,7 +26,7 @@ pub const PRE_ROLL_S: f64 = 0.35;
 /// Write `values` into `ring` from position `pos` on, wrapping at its end
 /// (two straight loops, no test per sample: a chained iterator, as this
 /// was, tests which half it is in at every sample and does not vectorise;
-/// it took 4 % of the solid-state chain in a profile).
+/// it took 6 % of the solid-state chain's processing in a profile).
 #[inline]
 pub(super) fn ring_write(ring: &mut [f64], pos: usize, mut values: impl Iterator<Item = f64>) {
     let (head, tail) = ring.split_at_mut(pos);
