@@ -85,7 +85,10 @@
 //! ±0.05 dB, ±2°; docs/DESIGN.md, § Mic source).
 //!
 //! Run time, in chunks of up to 64 samples: per sample the biquads
-//! (transposed direct form II, the recursion), then the 16-tap FIR across
+//! (direct form I, the recursion: one multiply-add from each section's
+//! last output to its next; the transposed form II of before carried
+//! three dependent operations per sample, which set the loop's speed),
+//! then the 16-tap FIR across
 //! the chunk (independent outputs: the loop runs over the samples, which
 //! the compiler vectorises; each output still sums its taps in order of
 //! delay), then per sample the double pole. The double pole of one chunk
@@ -119,10 +122,18 @@
 //! (alternated with the build before, 3 runs): dynamic 0.70 / 0.73 →
 //! 0.54 / 0.59; in the chain with a dynamic mic on 300 Ω (7 runs) 4.13 /
 //! 4.53 → 4.15 / 4.27 (the machine was busy: its spread is as large).
+//! Third pass: the biquads in direct form I (before, in transposed form
+//! II, each section's loop-carried path was three dependent operations;
+//! the outputs of the two forms differ by at most 1.4e-12 of the peak,
+//! every mic × every input, 2 s of noise), the states in registers for
+//! the run (a profile showed them stored and reloaded at every sample),
+//! the FIR two samples at a time with its sums in registers (it loaded
+//! and stored every sum at every tap): dynamic alone 0.53 / 0.60 → 0.44 /
+//! 0.46 ms (4 runs alternated with the build before).
 
 use crate::dsp::divider::{double_pole_mad, FitGrid};
 use crate::dsp::fma::MulAdd;
-use crate::dsp::simd::{mad, Channels, Isa, Kernel, Lane, F2};
+use crate::dsp::simd::{mad, Arith, Channels, Isa, Kernel, Lane, PairLane, F2};
 use crate::dsp::stage::Stage;
 use crate::dsp::ProcessSpec;
 use design::{MicDesign, MAX_SECTIONS};
@@ -209,8 +220,9 @@ const CHUNK: usize = 64;
 /// for a stereo pair gathered into the lanes of one loop.
 #[derive(Clone, Copy, Default)]
 struct Filters<L> {
-    /// Transposed direct-form II states of the biquads.
-    sections: [[L; 2]; MAX_SECTIONS],
+    /// Direct-form I states of the biquads: the last two inputs and the
+    /// last two outputs, `[x1, x2, y1, y2]`.
+    sections: [[L; 4]; MAX_SECTIONS],
     /// The last `TAPS − 1` inputs of the correction FIR (the biquads'
     /// outputs; for a plain gain, the input), oldest first.
     tail: [L; TAPS - 1],
@@ -239,17 +251,23 @@ impl<L: Lane> Filters<L> {
 }
 
 /// One sample `v` through the biquads of `d` from the states `sections`
-/// (transposed direct form II). Every multiply-add is `mad` of build `M`:
-/// in the portable build the same sums in the same order as written
-/// unfused (`y = s0·v + st0`, `st0 = (s1·v − s3·y) + st1`,
-/// `st1 = s2·v − s4·y`), fused in the FMA build.
+/// (direct form I). Every multiply-add is `mad` of build `M`: in the
+/// portable build the same sums in the same order as written unfused
+/// (`t = ((s0·v + s1·x1) + s2·x2) − s4·y2`, `y = t − s3·y1`), fused in the
+/// FMA build. The loop-carried path of a section is one multiply-add
+/// (y1 → y); the transposed form II it replaces carried three operations
+/// (y, then `st0`'s multiply-add and its sum with `st1`), which set the
+/// loop's speed.
 #[inline(always)]
-fn biquads<M: MulAdd, L: Lane>(d: &MicDesign, sections: &mut [[L; 2]; MAX_SECTIONS], v: L) -> L {
+fn biquads<M: MulAdd, L: Lane>(d: &MicDesign, sections: &mut [[L; 4]; MAX_SECTIONS], v: L) -> L {
     let mut v = v;
     for (s, st) in d.sections.iter().zip(sections.iter_mut()) {
-        let y = mad::<M, L>(L::splat(s[0]), v, st[0]);
-        st[0] = mad::<M, L>(L::splat(-s[3]), y, L::splat(s[1]) * v) + st[1];
-        st[1] = mad::<M, L>(L::splat(-s[4]), y, L::splat(s[2]) * v);
+        let [x1, x2, y1, y2] = *st;
+        let t = mad::<M, L>(L::splat(s[1]), x1, L::splat(s[0]) * v);
+        let t = mad::<M, L>(L::splat(s[2]), x2, t);
+        let t = mad::<M, L>(L::splat(-s[4]), y2, t);
+        let y = mad::<M, L>(L::splat(-s[3]), y1, t);
+        *st = [v, x1, y, y1];
         v = y;
     }
     v
@@ -258,19 +276,32 @@ fn biquads<M: MulAdd, L: Lane>(d: &MicDesign, sections: &mut [[L; 2]; MAX_SECTIO
 /// The correction FIR over one chunk: `acc[i] = Σ taps[k]·v[i − k]`,
 /// k = 0 … TAPS − 1 in that order (`acc + tap·v` as `mad` of build `M`),
 /// `v` = `buf`'s samples from `TAPS − 1` on, the `TAPS − 1` before them
-/// in front. The outputs are independent: the loops run over the samples,
-/// which the compiler vectorises.
+/// in front. The outputs are independent: two at a time side by side in
+/// the build's pair type (`L::Pair<M>`: a stereo pair's two samples in
+/// one AVX register), each sum kept in a register through its taps. (The
+/// loop over the taps outside, the one over the samples inside, as this
+/// was, loaded and stored every sum at every tap.)
 #[inline(always)]
-fn fir<M: MulAdd, L: Lane>(d: &MicDesign, buf: &[L], acc: &mut [L]) {
-    let t = L::splat(d.taps[0]);
-    for (a, v) in acc.iter_mut().zip(&buf[TAPS - 1..]) {
-        *a = t * *v;
-    }
-    for (k, &tap) in d.taps.iter().enumerate().skip(1) {
-        let t = L::splat(tap);
-        for (a, v) in acc.iter_mut().zip(&buf[TAPS - 1 - k..]) {
-            *a = mad::<M, L>(t, *v, *a);
+fn fir<M: MulAdd, L: PairLane>(d: &MicDesign, buf: &[L], acc: &mut [L]) {
+    let taps: [L::Pair<M>; TAPS] = std::array::from_fn(|k| <L::Pair<M>>::splat(d.taps[k]));
+    let n = acc.len();
+    let mut i = 0;
+    while i + 2 <= n {
+        let v = |k: usize| L::pair::<M>(buf[TAPS - 1 + i - k], buf[TAPS + i - k]);
+        let mut s = taps[0] * v(0);
+        for (k, t) in taps.iter().enumerate().skip(1) {
+            s = mad::<M, L::Pair<M>>(*t, v(k), s);
         }
+        (acc[i], acc[i + 1]) = L::halves::<M>(s);
+        i += 2;
+    }
+    if i < n {
+        let t = |k: usize| L::splat(d.taps[k]);
+        let mut s = t(0) * buf[TAPS - 1 + i];
+        for k in 1..TAPS {
+            s = mad::<M, L>(t(k), buf[TAPS - 1 + i - k], s);
+        }
+        acc[i] = s;
     }
 }
 
@@ -294,16 +325,19 @@ struct FilterRun<'a, L> {
     blocks: [&'a mut [f64]; 2],
 }
 
-impl<L: Channels> Kernel for FilterRun<'_, L> {
+impl<L: Channels + PairLane> Kernel for FilterRun<'_, L> {
     type Output = ();
     #[inline(always)]
     fn run<M: MulAdd>(self) {
         let FilterRun {
             design: d,
-            filters: f,
+            filters,
             since_flush,
             mut blocks,
         } = self;
+        // The states in a local for the run (in registers, not stored and
+        // reloaded at every sample on the recursions' paths).
+        let mut f = *filters;
         let len = blocks[0].len();
         // The FIR's outputs of this chunk (`accs[cur]`) and of the one
         // before.
@@ -364,6 +398,7 @@ impl<L: Channels> Kernel for FilterRun<'_, L> {
         if flush {
             f.flush_post();
         }
+        *filters = f;
     }
 }
 
@@ -510,7 +545,7 @@ fn join(a: &Filters<f64>, b: &Filters<f64>) -> Filters<F2> {
         .iter_mut()
         .zip(a.sections.iter().zip(&b.sections))
     {
-        *s = [two(&x[0], &y[0]), two(&x[1], &y[1])];
+        *s = std::array::from_fn(|j| two(&x[j], &y[j]));
     }
     for (v, (x, y)) in f.tail.iter_mut().zip(a.tail.iter().zip(&b.tail)) {
         *v = two(x, y);
@@ -524,7 +559,7 @@ fn split(f: &Filters<F2>) -> (Filters<f64>, Filters<f64>) {
     let lane = |i: usize| {
         let mut c = Filters::<f64>::default();
         for (s, v) in c.sections.iter_mut().zip(&f.sections) {
-            *s = [v[0].lane(i), v[1].lane(i)];
+            *s = v.map(|v| v.lane(i));
         }
         for (t, v) in c.tail.iter_mut().zip(&f.tail) {
             *t = v.lane(i);

@@ -169,8 +169,17 @@
 //! 6 %. Those passes are gone (`solid/stages.rs`): 3.29 / 3.51 → 3.08 /
 //! 3.11 (0.87× the tube chain's 3.53 in that run, alternated, 7 runs).
 //! The shared part alone, about 1.5 ms, is over 40 % of the tube chain.
-//! Not tried: running stage 2's recursion of one chunk beside stage 1's of
-//! the next in one loop (two lanes of four). Tried and ruled out: a lower
+//! Third pass (a profile of the chain, share of its processing: the
+//! stages 45 %, of which the curves' averages 32 % and the two
+//! pre-emphasis recursions 13 %; the half-bands 17 %; the chain's front
+//! 11 %, 6 % of it the rings of recent input; the auto-gain 8 %, the
+//! compare 6 %, this pre's front 6 %): stage 2's pre-emphasis of one
+//! chunk now runs beside stage 1's of the next (`solid/stages.rs`), the
+//! pair's fronts in the lanes of one loop, the knee's antiderivative
+//! without its division (`curve.rs`), the chain's rings written in two
+//! straight loops: 3.06 / 3.49 → 2.69 / 2.90 ms (min / median, 4 runs
+//! alternated with the build before; README, "The mic input"). Tried and
+//! ruled out: a lower
 //! oversampling factor for this preamp; at 2× the aliasing at 10 % THD
 //! (7 kHz, 48 kHz) is −65.4 dB against −98.4 dB at 4× (target −90).
 //!

@@ -24,11 +24,16 @@ use super::{Chain, MAX_BLOCK};
 pub const PRE_ROLL_S: f64 = 0.35;
 
 /// Write `values` into `ring` from position `pos` on, wrapping at its end
-/// (two straight runs, no test per sample).
+/// (two straight loops, no test per sample: a chained iterator, as this
+/// was, tests which half it is in at every sample and does not vectorise;
+/// it took 6 % of the solid-state chain's processing in a profile).
 #[inline]
 pub(super) fn ring_write(ring: &mut [f64], pos: usize, mut values: impl Iterator<Item = f64>) {
     let (head, tail) = ring.split_at_mut(pos);
-    for (r, v) in tail.iter_mut().chain(head.iter_mut()).zip(&mut values) {
+    for (r, v) in tail.iter_mut().zip(&mut values) {
+        *r = v;
+    }
+    for (r, v) in head.iter_mut().zip(&mut values) {
         *r = v;
     }
 }

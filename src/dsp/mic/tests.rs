@@ -390,7 +390,7 @@ fn a_stereo_pair_is_bit_identical_to_two_mono_sources() {
 #[test]
 fn the_filters_are_the_plain_per_sample_recursions() {
     // The portable build against the filters written here one sample at a
-    // time, unfused: the biquads (transposed direct form II), the FIR
+    // time, unfused: the biquads (direct form I), the FIR
     // summing its taps in order of delay, the double pole, every state
     // flushed (|v| < 1e-30 to 0) every FLUSH_EVERY samples. The signal
     // starts with noise around the flush threshold (later, the slow decay
@@ -418,13 +418,13 @@ fn the_filters_are_the_plain_per_sample_recursions() {
         let d = prepared(settings, fs).design;
         let reference = |with_flush: bool| {
             let mut out = Vec::with_capacity(len);
-            let (mut st, mut hist, mut post) = ([[0.0f64; 2]; MAX_SECTIONS], [0.0; TAPS], [0.0; 2]);
+            let (mut st, mut hist, mut post) = ([[0.0f64; 4]; MAX_SECTIONS], [0.0; TAPS], [0.0; 2]);
             for (n, &x) in signal.iter().enumerate() {
                 let mut v = x;
                 for (s, st) in d.sections.iter().zip(st.iter_mut()) {
-                    let y = s[0] * v + st[0];
-                    st[0] = (s[1] * v - s[3] * y) + st[1];
-                    st[1] = s[2] * v - s[4] * y;
+                    let [x1, x2, y1, y2] = *st;
+                    let y = (((s[0] * v + s[1] * x1) + s[2] * x2) - s[4] * y2) - s[3] * y1;
+                    *st = [v, x1, y, y1];
                     v = y;
                 }
                 hist.rotate_right(1);

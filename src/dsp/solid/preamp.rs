@@ -10,6 +10,7 @@ use super::curve::RailCurve;
 use super::stages::{StageParams, StagesRun, StagesState, CHUNK};
 use super::{INPUT_STAGE_MAKEUP_DB, OUTPUT_STAGE_GAIN_DB, SWING_VOLTS};
 use crate::dsp::fma::Unfused;
+use crate::dsp::simd::Channels;
 use crate::dsp::tube::{
     adaa_compensation, smooth, HighPass, OnePoleHighPass, PreampPart, PreampSettings, SvfHighPass,
 };
@@ -41,6 +42,16 @@ struct ChannelState {
     u1: f64,
     /// Stage 2's, likewise.
     u2: f64,
+}
+
+impl ChannelState {
+    /// The front's states back to 0 if any is not finite.
+    fn restart_front_if_not_finite(&mut self) {
+        if !(self.coupling.is_finite() && self.hpf[0].is_finite() && self.hpf[1].is_finite()) {
+            self.coupling = 0.0;
+            self.hpf = [0.0; 2];
+        }
+    }
 }
 
 /// A transformerless op-amp mic preamp, one channel: input coupling and
@@ -108,12 +119,6 @@ impl Default for SolidPreamp {
 /// The one-pole smoothing coefficient of [`GAIN_SMOOTHING_MS`] at `fs`.
 fn smoothing_coefficient(fs: f64) -> f64 {
     -(-1.0 / (fs * GAIN_SMOOTHING_MS * 1e-3)).exp_m1()
-}
-
-/// |v| < 1e-30 to 0.
-#[inline(always)]
-fn flush(v: f64) -> f64 {
-    Lane::flush(v)
 }
 
 /// Response of one stage's pre-emphasis and ADAA average on its linear
@@ -296,37 +301,91 @@ impl SolidPreamp {
 
     /// The input end: guard, smoothed Gain, coupling, high-pass.
     fn front(&mut self, block: &mut [f64]) {
-        let mut st = self.state;
         if self.hpf_restart {
-            st.hpf = [0.0; 2];
+            self.state.hpf = [0.0; 2];
             self.hpf_restart = false;
         }
+        let (mut coupling, mut hpf) = (self.state.coupling, self.state.hpf);
+        let (mut g, mut counter) = (self.in_gain, self.front_counter);
+        self.front_lanes::<f64>(
+            &mut coupling,
+            &mut hpf,
+            &mut g,
+            &mut counter,
+            [block, &mut []],
+        );
+        (self.in_gain, self.front_counter) = (g, counter);
+        (self.state.coupling, self.state.hpf) = (coupling, hpf);
+        self.state.restart_front_if_not_finite();
+    }
+
+    /// The input end of a stereo pair whose fronts run alike (the same
+    /// settings, rate, Gain and sample count: always in a chain's section),
+    /// both channels in the lanes of one loop, each bit for bit its own
+    /// [`Self::front`] (the same operations, lane by lane: the coupling's
+    /// and the high-pass's recursions of both channels in one chain of
+    /// dependent operations instead of two); otherwise channel by channel.
+    fn front_pair(a: &mut SolidPreamp, b: &mut SolidPreamp, left: &mut [f64], right: &mut [f64]) {
+        let together = left.len() == right.len()
+            && a.settings == b.settings
+            && a.ends_fs.to_bits() == b.ends_fs.to_bits()
+            && a.ends_smooth_a.to_bits() == b.ends_smooth_a.to_bits()
+            && a.hpf_on == b.hpf_on
+            && a.in_gain.to_bits() == b.in_gain.to_bits()
+            && a.in_gain_target.to_bits() == b.in_gain_target.to_bits()
+            && a.front_counter == b.front_counter;
+        if !together {
+            a.front(left);
+            b.front(right);
+            return;
+        }
+        for p in [&mut *a, &mut *b] {
+            if p.hpf_restart {
+                p.state.hpf = [0.0; 2];
+                p.hpf_restart = false;
+            }
+        }
+        let two = |x: f64, y: f64| F2([x, y]);
+        let mut coupling = two(a.state.coupling, b.state.coupling);
+        let mut hpf = [0, 1].map(|i| two(a.state.hpf[i], b.state.hpf[i]));
+        let (mut g, mut counter) = (a.in_gain, a.front_counter);
+        a.front_lanes::<F2>(&mut coupling, &mut hpf, &mut g, &mut counter, [left, right]);
+        for (c, p) in [a, b].into_iter().enumerate() {
+            (p.in_gain, p.front_counter) = (g, counter);
+            p.state.coupling = coupling.lane(c);
+            p.state.hpf = [hpf[0].lane(c), hpf[1].lane(c)];
+            p.state.restart_front_if_not_finite();
+        }
+    }
+
+    /// The input end's loop over the channels' `blocks` in lanes `L`
+    /// (`f64` for one, `F2` for a pair), from and to the states given.
+    #[inline(always)]
+    fn front_lanes<L: Channels>(
+        &self,
+        coupling: &mut L,
+        hpf: &mut [L; 2],
+        g: &mut f64,
+        counter: &mut u64,
+        mut blocks: [&mut [f64]; 2],
+    ) {
         let (a, target) = (self.ends_smooth_a, self.in_gain_target);
-        let mut g = self.in_gain;
-        let mut counter = self.front_counter;
-        for x in block.iter_mut() {
-            if g != target {
-                g = smooth(g, target, a);
+        for i in 0..blocks[0].len() {
+            if *g != target {
+                *g = smooth(*g, target, a);
             }
-            let v = x.sanitize(INPUT_LIMIT_VOLTS) * g;
-            let mut v = self.coupling.tick::<Unfused, f64>(&mut st.coupling, v);
+            let v = L::gather(&blocks, i).sanitize(INPUT_LIMIT_VOLTS) * L::splat(*g);
+            let mut v = self.coupling.tick::<Unfused, L>(coupling, v);
             if self.hpf_on {
-                v = self.hpf.tick::<Unfused, f64>(&mut st.hpf, v);
+                v = self.hpf.tick::<Unfused, L>(hpf, v);
             }
-            *x = v;
-            counter += 1;
+            v.scatter(&mut blocks, i);
+            *counter += 1;
             if counter.is_multiple_of(CHUNK as u64) {
-                st.coupling = flush(st.coupling);
-                st.hpf = [flush(st.hpf[0]), flush(st.hpf[1])];
+                *coupling = coupling.flush();
+                *hpf = [hpf[0].flush(), hpf[1].flush()];
             }
         }
-        if !(st.coupling.is_finite() && st.hpf[0].is_finite() && st.hpf[1].is_finite()) {
-            st.coupling = 0.0;
-            st.hpf = [0.0; 2];
-        }
-        self.in_gain = g;
-        self.front_counter = counter;
-        self.state = st;
     }
 
     /// The two stages and Level, chunk by chunk (chunks end where the
@@ -380,6 +439,10 @@ impl SolidPreamp {
             && a.stages_counter == b.stages_counter
             && pa == pb;
         if !together {
+            if part == PreampPart::Front {
+                Self::front_pair(a, b, left, right);
+                return;
+            }
             a.process_part(part, left);
             b.process_part(part, right);
             return;

@@ -21,7 +21,17 @@
 //!
 //! Between the stages, Level (smoothed per sample while it moves) and the
 //! output stage's gain, applied in stage 2's pre-emphasis loop (the same
-//! products, one pass less). Stage 1's pre-emphasis reads the channels'
+//! products, one pass less).
+//!
+//! The stages run a chunk apart: stage 1's pre-emphasis of a chunk runs in
+//! the loop of stage 2's pre-emphasis of the chunk before (two independent
+//! recursions, each a dependent multiply-add per sample, side by side: their
+//! latencies overlap instead of adding up), then stage 2's curve of the
+//! chunk before (to the blocks) and stage 1's curve of this one (kept for
+//! stage 2 next time round); the last chunk's stage 2 runs on its own.
+//! Each stage's state is flushed where its own chunk ends, and each
+//! recursion sees the same inputs in the same order, so the output is the
+//! chunk-by-chunk one bit for bit. Stage 1's pre-emphasis reads the channels'
 //! blocks directly and stage 2's curve pass is copied straight back to
 //! them: the chunk's own array holds only the stages' work (the earlier
 //! layout, a pass that interleaved the blocks, one that scaled, one that
@@ -94,61 +104,127 @@ impl<L: Channels> Kernel for StagesRun<'_, L> {
         let k = L::N;
         let len = blocks[0].len();
         let mut st = *state;
-        let mut buf = [0.0; 2 * CHUNK];
-        let mut us = [0.0; 2 * (CHUNK + 1)];
+        // Stage 1's curve output of the chunk waiting for stage 2 ...
+        let mut xs1 = [0.0; 2 * CHUNK];
+        // ... that chunk: (start in the blocks, length); and the curve's
+        // output of stage 2.
+        // (and whether stage 1's state was restarted at its end: stage 2's
+        // is then too, as when both stages ran chunk by chunk).
+        let mut pending = (0, 0, false);
+        let mut out = [0.0; 2 * CHUNK];
+        let mut us1 = [0.0; 2 * (CHUNK + 1)];
+        let mut us2 = [0.0; 2 * (CHUNK + 1)];
         let (c, nb) = (L::splat(1.0 + p.b), L::splat(-p.b));
+        // Stage 1's sample count runs a chunk ahead of stage 2's.
+        let mut counter1 = st.counter;
         let mut i0 = 0;
-        while i0 < len {
-            let n = (len - i0).min(CHUNK - (st.counter % CHUNK as u64) as usize);
-            let (xs, us) = (&mut buf[..n * k], &mut us[..(n + 1) * k]);
-            // Stage 1: the pre-emphasis straight from the blocks ...
-            st.u1.store(us);
-            let mut e = st.u1;
-            for (i, v) in us[k..].chunks_exact_mut(k).enumerate() {
-                e = mad::<M, L>(nb, e, c * L::gather(&blocks, i0 + i));
-                e.store(v);
-            }
-            st.u1 = e;
-            // ... and the curve averaged.
-            average_pass(&p.curve, us, xs);
-            // Stage 2: Level and the stage's gain on its input, in the loop
-            // of its pre-emphasis ...
-            st.u2.store(us);
-            let mut e = st.u2;
-            if st.level != p.target {
-                let mut level = st.level;
-                for (x, v) in xs.chunks_exact(k).zip(us[k..].chunks_exact_mut(k)) {
+        while i0 < len || pending.1 > 0 {
+            let n = (len - i0).min(CHUNK - (counter1 % CHUNK as u64) as usize);
+            let (start, m, restarted) = pending;
+            let (us1, us2) = (&mut us1[..(n + 1) * k], &mut us2[..(m + 1) * k]);
+            st.u1.store(us1);
+            st.u2.store(us2);
+            // Stage 1's pre-emphasis of this chunk, straight from the
+            // blocks, and stage 2's of the chunk before (Level and the
+            // stage's gain on its input), side by side: two independent
+            // recursions in one loop.
+            let (mut e1, mut e2) = (st.u1, st.u2);
+            let both = n.min(m);
+            let g = L::splat(st.level * p.g2);
+            let moving = st.level != p.target;
+            let mut level = st.level;
+            let (head1, tail1) = us1[k..].split_at_mut(both * k);
+            let (head2, tail2) = us2[k..].split_at_mut(both * k);
+            let (x2, x2_rest) = xs1[..m * k].split_at(both * k);
+            if moving {
+                for (i, ((v1, v2), x)) in head1
+                    .chunks_exact_mut(k)
+                    .zip(head2.chunks_exact_mut(k))
+                    .zip(x2.chunks_exact(k))
+                    .enumerate()
+                {
+                    e1 = mad::<M, L>(nb, e1, c * L::gather(&blocks, i0 + i));
+                    e1.store(v1);
                     level = smooth(level, p.target, p.smooth_a);
                     let g = L::splat(level * p.g2);
-                    e = mad::<M, L>(nb, e, c * (L::load(x) * g));
-                    e.store(v);
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
                 }
-                st.level = level;
             } else {
-                let g = L::splat(st.level * p.g2);
-                for (x, v) in xs.chunks_exact(k).zip(us[k..].chunks_exact_mut(k)) {
-                    e = mad::<M, L>(nb, e, c * (L::load(x) * g));
-                    e.store(v);
+                for (i, ((v1, v2), x)) in head1
+                    .chunks_exact_mut(k)
+                    .zip(head2.chunks_exact_mut(k))
+                    .zip(x2.chunks_exact(k))
+                    .enumerate()
+                {
+                    e1 = mad::<M, L>(nb, e1, c * L::gather(&blocks, i0 + i));
+                    e1.store(v1);
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
                 }
             }
-            st.u2 = e;
-            // ... and its curve, to the blocks.
-            average_pass(&p.curve, us, xs);
-            for (i, x) in xs.chunks_exact(k).enumerate() {
-                L::load(x).scatter(&mut blocks, i0 + i);
+            for (i, v1) in tail1.chunks_exact_mut(k).enumerate() {
+                e1 = mad::<M, L>(nb, e1, c * L::gather(&blocks, i0 + both + i));
+                e1.store(v1);
             }
-            st.counter += n as u64;
-            if st.counter.is_multiple_of(CHUNK as u64) {
-                st.u1 = st.u1.flush();
-                st.u2 = st.u2.flush();
+            if moving {
+                for (x, v2) in x2_rest.chunks_exact(k).zip(tail2.chunks_exact_mut(k)) {
+                    level = smooth(level, p.target, p.smooth_a);
+                    let g = L::splat(level * p.g2);
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
+                }
+            } else {
+                for (x, v2) in x2_rest.chunks_exact(k).zip(tail2.chunks_exact_mut(k)) {
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
+                }
             }
-            if !(st.u1.finite() && st.u2.finite()) {
-                st.u1 = L::default();
-                st.u2 = L::default();
+            st.level = level;
+            // Stage 2's curve of the chunk before, to the blocks ...
+            if m > 0 {
+                let out = &mut out[..m * k];
+                average_pass(&p.curve, us2, out);
+                for (i, x) in out.chunks_exact(k).enumerate() {
+                    L::load(x).scatter(&mut blocks, start + i);
+                }
+                st.counter += m as u64;
+                st.u2 = end_of_chunk(e2, st.counter);
+                if restarted {
+                    st.u2 = L::default();
+                }
             }
+            // ... and stage 1's of this chunk, for stage 2 next time round.
+            let mut restarted = false;
+            if n > 0 {
+                average_pass(&p.curve, us1, &mut xs1[..n * k]);
+                counter1 += n as u64;
+                st.u1 = end_of_chunk(e1, counter1);
+                restarted = !e1.finite();
+            }
+            pending = (i0, n, restarted);
             i0 += n;
         }
         *state = st;
+    }
+}
+
+/// A stage's state where a chunk ends at the sample count `counter`:
+/// flushed of denormals where the count reaches a multiple of `CHUNK`,
+/// and a non-finite state restarted at 0 (only stage 1's can be: stage
+/// 2's input is stage 1's curve, within ±V; where stage 1's restarts,
+/// stage 2's does too at the end of the same chunk).
+#[inline(always)]
+fn end_of_chunk<L: Channels>(u: L, counter: u64) -> L {
+    let u = if counter.is_multiple_of(CHUNK as u64) {
+        u.flush()
+    } else {
+        u
+    };
+    if u.finite() {
+        u
+    } else {
+        L::default()
     }
 }
 

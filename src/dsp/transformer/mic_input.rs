@@ -130,7 +130,13 @@
 //! chain (≈ 0.55 ms), is not met: in the chain, the dynamic mic and the
 //! transformer add 1.49 ms to the tube chain's 3.53 (1.42×, minima of 7
 //! runs; 1.80 ms, 1.51×, before the second pass, alternated in the same
-//! run).
+//! run). Third pass: a profile of `mic_xfmr` showed the pair's cascade,
+//! written in the `F2` array type, compiled to scalar instructions with
+//! its states spilled to the stack; it now runs in the build's register
+//! type (`transformer/model.rs`, bit for bit): 0.48 / 0.52 → 0.37 / 0.40
+//! ms (4 runs alternated with the build before). The core's steps are
+//! about a quarter of what is left (21 % of that benchmark's samples, at
+//! 1 kHz).
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
 //! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/

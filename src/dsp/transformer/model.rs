@@ -81,7 +81,7 @@ use super::linear::{
     MAX_SEC, NP, W_REF,
 };
 use crate::dsp::fma::MulAdd;
-use crate::dsp::simd::{Channels, Isa, Kernel, F2};
+use crate::dsp::simd::{Arith, Channels, Duo, Isa, Kernel, F2};
 use num_complex::Complex;
 use std::marker::PhantomData;
 
@@ -572,7 +572,7 @@ impl TransformerModel {
 
     /// [`Self::cascade`] with the model's section count as a constant.
     #[inline(always)]
-    fn cascade_sections<const SCALED: bool, M: MulAdd, L: Channels>(
+    fn cascade_sections<const SCALED: bool, M: MulAdd, L: CascadeLanes>(
         m: &mut (&mut Self, Option<&mut Self>),
         b: &mut [&mut [f64]; 2],
         g: (f64, f64),
@@ -592,7 +592,7 @@ impl TransformerModel {
     /// stepped every `k_dec` samples (counted across blocks); with
     /// `SCALED`, the input times `into` and the output times `out`.
     #[inline(always)]
-    fn cascade<const N: usize, const SCALED: bool, M: MulAdd, L: Channels>(
+    fn cascade<const N: usize, const SCALED: bool, M: MulAdd, L: CascadeLanes>(
         models: &mut (&mut Self, Option<&mut Self>),
         blocks: &mut [&mut [f64]; 2],
         (into, out): (f64, f64),
@@ -610,25 +610,30 @@ impl TransformerModel {
         }
         let coefs: [Biquad; N] = std::array::from_fn(|k| models.0.sec[k]);
         let (k_dec, len) = (models.0.k_dec, blocks[0].len());
+        let reg = |v: L| v.to_reg::<M>();
+        let out = reg(out);
         let mut pos = 0;
         while pos < len {
             let left = (k_dec - models.0.k_count) as usize;
             let run = left.min(len - pos);
-            let mut acc = lanes(&|m| m.acc, models);
-            let mut corr = lanes(&|m| m.corr, models);
-            let step = lanes(&|m| m.corr_step, models);
+            let mut acc = reg(lanes(&|m| m.acc, models));
+            let mut corr = reg(lanes(&|m| m.corr, models));
+            let step = reg(lanes(&|m| m.corr_step, models));
+            let mut sec_r = sec.map(|st| st.map(reg));
             for i in pos..pos + run {
                 let x = L::gather(blocks, i);
-                let xin = if SCALED { x * into } else { x }.sanitize(INPUT_LIMIT_VOLTS);
+                let xin = reg(if SCALED { x * into } else { x }.sanitize(INPUT_LIMIT_VOLTS));
                 let mut y = xin;
-                for (c, st) in coefs.iter().zip(sec.iter_mut()) {
-                    y = c.tick_lanes::<M, L>(st, y);
+                for (c, st) in coefs.iter().zip(sec_r.iter_mut()) {
+                    y = c.tick_lanes::<M, L::Reg<M>>(st, y);
                 }
                 acc = acc + xin;
                 corr = corr + step;
                 let y = y + corr;
-                if SCALED { y * out } else { y }.scatter(blocks, i);
+                L::from_reg::<M>(if SCALED { y * out } else { y }).scatter(blocks, i);
             }
+            sec = sec_r.map(|st| st.map(L::from_reg::<M>));
+            let (acc, corr) = (L::from_reg::<M>(acc), L::from_reg::<M>(corr));
             pos += run;
             let (a, b) = models;
             for (c, m) in [Some(&mut **a), b.as_deref_mut()]
@@ -663,6 +668,44 @@ impl TransformerModel {
     }
 }
 
+/// The lanes of a cascade: `f64` (one channel) runs as it is; [`F2`] (a
+/// stereo pair, an array) runs its sample loop in the build's register
+/// type `M::F2` (one SSE register). Written in `F2`, the loop was compiled
+/// to scalar instructions with the states spilled to the stack (a
+/// profile of `mic_xfmr`: `vmulsd` and stack loads throughout), the
+/// array lanes defeating the vectoriser as `simd.rs` describes. The same
+/// operations on the same lanes: bit for bit the same results.
+trait CascadeLanes: Channels {
+    /// The type the sample loop carries the lanes in, in build `M`.
+    type Reg<M: MulAdd>: Arith;
+    fn to_reg<M: MulAdd>(self) -> Self::Reg<M>;
+    fn from_reg<M: MulAdd>(r: Self::Reg<M>) -> Self;
+}
+
+impl CascadeLanes for f64 {
+    type Reg<M: MulAdd> = f64;
+    #[inline(always)]
+    fn to_reg<M: MulAdd>(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_reg<M: MulAdd>(r: f64) -> Self {
+        r
+    }
+}
+
+impl CascadeLanes for F2 {
+    type Reg<M: MulAdd> = M::F2;
+    #[inline(always)]
+    fn to_reg<M: MulAdd>(self) -> M::F2 {
+        M::F2::from_array(self.0)
+    }
+    #[inline(always)]
+    fn from_reg<M: MulAdd>(r: M::F2) -> Self {
+        F2(r.to_array())
+    }
+}
+
 /// The cascade over one channel (`L = f64`, `models.1` `None`) or a stereo
 /// pair (`F2`), in the build an `Isa` selects.
 struct Run<'a, L> {
@@ -673,7 +716,7 @@ struct Run<'a, L> {
     _lanes: PhantomData<L>,
 }
 
-impl<L: Channels> Kernel for Run<'_, L> {
+impl<L: CascadeLanes> Kernel for Run<'_, L> {
     type Output = ();
     #[inline(always)]
     fn run<M: MulAdd>(self) {
