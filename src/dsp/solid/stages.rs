@@ -84,110 +84,6 @@ pub(super) struct StagesState<L> {
     pub counter: u64,
 }
 
-/// Stage 2's gain on its input (Level times its fixed gain), per sample.
-trait Gains<L> {
-    /// The gain of the next sample.
-    fn next_gain(&mut self) -> L;
-}
-
-/// Level at rest: one gain for the chunk.
-struct Held<L>(L);
-
-impl<L: Copy> Gains<L> for Held<L> {
-    #[inline(always)]
-    fn next_gain(&mut self) -> L {
-        self.0
-    }
-}
-
-/// Level moving: smoothed towards its target one sample at a time.
-struct Smoothed<L> {
-    level: f64,
-    target: f64,
-    a: f64,
-    g2: f64,
-    lanes: std::marker::PhantomData<L>,
-}
-
-impl<L> Smoothed<L> {
-    fn new(level: f64, p: &StageParams) -> Self {
-        Self {
-            level,
-            target: p.target,
-            a: p.smooth_a,
-            g2: p.g2,
-            lanes: std::marker::PhantomData,
-        }
-    }
-}
-
-impl<L: Channels> Gains<L> for Smoothed<L> {
-    #[inline(always)]
-    fn next_gain(&mut self) -> L {
-        self.level = smooth(self.level, self.target, self.a);
-        L::splat(self.level * self.g2)
-    }
-}
-
-/// The pre-emphasis `e' = −b·e + (1 + b)·x` of both stages over `k`-lane
-/// frames, written once for a held and a moving Level.
-struct PreEmphasis<L> {
-    /// 1 + b.
-    c: L,
-    /// −b.
-    nb: L,
-    /// Lanes per frame.
-    k: usize,
-}
-
-impl<L: Channels> PreEmphasis<L> {
-    /// Stage 1's pre-emphasis of the blocks from frame `i0` into `out1` and
-    /// stage 2's of `x2` (times its gains) into `out2`, side by side: two
-    /// independent recursions in one loop. Returns both states.
-    #[inline(always)]
-    fn pair<M: MulAdd>(
-        &self,
-        (out1, out2): (&mut [f64], &mut [f64]),
-        (blocks, i0): (&[&mut [f64]; 2], usize),
-        x2: &[f64],
-        (mut e1, mut e2): (L, L),
-        gains: &mut impl Gains<L>,
-    ) -> (L, L) {
-        let (k, c, nb) = (self.k, self.c, self.nb);
-        for (i, ((v1, v2), x)) in out1
-            .chunks_exact_mut(k)
-            .zip(out2.chunks_exact_mut(k))
-            .zip(x2.chunks_exact(k))
-            .enumerate()
-        {
-            e1 = mad::<M, L>(nb, e1, c * L::gather(blocks, i0 + i));
-            e1.store(v1);
-            let g = gains.next_gain();
-            e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
-            e2.store(v2);
-        }
-        (e1, e2)
-    }
-
-    /// Stage 2's pre-emphasis of `x2` (times its gains) into `out2` alone.
-    #[inline(always)]
-    fn stage2<M: MulAdd>(
-        &self,
-        out2: &mut [f64],
-        x2: &[f64],
-        mut e2: L,
-        gains: &mut impl Gains<L>,
-    ) -> L {
-        let (c, nb) = (self.c, self.nb);
-        for (x, v2) in x2.chunks_exact(self.k).zip(out2.chunks_exact_mut(self.k)) {
-            let g = gains.next_gain();
-            e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
-            e2.store(v2);
-        }
-        e2
-    }
-}
-
 /// The stages over `blocks[..L::N]` (equal lengths) in place from
 /// `state`: a [`Kernel`], run in the build an `Isa` selects.
 pub(super) struct StagesRun<'a, L> {
@@ -234,24 +130,55 @@ impl<L: Channels> Kernel for StagesRun<'_, L> {
             // recursions in one loop.
             let (mut e1, mut e2) = (st.u1, st.u2);
             let both = n.min(m);
+            let g = L::splat(st.level * p.g2);
+            let moving = st.level != p.target;
+            let mut level = st.level;
             let (head1, tail1) = us1[k..].split_at_mut(both * k);
             let (head2, tail2) = us2[k..].split_at_mut(both * k);
             let (x2, x2_rest) = xs1[..m * k].split_at(both * k);
-            let pre = PreEmphasis::<L> { c, nb, k };
-            let level = if st.level != p.target {
-                let mut gains = Smoothed::<L>::new(st.level, &p);
-                (e1, e2) = pre.pair::<M>((head1, head2), (&blocks, i0), x2, (e1, e2), &mut gains);
-                e2 = pre.stage2::<M>(tail2, x2_rest, e2, &mut gains);
-                gains.level
+            if moving {
+                for (i, ((v1, v2), x)) in head1
+                    .chunks_exact_mut(k)
+                    .zip(head2.chunks_exact_mut(k))
+                    .zip(x2.chunks_exact(k))
+                    .enumerate()
+                {
+                    e1 = mad::<M, L>(nb, e1, c * L::gather(&blocks, i0 + i));
+                    e1.store(v1);
+                    level = smooth(level, p.target, p.smooth_a);
+                    let g = L::splat(level * p.g2);
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
+                }
             } else {
-                let mut gains = Held(L::splat(st.level * p.g2));
-                (e1, e2) = pre.pair::<M>((head1, head2), (&blocks, i0), x2, (e1, e2), &mut gains);
-                e2 = pre.stage2::<M>(tail2, x2_rest, e2, &mut gains);
-                st.level
-            };
+                for (i, ((v1, v2), x)) in head1
+                    .chunks_exact_mut(k)
+                    .zip(head2.chunks_exact_mut(k))
+                    .zip(x2.chunks_exact(k))
+                    .enumerate()
+                {
+                    e1 = mad::<M, L>(nb, e1, c * L::gather(&blocks, i0 + i));
+                    e1.store(v1);
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
+                }
+            }
             for (i, v1) in tail1.chunks_exact_mut(k).enumerate() {
                 e1 = mad::<M, L>(nb, e1, c * L::gather(&blocks, i0 + both + i));
                 e1.store(v1);
+            }
+            if moving {
+                for (x, v2) in x2_rest.chunks_exact(k).zip(tail2.chunks_exact_mut(k)) {
+                    level = smooth(level, p.target, p.smooth_a);
+                    let g = L::splat(level * p.g2);
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
+                }
+            } else {
+                for (x, v2) in x2_rest.chunks_exact(k).zip(tail2.chunks_exact_mut(k)) {
+                    e2 = mad::<M, L>(nb, e2, c * (L::load(x) * g));
+                    e2.store(v2);
+                }
             }
             st.level = level;
             // Stage 2's curve of the chunk before, to the blocks ...
