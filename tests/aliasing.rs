@@ -34,11 +34,31 @@ fn settings(gain_db: f64, quality: Quality) -> ChainSettings {
     }
 }
 
-/// The steady last second of a render of `freq` through the chain.
-fn steady(freq: f64, s: ChainSettings) -> Vec<f32> {
-    let input = vec![sine(freq, AMP, SR, 2 * N)];
+/// Seconds rendered before the analysed second of an aliasing measure.
+/// Driven into grid current, stage 2's bias (the coupling capacitor charged
+/// through the grid, the cathode's bypass capacitor) takes seconds to settle
+/// to its last 1e-5: after one second the settling tail still reads about
+/// −97 dB re the fundamental, all of it below 10 Hz (High, Gain 60). That is
+/// the circuit's own bias recovery, not aliasing (aliases of 7 kHz at 48 kHz
+/// land on whole kHz), so the measure waits until it has settled: after four
+/// seconds what is left off the whole-kHz bins is below −300 dB.
+const SETTLE_S: usize = 4;
+
+/// The last second of `warm_s` + 1 seconds of `freq` through the chain.
+fn steady_after(warm_s: usize, freq: f64, s: ChainSettings) -> Vec<f32> {
+    let input = vec![sine(freq, AMP, SR, (warm_s + 1) * N)];
     let (out, _) = run_chain(s, &input, SR, 512);
-    out[0][N..].to_vec()
+    out[0][warm_s * N..].to_vec()
+}
+
+/// The second after one second of `freq` through the chain (enough for THD).
+fn steady(freq: f64, s: ChainSettings) -> Vec<f32> {
+    steady_after(1, freq, s)
+}
+
+/// The settled second of the 7 kHz tone through the chain.
+fn settled_7k(s: ChainSettings) -> Vec<f32> {
+    steady_after(SETTLE_S, 7000.0, s)
 }
 
 /// The Gain (dB) that gives 10 % THD at 1 kHz, by bisection.
@@ -74,7 +94,7 @@ fn aliasing_is_below_target_in_both_qualities() {
         let gain = gain_for_ten_percent(quality);
         let thd_1k = thd(&steady(1000.0, settings(gain, quality)), 1000);
         assert!((thd_1k - 0.10).abs() < 0.005, "THD {thd_1k} at gain {gain}");
-        let a = aliasing_db(&steady(7000.0, settings(gain, quality)), 7000);
+        let a = aliasing_db(&settled_7k(settings(gain, quality)), 7000);
         println!("{quality:?}: gain {gain:.2} dB for 10 % THD at 1 kHz; aliasing {a:.1} dB");
         assert!(
             a <= target_db,
@@ -135,17 +155,15 @@ fn reported_latency_is_the_measured_latency() {
 const RANGE_TARGETS_DB: [(Quality, f64); 2] = [(Quality::Live, -90.0), (Quality::High, -100.0)];
 
 /// The Gains at which a quality misses its range target today, with what
-/// it measured (dB): stage 2's grid-current knee under first-order ADAA
-/// (Live at 4×, High at 16×). The test holds each within 1 dB of its
-/// figure and fails when one meets the target (it must then leave this
-/// list).
-const RANGE_SHORTFALLS_DB: [(Quality, u32, f64); 6] = [
+/// it measured (dB): stage 2's grid-current knee under first-order ADAA at
+/// Live's 4× (High at 16× meets −100 dB at every Gain: −103.2 dB at 60).
+/// The test holds each within 1 dB of its figure and fails when one meets
+/// the target (it must then leave this list).
+const RANGE_SHORTFALLS_DB: [(Quality, u32, f64); 4] = [
     (Quality::Live, 45, -80.9),
     (Quality::Live, 50, -72.7),
     (Quality::Live, 55, -64.7),
     (Quality::Live, 60, -61.2),
-    (Quality::High, 55, -98.1),
-    (Quality::High, 60, -95.8),
 ];
 
 #[test]
@@ -154,7 +172,7 @@ fn aliasing_across_the_gain_range() {
     let mut bad = Vec::new();
     for (quality, target_db) in RANGE_TARGETS_DB {
         for g in (0..=60).step_by(5) {
-            let a = aliasing_db(&steady(7000.0, settings(g as f64, quality)), 7000);
+            let a = aliasing_db(&settled_7k(settings(g as f64, quality)), 7000);
             report += &format!("{quality:?} Gain {g}: {a:.1} dB\n");
             let known = RANGE_SHORTFALLS_DB
                 .iter()
@@ -181,7 +199,7 @@ fn zz_aliasing_sweep() {
             for g in (0..=60).step_by(5) {
                 let mut s = settings(g as f64, quality);
                 s.preamp.level_db = level_db;
-                let a = aliasing_db(&steady(7000.0, s), 7000);
+                let a = aliasing_db(&settled_7k(s), 7000);
                 line += &format!(" {g}:{a:.1}");
             }
             println!("{line}");

@@ -34,12 +34,12 @@ use num_complex::Complex;
 /// Oversampling factor for the live (low-latency) quality.
 pub const LIVE_FACTOR: usize = 4;
 /// Oversampling factor for the high quality (and offline rendering): 16×,
-/// linear-phase FIR half-bands. At 10 % THD 4× and 16× measure the same
-/// (−110.6 dB, `tests/aliasing.rs`: there the model, not the rate, sets the
-/// floor), but where stage 2 clips on its grid current (Gain 45…60 at
-/// Level −20) the first-order ADAA at 4× left −82.5…−62.9 dB; at 16×
-/// −104.3…−95.8 dB, for four times the stages' work (the half-bands' extra
-/// two octaves add 4 host samples of latency at 48 kHz).
+/// linear-phase FIR half-bands. Below grid current 4× and 16× measure the
+/// same (both at the f32 floor, about −148 dB, `tests/aliasing.rs`), but
+/// where stage 2 clips on its grid current (Gain 45…60 at Level −20) the
+/// first-order ADAA at 4× leaves −82.5…−62.9 dB; at 16× −149.5…−103.2 dB,
+/// for four times the stages' work (the half-bands' extra two octaves add
+/// 4 host samples of latency at 48 kHz).
 pub const HIGH_FACTOR: usize = 16;
 
 /// Gain of the preamp's pad, −20 dB.
