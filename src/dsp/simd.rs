@@ -362,6 +362,19 @@ pub(crate) trait Channels: Lane {
             b[i] = v[c];
         }
     }
+    /// The type a sample loop carries the lanes in, in build `M`: `f64`
+    /// as it is, [`F2`] (an array) in the build's register type `M::F2`
+    /// (one SSE register). A loop written in `F2` with its states in
+    /// `F2` can compile to scalar instructions with the states spilled to
+    /// the stack (the transformer's cascade did: `vmulsd` and stack loads
+    /// throughout), the array lanes defeating the vectoriser as the module
+    /// header describes. The same operations on the same lanes: bit for
+    /// bit the same results.
+    type Reg<M: MulAdd>: Arith;
+    /// The lanes in the register type.
+    fn to_reg<M: MulAdd>(self) -> Self::Reg<M>;
+    /// The lanes back from the register type.
+    fn from_reg<M: MulAdd>(r: Self::Reg<M>) -> Self;
 }
 
 impl Channels for f64 {
@@ -373,6 +386,15 @@ impl Channels for f64 {
     #[inline(always)]
     fn store(self, s: &mut [f64]) {
         s[0] = self;
+    }
+    type Reg<M: MulAdd> = f64;
+    #[inline(always)]
+    fn to_reg<M: MulAdd>(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_reg<M: MulAdd>(r: f64) -> Self {
+        r
     }
 }
 
@@ -386,6 +408,15 @@ impl Channels for F2 {
     fn store(self, s: &mut [f64]) {
         s[0] = self.0[0];
         s[1] = self.0[1];
+    }
+    type Reg<M: MulAdd> = M::F2;
+    #[inline(always)]
+    fn to_reg<M: MulAdd>(self) -> M::F2 {
+        M::F2::from_array(self.0)
+    }
+    #[inline(always)]
+    fn from_reg<M: MulAdd>(r: M::F2) -> Self {
+        F2(r.to_array())
     }
 }
 

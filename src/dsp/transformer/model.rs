@@ -81,7 +81,7 @@ use super::linear::{
     MAX_SEC, NP, W_REF,
 };
 use crate::dsp::fma::MulAdd;
-use crate::dsp::simd::{Arith, Channels, Duo, Isa, Kernel, F2};
+use crate::dsp::simd::{Channels, Isa, Kernel, F2};
 use num_complex::Complex;
 use std::marker::PhantomData;
 
@@ -572,7 +572,7 @@ impl TransformerModel {
 
     /// [`Self::cascade`] with the model's section count as a constant.
     #[inline(always)]
-    fn cascade_sections<const SCALED: bool, M: MulAdd, L: CascadeLanes>(
+    fn cascade_sections<const SCALED: bool, M: MulAdd, L: Channels>(
         m: &mut (&mut Self, Option<&mut Self>),
         b: &mut [&mut [f64]; 2],
         g: (f64, f64),
@@ -592,7 +592,7 @@ impl TransformerModel {
     /// stepped every `k_dec` samples (counted across blocks); with
     /// `SCALED`, the input times `into` and the output times `out`.
     #[inline(always)]
-    fn cascade<const N: usize, const SCALED: bool, M: MulAdd, L: CascadeLanes>(
+    fn cascade<const N: usize, const SCALED: bool, M: MulAdd, L: Channels>(
         models: &mut (&mut Self, Option<&mut Self>),
         blocks: &mut [&mut [f64]; 2],
         (into, out): (f64, f64),
@@ -668,44 +668,6 @@ impl TransformerModel {
     }
 }
 
-/// The lanes of a cascade: `f64` (one channel) runs as it is; [`F2`] (a
-/// stereo pair, an array) runs its sample loop in the build's register
-/// type `M::F2` (one SSE register). Written in `F2`, the loop was compiled
-/// to scalar instructions with the states spilled to the stack (a
-/// profile of `mic_xfmr`: `vmulsd` and stack loads throughout), the
-/// array lanes defeating the vectoriser as `simd.rs` describes. The same
-/// operations on the same lanes: bit for bit the same results.
-trait CascadeLanes: Channels {
-    /// The type the sample loop carries the lanes in, in build `M`.
-    type Reg<M: MulAdd>: Arith;
-    fn to_reg<M: MulAdd>(self) -> Self::Reg<M>;
-    fn from_reg<M: MulAdd>(r: Self::Reg<M>) -> Self;
-}
-
-impl CascadeLanes for f64 {
-    type Reg<M: MulAdd> = f64;
-    #[inline(always)]
-    fn to_reg<M: MulAdd>(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn from_reg<M: MulAdd>(r: f64) -> Self {
-        r
-    }
-}
-
-impl CascadeLanes for F2 {
-    type Reg<M: MulAdd> = M::F2;
-    #[inline(always)]
-    fn to_reg<M: MulAdd>(self) -> M::F2 {
-        M::F2::from_array(self.0)
-    }
-    #[inline(always)]
-    fn from_reg<M: MulAdd>(r: M::F2) -> Self {
-        F2(r.to_array())
-    }
-}
-
 /// The cascade over one channel (`L = f64`, `models.1` `None`) or a stereo
 /// pair (`F2`), in the build an `Isa` selects.
 struct Run<'a, L> {
@@ -716,7 +678,7 @@ struct Run<'a, L> {
     _lanes: PhantomData<L>,
 }
 
-impl<L: CascadeLanes> Kernel for Run<'_, L> {
+impl<L: Channels> Kernel for Run<'_, L> {
     type Output = ();
     #[inline(always)]
     fn run<M: MulAdd>(self) {
