@@ -1,7 +1,8 @@
 //! Aliasing of the tube preamp through the whole chain (issue 3's method): a
 //! 7 kHz sine at 48 kHz, Gain set so a 1 kHz sine of the same level has 10 %
 //! THD; every bit of power that is not the fundamental or one of its
-//! harmonics, relative to the fundamental; and the same measure across the
+//! harmonics, relative to the fundamental, in the fifth second of the tone
+//! (once the bias has settled: `SETTLE_S`); and the same measure across the
 //! Gain range (Level −20) against issue #18's targets, with today's
 //! shortfalls on record. Also: the latency reported equals
 //! the measured one, and the live latency is at most 16 samples at 48 kHz.
