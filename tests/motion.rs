@@ -6,10 +6,11 @@
 //! Every parameter the plugin lists through the CLAP params extension (not
 //! a hand list: a new parameter is covered automatically; host bypass and
 //! Compare included; non-automatable or read-only ones are skipped with a
-//! printed note) is stepped A→B in each of eight base states:
+//! printed note) is stepped A→B in each of nine base states:
 //!
 //! * the defaults;
 //! * preamp in, Auto Gain off, Gain 50 dB;
+//! * the same in High quality (the tubes at 16×, the FIR half-bands);
 //! * the solid-state preamp in, Auto Gain off, Gain 40 dB (clipping at its
 //!   rails);
 //! * preamp in with a dynamic mic on a 300 Ω input through the input
@@ -485,11 +486,20 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&mut Runner, &T) -> R + Syn
 
 /// The base states, as (parameter string ID, display text) pairs the plugin
 /// parses through `clap_plugin_params::text_to_value`.
-const BASES: [(&str, &[(&str, &str)]); 8] = [
+const BASES: [(&str, &[(&str, &str)]); 9] = [
     ("defaults", &[]),
     (
         "pre in, AG off, Gain 50",
         &[("pre_on", "On"), ("auto_gain", "Off"), ("gain", "50")],
+    ),
+    (
+        "High, pre in, AG off, Gain 50",
+        &[
+            ("quality", "High"),
+            ("pre_on", "On"),
+            ("auto_gain", "Off"),
+            ("gain", "50"),
+        ],
     ),
     (
         "solid-state in, AG off, Gain 40",
