@@ -26,10 +26,17 @@ fn quantile(v: &mut [f64], q: f64) -> f64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::var("TUBELINE_RATIO_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    // `cargo bench` passes `--bench`; under `cargo test` (a debug build)
+    // two rounds check that it runs, and the figures mean nothing.
+    let benching = std::env::args().any(|a| a == "--bench");
+    let rounds: usize = if benching {
+        std::env::var("TUBELINE_RATIO_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(200)
+    } else {
+        2
+    };
     let configs: [(&str, ChainSettings, Option<f64>); 3] = [
         ("tube (preamp_live)", preamp_live(), None),
         (
@@ -66,6 +73,9 @@ fn main() {
         }
     }
     println!("{rounds} rounds, one second of stereo 48 kHz per chain per round");
+    if !benching {
+        println!("(not under `cargo bench`: a smoke run, not a measurement)");
+    }
     for (i, (name, _, target)) in configs.iter().enumerate() {
         let mut t = seconds[i].clone();
         let (min, med) = (quantile(&mut t, 0.0), quantile(&mut t, 0.5));
