@@ -14,14 +14,19 @@
 
 mod common;
 
-use common::{dynamic_mic, preamp_live, prepared, process, signal, RATE};
+use common::{dynamic_mic_xfmr, preamp_live, prepared, process, signal, solid_state, RATE};
 use std::hint::black_box;
 use std::time::Instant;
-use tubeline::dsp::chain::{ChainSettings, PreampType};
+use tubeline::dsp::chain::ChainSettings;
 
-/// The value at quantile `q` (0…1) of `v`, sorted in place.
-fn quantile(v: &mut [f64], q: f64) -> f64 {
+/// `v` sorted, for [`quantile`].
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v.sort_by(f64::total_cmp);
+    v
+}
+
+/// The value at quantile `q` (0…1) of the sorted `v`.
+fn quantile(v: &[f64], q: f64) -> f64 {
     v[((v.len() - 1) as f64 * q).round() as usize]
 }
 
@@ -39,20 +44,10 @@ fn main() {
     };
     let configs: [(&str, ChainSettings, Option<f64>); 3] = [
         ("tube (preamp_live)", preamp_live(), None),
-        (
-            "solid state",
-            ChainSettings {
-                pre_type: PreampType::SolidState,
-                ..preamp_live()
-            },
-            Some(0.5),
-        ),
+        ("solid state", solid_state(), Some(0.5)),
         (
             "dynamic mic + input transformer",
-            ChainSettings {
-                in_xfmr: true,
-                ..dynamic_mic()
-            },
+            dynamic_mic_xfmr(),
             Some(1.15),
         ),
     ];
@@ -77,8 +72,8 @@ fn main() {
         println!("(not under `cargo bench`: a smoke run, not a measurement)");
     }
     for (i, (name, _, target)) in configs.iter().enumerate() {
-        let mut t = seconds[i].clone();
-        let (min, med) = (quantile(&mut t, 0.0), quantile(&mut t, 0.5));
+        let t = sorted(seconds[i].clone());
+        let (min, med) = (quantile(&t, 0.0), quantile(&t, 0.5));
         print!(
             "{name:>32}: {:.2} / {:.2} ms (min / median), {:.0}× / {:.0}× real time",
             min * 1e3,
@@ -87,16 +82,18 @@ fn main() {
             1.0 / med
         );
         if let Some(target) = target {
-            let mut r: Vec<f64> = seconds[i]
-                .iter()
-                .zip(&seconds[0])
-                .map(|(a, b)| a / b)
-                .collect();
+            let r = sorted(
+                seconds[i]
+                    .iter()
+                    .zip(&seconds[0])
+                    .map(|(a, b)| a / b)
+                    .collect(),
+            );
             print!(
                 "; ratio to tube {:.3} (quartiles {:.3}…{:.3}; target ≤ {target})",
-                quantile(&mut r, 0.5),
-                quantile(&mut r, 0.25),
-                quantile(&mut r, 0.75)
+                quantile(&r, 0.5),
+                quantile(&r, 0.25),
+                quantile(&r, 0.75)
             );
         }
         println!();

@@ -46,6 +46,23 @@ pub fn dynamic_mic() -> ChainSettings {
     }
 }
 
+/// The live preamp with a dynamic mic on 300 ohm through the input
+/// transformer.
+pub fn dynamic_mic_xfmr() -> ChainSettings {
+    ChainSettings {
+        in_xfmr: true,
+        ..dynamic_mic()
+    }
+}
+
+/// The solid-state preamp in the live tube preamp's place.
+pub fn solid_state() -> ChainSettings {
+    ChainSettings {
+        pre_type: PreampType::SolidState,
+        ..preamp_live()
+    }
+}
+
 /// The benched configurations, by name.
 pub fn configurations() -> Vec<(&'static str, ChainSettings)> {
     let preamp = preamp_live();
@@ -55,21 +72,9 @@ pub fn configurations() -> Vec<(&'static str, ChainSettings)> {
         // Issue 16, item 7: what a loading mic adds to the live chain, and
         // the input transformer behind it.
         ("preamp_live_dynamic_mic", dynamic_mic()),
-        (
-            "preamp_live_dynamic_mic_xfmr",
-            ChainSettings {
-                in_xfmr: true,
-                ..dynamic_mic()
-            },
-        ),
+        ("preamp_live_dynamic_mic_xfmr", dynamic_mic_xfmr()),
         // The solid-state preamp in the tube's place.
-        (
-            "preamp_live_solid_state",
-            ChainSettings {
-                pre_type: PreampType::SolidState,
-                ..preamp
-            },
-        ),
+        ("preamp_live_solid_state", solid_state()),
         (
             "preamp_high",
             ChainSettings {

@@ -299,12 +299,17 @@ impl SolidPreamp {
         }
     }
 
-    /// The input end: guard, smoothed Gain, coupling, high-pass.
-    fn front(&mut self, block: &mut [f64]) {
+    /// A high-pass switched in since the last block starts from rest.
+    fn restart_hpf_if_switched(&mut self) {
         if self.hpf_restart {
             self.state.hpf = [0.0; 2];
             self.hpf_restart = false;
         }
+    }
+
+    /// The input end: guard, smoothed Gain, coupling, high-pass.
+    fn front(&mut self, block: &mut [f64]) {
+        self.restart_hpf_if_switched();
         let (mut coupling, mut hpf) = (self.state.coupling, self.state.hpf);
         let (mut g, mut counter) = (self.in_gain, self.front_counter);
         self.front_lanes::<f64>(
@@ -339,12 +344,8 @@ impl SolidPreamp {
             b.front(right);
             return;
         }
-        for p in [&mut *a, &mut *b] {
-            if p.hpf_restart {
-                p.state.hpf = [0.0; 2];
-                p.hpf_restart = false;
-            }
-        }
+        a.restart_hpf_if_switched();
+        b.restart_hpf_if_switched();
         let two = |x: f64, y: f64| F2([x, y]);
         let mut coupling = two(a.state.coupling, b.state.coupling);
         let mut hpf = [0, 1].map(|i| two(a.state.hpf[i], b.state.hpf[i]));
