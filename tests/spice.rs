@@ -69,20 +69,20 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 ///
 /// Stage 2 in grid current (most of the list: Gain 35 and up at Level 0,
 /// Gain 50 and up at Level −20, 12AX7; Gain 50 and up at Level 0 for
-/// 12AT7 and 12AU7): the model solves each stage on its own, stage 2's
-/// grid current a static curve behind the pot's Thevenin resistance
-/// (tables at ten resistances, the nearest to the wiper's) charging the
-/// interstage capacitor a sample later. In the circuit the conducting grid
-/// also loads stage 1's plate through the capacitor, so stage 1 clips
-/// against it: at Level 0, where the grid sits on plate 1 through only the
-/// capacitor, the spectra of heavy clipping differ by several dB per
-/// harmonic and the model's gain is 0.3–1.9 dB low (more compression); at
-/// Level −20, behind the pot's 90 kΩ, the harmonics agree within 1 dB at
-/// 1 kHz but the gain is 0.1–0.3 dB high. What is missing is a joint solve
-/// of plate 1 and grid 2 in the chunks that reach grid current (a
-/// prototype outside the model that solves each stage's grid node
-/// implicitly per sample misses these as well: Gain 50 / Level 0 H4 −19.5
-/// against −30.6 dBc).
+/// 12AT7 and 12AU7): at Level 0 the spectra of heavy clipping differ by
+/// several dB per harmonic and the model's gain is 0.3–1.9 dB low; at
+/// Level −20 the harmonics agree within 1 dB at 1 kHz but the gain is
+/// 0.1–0.3 dB high. Two simplifications of the model account for it,
+/// measured by putting each into a copy of the netlist (docs/DESIGN.md,
+/// "Where the misses come from"): stage 1's plate feeds grid 2 from its
+/// output resistance at rest (in the circuit it runs from 27.5 kΩ to
+/// 90 kΩ along the 12AX7's curve, highest where grid 2 conducts), and
+/// stage 2's output coupling capacitor keeps its rest charge (in the
+/// circuit it follows the plate's average under asymmetric clipping, with
+/// τ ≈ 0.1 s, and moves stage 2's load line). With both in the netlist,
+/// ngspice gives the model's Level 0 figures within 0.15 dB of gain.
+/// The bypassed cathodes are not a cause (held in both, the differences
+/// stay).
 ///
 /// Cgp at 7 kHz, Level −20 (H2 1–2 dB high, THD 12–25 % high): the model
 /// puts the Miller capacitance as a linear one-pole on the grid drive; in
