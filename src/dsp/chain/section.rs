@@ -123,6 +123,11 @@ impl Preamps {
         each_preamp!(self, p => p.set_rates(os_rate, host_rate));
     }
 
+    /// Stage 2's output capacitor's charge on or off (High: on; Live: off).
+    pub(super) fn set_output_charge(&mut self, on: bool) {
+        each_preamp!(self, p => p.set_output_charge(on));
+    }
+
     /// New settings, without the preamps' own gain smoothing.
     pub(super) fn set_settings_at_once(&mut self, s: PreampSettings) {
         each_preamp!(self, p => p.set_settings_at_once(s));
@@ -244,6 +249,9 @@ impl Section {
                 os.configure(s.quality, factor);
             }
             self.preamps.set_rates(host_rate * factor as f64, host_rate);
+            // The output capacitor's charge costs about a fifth of the live
+            // chain's time: High only (`tube::cathode`).
+            self.preamps.set_output_charge(s.quality == Quality::High);
             for p in &mut self.solids {
                 p.set_rates(host_rate * factor as f64, host_rate);
             }

@@ -1,5 +1,7 @@
-//! The bypassed cathode of a triode stage: how its bias shifts with drive
-//! and recovers with the bypass capacitor's time constant.
+//! The slow states of a triode stage: its bypassed cathode (how its bias
+//! shifts with drive and recovers with the bypass capacitor's time
+//! constant) and its output coupling capacitor (whose charge under drive
+//! moves the plate's load line).
 //!
 //! # Circuit and equation
 //!
@@ -60,6 +62,54 @@
 //! whole current back one chunk late: its delay changed the mid-band gain
 //! by ≈ ω_c·D, 0.1 dB per stage at 192 kHz and twice that at 96 kHz.)
 //!
+//! # The output coupling capacitor
+//!
+//! A stage whose plate drives its load RL through a coupling capacitor C
+//! (the preamp's stage 2: 0.47 µF into 220 kΩ, `output_coupling_farads`)
+//! has its curve on the AC load line Ra ‖ RL through the rest point, where
+//! C holds its rest charge. Let Δ be C's charge above rest. KCL at the
+//! plate, `(B+ − Vp)/Ra = Ip + (Vp − Vc)/RL` with Vc = rest + Δ, gives
+//!
+//! ```text
+//!   p = −Rac·ΔIp + δ,   δ = Δ·Ra/(Ra + RL)
+//! ```
+//!
+//! (p the AC plate voltage): the load line's intercept moves by δ. Under
+//! asymmetric clipping the plate's average moves and C follows it: with
+//! grid 2 blocked into cut-off (12AU7, Gain 60, Level 0) the average rises
+//! by 86 V, C charges by 59 V in 0.13 s and δ is 18 V (ngspice). Where the
+//! valve is cut off the plate moves by δ, where it conducts by only
+//! δ·rp/(rp + Rac): the swing grows, by about 1 dB there.
+//!
+//! To first order in δ the plate is `T(u) + δ·h(u)`, h = ∂Vpk/∂Vs along
+//! the curve (at grid current too, where a shift of the drive would move
+//! nothing). `stage.rs` builds a second table at the supply raised by
+//! δ₀ = `SUPPLY_STEP_VOLTS` on the same grid of u, and the preamp adds
+//! `(δ/δ₀)·(T̄_δ₀ − T̄)` to the stage's output: both averaged by the same
+//! ADAA over the same steps (no new aliasing), each less its own value at
+//! rest, so that only `h − h_q` acts. The linear part `δ·h_q` is left
+//! out on purpose: with it out, the small-signal response is the one the
+//! output high-pass already gives exactly (the pole of C with RL + ro),
+//! and δ has no linear loop.
+//!
+//! Δ is that pole's low-pass of the plate output,
+//! `C·dΔ/dt = (p − Δ)/(RL + ro)`, stepped exactly per sample here from
+//! the plate output of one chunk earlier (δ moves over 0.1 s, a chunk is
+//! 0.33 ms at 192 kHz), and kept as δ in a ring beside the cathode's
+//! drives. Where a chunk ends, a δ below `SHIFT_FLOOR_VOLTS` is set to
+//! exactly 0, so once the sound has died away the second table is not
+//! evaluated. Left out: the plate current the shift adds,
+//! δ·(1 − h_q)/Rac, is not given to the cathode. Against ngspice it
+//! brought five cases of `tests/spice.rs` within tolerance and the
+//! 12AU7's gain at Gain 50 / Level 0 from −0.59 to −0.09 dB of the
+//! circuit's (docs/DESIGN.md).
+//!
+//! Cost: the second curve's ADAA, about a fifth of the live chain's time
+//! (min 6.45 against 5.30 ms for a second of stereo noise, alternated, the
+//! same build). The chain applies the shift in High only
+//! (`PreampLanes::set_output_charge`); in Live the charge is followed but
+//! not applied, so the live chain's speed is what it was.
+//!
 //! A held cathode (`bypass_farads` infinite, the reference stage) has
 //! e = 1 and no drive: v stays exactly 0 and the stage is bit for bit the
 //! one without this file.
@@ -67,6 +117,11 @@
 use super::kernel::{ChunkTrace, CHUNK};
 use crate::dsp::fma::MulAdd;
 use crate::dsp::simd::{mad, Lane};
+
+/// A load line's shift below this is taken as exactly 0 where a chunk
+/// ends (once the sound has died away, the stage's second curve needs no
+/// evaluation).
+const SHIFT_FLOOR_VOLTS: f64 = 1e-9;
 
 /// The cathode's coefficients at one sample rate and operating point.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,6 +142,11 @@ pub(super) struct CathodeCoefs {
     pub(super) k_ig: f64,
     /// Plate rise per volt of cathode rise: Rac/(Rac + rp).
     pub(super) k_out: f64,
+    /// The output coupling capacitor's charge (see "The output coupling
+    /// capacitor" above): decay per sample of the load line's shift δ.
+    pub(super) shift_decay: f64,
+    /// The shift δ's step per volt of plate output: (1 − decay)·Ra/(Ra + RL).
+    pub(super) shift_drive: f64,
 }
 
 impl CathodeCoefs {
@@ -99,6 +159,8 @@ impl CathodeCoefs {
         k_rq: 0.0,
         k_ig: 0.0,
         k_out: 0.0,
+        shift_decay: 0.0,
+        shift_drive: 0.0,
     };
 
     /// The coefficients for `bypass_farads` (∞: held), cathode resistor
@@ -126,7 +188,28 @@ impl CathodeCoefs {
             k_rq: -k_r * s / inv_h,
             k_ig: step / g,
             k_out: rac / (rac + rp),
+            shift_decay: 0.0,
+            shift_drive: 0.0,
         }
+    }
+
+    /// The same with the plate's output coupling capacitor `farads` into
+    /// `load_ohms` (∞ farads: none), plate resistor `ra` and output
+    /// resistance `ro`: the capacitor's charge under drive moves the load
+    /// line (see "The output coupling capacitor" above).
+    pub(super) fn with_output_coupling(
+        mut self,
+        farads: f64,
+        (ra, load_ohms, ro): (f64, f64, f64),
+        fs: f64,
+    ) -> Self {
+        if !(farads.is_finite() && farads > 0.0 && load_ohms.is_finite()) {
+            return self;
+        }
+        let step = -(-1.0 / (fs * farads * (load_ohms + ro))).exp_m1();
+        self.shift_decay = 1.0 - step;
+        self.shift_drive = step * ra / (ra + load_ohms);
+        self
     }
 }
 
@@ -137,12 +220,19 @@ pub(super) struct CathodeLanes<L> {
     /// Drive (volts, pre-scaled) of the sample `CHUNK` earlier at each
     /// position of the absolute sample count modulo `CHUNK`.
     ring: [L; CHUNK],
+    /// The load line's shift δ (volts, `The output coupling capacitor`) of
+    /// the sample at each position, written a chunk ahead.
+    ring_shift: [L; CHUNK],
+    /// δ of the last sample written ahead (a chunk after the last closed).
+    shift_ahead: L,
 }
 
 impl<L: Copy + Default> Default for CathodeLanes<L> {
     fn default() -> Self {
         Self {
             ring: [L::default(); CHUNK],
+            ring_shift: [L::default(); CHUNK],
+            shift_ahead: L::default(),
         }
     }
 }
@@ -159,9 +249,9 @@ impl<L: Lane> CathodeLanes<L> {
     /// `pos..pos + ys.len()`: `ys` holds the curve's output (plate-to-cathode
     /// volts), `tr` the coordinates, rises and grid currents, `q_before` the
     /// coordinate of the sample before them; feeds the ring for the samples
-    /// one chunk later with the remainder `Ig − r/Rac` and turns `ys` into
-    /// the AC plate voltage (adds the cathode's share). `off` is the table
-    /// coordinate at rest.
+    /// one chunk later with the remainder `Ig − r/Rac` and the load line's
+    /// shift, and turns `ys` into the AC plate voltage (adds the cathode's
+    /// share). `off` is the table coordinate at rest.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn close<M: MulAdd>(
@@ -196,10 +286,24 @@ impl<L: Lane> CathodeLanes<L> {
         (q_prev, q, v, ig): (L, L, L, L),
     ) -> L {
         let s = L::splat;
+        let pos = pos & (CHUNK - 1);
         let u = (q + q_prev) * s(0.5) - s(off);
         let d = mad::<M, L>(y, s(c.k_r), mad::<M, L>(u, s(c.k_rq), ig * s(c.k_ig)));
-        self.ring[pos & (CHUNK - 1)] = d;
-        mad::<M, L>(v, s(c.k_out), y)
+        self.ring[pos] = d;
+        let p = mad::<M, L>(v, s(c.k_out), y);
+        // The output capacitor's charge, as the load line's shift δ, for
+        // the sample one chunk later.
+        let shift_next = mad::<M, L>(self.shift_ahead, s(c.shift_decay), p * s(c.shift_drive));
+        self.ring_shift[pos] = shift_next;
+        self.shift_ahead = shift_next;
+        p
+    }
+
+    /// The load line's shifts δ (volts) of the `n` samples at ring
+    /// positions `pos..pos + n`.
+    #[inline(always)]
+    pub(super) fn shifts(&self, pos: usize, n: usize) -> &[L] {
+        &self.ring_shift[pos..pos + n]
     }
 
     /// Flush denormals.
@@ -208,11 +312,14 @@ impl<L: Lane> CathodeLanes<L> {
         for d in &mut self.ring {
             *d = d.flush();
         }
+        // (The ring of shifts is rewritten from `shift_ahead` every chunk.)
+        let a = self.shift_ahead;
+        self.shift_ahead = L::pick_abs_gt(a, SHIFT_FLOOR_VOLTS, a, L::default());
     }
 
     /// Whether the state is finite.
     #[inline]
     pub(super) fn finite(&self) -> bool {
-        self.ring.iter().all(|d| d.finite())
+        self.ring.iter().chain(&self.ring_shift).all(|d| d.finite()) && self.shift_ahead.finite()
     }
 }

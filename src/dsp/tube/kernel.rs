@@ -273,6 +273,30 @@ pub(super) struct ChunkStats<W> {
     step_max: W,
 }
 
+impl<W: Arith> ChunkStats<W> {
+    /// The record of the coordinates `qs` after `q_prev` (what the linear
+    /// pass records of them).
+    #[inline(always)]
+    pub(super) fn of(qs: &[W], mut q_prev: W) -> Self {
+        let big = W::splat(f64::MAX);
+        let mut r = ChunkStats {
+            q_max: -big,
+            q_min_neg: -big,
+            step_min_neg: -big,
+            step_max: W::default(),
+        };
+        for &v in qs {
+            r.q_max = r.q_max.hi(v);
+            r.q_min_neg = r.q_min_neg.hi(-v);
+            let step = (v - q_prev).abs();
+            r.step_min_neg = r.step_min_neg.hi(-step);
+            r.step_max = r.step_max.hi(step);
+            q_prev = v;
+        }
+        r
+    }
+}
+
 /// The linear recursions over a chunk, with the grid current of the sample
 /// before it fed into its first sample only (a chunk that reaches grid
 /// current is redone serially, see `finish_chunk`): `put(q, v)` takes the
@@ -599,12 +623,7 @@ impl<M: MulAdd> StageKernel<'_, M> {
         let n = xs.len().min(ds.len()).min(CHUNK);
         let (xs, ds) = (&xs[..n], &ds[..n]);
         let big = L::splat(f64::MAX);
-        let ChunkStats {
-            q_max,
-            q_min_neg,
-            step_min_neg,
-            step_max,
-        } = stats;
+        let q_max = stats.q_max;
         if q_max.any_gt(self.ig_start) {
             *st = *saved;
             let mut q_peak = -big;
@@ -617,10 +636,34 @@ impl<M: MulAdd> StageKernel<'_, M> {
             return q_peak;
         }
         tr.ig[..n].fill(L::default());
-        let qs = &tr.q[..n];
-        let mut fp = *f_prev;
+        let (q_prev, fp) = self.average_chunk(&tr.q[..n], st.q_prev, *f_prev, &stats, &mut post);
+        st.q_prev = q_prev;
+        *f_prev = fp;
+        q_max
+    }
+
+    /// The ADAA over a chunk's coordinates `qs` from `q_prev` (its
+    /// antiderivative `fp`), given the chunk's record `stats` (its
+    /// extremes and steps: they pick the loop, see `finish_chunk`);
+    /// `post(j, y)` takes output sample j. Returns the last coordinate and
+    /// its antiderivative.
+    #[inline(always)]
+    pub(super) fn average_chunk<L: StageLane>(
+        &self,
+        qs: &[L],
+        mut q_prev: L,
+        mut fp: L,
+        stats: &ChunkStats<L>,
+        mut post: impl FnMut(usize, L),
+    ) -> (L, L) {
+        let n = qs.len();
+        let ChunkStats {
+            q_max,
+            q_min_neg,
+            step_min_neg,
+            step_max,
+        } = *stats;
         let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
-        let mut q_prev = st.q_prev;
         if in_range && !step_max.any_gt(ADAA_MIN_STEP) {
             // Silence and quiet tails: every step is below `ADAA_MIN_STEP`,
             // so every sample takes the mid-point value (no quotient, no
@@ -654,9 +697,7 @@ impl<M: MulAdd> StageKernel<'_, M> {
                 fp = big_f;
             }
         }
-        st.q_prev = q_prev;
-        *f_prev = fp;
-        q_max
+        (q_prev, fp)
     }
 
     /// Output at rest, computed exactly as `adaa` does for a zero step (so

@@ -27,11 +27,11 @@ use super::cathode::CathodeLanes;
 use super::ends::{smooth, Ends, PreampPart};
 use super::kernel::{chunk_len, ChunkStats, ChunkTrace, StageLanes, CHUNK};
 use super::koren::operating_point;
-use super::stage::{StageCircuit, TriodeStage};
+use super::stage::{StageCircuit, TriodeStage, SUPPLY_STEP_VOLTS};
 use super::{HighPass, PreampSettings, TubeType};
 use crate::dsp::fma::{MulAdd, Unfused};
+use crate::dsp::simd::{mad, Lane, F2};
 use crate::dsp::simd::{Isa, Kernel};
-use crate::dsp::simd::{Lane, F2};
 use crate::dsp::{db_to_gain, ProcessSpec};
 use num_complex::Complex;
 use std::f64::consts::PI;
@@ -95,6 +95,10 @@ pub(super) struct PreampCore {
     /// The build the block loop runs in (from `prepare`'s spec; the AVX2 +
     /// FMA build uses fused multiply-adds).
     isa: Isa,
+    /// Whether stage 2's output capacitor's charge moves its load line
+    /// (`cathode.rs`; a second curve evaluation per sample while it is
+    /// charged).
+    output_charge: bool,
 }
 
 /// The per-lane state of the whole preamp.
@@ -160,6 +164,7 @@ impl PreampCore {
         let s2 = TriodeStage::new(
             StageCircuit {
                 grid_leak_ohms: LEVEL_POT_OHMS,
+                output_coupling_farads: OUTPUT_COUPLING_FARADS,
                 ..wired(OUTPUT_LOAD_OHMS)
             },
             src2,
@@ -176,6 +181,7 @@ impl PreampCore {
             smooth_a: 1.0,
             counter: 0,
             isa: Isa::portable(),
+            output_charge: true,
         };
         p.apply_settings(PreampSettings::default(), true);
         p
@@ -325,10 +331,12 @@ impl PreampCore {
         let mut counter = self.counter;
         // Chunk buffers, written before they are read in every chunk: `buf`
         // stage 1's input, `mid` stage 1's output times Level (stage 2's
-        // input), `out` stage 2's output, `tr1`, `tr2` the stages' table
-        // coordinates, cathodes and grid currents.
+        // input), `out` stage 2's output, `shifted` its curve at the
+        // raised supply, `tr1`, `tr2` the stages' table coordinates,
+        // cathodes and grid currents.
         let mut buf = [L::default(); CHUNK];
         let (mut mid, mut out) = ([L::default(); CHUNK], [L::default(); CHUNK]);
+        let mut shifted = [L::default(); CHUNK];
         let (mut tr1, mut tr2) = (ChunkTrace::default(), ChunkTrace::default());
         // Stage 1's state before its linear pass over the next chunk, and
         // that pass's record, when the pipeline has done it.
@@ -420,6 +428,28 @@ impl PreampCore {
                 &mut tr2,
                 |j, y| out[j & (CHUNK - 1)] = y,
             );
+            // The output capacitor's charge moves stage 2's load line by δ
+            // (`cathode.rs`): the plate by δ·(T_δ₀ − T)/δ₀ along the curve,
+            // T_δ₀ averaged over the same steps as T.
+            if let Some(kd) = self
+                .stage2
+                .shifted_kernel::<M>()
+                .filter(|_| self.output_charge)
+            {
+                let shifts = st.c2.shifts(pos, n);
+                if shifts.iter().any(|d| d.abs().any_gt(0.0)) {
+                    let qs = &tr2.q[..n];
+                    let stats = ChunkStats::of(qs, saved2.q_prev);
+                    let w = L::splat(1.0 / SUPPLY_STEP_VOLTS);
+                    let fd = kd.big_f(saved2.q_prev);
+                    kd.average_chunk(qs, saved2.q_prev, fd, &stats, |j, yd| {
+                        shifted[j & (CHUNK - 1)] = yd;
+                    });
+                    for ((o, yd), dl) in out[..n].iter_mut().zip(&shifted[..n]).zip(shifts) {
+                        *o = mad::<M, L>(*dl * w, *yd - *o, *o);
+                    }
+                }
+            }
             st.c2
                 .close::<M>(&c2, pos, k2.off, saved2.q_prev, &mut out[..n], &tr2);
             if whole {
@@ -508,8 +538,8 @@ impl<L: Lane> PreampLanes<L> {
         }
     }
 
-    /// Build tables (allocates, ≈ 40 ms once: 33 curve tables, 3.2 MB) and
-    /// set the rate; settles the operating point.
+    /// Build tables (allocates, once: 63 curve tables, 6.2 MB) and set the
+    /// rate; settles the operating point.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
         self.core.prepare(spec);
         self.reset();
@@ -525,6 +555,15 @@ impl<L: Lane> PreampLanes<L> {
     /// rate around an oversampler; see [`PreampPart`]). Never allocates.
     pub fn set_rates(&mut self, fs: f64, ends_fs: f64) {
         self.core.set_rates(fs, ends_fs);
+    }
+
+    /// Whether stage 2's output capacitor's charge under drive moves its
+    /// load line (on by default; the chain turns it off in Live, where it
+    /// would cost about a fifth of the live chain's time: `cathode.rs`).
+    /// The charge is followed either way, so turning it on takes effect at
+    /// once. Never allocates.
+    pub fn set_output_charge(&mut self, on: bool) {
+        self.core.output_charge = on;
     }
 
     /// The settings in use.

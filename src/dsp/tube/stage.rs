@@ -10,7 +10,9 @@
 //! Ra ‖ rp). As the preamp wires it, a stage also has a load behind its
 //! plate's coupling capacitor (`load_ohms`: the curve is solved on the AC
 //! load line Ra ‖ RL through the operating point, and its output is the
-//! loaded plate voltage), a cathode bypass capacitor (`bypass_farads`:
+//! loaded plate voltage; with `output_coupling_farads`, that capacitor's
+//! charge moves the load line under drive, from a second table at a raised
+//! supply, `cathode.rs`), a cathode bypass capacitor (`bypass_farads`:
 //! the cathode moves, `cathode.rs`), and, for stage 2, a potentiometer as
 //! its grid leak ([`TriodeStage::with_pot`]: the wiper's division is the
 //! caller's gain; the Thevenin resistance behind the grid,
@@ -73,6 +75,9 @@ const POT_TABLE_OHMS: [f64; 10] = [
     10e3, 14.7e3, 21.5e3, 31.6e3, 46.4e3, 68.1e3, 100e3, 147e3, 215e3, 316e3,
 ];
 
+/// The supply step of the shifted tables (`tables_d`).
+pub(super) const SUPPLY_STEP_VOLTS: f64 = 20.0;
+
 /// The ADAA compensation keeps the stage flat to this frequency ...
 const ADAA_FLAT_HZ: f64 = 20_000.0;
 /// ... within this loss (dB).
@@ -98,6 +103,10 @@ pub struct StageCircuit {
     pub load_ohms: f64,
     /// Cathode bypass capacitor (∞: the cathode held at its rest voltage).
     pub bypass_farads: f64,
+    /// Output coupling capacitor into `load_ohms` (∞: its charge held at
+    /// rest): under drive its charge follows the plate's average and moves
+    /// the load line (`cathode.rs`, "The output coupling capacitor").
+    pub output_coupling_farads: f64,
 }
 
 impl StageCircuit {
@@ -112,6 +121,7 @@ impl StageCircuit {
         coupling_farads: 47e-9,
         load_ohms: f64::INFINITY,
         bypass_farads: f64::INFINITY,
+        output_coupling_farads: f64::INFINITY,
     };
 
     /// The AC load: Ra ‖ the load behind the output coupling capacitor.
@@ -144,6 +154,10 @@ pub struct TriodeStage {
     /// Curve tables (built in `prepare`; empty before): one per tube type,
     /// or, with a pot, one per tube and [`POT_TABLE_OHMS`] (tube-major).
     pub(super) tables: Vec<CurveTable>,
+    /// With an output coupling capacitor, the same tables at a supply
+    /// raised by [`SUPPLY_STEP_VOLTS`] (same grid of u): their difference
+    /// from `tables` is the plate's sensitivity to the load line's shift.
+    tables_d: Vec<CurveTable>,
     /// With a pot, the index in [`POT_TABLE_OHMS`] of the table in use.
     pot_table: usize,
     /// Selected tube.
@@ -192,6 +206,7 @@ impl TriodeStage {
             wiper: None,
             cathode: CathodeCoefs::HELD,
             tables: Vec::new(),
+            tables_d: Vec::new(),
             pot_table: 0,
             tube: TubeType::Tube12AX7,
             bias: 0.0,
@@ -275,30 +290,42 @@ impl TriodeStage {
         !self.tables.is_empty()
     }
 
+    /// The curve tables (allocates): one per tube, or with a pot one per
+    /// tube and [`POT_TABLE_OHMS`] (tube-major), on the AC load line
+    /// through the operating point with its supply raised by
+    /// `supply_step` (the same grid of u whatever the step).
+    fn build_tables(&self, supply_step: f64) -> Vec<CurveTable> {
+        let c = self.circuit;
+        let per_tube = self.tables_per_tube();
+        TubeType::ALL
+            .iter()
+            .flat_map(|tt| {
+                let t = tt.constants();
+                // The AC load line through the operating point (one solve
+                // per tube, shared by its tables).
+                let (vk, vpk, ip) = operating_point(&t, &c, c.cathode_ohms);
+                let rac = c.ac_load_ohms();
+                let vs = if c.load_ohms.is_finite() {
+                    vpk + rac * ip
+                } else {
+                    c.supply_volts - vk
+                };
+                let lo = -3.5 * vs / t.mu - 1.0;
+                let vs = vs + supply_step;
+                let rs: Vec<f64> = (0..per_tube).map(|i| self.table_r(tt.index(), i)).collect();
+                rs.into_iter()
+                    .map(move |r| CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk))
+            })
+            .collect()
+    }
+
     /// Build the curve tables (allocates) and set the rate.
     pub fn prepare(&mut self, spec: &ProcessSpec) {
         if self.tables.is_empty() {
-            let c = self.circuit;
-            let per_tube = self.tables_per_tube();
-            self.tables = TubeType::ALL
-                .iter()
-                .flat_map(|tt| {
-                    let t = tt.constants();
-                    // The AC load line through the operating point (one
-                    // solve per tube, shared by its tables).
-                    let (vk, vpk, ip) = operating_point(&t, &c, c.cathode_ohms);
-                    let rac = c.ac_load_ohms();
-                    let vs = if c.load_ohms.is_finite() {
-                        vpk + rac * ip
-                    } else {
-                        c.supply_volts - vk
-                    };
-                    let lo = -3.5 * vs / t.mu - 1.0;
-                    let rs: Vec<f64> = (0..per_tube).map(|i| self.table_r(tt.index(), i)).collect();
-                    rs.into_iter()
-                        .map(move |r| CurveTable::build(&t, vs, rac, r, lo, 40.0, -vk))
-                })
-                .collect();
+            self.tables = self.build_tables(0.0);
+            if self.circuit.output_coupling_farads.is_finite() {
+                self.tables_d = self.build_tables(SUPPLY_STEP_VOLTS);
+            }
         }
         self.fs = spec.sample_rate;
         self.update();
@@ -370,7 +397,13 @@ impl TriodeStage {
         let t = self.tube.constants();
         let (_, _, gp) = t.plate_current_and_partials(-self.vk_volts, self.vpk_q_volts);
         let resistors = (rk, rac, 1.0 / gp);
-        self.cathode = CathodeCoefs::new(c.bypass_farads, resistors, self.slope_q, inv_h, self.fs);
+        let ro = c.plate_ohms / (1.0 + c.plate_ohms * gp);
+        self.cathode = CathodeCoefs::new(c.bypass_farads, resistors, self.slope_q, inv_h, self.fs)
+            .with_output_coupling(
+                c.output_coupling_farads,
+                (c.plate_ohms, c.load_ohms, ro),
+                self.fs,
+            );
         self.comp_b = adaa_compensation(ADAA_FLAT_HZ, self.fs, ADAA_FLAT_DB);
         self.dc = [0.0; 2];
         self.dc = [
@@ -473,6 +506,25 @@ impl TriodeStage {
             vk_u: self.cathode.k_u,
             vk_q: self.cathode.k_q,
         }
+    }
+
+    /// The kernel of the shifted table (`tables_d`), for the ADAA of the
+    /// same coordinates: its output at rest is its own (so the difference
+    /// from `kernel`'s is zero at rest).
+    #[inline]
+    pub(super) fn shifted_kernel<M: MulAdd>(&self) -> Option<StageKernel<'_, M>> {
+        let t = self.tables_d.get(self.table_index())?;
+        let n = t.seg.len();
+        let last = &t.seg[n - 1].0;
+        let mut k = StageKernel {
+            seg: t.segments(),
+            f_lo: t.seg[0].0[0],
+            f_hi: last[0] + last[1] + last[2] + last[3],
+            dc: 0.0,
+            ..self.kernel::<M>()
+        };
+        k.dc = k.rest_value();
+        Some(k)
     }
 
     /// Process a block in place (source volts in, AC plate volts out).
