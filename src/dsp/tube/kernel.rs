@@ -274,23 +274,35 @@ pub(super) struct ChunkStats<W> {
 }
 
 impl<W: Arith> ChunkStats<W> {
-    /// The record of the coordinates `qs` after `q_prev` (what the linear
-    /// pass records of them).
+    /// The record of no coordinates.
     #[inline(always)]
-    pub(super) fn of(qs: &[W], mut q_prev: W) -> Self {
+    fn empty() -> Self {
         let big = W::splat(f64::MAX);
-        let mut r = ChunkStats {
+        ChunkStats {
             q_max: -big,
             q_min_neg: -big,
             step_min_neg: -big,
             step_max: W::default(),
-        };
+        }
+    }
+
+    /// Take coordinate `v`, which follows `q_prev`.
+    #[inline(always)]
+    fn take(&mut self, v: W, q_prev: W) {
+        self.q_max = self.q_max.hi(v);
+        self.q_min_neg = self.q_min_neg.hi(-v);
+        let step = (v - q_prev).abs();
+        self.step_min_neg = self.step_min_neg.hi(-step);
+        self.step_max = self.step_max.hi(step);
+    }
+
+    /// The record of the coordinates `qs` after `q_prev` (what the linear
+    /// pass records of them).
+    #[inline(always)]
+    pub(super) fn of(qs: &[W], mut q_prev: W) -> Self {
+        let mut r = Self::empty();
         for &v in qs {
-            r.q_max = r.q_max.hi(v);
-            r.q_min_neg = r.q_min_neg.hi(-v);
-            let step = (v - q_prev).abs();
-            r.step_min_neg = r.step_min_neg.hi(-step);
-            r.step_max = r.step_max.hi(step);
+            r.take(v, q_prev);
             q_prev = v;
         }
         r
@@ -313,13 +325,7 @@ fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     qs: Q,
     mut put: impl FnMut(Q::Item, (W, W)),
 ) -> ChunkStats<W> {
-    let big = W::splat(f64::MAX);
-    let mut r = ChunkStats {
-        q_max: -big,
-        q_min_neg: -big,
-        step_min_neg: -big,
-        step_max: W::default(),
-    };
+    let mut r = ChunkStats::empty();
     let mut s = *st;
     let mut q_prev = s.q_prev;
     let no_ig = W::default() * c.k_ig;
@@ -327,11 +333,7 @@ fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     for (q, (x, d)) in qs.zip(xs) {
         let (v, vk) = linear_step::<M, W>(c, &mut s, x, igk, d);
         igk = no_ig;
-        r.q_max = r.q_max.hi(v);
-        r.q_min_neg = r.q_min_neg.hi(-v);
-        let step = (v - q_prev).abs();
-        r.step_min_neg = r.step_min_neg.hi(-step);
-        r.step_max = r.step_max.hi(step);
+        r.take(v, q_prev);
         q_prev = v;
         put(q, (v, vk));
     }
