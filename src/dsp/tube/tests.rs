@@ -1047,6 +1047,5 @@ fn output_charge_lifts_heavy_drive_as_the_circuit_does() {
     assert!((heavy - 1.02).abs() < 0.2, "heavy drive: {heavy:.3} dB");
     let light = db(level(TubeType::Tube12AX7, 20.0, -20.0, true))
         - db(level(TubeType::Tube12AX7, 20.0, -20.0, false));
-    println!("output charge: heavy drive {heavy:+.3} dB, light {light:+.5} dB");
     assert!(light.abs() < 0.01, "light drive: {light:.4} dB");
 }
