@@ -431,11 +431,11 @@ impl PreampCore {
             // The output capacitor's charge moves stage 2's load line by δ
             // (`cathode.rs`): the plate by δ·(T_δ₀ − T)/δ₀ along the curve,
             // T_δ₀ averaged over the same steps as T.
-            if let Some(kd) = self
-                .stage2
-                .shifted_kernel::<M>()
-                .filter(|_| self.output_charge)
-            {
+            let kd = match self.output_charge {
+                true => self.stage2.shifted_kernel::<M>(),
+                false => None,
+            };
+            if let Some(kd) = kd {
                 let shifts = st.c2.shifts(pos, n);
                 if shifts.iter().any(|d| d.abs().any_gt(0.0)) {
                     let qs = &tr2.q[..n];

@@ -188,6 +188,8 @@ pub struct TriodeStage {
     /// loop subtracts so that silence gives exactly 0), per [`MulAdd`]
     /// flavour (each evaluates the curve with its own rounding).
     dc: [f64; 2],
+    /// The same for the shifted table (`tables_d`).
+    dc_d: [f64; 2],
     /// State of the standalone `process`.
     state: StageLanes<f64>,
     /// Its cathode's state.
@@ -221,6 +223,7 @@ impl TriodeStage {
             miller_hz: f64::INFINITY,
             comp_b: 0.0,
             dc: [0.0; 2],
+            dc_d: [0.0; 2],
             state: StageLanes::default(),
             cathode_state: CathodeLanes::default(),
             counter: 0,
@@ -410,6 +413,15 @@ impl TriodeStage {
             self.kernel::<Unfused>().rest_value(),
             self.kernel::<Fused>().rest_value(),
         ];
+        // (Every pot table is the same curve at rest, so a new wiper needs
+        // neither again.)
+        self.dc_d = match self.tables_d.get(self.table_index()) {
+            Some(t) => [
+                self.kernel_on::<Unfused>(t, 0.0).rest_value(),
+                self.kernel_on::<Fused>(t, 0.0).rest_value(),
+            ],
+            None => [0.0; 2],
+        };
     }
 
     /// Move a pot's wiper to fraction `a` of the pot from ground (the
@@ -479,7 +491,22 @@ impl TriodeStage {
     /// Copy of everything the per-sample loop needs (kept in registers).
     #[inline]
     pub(super) fn kernel<M: MulAdd>(&self) -> StageKernel<'_, M> {
-        let t = &self.tables[self.table_index()];
+        self.kernel_on(&self.tables[self.table_index()], self.dc[M::INDEX])
+    }
+
+    /// The kernel of the shifted table (`tables_d`, when there is one),
+    /// for the ADAA of the same coordinates (the same grid of u): less its
+    /// own value at rest, so that its difference from `kernel`'s is zero
+    /// at rest.
+    #[inline]
+    pub(super) fn shifted_kernel<M: MulAdd>(&self) -> Option<StageKernel<'_, M>> {
+        let t = self.tables_d.get(self.table_index())?;
+        Some(self.kernel_on(t, self.dc_d[M::INDEX]))
+    }
+
+    /// The sample loop's copy for curve table `t`, less `dc`.
+    #[inline]
+    fn kernel_on<'a, M: MulAdd>(&'a self, t: &'a CurveTable, dc: f64) -> StageKernel<'a, M> {
         let n = t.seg.len();
         let last = &t.seg[n - 1].0;
         let kth = self.kth * t.inv_h * (1.0 + self.comp_b);
@@ -501,30 +528,11 @@ impl TriodeStage {
             ig_slope: t.ig_slope_hi / t.inv_h,
             k_lin: self.k_lin,
             k_ig: self.k_ig,
-            dc: self.dc[M::INDEX],
+            dc,
             vk_a: self.cathode.decay,
             vk_u: self.cathode.k_u,
             vk_q: self.cathode.k_q,
         }
-    }
-
-    /// The kernel of the shifted table (`tables_d`), for the ADAA of the
-    /// same coordinates: its output at rest is its own (so the difference
-    /// from `kernel`'s is zero at rest).
-    #[inline]
-    pub(super) fn shifted_kernel<M: MulAdd>(&self) -> Option<StageKernel<'_, M>> {
-        let t = self.tables_d.get(self.table_index())?;
-        let n = t.seg.len();
-        let last = &t.seg[n - 1].0;
-        let mut k = StageKernel {
-            seg: t.segments(),
-            f_lo: t.seg[0].0[0],
-            f_hi: last[0] + last[1] + last[2] + last[3],
-            dc: 0.0,
-            ..self.kernel::<M>()
-        };
-        k.dc = k.rest_value();
-        Some(k)
     }
 
     /// Process a block in place (source volts in, AC plate volts out).
