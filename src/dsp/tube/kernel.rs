@@ -80,6 +80,7 @@
 //! ≈ 78 on silence (was 135 / 169).
 
 use super::adaa::{adaa_mid, adaa_value, StageLane, ADAA_MIN_STEP};
+use super::stage::GridBlend;
 use super::table::{antiderivative, grid_cubic, Segments, TableLane, SEG_LEN};
 use crate::dsp::fma::MulAdd;
 use crate::dsp::simd::{mad, Arith, Lane, PairLane};
@@ -342,6 +343,21 @@ fn linear_pass<M: MulAdd, W: Arith, Q: Iterator>(
     r
 }
 
+/// A pot-fed stage's grid current blended per sample (see
+/// [`GridBlend`]), for `finish_chunk`: the blend, the wiper's division of
+/// each sample of the chunk, and what it leaves.
+pub(super) struct Blended<'a, 'b, L> {
+    /// The tables to blend and how.
+    pub(super) grid: GridBlend<'a>,
+    /// The wiper's division of each sample.
+    pub(super) gains: &'b [f64; CHUNK],
+    /// The blended output less the table's in use, per sample (zeros
+    /// where no step reaches grid current).
+    pub(super) out: &'b mut [L; CHUNK],
+    /// Whether any sample of the chunk was blended.
+    pub(super) any: bool,
+}
+
 // ---------------------------------------------------------------------------
 // The kernel
 // ---------------------------------------------------------------------------
@@ -586,7 +602,16 @@ impl<M: MulAdd> StageKernel<'_, M> {
         let n = xs.len().min(CHUNK);
         let saved = *st;
         let stats = self.linear_chunk(st, &xs[..n], &ds[..n], tr);
-        self.finish_chunk(st, &saved, stats, f_prev, (&xs[..n], &ds[..n]), tr, post)
+        self.finish_chunk(
+            st,
+            &saved,
+            stats,
+            f_prev,
+            (&xs[..n], &ds[..n]),
+            tr,
+            post,
+            None,
+        )
     }
 
     /// Finish a chunk of at most `CHUNK` input samples after its linear
@@ -621,17 +646,29 @@ impl<M: MulAdd> StageKernel<'_, M> {
         (xs, ds): (&[L], &[L]),
         tr: &mut ChunkTrace<L>,
         mut post: impl FnMut(usize, L),
+        mut blend: Option<&mut Blended<'_, '_, L>>,
     ) -> L {
         let n = xs.len().min(ds.len()).min(CHUNK);
         let (xs, ds) = (&xs[..n], &ds[..n]);
         let big = L::splat(f64::MAX);
         let q_max = stats.q_max;
-        if q_max.any_gt(self.ig_start) {
+        // (With a blend, a chunk whose first step starts in grid current
+        // takes the serial path too: that step is blended.)
+        let from_ig = blend.is_some() && saved.q_prev.any_gt(self.ig_start);
+        if q_max.any_gt(self.ig_start) || from_ig {
             *st = *saved;
             let mut q_peak = -big;
+            if let Some(b) = blend.as_deref_mut() {
+                b.out[..n].fill(L::default());
+            }
             for (j, (x, d)) in xs.iter().zip(ds).enumerate() {
                 let j = j & (CHUNK - 1);
-                post(j, self.tick(st, f_prev, *x, *d));
+                let q_before = st.q_prev;
+                let y = self.tick(st, f_prev, *x, *d);
+                if let Some(b) = blend.as_deref_mut() {
+                    self.blend_sample(b, j, q_before, st, *x, y);
+                }
+                post(j, y);
                 (tr.q[j], tr.vk[j], tr.ig[j]) = (st.q_prev, st.vk, st.ig_prev);
                 q_peak = q_peak.hi(st.q_prev);
             }
@@ -642,6 +679,48 @@ impl<M: MulAdd> StageKernel<'_, M> {
         st.q_prev = q_prev;
         *f_prev = fp;
         q_max
+    }
+
+    /// The grid-current blend of serial sample `j` (see [`Blended`]):
+    /// `q_before` the coordinate before it, `st` the state after its
+    /// `tick`, `x` its input and `y` its output. A lane whose step reaches
+    /// grid current gets the step's ADAA and grid current on the two pot
+    /// tables around its grid's resistance, blended; its output's
+    /// difference from `y` goes to `b.out`, its grid current to `st`.
+    #[inline(always)]
+    fn blend_sample<L: StageLane>(
+        &self,
+        b: &mut Blended<'_, '_, L>,
+        j: usize,
+        q_before: L,
+        st: &mut StageLanes<L>,
+        x: L,
+        y: L,
+    ) {
+        if !q_before.hi(st.q_prev).any_gt(self.ig_start) {
+            return;
+        }
+        let a = b.gains[j & (CHUNK - 1)];
+        for l in 0..L::LANES {
+            let (qp, q) = (q_before.lane(l), st.q_prev.lane(l));
+            if qp.max(q) > self.ig_start {
+                let (k0, k1, w) = b.grid.curves::<M>(a, x.lane(l));
+                let ((y0, g0), (y1, g1)) = (k0.step(q, qp), k1.step(q, qp));
+                let m = mad::<M, f64>;
+                let o = &mut b.out[j & (CHUNK - 1)];
+                *o = o.with_lane(l, m(w, y1 - y0, y0) - y.lane(l));
+                st.ig_prev = st.ig_prev.with_lane(l, m(w, g1 - g0, g0));
+                b.any = true;
+            }
+        }
+    }
+
+    /// One step from `q_prev` to `q` on this kernel's curve alone: its
+    /// ADAA output and the grid current at `q`.
+    #[inline(always)]
+    fn step(&self, q: f64, q_prev: f64) -> (f64, f64) {
+        let (out, _, t, c, over) = self.adaa(q, q_prev, self.big_f(q_prev));
+        (out, grid_cubic::<M, _>(&c, t) + over * self.ig_slope)
     }
 
     /// The ADAA over a chunk's coordinates `qs` from `q_prev` (its

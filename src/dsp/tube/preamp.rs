@@ -25,9 +25,9 @@
 use super::adaa::StageLane;
 use super::cathode::CathodeLanes;
 use super::ends::{smooth, Ends, PreampPart};
-use super::kernel::{chunk_len, ChunkStats, ChunkTrace, StageLanes, CHUNK};
+use super::kernel::{chunk_len, Blended, ChunkStats, ChunkTrace, StageLanes, CHUNK};
 use super::koren::operating_point;
-use super::stage::{StageCircuit, TriodeStage, SUPPLY_STEP_VOLTS};
+use super::stage::{PlateSource, StageCircuit, TriodeStage, SUPPLY_STEP_VOLTS};
 use super::{HighPass, PreampSettings, TubeType};
 use crate::dsp::fma::{MulAdd, Unfused};
 use crate::dsp::simd::{mad, Lane, F2};
@@ -99,6 +99,9 @@ pub(super) struct PreampCore {
     /// (`cathode.rs`; a second curve evaluation per sample while it is
     /// charged).
     output_charge: bool,
+    /// Stage 1's plate as the source of stage 2's grid, per tube
+    /// (`stage.rs`, `PlateSource`; built in `prepare`).
+    plate1: Vec<PlateSource>,
 }
 
 /// The per-lane state of the whole preamp.
@@ -182,6 +185,7 @@ impl PreampCore {
             counter: 0,
             isa: Isa::portable(),
             output_charge: true,
+            plate1: Vec::new(),
         };
         p.apply_settings(PreampSettings::default(), true);
         p
@@ -195,6 +199,9 @@ impl PreampCore {
         self.isa = spec.isa;
         self.stage1.prepare(spec);
         self.stage2.prepare(spec);
+        if self.plate1.is_empty() {
+            self.plate1 = self.stage1.plate_sources();
+        }
         self.set_rates(spec.sample_rate, spec.sample_rate);
         self.apply_settings(self.settings, true);
     }
@@ -337,6 +344,7 @@ impl PreampCore {
         let mut buf = [L::default(); CHUNK];
         let (mut mid, mut out) = ([L::default(); CHUNK], [L::default(); CHUNK]);
         let mut shifted = [L::default(); CHUNK];
+        let mut blend_out = [L::default(); CHUNK];
         let (mut tr1, mut tr2) = (ChunkTrace::default(), ChunkTrace::default());
         // Stage 1's state before its linear pass over the next chunk, and
         // that pass's record, when the pipeline has done it.
@@ -382,6 +390,7 @@ impl PreampCore {
                 (&buf[..n], st.c1.drives(pos, n)),
                 &mut tr1,
                 |j, y| mid[j & (CHUNK - 1)] = y,
+                None,
             );
             st.c1
                 .close::<M>(&c1, pos, k1.off, saved1.q_prev, &mut mid[..n], &tr1);
@@ -418,7 +427,18 @@ impl PreampCore {
             } else {
                 k2.linear_chunk(&mut st.s2, &mid[..n], st.c2.drives(pos, n), &mut tr2)
             };
-            // Stage 2's ADAA and cathode, then the output end.
+            // Stage 2's ADAA and cathode, then the output end. Where its
+            // grid conducts, its grid current behind stage 1's plate as it
+            // is at each sample (`GridBlend`).
+            let plate1 = self.plate1.get(self.settings.tube.index());
+            let mut blended = plate1
+                .and_then(|p| self.stage2.grid_blend(p, self.stage1.rest_plate_volts()))
+                .map(|grid| Blended {
+                    grid,
+                    gains: &gain_level,
+                    out: &mut blend_out,
+                    any: false,
+                });
             let p2 = k2.finish_chunk(
                 &mut st.s2,
                 &saved2,
@@ -427,7 +447,9 @@ impl PreampCore {
                 (&mid[..n], st.c2.drives(pos, n)),
                 &mut tr2,
                 |j, y| out[j & (CHUNK - 1)] = y,
+                blended.as_mut(),
             );
+            let blend_any = blended.is_some_and(|b| b.any);
             // The output capacitor's charge moves stage 2's load line by δ
             // (`cathode.rs`): the plate by δ·(T_δ₀ − T)/δ₀ along the curve,
             // T_δ₀ averaged over the same steps as T.
@@ -448,6 +470,11 @@ impl PreampCore {
                     for ((o, yd), dl) in out[..n].iter_mut().zip(&shifted[..n]).zip(shifts) {
                         *o = mad::<M, L>(*dl * w, *yd - *o, *o);
                     }
+                }
+            }
+            if blend_any {
+                for (o, b) in out[..n].iter_mut().zip(&blend_out[..n]) {
+                    *o = *o + *b;
                 }
             }
             st.c2

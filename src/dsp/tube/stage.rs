@@ -54,7 +54,7 @@
 use super::adaa::adaa_compensation;
 use super::cathode::{CathodeCoefs, CathodeLanes};
 use super::kernel::{StageKernel, StageLanes, CHUNK};
-use super::koren::operating_point;
+use super::koren::{operating_point, KorenTriode};
 use super::table::CurveTable;
 use super::TubeType;
 use crate::dsp::fma::{Fused, MulAdd, Unfused};
@@ -160,6 +160,10 @@ pub struct TriodeStage {
     tables_d: Vec<CurveTable>,
     /// With a pot, the index in [`POT_TABLE_OHMS`] of the table in use.
     pot_table: usize,
+    /// `1/(R + Rs + RGI)` of each pot table (falling; [`GridBlend`]).
+    pot_conductances: [f64; POT_TABLE_OHMS.len()],
+    /// The selected tube's grid resistance RGI.
+    rgi_ohms: f64,
     /// Selected tube.
     tube: TubeType,
     /// Bias control, −1 … +1 (cathode resistor × 2^(−bias)).
@@ -210,6 +214,8 @@ impl TriodeStage {
             tables: Vec::new(),
             tables_d: Vec::new(),
             pot_table: 0,
+            pot_conductances: [0.0; POT_TABLE_OHMS.len()],
+            rgi_ohms: 0.0,
             tube: TubeType::Tube12AX7,
             bias: 0.0,
             fs: 48_000.0,
@@ -244,7 +250,12 @@ impl TriodeStage {
     /// capacitor (a short for signals), Rbot ‖ (Rtop + Rsrc) =
     /// Rbot·(Rtop + Rsrc)/(Rp + Rsrc). Plus the grid stopper.
     fn grid_r_at(&self, tube: usize, wiper: Option<f64>) -> f64 {
-        let rs = self.source_ohms[tube];
+        self.grid_r_behind(self.source_ohms[tube], wiper)
+    }
+
+    /// [`Self::grid_r_at`] for a source resistance `rs`.
+    #[inline(always)]
+    fn grid_r_behind(&self, rs: f64, wiper: Option<f64>) -> f64 {
         let rg = self.circuit.grid_leak_ohms;
         let r = match wiper {
             None => rs * rg / (rs + rg),
@@ -360,6 +371,9 @@ impl TriodeStage {
     /// Recompute operating point and coefficients.
     fn update(&mut self) {
         self.pick_pot_table();
+        self.rgi_ohms = self.tube.constants().rgi_ohms;
+        let (rs, rgi) = (self.circuit.grid_stopper_ohms, self.rgi_ohms);
+        self.pot_conductances = POT_TABLE_OHMS.map(|r| 1.0 / (r + rs + rgi));
         let ti = self.tube.index();
         let Some(table) = self.tables.get(self.table_index()) else {
             return;
@@ -535,6 +549,56 @@ impl TriodeStage {
         }
     }
 
+    /// The sample loop's copy for pot table `i` of the tube in use (with
+    /// a pot; see [`GridBlend`]).
+    #[inline(always)]
+    fn pot_kernel<M: MulAdd>(&self, i: usize) -> StageKernel<'_, M> {
+        let base = self.tube.index() * self.tables_per_tube();
+        self.kernel_on(&self.tables[base + i], self.dc[M::INDEX])
+    }
+
+    /// With a pot, the blend of its grid-current tables behind the plate
+    /// `source` (the stage before it, resting at `plate_rest_volts`): see
+    /// [`GridBlend`]. `None` without a pot or before `prepare`.
+    pub(super) fn grid_blend<'a>(
+        &'a self,
+        source: &'a PlateSource,
+        plate_rest_volts: f64,
+    ) -> Option<GridBlend<'a>> {
+        if self.wiper.is_none() || !self.prepared() {
+            return None;
+        }
+        Some(GridBlend {
+            stage: self,
+            source,
+            plate_rest_volts,
+        })
+    }
+
+    /// The plate as a source for each tube (allocates): its output
+    /// resistance Ra ‖ rp along its curve, against its plate-to-cathode
+    /// voltage (see [`PlateSource`]). Empty before `prepare`.
+    pub(super) fn plate_sources(&self) -> Vec<PlateSource> {
+        if !self.prepared() {
+            return Vec::new();
+        }
+        TubeType::ALL
+            .iter()
+            .map(|tt| {
+                let ti = tt.index();
+                // (With a pot, its first table: the plate's resistance
+                // does not depend on the grid's.)
+                let table = &self.tables[ti * self.tables_per_tube()];
+                PlateSource::along(table, &tt.constants(), self.table_r(ti, 0), &self.circuit)
+            })
+            .collect()
+    }
+
+    /// Vpk at the operating point (the plate-to-cathode voltage at rest).
+    pub(super) fn rest_plate_volts(&self) -> f64 {
+        self.vpk_q_volts
+    }
+
     /// Process a block in place (source volts in, AC plate volts out).
     pub fn process(&mut self, block: &mut [f64]) {
         if self.tables.is_empty() {
@@ -644,5 +708,121 @@ impl TriodeStage {
             .plate_current_and_partials(-vk, vp - vk);
         let ra = self.circuit.plate_ohms;
         ra / (1.0 + ra * gp)
+    }
+}
+
+/// Points of a [`PlateSource`] over the plate's range.
+const PLATE_SOURCE_POINTS: usize = 512;
+
+/// A stage's plate as the source of what its coupling capacitor feeds:
+/// its output resistance Ra ‖ rp (rp = 1/gp, Koren's ∂Ip/∂Vpk) at each
+/// point of its curve, against the plate-to-cathode voltage there, on a
+/// uniform grid of that voltage (linear between points). For a 12AX7 on
+/// the preamp's stage 1 it runs from 27.5 kΩ with the grid at 0 V through
+/// 34.5 kΩ at rest to Ra, 100 kΩ, at cut-off.
+#[derive(Clone, Debug, Default)]
+pub(super) struct PlateSource {
+    /// Lowest plate voltage (the curve's at the table's top).
+    lo_volts: f64,
+    /// Points per volt.
+    inv_h: f64,
+    /// Last point as f64 less 1e-9 (the clamp).
+    last: f64,
+    /// The resistance at each point (ohms).
+    ohms: Vec<f64>,
+}
+
+impl PlateSource {
+    /// Along the curve `table` of triode `t` with grid drive resistance
+    /// `r_grid` (allocates).
+    fn along(table: &CurveTable, t: &KorenTriode, r_grid: f64, c: &StageCircuit) -> Self {
+        let ra = c.plate_ohms;
+        // The point at grid drive u: (Vpk, Ra ‖ rp) with Vgk = u − R·Ig.
+        let at = |u: f64| {
+            let (vpk, ig) = table.eval(u);
+            let (_, _, gp) = t.plate_current_and_partials(u - r_grid * ig, vpk);
+            (vpk, ra / (1.0 + ra * gp))
+        };
+        let (lo, hi) = (table.lo_volts, table.hi_volts);
+        let (v_lo, v_hi) = (at(hi).0, at(lo).0);
+        let n = PLATE_SOURCE_POINTS;
+        let h = (v_hi - v_lo) / (n - 1) as f64;
+        let ohms = (0..n)
+            .map(|k| {
+                // Vpk falls as u rises: bisect for the u of this voltage.
+                let v = v_lo + h * k as f64;
+                let (mut a, mut b) = (lo, hi);
+                for _ in 0..64 {
+                    let m = 0.5 * (a + b);
+                    if table.eval(m).0 > v {
+                        a = m;
+                    } else {
+                        b = m;
+                    }
+                }
+                at(0.5 * (a + b)).1
+            })
+            .collect();
+        Self {
+            lo_volts: v_lo,
+            inv_h: 1.0 / h,
+            last: (n - 1) as f64 - 1e-9,
+            ohms,
+        }
+    }
+
+    /// The output resistance at plate-to-cathode voltage `vpk` (held
+    /// beyond the ends).
+    #[inline(always)]
+    pub(super) fn ohms_at(&self, vpk: f64) -> f64 {
+        let x = ((vpk - self.lo_volts) * self.inv_h).clamp(0.0, self.last);
+        let i = x as usize;
+        let (a, b) = (self.ohms[i], self.ohms[(i + 1).min(self.ohms.len() - 1)]);
+        a + (x - i as f64) * (b - a)
+    }
+}
+
+/// A pot-fed stage's grid current behind the plate before it, per sample.
+/// The grid conducts when that plate swings up, towards its cut-off, where
+/// its output resistance is nearly Ra (a 12AX7: 34.5 kΩ at rest, 100 kΩ
+/// at cut-off); one table per chunk, solved behind the rest value, held
+/// the grid too loosely there. So where a sample's step reaches grid
+/// current the stage takes the resistance behind its grid at that sample,
+/// `Rth = Rbot·(Rtop + Rs)/(Rp + Rs)` with Rs the plate's at its voltage
+/// ([`PlateSource`]), and blends the two pot tables around it. From the
+/// grid loop, `Vgk = Vd + RGI·(u − Vd)/(Rth + RGI)`: the grid voltage is
+/// linear in the conductance `1/(Rth + RGI)` but for the diode's
+/// logarithmic Vd, so the tables are blended linearly in it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct GridBlend<'a> {
+    /// The pot-fed stage.
+    stage: &'a TriodeStage,
+    /// The plate before it.
+    source: &'a PlateSource,
+    /// That plate's Vpk at rest (its AC output is relative to it).
+    plate_rest_volts: f64,
+}
+
+impl GridBlend<'_> {
+    /// For one lane's input `x` (the plate's AC output times the wiper's
+    /// division `a`): the kernels of the two pot tables around the grid's
+    /// resistance and the weight of the second.
+    #[inline(always)]
+    pub(super) fn curves<M: MulAdd>(
+        &self,
+        a: f64,
+        x: f64,
+    ) -> (StageKernel<'_, M>, StageKernel<'_, M>, f64) {
+        let g = &self.stage.pot_conductances;
+        let (i, w) = if a > 1e-9 && x.is_finite() {
+            let rs = self.source.ohms_at(x / a + self.plate_rest_volts);
+            let c = 1.0 / (self.stage.grid_r_behind(rs, Some(a)) + self.stage.rgi_ohms);
+            let i = g[1..].iter().take_while(|&&gi| gi > c).count();
+            let i = i.min(g.len() - 2);
+            (i, ((g[i] - c) / (g[i] - g[i + 1])).clamp(0.0, 1.0))
+        } else {
+            (0, 0.0)
+        };
+        (self.stage.pot_kernel(i), self.stage.pot_kernel(i + 1), w)
     }
 }

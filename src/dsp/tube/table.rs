@@ -254,9 +254,13 @@ pub(super) fn grid_cubic<M: MulAdd, L: Arith>(c: &[L; SEG_LEN], t: L) -> L {
 
 /// A lane type whose lanes each fetch a whole table segment.
 pub(super) trait TableLane: Lane + AntiderivativeLane {
+    /// Number of lanes.
+    const LANES: usize;
     /// Segment lookup at a table coordinate `x` in [0, n − 1e-9]: the
     /// fraction t and the segment's coefficients.
     fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]);
+    /// The same lanes with lane `i` set to `v`.
+    fn with_lane(self, i: usize, v: f64) -> Self;
 }
 
 /// A lane type whose lanes each read the antiderivative from a table: all
@@ -268,6 +272,13 @@ pub(super) trait AntiderivativeLane: Arith {
 }
 
 impl TableLane for f64 {
+    const LANES: usize = 1;
+
+    #[inline(always)]
+    fn with_lane(self, _i: usize, v: f64) -> Self {
+        v
+    }
+
     #[inline(always)]
     fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]) {
         let (i, t) = split_index(x);
@@ -276,6 +287,14 @@ impl TableLane for f64 {
 }
 
 impl TableLane for F2 {
+    const LANES: usize = 2;
+
+    #[inline(always)]
+    fn with_lane(mut self, i: usize, v: f64) -> Self {
+        self.0[i & 1] = v;
+        self
+    }
+
     #[inline(always)]
     fn lookup(x: Self, seg: &Segments) -> (Self, [Self; SEG_LEN]) {
         let (i0, t0) = split_index(x.0[0]);

@@ -1049,3 +1049,58 @@ fn output_charge_lifts_heavy_drive_as_the_circuit_does() {
         - db(level(TubeType::Tube12AX7, 20.0, -20.0, false));
     assert!(light.abs() < 0.01, "light drive: {light:.4} dB");
 }
+
+// ---------------------------------------------------------------------------
+// Stage 2's grid current behind stage 1's plate (stage.rs, `GridBlend`)
+// ---------------------------------------------------------------------------
+
+/// Stage 1's plate resistance Ra ‖ rp along its curve (`PlateSource`),
+/// against the test's own Koren equation: the AC load line Ra ‖ 1 MΩ (the
+/// Level pot) through the operating point, solved by bisection at each
+/// grid voltage, rp by central differences there. From 28 kΩ with the grid
+/// at 0 V to Ra at cut-off (ngspice, on the wired circuit with the pot in
+/// parallel: 27.5 kΩ, 33.4 kΩ at rest, 90 kΩ at cut-off).
+#[test]
+fn plate_source_is_the_plate_resistance_along_the_curve() {
+    let p = preamp(192_000.0, PreampSettings::default());
+    let st = &p.core.stage1;
+    let src = &st.plate_sources()[TubeType::Tube12AX7.index()];
+    let table = &st.tables[TubeType::Tube12AX7.index()];
+    let k = koren_literal(TubeType::Tube12AX7);
+    let (ra, rac) = (100e3, 100e3 * 1e6 / 1.1e6);
+    let vk = ref_vk(k, 1500.0);
+    let vpk_q = ref_vp(k, -vk, vk) - vk;
+    let vs = vpk_q + rac * ref_ip(k, -vk, vpk_q);
+    let want = |vgk: f64| {
+        let (mut lo, mut hi) = (0.0, vs);
+        for _ in 0..100 {
+            let v = 0.5 * (lo + hi);
+            if v + rac * ref_ip(k, vgk, v) > vs {
+                hi = v;
+            } else {
+                lo = v;
+            }
+        }
+        let (v, h) = (0.5 * (lo + hi), 1e-4);
+        let gp = (ref_ip(k, vgk, v + h) - ref_ip(k, vgk, v - h)) / (2.0 * h);
+        (v, ra / (1.0 + ra * gp))
+    };
+    for vgk in [0.0, -0.5, -vk, -2.2, -3.0] {
+        let (v, r) = want(vgk);
+        let got = src.ohms_at(v);
+        assert!(
+            (got / r - 1.0).abs() < 0.005,
+            "Vgk {vgk:.2} V (Vpk {v:.1} V): {got:.0} ohms, want {r:.0}"
+        );
+    }
+    let at_zero = src.ohms_at(want(0.0).0);
+    assert!(
+        (27e3..29e3).contains(&at_zero),
+        "grid at 0 V: {at_zero:.0} ohms"
+    );
+    let cut_off = src.ohms_at(table.eval(table.lo_volts).0);
+    assert!(
+        (cut_off / ra - 1.0).abs() < 0.01,
+        "cut-off: {cut_off:.0} ohms"
+    );
+}
