@@ -325,9 +325,15 @@ impl<Q: Quad> AntiderivativeLane for Q {
     /// antiderivative uses.
     #[inline(always)]
     fn antiderivative_at<M: MulAdd>(x: Self, seg: &Segments) -> Self {
-        let parts: [(usize, f64); 4] = x.to_array().map(split_index);
-        let t = Q::from_array(parts.map(|p| p.1));
-        let c: [&[f64; SEG_LEN]; 4] = parts.map(|p| &seg[p.0 & SEG_MASK].0);
+        // `split_index` in the lanes: the fractions stay in the register
+        // (built from four scalars they went through the stack, and the
+        // wide load of four narrow stores stalls store forwarding).
+        let magic = Q::splat(ROUND_MAGIC);
+        let m = (x - Q::splat(0.5)) + magic;
+        let t = x - (m - magic);
+        let c: [&[f64; SEG_LEN]; 4] = m
+            .to_array()
+            .map(|v| &seg[(v.to_bits() & 0xFFFF_FFFF) as usize & SEG_MASK].0);
         let g = |k: usize| Q::from_array(c.map(|c| c[k]));
         let m = mad::<M, Q>;
         m(t, m(t, m(t, m(t, g(11), g(10)), g(9)), g(0)), g(4))
