@@ -79,11 +79,12 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 /// the rest, which were up to 30 dB off per harmonic, within 1 dB but for
 /// those two H4s).
 ///
-/// Cgp at 7 kHz, Level −20 (H2 1–2 dB high, THD 12–25 % high): the model
+/// Cgp at 7 kHz, Level −20 (H2 1–2 dB high at Gain 20–50 and 2.4–3.3 dB
+/// low at Gain 60, THD 12–32 % off): the model
 /// puts the Miller capacitance as a linear one-pole on the grid drive; in
 /// the circuit Cgp also feeds the plate's own harmonics back to the grid,
 /// a loop gain of ≈ 0.3–0.7 at 14 kHz behind the pot's 90 kΩ (less behind
-/// Level 0's 37 kΩ, ≈ 0 at Level −60), which lowers H2 there.
+/// Level 0's 37 kΩ, ≈ 0 at Level −60), which moves H2 there.
 ///
 /// Notches: 12AX7 Gain 35 / Level −20 H5 and 12AT7 Gain 50 / Level −60 H3
 /// are 20–40 dB below their neighbours, a near-cancellation of the two

@@ -33,7 +33,10 @@
 //! per sample, so the CPU overlaps many samples. A chunk in which any sample
 //! reaches grid current is redone serially (the grid current charges the
 //! coupling capacitor one sample later); the arithmetic is identical either
-//! way. The ADAA pass picks a loop per chunk by its steps (see
+//! way. In that serial pass stage 2 takes the resistance behind its grid
+//! at each sample whose step reaches grid current, from stage 1's plate
+//! there ([`Blended`]; `stage.rs`, `GridBlend`): the step's output and
+//! grid current on the two pot tables around it, blended. The ADAA pass picks a loop per chunk by its steps (see
 //! [`StageKernel::finish_chunk`]), so silence and decaying tails, where every
 //! step is below the mid-point threshold, are the cheapest chunks: they need
 //! no division (before, they took the general clamped path and silence cost

@@ -17,7 +17,9 @@
 //! its grid leak ([`TriodeStage::with_pot`]: the wiper's division is the
 //! caller's gain; the Thevenin resistance behind the grid,
 //! `Rbot·(Rtop + Rsrc)/(Rp + Rsrc)`, sets the Miller corner and the grid
-//! current's charging, [`TriodeStage::set_wiper`]). The static plate
+//! current's charging, [`TriodeStage::set_wiper`]; where the grid
+//! conducts, at each sample from the plate before it as it is there,
+//! [`GridBlend`]). The static plate
 //! curve is a table (`table.rs`) averaged with ADAA (`adaa.rs`); around
 //! it, linear filters, run per sample by `kernel.rs`:
 //!

@@ -1104,3 +1104,35 @@ fn plate_source_is_the_plate_resistance_along_the_curve() {
         "cut-off: {cut_off:.0} ohms"
     );
 }
+
+/// The blend picks the two pot tables around the resistance behind grid 2
+/// with stage 1's plate at rest, Level 0: Rth = 1 MΩ ‖ (Ra ‖ rp at rest),
+/// weighted linearly in 1/(Rth + RGI) between the tables' resistances
+/// (31.6 kΩ and 46.4 kΩ for the 12AX7), and the wiper's table alone
+/// where it is a table's resistance.
+#[test]
+fn grid_blend_weighs_the_tables_around_the_grids_resistance() {
+    let p = preamp(192_000.0, PreampSettings::default());
+    let (s1, s2) = (&p.core.stage1, &p.core.stage2);
+    let sources = s1.plate_sources();
+    let blend = s2
+        .grid_blend(&sources[0], s1.rest_plate_volts())
+        .expect("stage 2 has a pot");
+    let rs = s1.output_ohms();
+    let rth = 1e6 * rs / (1e6 + rs);
+    let rgi = TubeType::Tube12AX7.constants().rgi_ohms;
+    let (g0, g1, g) = (
+        1.0 / (31.6e3 + rgi),
+        1.0 / (46.4e3 + rgi),
+        1.0 / (rth + rgi),
+    );
+    let (k0, k1, w) = blend.curves::<Unfused>(1.0, 0.0);
+    let base = TubeType::Tube12AX7.index() * 10;
+    assert!(std::ptr::eq(k0.seg, s2.tables[base + 3].segments()));
+    assert!(std::ptr::eq(k1.seg, s2.tables[base + 4].segments()));
+    let want = (g0 - g) / (g0 - g1);
+    assert!(
+        (w - want).abs() < 0.01,
+        "weight {w:.4}, want {want:.4} (Rth {rth:.0})"
+    );
+}
