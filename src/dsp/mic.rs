@@ -362,20 +362,26 @@ impl<L: Channels + PairLane> Kernel for FilterRun<'_, L> {
             let (acc, prev) = if cur == 0 { (a0, a1) } else { (a1, a0) };
             let (start, m, flush) = pending;
             let both = n.min(m);
+            // The recursions' states in locals of their own for the
+            // loops (`f` as a whole stays in memory: its FIR tail is
+            // copied by slices), so that no state goes through a store
+            // and a load on its loop-carried path.
+            let (mut sections, mut post) = (f.sections, f.post);
             for (i, (v, a)) in buf[TAPS - 1..TAPS - 1 + both]
                 .iter_mut()
                 .zip(&prev[..both])
                 .enumerate()
             {
-                *v = biquads::<M, L>(d, &mut f.sections, *v);
-                double_pole_mad::<M, L>(*a, &mut f.post).scatter(&mut blocks, start + i);
+                *v = biquads::<M, L>(d, &mut sections, *v);
+                double_pole_mad::<M, L>(*a, &mut post).scatter(&mut blocks, start + i);
             }
             for v in &mut buf[TAPS - 1 + both..TAPS - 1 + n] {
-                *v = biquads::<M, L>(d, &mut f.sections, *v);
+                *v = biquads::<M, L>(d, &mut sections, *v);
             }
             for (i, a) in prev[..m].iter().enumerate().skip(both) {
-                double_pole_mad::<M, L>(*a, &mut f.post).scatter(&mut blocks, start + i);
+                double_pole_mad::<M, L>(*a, &mut post).scatter(&mut blocks, start + i);
             }
+            (f.sections, f.post) = (sections, post);
             if flush {
                 f.flush_post();
             }
