@@ -36,7 +36,8 @@
 //! way. In that serial pass stage 2 takes the resistance behind its grid
 //! at each sample whose step reaches grid current, from stage 1's plate
 //! there ([`Blended`]; `stage.rs`, `GridBlend`): the step's output and
-//! grid current on the two pot tables around it, blended. The ADAA pass picks a loop per chunk by its steps (see
+//! grid current on the two pot tables around it, blended. The ADAA pass
+//! picks a loop per chunk by its steps (see
 //! [`StageKernel::finish_chunk`]), so silence and decaying tails, where every
 //! step is below the mid-point threshold, are the cheapest chunks: they need
 //! no division (before, they took the general clamped path and silence cost
