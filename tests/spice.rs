@@ -75,7 +75,7 @@ const SETTLE_FLOOR_DBC: f64 = -90.0;
 /// 2's output capacitor following the plate's average and moving its load
 /// line (`cathode.rs`: five cases came within tolerance; there were 32),
 /// and stage 2's grid current solved behind stage 1's plate resistance at
-/// each sample (`GridBlend` in `stage.rs`: four more, and the spectra of
+/// each sample (`GridBlend` in `grid_blend.rs`: four more, and the spectra of
 /// the rest, which were up to 30 dB off per harmonic, within 1 dB but for
 /// those two H4s).
 ///

@@ -29,6 +29,8 @@
 //!   quotient, its pre-emphasis, its loops per lane width).
 //! - `stage.rs`: one triode stage ([`TriodeStage`]): circuit, operating
 //!   point, coefficients, small-signal response.
+//! - `grid_blend.rs`: stage 2's grid current behind stage 1's plate as
+//!   it is at each sample (the plate's output resistance along its curve).
 //! - `kernel.rs`: the per-sample update of a stage and the chunked,
 //!   pipelined loop that runs it; what it costs.
 //! - `ends.rs`: the linear ends (input guard, gain and high-pass; output
@@ -43,6 +45,7 @@
 mod adaa;
 mod cathode;
 mod ends;
+mod grid_blend;
 mod kernel;
 mod koren;
 mod preamp;

@@ -35,7 +35,7 @@
 //! coupling capacitor one sample later); the arithmetic is identical either
 //! way. In that serial pass stage 2 takes the resistance behind its grid
 //! at each sample whose step reaches grid current, from stage 1's plate
-//! there ([`Blended`]; `stage.rs`, `GridBlend`): the step's output and
+//! there ([`Blended`]; `grid_blend.rs`): the step's output and
 //! grid current on the two pot tables around it, blended. The ADAA pass
 //! picks a loop per chunk by its steps (see
 //! [`StageKernel::finish_chunk`]), so silence and decaying tails, where every
@@ -84,7 +84,7 @@
 //! ≈ 78 on silence (was 135 / 169).
 
 use super::adaa::{adaa_mid, adaa_value, StageLane, ADAA_MIN_STEP};
-use super::stage::GridBlend;
+use super::grid_blend::GridBlend;
 use super::table::{antiderivative, grid_cubic, Segments, TableLane, SEG_LEN};
 use crate::dsp::fma::MulAdd;
 use crate::dsp::simd::{mad, Arith, Lane, PairLane};
