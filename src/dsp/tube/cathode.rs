@@ -290,7 +290,11 @@ impl<L: Lane> CathodeLanes<L> {
         let pos = pos & (CHUNK - 1);
         let u = (q + q_prev) * s(0.5) - s(off);
         let d = mad::<M, L>(y, s(c.k_r), mad::<M, L>(u, s(c.k_rq), ig * s(c.k_ig)));
-        self.ring[pos] = d;
+        // Flushed as it is written: every slot is rewritten each chunk
+        // before it is read, so this is the chunk-end flush of the ring,
+        // without a pass over it (whose conditional stores stalled the
+        // loads of the next chunk, measured).
+        self.ring[pos] = d.flush();
         let p = mad::<M, L>(v, s(c.k_out), y);
         // The output capacitor's charge, as the load line's shift δ, for
         // the sample one chunk later.
@@ -307,13 +311,11 @@ impl<L: Lane> CathodeLanes<L> {
         &self.ring_shift[pos..pos + n]
     }
 
-    /// Flush denormals.
+    /// Flush denormals. (The ring of drives is flushed as it is written,
+    /// in `close_one`; the ring of shifts is rewritten from `shift_ahead`
+    /// every chunk.)
     #[inline]
     pub(super) fn flush(&mut self) {
-        for d in &mut self.ring {
-            *d = d.flush();
-        }
-        // (The ring of shifts is rewritten from `shift_ahead` every chunk.)
         let a = self.shift_ahead;
         self.shift_ahead = L::pick_abs_gt(a, SHIFT_FLOOR_VOLTS, a, L::default());
     }

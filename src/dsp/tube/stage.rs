@@ -530,8 +530,6 @@ impl TriodeStage {
     /// The sample loop's copy for curve table `t`, less `dc`.
     #[inline]
     fn kernel_on<'a, M: MulAdd>(&'a self, t: &'a CurveTable, dc: f64) -> StageKernel<'a, M> {
-        let n = t.seg.len();
-        let last = &t.seg[n - 1].0;
         let kth = self.kth * t.inv_h * (1.0 + self.comp_b);
         let g = self.miller_g;
         StageKernel {
@@ -545,8 +543,8 @@ impl TriodeStage {
             comp_b: self.comp_b,
             off: (-self.vk_volts - t.lo_volts) * t.inv_h,
             last: t.last,
-            f_lo: t.seg[0].0[0],
-            f_hi: last[0] + last[1] + last[2] + last[3],
+            f_lo: t.f_lo,
+            f_hi: t.f_hi,
             ig_start: (t.ig_start_volts - t.lo_volts) * t.inv_h,
             ig_slope: t.ig_slope_hi / t.inv_h,
             k_lin: self.k_lin,

@@ -87,6 +87,12 @@ pub(super) struct CurveTable {
     pub(super) ig_start_volts: f64,
     /// Vpk at the nominal operating point, subtracted from the stored curve.
     pub(super) vpk_ref_volts: f64,
+    /// The curve's value at the table's lowest u (where its first segment
+    /// starts), kept here so that a chunk's kernel need not reach into the
+    /// segments (a cache miss per chunk, measured).
+    pub(super) f_lo: f64,
+    /// The curve's value at its highest u (where its last segment ends).
+    pub(super) f_hi: f64,
 }
 
 impl CurveTable {
@@ -158,6 +164,8 @@ impl CurveTable {
             ig_slope_hi: nodes[n].3,
             vs_volts: vs,
             vpk_ref_volts: vpk_ref,
+            f_lo: 0.0,
+            f_hi: 0.0,
         };
         // Anchor F at the operating point: F(u_ref) = 0.
         let x_ref = ((u_ref - lo) * table.inv_h).clamp(0.0, table.last);
@@ -166,6 +174,9 @@ impl CurveTable {
         for s in seg.iter_mut() {
             s.0[4] -= f_ref;
         }
+        let last = &seg[n - 1].0;
+        table.f_lo = seg[0].0[0];
+        table.f_hi = last[0] + last[1] + last[2] + last[3];
         table.seg = seg;
         table
     }
