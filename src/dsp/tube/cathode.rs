@@ -320,9 +320,13 @@ impl<L: Lane> CathodeLanes<L> {
         self.shift_ahead = L::pick_abs_gt(a, SHIFT_FLOOR_VOLTS, a, L::default());
     }
 
-    /// Whether the state is finite.
+    /// Whether the state is finite. (Every entry is looked at, with no
+    /// early exit: the check runs at the end of each block over 2·`CHUNK`
+    /// entries, and a loop that can stop at each one costs a branch per
+    /// entry.)
     #[inline]
     pub(super) fn finite(&self) -> bool {
-        self.ring.iter().chain(&self.ring_shift).all(|d| d.finite()) && self.shift_ahead.finite()
+        let entries = self.ring.iter().chain(&self.ring_shift);
+        entries.fold(self.shift_ahead.finite(), |ok, d| ok & d.finite())
     }
 }

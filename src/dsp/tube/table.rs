@@ -48,20 +48,24 @@ const SEG_MASK: usize = TABLE_SEGMENTS - 1;
 /// in bounds).
 pub(super) type Segments = [Segment; TABLE_SEGMENTS];
 
-/// Coefficients per segment, see [`Segment`].
-pub(super) const SEG_LEN: usize = 12;
+/// Coefficients per segment, see [`Segment`] (the last four are padding).
+pub(super) const SEG_LEN: usize = 16;
 
 /// One table segment in its local coordinate t ∈ [0, 1]:
-/// `[c0, c1, c2, c3, F0, g0, g1, g2, g3, c1/2, c2/3, c3/4]` with
+/// `[c0, c1, c2, c3, F0, c1/2, c2/3, c3/4 | g0, g1, g2, g3, 0, 0, 0, 0]` with
 /// `Vpk − Vpk_ref = c0 + c1·t + c2·t² + c3·t³` (cubic Hermite),
 /// its antiderivative in table units `F = F0 + c0·t + c1·t²/2 + c2·t³/3 + c3·t⁴/4`
 /// (F0 accumulated over the segments below, zero at the nominal operating
 /// point, so small signals difference small numbers), and
-/// `Ig = g0 + g1·t + g2·t² + g3·t³`. The last three are the antiderivative's
-/// coefficients, stored pre-divided (the same products the sample loop would
-/// form, so nothing changes but two multiplies per lookup).
+/// `Ig = g0 + g1·t + g2·t² + g3·t³`. `c1/2, c2/3, c3/4` are the
+/// antiderivative's coefficients, stored pre-divided (the same products the
+/// sample loop would form, so nothing changes but two multiplies per
+/// lookup). A segment is two cache lines, aligned: the curve and its
+/// antiderivative, all that the ADAA of every sample reads, are the first;
+/// the grid current, read only in grid current, the second (with 12
+/// coefficients unaligned, each lookup touched two lines).
 #[derive(Clone, Copy, Debug, Default)]
-#[repr(C, align(8))]
+#[repr(C, align(64))]
 pub(super) struct Segment(pub(super) [f64; SEG_LEN]);
 
 /// `Vpk(u)` and `Ig(u)` of one stage as piecewise cubic Hermite segments on a
@@ -138,13 +142,17 @@ impl CurveTable {
                     c,
                     d,
                     big_f,
+                    b * 0.5,
+                    c * (1.0 / 3.0),
+                    d * 0.25,
                     p,
                     q,
                     r,
                     s,
-                    b * 0.5,
-                    c * (1.0 / 3.0),
-                    d * 0.25,
+                    0.0,
+                    0.0,
+                    0.0,
+                    0.0,
                 ]);
                 big_f += a + b / 2.0 + c / 3.0 + d / 4.0;
                 s0
@@ -152,7 +160,7 @@ impl CurveTable {
             .collect();
         let first_ig = seg
             .iter()
-            .position(|c| c.0[5..9].iter().any(|v| *v != 0.0))
+            .position(|c| c.0[8..12].iter().any(|v| *v != 0.0))
             .unwrap_or(n);
         let mut table = CurveTable {
             ig_start_volts: lo + h * first_ig as f64,
@@ -187,7 +195,7 @@ impl CurveTable {
         let (i, t) = split_index(x);
         let c = &self.seg[i].0;
         let vp = c[0] + t * (c[1] + t * (c[2] + t * c[3]));
-        let ig = c[5] + t * (c[6] + t * (c[7] + t * c[8]));
+        let ig = c[8] + t * (c[9] + t * (c[10] + t * c[11]));
         (
             vp + self.vpk_ref_volts,
             ig + (u - self.hi_volts).max(0.0) * self.ig_slope_hi,
@@ -246,7 +254,7 @@ pub(super) fn split_index(x: f64) -> (usize, f64) {
 #[inline(always)]
 pub(super) fn antiderivative<M: MulAdd, L: Arith>(c: &[L; SEG_LEN], t: L) -> L {
     let m = mad::<M, L>;
-    m(t, m(t, m(t, m(t, c[11], c[10]), c[9]), c[0]), c[4])
+    m(t, m(t, m(t, m(t, c[7], c[6]), c[5]), c[0]), c[4])
 }
 
 /// The curve's cubic of one segment at t (table units).
@@ -260,7 +268,7 @@ pub(super) fn cubic<M: MulAdd, L: Arith>(c: &[L; SEG_LEN], t: L) -> L {
 #[inline(always)]
 pub(super) fn grid_cubic<M: MulAdd, L: Arith>(c: &[L; SEG_LEN], t: L) -> L {
     let m = mad::<M, L>;
-    m(t, m(t, m(t, c[8], c[7]), c[6]), c[5])
+    m(t, m(t, m(t, c[11], c[10]), c[9]), c[8])
 }
 
 /// A lane type whose lanes each fetch a whole table segment.
@@ -347,6 +355,6 @@ impl<Q: Quad> AntiderivativeLane for Q {
             .map(|v| &seg[(v.to_bits() & 0xFFFF_FFFF) as usize & SEG_MASK].0);
         let g = |k: usize| Q::from_array(c.map(|c| c[k]));
         let m = mad::<M, Q>;
-        m(t, m(t, m(t, m(t, g(11), g(10)), g(9)), g(0)), g(4))
+        m(t, m(t, m(t, m(t, g(7), g(6)), g(5)), g(0)), g(4))
     }
 }
