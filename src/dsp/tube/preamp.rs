@@ -303,7 +303,7 @@ impl PreampCore {
         mut load: impl FnMut(usize, &mut [L]),
         mut store: impl FnMut(usize, &[L]),
     ) {
-        let mut st = *state;
+        let st = state;
         match part {
             PreampPart::Front | PreampPart::Back => {
                 let front = part == PreampPart::Front;
@@ -311,15 +311,12 @@ impl PreampCore {
                 self.ends
                     .run::<L, M>(front, states, len, &mut load, &mut store);
             }
-            PreampPart::Whole => self.run_stages::<L, M>(true, &mut st, len, &mut load, &mut store),
-            PreampPart::Stages => {
-                self.run_stages::<L, M>(false, &mut st, len, &mut load, &mut store)
-            }
+            PreampPart::Whole => self.run_stages::<L, M>(true, st, len, &mut load, &mut store),
+            PreampPart::Stages => self.run_stages::<L, M>(false, st, len, &mut load, &mut store),
         }
         if !st.finite() {
-            st = ChannelState::rest(self);
+            *st = ChannelState::rest(self);
         }
-        *state = st;
     }
 
     /// The two stages over `len` samples (`whole`: with the ends around
