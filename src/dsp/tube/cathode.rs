@@ -293,7 +293,7 @@ impl<L: Lane> CathodeLanes<L> {
         // Flushed as it is written: every slot is rewritten each chunk
         // before it is read, so this is the chunk-end flush of the ring,
         // without a pass over it (whose conditional stores stalled the
-        // loads of the next chunk, measured).
+        // loads of the next chunk, seen in a profile).
         self.ring[pos] = d.flush();
         let p = mad::<M, L>(v, s(c.k_out), y);
         // The output capacitor's charge, as the load line's shift δ, for

@@ -298,12 +298,11 @@ impl PreampCore {
     fn run<L: StageLane, M: MulAdd>(
         &mut self,
         part: PreampPart,
-        state: &mut ChannelState<L>,
+        st: &mut ChannelState<L>,
         len: usize,
         mut load: impl FnMut(usize, &mut [L]),
         mut store: impl FnMut(usize, &[L]),
     ) {
-        let st = state;
         match part {
             PreampPart::Front | PreampPart::Back => {
                 let front = part == PreampPart::Front;

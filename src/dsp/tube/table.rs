@@ -93,7 +93,7 @@ pub(super) struct CurveTable {
     pub(super) vpk_ref_volts: f64,
     /// The curve's value at the table's lowest u (where its first segment
     /// starts), kept here so that a chunk's kernel need not reach into the
-    /// segments (a cache miss per chunk, measured).
+    /// segments (a cache miss per chunk, seen in a profile).
     pub(super) f_lo: f64,
     /// The curve's value at its highest u (where its last segment ends).
     pub(super) f_hi: f64,
