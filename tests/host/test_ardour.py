@@ -220,7 +220,13 @@ def test_an_ardour_export_renders_at_high_quality(ardour):
         f"{alignment_report(wet[:, tail], high[:, tail], live[:, tail])}"
     )
     assert tail_live > -40.0, f"the Live render is too close ({tail_live:.1f} dB) to tell them apart"
-    assert vs_high < vs_live - 25.0, (vs_high, vs_live)
+    # Over the whole file the start counts too, and how far it is from the
+    # High render depends on how long Ardour ran the plugin in Live before
+    # the export's first offline block: -35.7 … -43.7 dB in four runs on
+    # 2026-12-07 (the Live render: -11.2 dB), so the margin is 20 dB, not
+    # the 25 dB that one of those runs missed. The tail above is the exact
+    # check.
+    assert vs_high < vs_live - 20.0, (vs_high, vs_live)
 
 
 def test_ardour_shows_bias_as_a_continuous_control(ardour):
