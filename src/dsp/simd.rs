@@ -203,6 +203,8 @@ pub trait Arith:
     fn fused_mul_add(self, b: Self, c: Self) -> Self;
     /// Lane-wise `if self > o { self } else { o }` (one `maxpd`).
     fn hi(self, o: Self) -> Self;
+    /// Lane-wise `if self < o { self } else { o }` (one `minpd`).
+    fn lo(self, o: Self) -> Self;
     /// Lane-wise absolute value.
     fn abs(self) -> Self;
 }
@@ -211,8 +213,6 @@ pub trait Arith:
 pub trait Lane: Arith {
     /// Lane `i` (the last lane when `i` is beyond them).
     fn lane(self, i: usize) -> f64;
-    /// Lane-wise `if self < o { self } else { o }` (one `minpd`).
-    fn lo(self, o: Self) -> Self;
     /// Lane-wise `if |d| > thr { a } else { b }`.
     fn pick_abs_gt(d: Self, thr: f64, a: Self, b: Self) -> Self;
     /// Whether any lane exceeds `thr`.
@@ -470,6 +470,14 @@ impl Arith for f64 {
         }
     }
     #[inline(always)]
+    fn lo(self, o: Self) -> Self {
+        if self < o {
+            self
+        } else {
+            o
+        }
+    }
+    #[inline(always)]
     fn abs(self) -> Self {
         f64::abs(self)
     }
@@ -479,14 +487,6 @@ impl Lane for f64 {
     #[inline(always)]
     fn lane(self, _i: usize) -> f64 {
         self
-    }
-    #[inline(always)]
-    fn lo(self, o: Self) -> Self {
-        if self < o {
-            self
-        } else {
-            o
-        }
     }
     #[inline(always)]
     fn pick_abs_gt(d: Self, thr: f64, a: Self, b: Self) -> Self {
@@ -579,6 +579,10 @@ impl Arith for F2 {
         F2([self.0[0].hi(o.0[0]), self.0[1].hi(o.0[1])])
     }
     #[inline(always)]
+    fn lo(self, o: Self) -> Self {
+        F2([self.0[0].lo(o.0[0]), self.0[1].lo(o.0[1])])
+    }
+    #[inline(always)]
     fn abs(self) -> Self {
         F2([self.0[0].abs(), self.0[1].abs()])
     }
@@ -588,10 +592,6 @@ impl Lane for F2 {
     #[inline(always)]
     fn lane(self, i: usize) -> f64 {
         self.0[i.min(1)]
-    }
-    #[inline(always)]
-    fn lo(self, o: Self) -> Self {
-        F2([self.0[0].lo(o.0[0]), self.0[1].lo(o.0[1])])
     }
     #[inline(always)]
     fn pick_abs_gt(d: Self, thr: f64, a: Self, b: Self) -> Self {
@@ -674,6 +674,10 @@ impl Arith for F4 {
     #[inline(always)]
     fn hi(self, o: Self) -> Self {
         F4(std::array::from_fn(|i| self.0[i].hi(o.0[i])))
+    }
+    #[inline(always)]
+    fn lo(self, o: Self) -> Self {
+        F4(std::array::from_fn(|i| self.0[i].lo(o.0[i])))
     }
     #[inline(always)]
     fn abs(self) -> Self {

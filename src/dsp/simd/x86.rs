@@ -4,9 +4,9 @@
 
 use std::arch::x86_64::{
     __m128d, __m256d, _mm256_add_pd, _mm256_andnot_pd, _mm256_div_pd, _mm256_fmadd_pd,
-    _mm256_max_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_sub_pd, _mm256_xor_pd, _mm_add_pd,
-    _mm_andnot_pd, _mm_div_pd, _mm_fmadd_pd, _mm_max_pd, _mm_mul_pd, _mm_set1_pd, _mm_sub_pd,
-    _mm_xor_pd,
+    _mm256_max_pd, _mm256_min_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_sub_pd, _mm256_xor_pd,
+    _mm_add_pd, _mm_andnot_pd, _mm_div_pd, _mm_fmadd_pd, _mm_max_pd, _mm_min_pd, _mm_mul_pd,
+    _mm_set1_pd, _mm_sub_pd, _mm_xor_pd,
 };
 
 use super::{Arith, Duo, Quad};
@@ -46,7 +46,7 @@ pub(crate) struct Avx4(__m256d);
 macro_rules! register_lanes {
     (
         [$($gen:tt)*] $ty:ty, $reg:ty, $n:literal, $add:ident, $sub:ident, $mul:ident,
-        $div:ident, $max:ident, $xor:ident, $andnot:ident, $set1:ident,
+        $div:ident, $max:ident, $min:ident, $xor:ident, $andnot:ident, $set1:ident,
         fused: |$a:ident, $b:ident, $c:ident| $fused:expr
     ) => {
         impl<$($gen)*> Default for $ty {
@@ -120,6 +120,13 @@ macro_rules! register_lanes {
                 Self(unsafe { $max(self.0, o.0) })
             }
             #[inline(always)]
+            fn lo(self, o: Self) -> Self {
+                // `minpd a, b` is `if a < b { a } else { b }`, exactly
+                // `f64::lo`.
+                // SAFETY: the CPU has the instruction (see the type).
+                Self(unsafe { $min(self.0, o.0) })
+            }
+            #[inline(always)]
             fn abs(self) -> Self {
                 // SAFETY: the CPU has the instruction (see the type).
                 Self(unsafe { $andnot($set1(-0.0), self.0) })
@@ -130,7 +137,7 @@ macro_rules! register_lanes {
 
 register_lanes!(
     [const FMA: bool] X2<FMA>, __m128d, 2, _mm_add_pd, _mm_sub_pd, _mm_mul_pd, _mm_div_pd,
-    _mm_max_pd, _mm_xor_pd, _mm_andnot_pd, _mm_set1_pd,
+    _mm_max_pd, _mm_min_pd, _mm_xor_pd, _mm_andnot_pd, _mm_set1_pd,
     fused: |a, b, c| if FMA {
         // SAFETY: `X2<true>` only runs where the CPU has FMA (see the type).
         X2(unsafe { _mm_fmadd_pd(a.0, b.0, c.0) })
@@ -142,7 +149,7 @@ register_lanes!(
 
 register_lanes!(
     [] Avx4, __m256d, 4, _mm256_add_pd, _mm256_sub_pd, _mm256_mul_pd, _mm256_div_pd,
-    _mm256_max_pd, _mm256_xor_pd, _mm256_andnot_pd, _mm256_set1_pd,
+    _mm256_max_pd, _mm256_min_pd, _mm256_xor_pd, _mm256_andnot_pd, _mm256_set1_pd,
     // SAFETY: the CPU has AVX and FMA (see the type).
     fused: |a, b, c| Avx4(unsafe { _mm256_fmadd_pd(a.0, b.0, c.0) })
 );

@@ -107,9 +107,8 @@
 //! Cost: the second curve's ADAA, about a fifth of the live chain's time
 //! (min 6.45 against 5.30 ms for a second of stereo noise, alternated, the
 //! same build). The chain applies the shift in High only
-//! (`PreampLanes::set_output_charge`); in Live the charge is followed but
-//! not applied: the live chain within 1–2 % of its time before (min 5.34
-//! against 5.28 ms, alternated).
+//! (`PreampLanes::set_output_charge`); in Live the charge is neither
+//! applied nor followed (`CathodeCoefs::without_shift`).
 //!
 //! A held cathode (`bypass_farads` infinite, the reference stage) has
 //! e = 1 and no drive: v stays exactly 0 and the stage is bit for bit the
@@ -194,6 +193,24 @@ impl CathodeCoefs {
         }
     }
 
+    /// Whether the load line's shift moves at all (a stage with no output
+    /// coupling capacitor has none: its ring of shifts stays at rest).
+    pub(super) fn follows_shift(&self) -> bool {
+        self.shift_drive != 0.0
+    }
+
+    /// The same coefficients with the load line's shift not followed, for
+    /// a stage whose shift is not applied (the Live quality): following it
+    /// would cost time for nothing. (A quality change resets the stage, so
+    /// nothing of the shift is missed once it is applied again.)
+    pub(super) fn without_shift(self) -> Self {
+        Self {
+            shift_decay: 0.0,
+            shift_drive: 0.0,
+            ..self
+        }
+    }
+
     /// The same with the plate's output coupling capacitor `farads` into
     /// `load_ohms` (∞ farads: none), plate resistor `ra` and output
     /// resistance `ro`: the capacitor's charge under drive moves the load
@@ -264,10 +281,29 @@ impl<L: Lane> CathodeLanes<L> {
         ys: &mut [L],
         tr: &ChunkTrace<L>,
     ) {
+        // Two copies of the loop: most stages have no shift to follow.
+        if c.follows_shift() {
+            self.close_loop::<M, true>(c, pos, off, q_before, ys, tr);
+        } else {
+            self.close_loop::<M, false>(c, pos, off, q_before, ys, tr);
+        }
+    }
+
+    /// `close`, following the load line's shift or not (`SHIFT`).
+    #[inline(always)]
+    fn close_loop<M: MulAdd, const SHIFT: bool>(
+        &mut self,
+        c: &CathodeCoefs,
+        pos: usize,
+        off: f64,
+        q_before: L,
+        ys: &mut [L],
+        tr: &ChunkTrace<L>,
+    ) {
         let mut q_prev = q_before;
         let trace = tr.q.iter().zip(&tr.vk).zip(&tr.ig);
         for (j, (y, ((q, v), ig))) in ys.iter_mut().zip(trace).enumerate() {
-            *y = self.close_one::<M>(c, pos + j, off, *y, (q_prev, *q, *v, *ig));
+            *y = self.close_one::<M, SHIFT>(c, pos + j, off, *y, (q_prev, *q, *v, *ig));
             q_prev = *q;
         }
     }
@@ -277,8 +313,10 @@ impl<L: Lane> CathodeLanes<L> {
     /// `(q_prev, q, v, ig)`: returns the AC plate voltage. The remainder is
     /// the output less the linear part of what the ADAA averaged, the
     /// curve over [q_prev, q], so that it is exactly zero for small signals.
+    /// Without `SHIFT` the load line's shift is not followed (its ring is
+    /// left as it is: see [`CathodeCoefs::without_shift`]).
     #[inline(always)]
-    pub(super) fn close_one<M: MulAdd>(
+    pub(super) fn close_one<M: MulAdd, const SHIFT: bool>(
         &mut self,
         c: &CathodeCoefs,
         pos: usize,
@@ -298,9 +336,11 @@ impl<L: Lane> CathodeLanes<L> {
         let p = mad::<M, L>(v, s(c.k_out), y);
         // The output capacitor's charge, as the load line's shift δ, for
         // the sample one chunk later.
-        let shift_next = mad::<M, L>(self.shift_ahead, s(c.shift_decay), p * s(c.shift_drive));
-        self.ring_shift[pos] = shift_next;
-        self.shift_ahead = shift_next;
+        if SHIFT {
+            let shift_next = mad::<M, L>(self.shift_ahead, s(c.shift_decay), p * s(c.shift_drive));
+            self.ring_shift[pos] = shift_next;
+            self.shift_ahead = shift_next;
+        }
         p
     }
 
@@ -309,6 +349,13 @@ impl<L: Lane> CathodeLanes<L> {
     #[inline(always)]
     pub(super) fn shifts(&self, pos: usize, n: usize) -> &[L] {
         &self.ring_shift[pos..pos + n]
+    }
+
+    /// The load line's shift back at rest (for a stage whose shift starts
+    /// to be followed: see [`CathodeCoefs::without_shift`]).
+    pub(super) fn rest_shift(&mut self) {
+        self.ring_shift = [L::default(); CHUNK];
+        self.shift_ahead = L::default();
     }
 
     /// Flush denormals. (The ring of drives is flushed as it is written,

@@ -264,16 +264,15 @@ fn linear_step<M: MulAdd, W: Arith>(
 }
 
 /// What the linear pass records of a chunk, per lane: its largest and
-/// smallest table coordinate and step (the minima as maxima of negated
-/// values, so that all four are `maxpd`s).
+/// smallest table coordinate and step.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct ChunkStats<W> {
     /// Largest coordinate.
     q_max: W,
-    /// Minus the smallest coordinate.
-    q_min_neg: W,
-    /// Minus the smallest step.
-    step_min_neg: W,
+    /// Smallest coordinate.
+    q_min: W,
+    /// Smallest step.
+    step_min: W,
     /// Largest step.
     step_max: W,
 }
@@ -285,8 +284,8 @@ impl<W: Arith> ChunkStats<W> {
         let big = W::splat(f64::MAX);
         ChunkStats {
             q_max: -big,
-            q_min_neg: -big,
-            step_min_neg: -big,
+            q_min: big,
+            step_min: big,
             step_max: W::default(),
         }
     }
@@ -295,9 +294,9 @@ impl<W: Arith> ChunkStats<W> {
     #[inline(always)]
     fn take(&mut self, v: W, q_prev: W) {
         self.q_max = self.q_max.hi(v);
-        self.q_min_neg = self.q_min_neg.hi(-v);
+        self.q_min = self.q_min.lo(v);
         let step = (v - q_prev).abs();
-        self.step_min_neg = self.step_min_neg.hi(-step);
+        self.step_min = self.step_min.lo(step);
         self.step_max = self.step_max.hi(step);
     }
 
@@ -572,21 +571,21 @@ impl<M: MulAdd> StageKernel<'_, M> {
         let h = L::narrow::<M>;
         let ((a1, a2), (b1, b2), (c1, c2), (d1, d2)) = (
             h(stats.q_max),
-            h(stats.q_min_neg),
-            h(stats.step_min_neg),
+            h(stats.q_min),
+            h(stats.step_min),
             h(stats.step_max),
         );
         (
             ChunkStats {
                 q_max: a1,
-                q_min_neg: b1,
-                step_min_neg: c1,
+                q_min: b1,
+                step_min: c1,
                 step_max: d1,
             },
             ChunkStats {
                 q_max: a2,
-                q_min_neg: b2,
-                step_min_neg: c2,
+                q_min: b2,
+                step_min: c2,
                 step_max: d2,
             },
         )
@@ -744,11 +743,11 @@ impl<M: MulAdd> StageKernel<'_, M> {
         let n = qs.len();
         let ChunkStats {
             q_max,
-            q_min_neg,
-            step_min_neg,
+            q_min,
+            step_min,
             step_max,
         } = *stats;
-        let in_range = !q_min_neg.any_gt(0.0) && !q_max.any_gt(self.last);
+        let in_range = !(-q_min).any_gt(0.0) && !q_max.any_gt(self.last);
         if in_range && !step_max.any_gt(ADAA_MIN_STEP) {
             // Silence and quiet tails: every step is below `ADAA_MIN_STEP`,
             // so every sample takes the mid-point value (no quotient, no
@@ -768,7 +767,7 @@ impl<M: MulAdd> StageKernel<'_, M> {
                 let (t, c) = L::lookup(q_prev, self.seg);
                 fp = antiderivative::<M, _>(&c, t);
             }
-        } else if in_range && (-step_min_neg).all_gt(ADAA_MIN_STEP) {
+        } else if in_range && step_min.all_gt(ADAA_MIN_STEP) {
             // In range: the clamps and extensions are identities (adding
             // exact zeros), and |dq| > ADAA_MIN_STEP picks the quotient.
             (q_prev, fp) = L::adaa_quotients(self, qs, q_prev, fp, &mut post);

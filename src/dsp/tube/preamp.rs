@@ -332,7 +332,13 @@ impl PreampCore {
         store: &mut impl FnMut(usize, &[L]),
     ) {
         let k1 = self.stage1.kernel::<M>();
-        let (c1, c2) = (self.stage1.cathode, self.stage2.cathode);
+        let c1 = self.stage1.cathode;
+        // (In Live the output capacitor's charge is not applied, so it is
+        // not followed either.)
+        let c2 = match self.output_charge {
+            true => self.stage2.cathode,
+            false => self.stage2.cathode.without_shift(),
+        };
         let mut f1 = k1.big_f(st.s1.q_prev);
         let mut f2 = self.stage2.kernel::<M>().big_f(st.s2.q_prev);
         let (a, tl) = (self.smooth_a, self.level_target);

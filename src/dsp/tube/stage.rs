@@ -621,7 +621,7 @@ impl TriodeStage {
             let q_before = st.q_prev;
             let y = k.tick(&mut st, &mut f_prev, x, d);
             let trace = (q_before, st.q_prev, st.vk, st.ig_prev);
-            *s = cs.close_one::<Unfused>(&c, pos, k.off, y, trace);
+            *s = cs.close_one::<Unfused, true>(&c, pos, k.off, y, trace);
             // Per-sample flush: this standalone path is not the hot one, and
             // flushing per sample keeps it independent of block size.
             st.flush();

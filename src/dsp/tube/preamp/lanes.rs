@@ -70,9 +70,13 @@ impl<L: Lane> PreampLanes<L> {
     /// Whether stage 2's output capacitor's charge under drive moves its
     /// load line (on by default; the chain turns it off in Live, where it
     /// would cost about a fifth of the live chain's time: `cathode.rs`).
-    /// The charge is followed either way, so turning it on takes effect at
-    /// once. Never allocates.
+    /// Off, the charge is not followed either; turned on, it starts from
+    /// rest (the chain resets a section whose quality changes before it
+    /// runs it). Never allocates.
     pub fn set_output_charge(&mut self, on: bool) {
+        if on && !self.core.output_charge {
+            self.state.c2.rest_shift();
+        }
         self.core.output_charge = on;
     }
 
