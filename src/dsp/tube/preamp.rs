@@ -313,7 +313,15 @@ impl PreampCore {
             PreampPart::Whole => self.run_stages::<L, M>(true, st, len, &mut load, &mut store),
             PreampPart::Stages => self.run_stages::<L, M>(false, st, len, &mut load, &mut store),
         }
-        if !st.finite() {
+        // (A part changes only its own state: the ends' checks look at
+        // theirs alone. The stages' state is most of it, two rings of
+        // `CHUNK` per cathode.)
+        let finite = match part {
+            PreampPart::Front => st.hpf.iter().all(|v| v.finite()),
+            PreampPart::Back => st.out.finite(),
+            PreampPart::Whole | PreampPart::Stages => st.finite(),
+        };
+        if !finite {
             *st = ChannelState::rest(self);
         }
     }
