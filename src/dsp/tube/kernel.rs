@@ -623,7 +623,8 @@ impl<M: MulAdd> StageKernel<'_, M> {
     /// cathode in `tr`; `saved` is the state before it, `xs` the inputs
     /// and their cathode drives. `tr` ends with the chunk's coordinates,
     /// cathode and grid currents (zeros when none). `post(j, y)` takes output
-    /// sample j (fused into this stage's ADAA loop; keep it free of
+    /// sample j (a store: a sample may be posted twice, `mixed_by_patch` in
+    /// `adaa.rs`; fused into this stage's ADAA loop; keep it free of
     /// recursions: one there, such as the output coupling, serialises the
     /// stereo quotient loop into 128-bit halves). When no sample of the
     /// chunk reaches grid current, the ADAA runs over `qs` as independent
