@@ -5,6 +5,7 @@
 use super::kernel::{ChunkTrace, StageLanes, CHUNK};
 use super::*;
 use crate::dsp::fma::Unfused;
+use crate::dsp::simd::F2;
 use crate::dsp::ProcessSpec;
 use num_complex::Complex;
 use std::f64::consts::PI;
@@ -690,20 +691,7 @@ fn chunk_paths_match_the_serial_stage_loop() {
     stage.prepare(&spec(fs));
     let k = stage.kernel::<Unfused>();
     let n = 24_000;
-    let x: Vec<f64> = (0..n)
-        .map(|i| {
-            let t = i as f64 / fs;
-            let s = (TAU * 997.0 * t).sin();
-            match i {
-                0..3000 => 0.0,                                         // silence
-                3000..9000 => 0.05 * s,                                 // signal
-                9000..15000 => 0.05 * s * (-(t - 0.047) / 0.003).exp(), // tail
-                15000..18000 => 0.0,                                    // after it
-                18000..20000 => 5.0 * s,                                // grid current
-                _ => 1e-7 * s,                                          // very quiet
-            }
-        })
-        .collect();
+    let x = chunk_paths_signal(fs, n);
     let mut st = StageLanes::<f64>::rest(&k);
     let mut f = k.big_f(st.q_prev);
     let want: Vec<f64> = x.iter().map(|v| k.tick(&mut st, &mut f, *v, 0.0)).collect();
@@ -729,6 +717,78 @@ fn chunk_paths_match_the_serial_stage_loop() {
                 a.to_bits() == b.to_bits(),
                 "sample {j}: {a:e} vs {b:e} ({sizes:?})"
             );
+        }
+    }
+}
+
+/// Every path of the chunked stage loop, in turn at 997 Hz: silence, a
+/// signal, its decaying tail, silence, grid current, a very quiet signal.
+fn chunk_paths_signal(fs: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / fs;
+            let s = (TAU * 997.0 * t).sin();
+            match i {
+                0..3000 => 0.0,                                         // silence
+                3000..9000 => 0.05 * s,                                 // signal
+                9000..15000 => 0.05 * s * (-(t - 0.047) / 0.003).exp(), // tail
+                15000..18000 => 0.0,                                    // after it
+                18000..20000 => 5.0 * s,                                // grid current
+                _ => 1e-7 * s,                                          // very quiet
+            }
+        })
+        .collect()
+}
+
+/// The same in a stereo pair's lanes (`F2`: a chunk of small and large
+/// steps takes the quotients in pairs and then redoes its small steps,
+/// `mixed_by_patch` in `adaa.rs`): each lane bit for bit its own serial
+/// loop. The right lane plays the signal 0.7 times as loud and 37 samples
+/// later, so the lanes' small steps fall on different samples and each
+/// lane's paths differ from the other's.
+#[test]
+fn stereo_chunk_paths_match_the_serial_stage_loop() {
+    let fs = 192_000.0;
+    let mut stage = TriodeStage::new(StageCircuit::REFERENCE, [15e3; 3]);
+    stage.prepare(&spec(fs));
+    let k = stage.kernel::<Unfused>();
+    let n = 24_000;
+    let left = chunk_paths_signal(fs, n);
+    let right: Vec<f64> = (0..n)
+        .map(|i| if i < 37 { 0.0 } else { 0.7 * left[i - 37] })
+        .collect();
+    let serial = |x: &[f64]| -> Vec<f64> {
+        let mut st = StageLanes::<f64>::rest(&k);
+        let mut f = k.big_f(st.q_prev);
+        x.iter().map(|v| k.tick(&mut st, &mut f, *v, 0.0)).collect()
+    };
+    let want = [serial(&left), serial(&right)];
+    let x: Vec<F2> = left.iter().zip(&right).map(|(a, b)| F2([*a, *b])).collect();
+    for sizes in [&[64usize][..], &[1, 7, 13, 64, 50]] {
+        let mut st = StageLanes::<F2>::rest(&k);
+        let mut f = k.big_f(st.q_prev);
+        let mut y = vec![F2::default(); n];
+        let (mut i, mut m) = (0, 0);
+        while i < n {
+            let len = sizes[m % sizes.len()].min(n - i);
+            k.process_chunk(
+                &mut st,
+                &mut f,
+                (&x[i..i + len], &[F2::default(); CHUNK]),
+                &mut ChunkTrace::default(),
+                |j, v| y[i + j] = v,
+            );
+            i += len;
+            m += 1;
+        }
+        for (lane, want) in want.iter().enumerate() {
+            for (j, (a, b)) in y.iter().zip(want).enumerate() {
+                assert!(
+                    a.0[lane].to_bits() == b.to_bits(),
+                    "lane {lane}, sample {j}: {:e} vs {b:e} ({sizes:?})",
+                    a.0[lane]
+                );
+            }
         }
     }
 }
