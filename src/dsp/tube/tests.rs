@@ -2,7 +2,8 @@
 //! Newton solution of the Koren equations written here, from datasheets, or
 //! from circuit formulas; never from the production tables.
 
-use super::kernel::{ChunkTrace, StageLanes, CHUNK};
+use super::adaa::StageLane;
+use super::kernel::{ChunkTrace, StageKernel, StageLanes, CHUNK};
 use super::*;
 use crate::dsp::fma::Unfused;
 use crate::dsp::simd::F2;
@@ -690,33 +691,48 @@ fn chunk_paths_match_the_serial_stage_loop() {
     let mut stage = TriodeStage::new(StageCircuit::REFERENCE, [15e3; 3]);
     stage.prepare(&spec(fs));
     let k = stage.kernel::<Unfused>();
-    let n = 24_000;
-    let x = chunk_paths_signal(fs, n);
-    let mut st = StageLanes::<f64>::rest(&k);
-    let mut f = k.big_f(st.q_prev);
-    let want: Vec<f64> = x.iter().map(|v| k.tick(&mut st, &mut f, *v, 0.0)).collect();
-    for sizes in [&[64usize][..], &[1, 7, 13, 64, 50]] {
-        let mut st = StageLanes::<f64>::rest(&k);
-        let mut f = k.big_f(st.q_prev);
-        let mut y = vec![0.0; n];
-        let (mut i, mut m) = (0, 0);
-        while i < n {
-            let len = sizes[m % sizes.len()].min(n - i);
-            k.process_chunk(
-                &mut st,
-                &mut f,
-                (&x[i..i + len], &[0.0; CHUNK]),
-                &mut ChunkTrace::default(),
-                |j, v| y[i + j] = v,
-            );
-            i += len;
-            m += 1;
-        }
+    let x = chunk_paths_signal(fs, 24_000);
+    let want = serial_stage(&k, &x);
+    for sizes in CHUNK_PARTITIONS {
+        let y = chunked_stage(&k, &x, sizes);
         for (j, (a, b)) in y.iter().zip(&want).enumerate() {
             assert!(
                 a.to_bits() == b.to_bits(),
                 "sample {j}: {a:e} vs {b:e} ({sizes:?})"
             );
+        }
+    }
+}
+
+/// The same in a stereo pair's lanes (`F2`: a chunk of small and large
+/// steps takes the quotients in pairs and then redoes its small steps,
+/// `mixed_by_patch` in `adaa.rs`): each lane bit for bit its own serial
+/// loop. The right lane plays the signal 0.7 times as loud and 37 samples
+/// later, so the lanes' small steps fall on different samples and each
+/// lane's paths differ from the other's.
+#[test]
+fn stereo_chunk_paths_match_the_serial_stage_loop() {
+    let fs = 192_000.0;
+    let mut stage = TriodeStage::new(StageCircuit::REFERENCE, [15e3; 3]);
+    stage.prepare(&spec(fs));
+    let k = stage.kernel::<Unfused>();
+    let n = 24_000;
+    let left = chunk_paths_signal(fs, n);
+    let right: Vec<f64> = (0..n)
+        .map(|i| if i < 37 { 0.0 } else { 0.7 * left[i - 37] })
+        .collect();
+    let want = [serial_stage(&k, &left), serial_stage(&k, &right)];
+    let x: Vec<F2> = left.iter().zip(&right).map(|(a, b)| F2([*a, *b])).collect();
+    for sizes in CHUNK_PARTITIONS {
+        let y = chunked_stage(&k, &x, sizes);
+        for (lane, want) in want.iter().enumerate() {
+            for (j, (a, b)) in y.iter().zip(want).enumerate() {
+                assert!(
+                    a.0[lane].to_bits() == b.to_bits(),
+                    "lane {lane}, sample {j}: {:e} vs {b:e} ({sizes:?})",
+                    a.0[lane]
+                );
+            }
         }
     }
 }
@@ -740,57 +756,38 @@ fn chunk_paths_signal(fs: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The same in a stereo pair's lanes (`F2`: a chunk of small and large
-/// steps takes the quotients in pairs and then redoes its small steps,
-/// `mixed_by_patch` in `adaa.rs`): each lane bit for bit its own serial
-/// loop. The right lane plays the signal 0.7 times as loud and 37 samples
-/// later, so the lanes' small steps fall on different samples and each
-/// lane's paths differ from the other's.
-#[test]
-fn stereo_chunk_paths_match_the_serial_stage_loop() {
-    let fs = 192_000.0;
-    let mut stage = TriodeStage::new(StageCircuit::REFERENCE, [15e3; 3]);
-    stage.prepare(&spec(fs));
-    let k = stage.kernel::<Unfused>();
-    let n = 24_000;
-    let left = chunk_paths_signal(fs, n);
-    let right: Vec<f64> = (0..n)
-        .map(|i| if i < 37 { 0.0 } else { 0.7 * left[i - 37] })
-        .collect();
-    let serial = |x: &[f64]| -> Vec<f64> {
-        let mut st = StageLanes::<f64>::rest(&k);
-        let mut f = k.big_f(st.q_prev);
-        x.iter().map(|v| k.tick(&mut st, &mut f, *v, 0.0)).collect()
-    };
-    let want = [serial(&left), serial(&right)];
-    let x: Vec<F2> = left.iter().zip(&right).map(|(a, b)| F2([*a, *b])).collect();
-    for sizes in [&[64usize][..], &[1, 7, 13, 64, 50]] {
-        let mut st = StageLanes::<F2>::rest(&k);
-        let mut f = k.big_f(st.q_prev);
-        let mut y = vec![F2::default(); n];
-        let (mut i, mut m) = (0, 0);
-        while i < n {
-            let len = sizes[m % sizes.len()].min(n - i);
-            k.process_chunk(
-                &mut st,
-                &mut f,
-                (&x[i..i + len], &[F2::default(); CHUNK]),
-                &mut ChunkTrace::default(),
-                |j, v| y[i + j] = v,
-            );
-            i += len;
-            m += 1;
-        }
-        for (lane, want) in want.iter().enumerate() {
-            for (j, (a, b)) in y.iter().zip(want).enumerate() {
-                assert!(
-                    a.0[lane].to_bits() == b.to_bits(),
-                    "lane {lane}, sample {j}: {:e} vs {b:e} ({sizes:?})",
-                    a.0[lane]
-                );
-            }
-        }
+/// Chunk lengths the chunked stage loop is run in, repeated: whole chunks,
+/// and lengths that put the chunks' ends anywhere.
+const CHUNK_PARTITIONS: [&[usize]; 2] = [&[64], &[1, 7, 13, 64, 50]];
+
+/// `x` through the stage of kernel `k` from rest, one `tick` per sample.
+fn serial_stage(k: &StageKernel<'_, Unfused>, x: &[f64]) -> Vec<f64> {
+    let mut st = StageLanes::<f64>::rest(k);
+    let mut f = k.big_f(st.q_prev);
+    x.iter().map(|v| k.tick(&mut st, &mut f, *v, 0.0)).collect()
+}
+
+/// `x` through the stage of kernel `k` from rest, chunk by chunk in the
+/// lengths `sizes` (repeated), in lanes `L`.
+fn chunked_stage<L: StageLane>(k: &StageKernel<'_, Unfused>, x: &[L], sizes: &[usize]) -> Vec<L> {
+    let n = x.len();
+    let mut st = StageLanes::<L>::rest(k);
+    let mut f = k.big_f(st.q_prev);
+    let mut y = vec![L::default(); n];
+    let (mut i, mut m) = (0, 0);
+    while i < n {
+        let len = sizes[m % sizes.len()].min(n - i);
+        k.process_chunk(
+            &mut st,
+            &mut f,
+            (&x[i..i + len], &[L::default(); CHUNK]),
+            &mut ChunkTrace::default(),
+            |j, v| y[i + j] = v,
+        );
+        i += len;
+        m += 1;
     }
+    y
 }
 
 #[test]
