@@ -139,14 +139,23 @@ impl<L: Lane> ChannelState<L> {
         }
     }
 
-    fn finite(&self) -> bool {
-        self.s1.finite()
-            && self.s2.finite()
-            && self.c1.finite()
-            && self.c2.finite()
-            && self.hpf[0].finite()
-            && self.hpf[1].finite()
-            && self.out.finite()
+    /// Whether the state `part` runs on is finite (all of it for the
+    /// stages: they are most of it, two rings of `CHUNK` per cathode).
+    fn finite(&self, part: PreampPart) -> bool {
+        let front = || self.hpf[0].finite() && self.hpf[1].finite();
+        let back = || self.out.finite();
+        match part {
+            PreampPart::Front => front(),
+            PreampPart::Back => back(),
+            PreampPart::Whole | PreampPart::Stages => {
+                self.s1.finite()
+                    && self.s2.finite()
+                    && self.c1.finite()
+                    && self.c2.finite()
+                    && front()
+                    && back()
+            }
+        }
     }
 }
 
@@ -313,15 +322,8 @@ impl PreampCore {
             PreampPart::Whole => self.run_stages::<L, M>(true, st, len, &mut load, &mut store),
             PreampPart::Stages => self.run_stages::<L, M>(false, st, len, &mut load, &mut store),
         }
-        // (A part changes only its own state: the ends' checks look at
-        // theirs alone. The stages' state is most of it, two rings of
-        // `CHUNK` per cathode.)
-        let finite = match part {
-            PreampPart::Front => st.hpf.iter().all(|v| v.finite()),
-            PreampPart::Back => st.out.finite(),
-            PreampPart::Whole | PreampPart::Stages => st.finite(),
-        };
-        if !finite {
+        // (A part changes only its own state, so only that is checked.)
+        if !st.finite(part) {
             *st = ChannelState::rest(self);
         }
     }
