@@ -81,8 +81,22 @@ impl Deck {
     }
 
     /// Run ngspice in batch mode; panics (naming the Debian package) when
-    /// ngspice is missing, and with its output when the run fails.
+    /// ngspice is missing, and with its output when the run fails. With
+    /// `TUBELINE_SPICE_CACHE` set to a folder (a developer's switch; CI
+    /// leaves it unset), a run whose deck and netlists are unchanged reads
+    /// ngspice's output from there instead of running it again, so a model
+    /// change is compared with all 72 cases in well under a minute.
     pub fn run(&self) -> Trace {
+        let cached = std::env::var_os("TUBELINE_SPICE_CACHE").map(|d| {
+            let key = self.cache_key();
+            PathBuf::from(d).join(format!("{key:016x}.data"))
+        });
+        if let Some(text) = cached
+            .as_ref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+        {
+            return parse(&text, self.probes.len());
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let deck = dir.path().join("case.cir");
         let data = dir.path().join("case.data");
@@ -108,7 +122,28 @@ impl Deck {
                 self.text(&data)
             );
         }
+        if let Some(f) = cached {
+            // A cache that cannot be written is only slower.
+            let _ = std::fs::create_dir_all(f.parent().unwrap_or(Path::new(".")))
+                .and_then(|_| std::fs::write(&f, &text));
+        }
         trace
+    }
+
+    /// What a cached run is filed under: the deck (its data file named
+    /// alike for every run) and every checked-in netlist and library.
+    fn cache_key(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.text(Path::new("case.data")).hash(&mut h);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(netlist_dir())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files.iter().filter(|f| f.is_file()) {
+            std::fs::read(f).unwrap_or_default().hash(&mut h);
+        }
+        h.finish()
     }
 }
 
