@@ -37,7 +37,7 @@ pub const LIVE_FACTOR: usize = 4;
 /// linear-phase FIR half-bands. Below grid current 4× and 16× measure the
 /// same (both at the f32 floor, about −148 dB, `tests/aliasing.rs`), but
 /// where stage 2 clips on its grid current (Gain 45…60 at Level −20) the
-/// first-order ADAA at 4× leaves −82.5…−62.9 dB; at 16× −149.5…−103.2 dB,
+/// first-order ADAA at 4× leaves −81.3…−61.6 dB; at 16× −150.1…−104.5 dB,
 /// for four times the stages' work (the half-bands' extra two octaves add
 /// 4 host samples of latency at 48 kHz).
 pub const HIGH_FACTOR: usize = 16;
