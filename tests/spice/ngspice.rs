@@ -91,11 +91,14 @@ impl Deck {
             let key = self.cache_key();
             PathBuf::from(d).join(format!("{key:016x}.data"))
         });
-        if let Some(text) = cached
+        // (A file cut short, by a run stopped while writing it, is run again.)
+        if let Some(trace) = cached
             .as_ref()
             .and_then(|f| std::fs::read_to_string(f).ok())
+            .map(|text| parse(&text, self.probes.len()))
+            .filter(|trace| trace.t.len() >= 16)
         {
-            return parse(&text, self.probes.len());
+            return trace;
         }
         let dir = tempfile::tempdir().expect("temp dir");
         let deck = dir.path().join("case.cir");
