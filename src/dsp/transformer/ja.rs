@@ -45,20 +45,24 @@ pub(crate) struct JaState {
 
 impl JaMaterial {
     /// Slope dm/dh for field direction `delta` (+1 rising, -1 falling).
+    /// The irreversible term's denominator and the whole's are brought to
+    /// one: `(irr_num/den + rev)/d_all = (irr_num + rev·den)/(den·d_all)`,
+    /// one division (the step is a chain of dependent operations, and a
+    /// division is the longest of them).
     #[inline]
     pub fn slope(&self, h: f64, m: f64, delta: f64) -> f64 {
         let q = h + self.alpha * m;
         let (man, dman) = langevin(q);
         let dm = man - m;
         let kk = (1.0 - self.c) * self.k;
-        let irr = if dm * delta > 0.0 {
-            let den = (kk - self.alpha * dm.abs()).max(0.2 * kk);
-            (1.0 - self.c) * dm.abs() / den
-        } else {
-            0.0
-        };
         let rev = self.c * dman;
-        (irr + rev) / (1.0 - self.c * self.alpha * dman)
+        let d_all = 1.0 - self.c * self.alpha * dman;
+        if dm * delta > 0.0 {
+            let den = (kk - self.alpha * dm.abs()).max(0.2 * kk);
+            ((1.0 - self.c) * dm.abs() + rev * den) / (den * d_all)
+        } else {
+            rev / d_all
+        }
     }
 
     /// Small-signal slope of the normalised flux, d(eps h + m)/dh, from
@@ -99,7 +103,10 @@ impl JaMaterial {
 
 /// Langevin function L(x) = coth(x) - 1/x and its derivative
 /// L'(x) = 1/x^2 - 1/sinh^2(x). Near 0 both cancel catastrophically, so
-/// |x| < 0.1 uses the Taylor series (error < 1e-13); above, one `exp`.
+/// |x| < 0.1 uses the Taylor series (error < 1e-13); above, one `exp` and
+/// one division: with e = exp(-2|x|), d = 1 - e and r = 1/(d |x|),
+/// 1/d = |x| r and 1/|x| = d r, so coth|x| = (1 + e)/d = (1 + e) |x| r
+/// and L' = (d r)^2 - 4 e (|x| r)^2 (each square finite for any finite x).
 #[inline]
 fn langevin(x: f64) -> (f64, f64) {
     let ax = x.abs();
@@ -110,10 +117,10 @@ fn langevin(x: f64) -> (f64, f64) {
         (l, dl)
     } else {
         let e = (-2.0 * ax).exp();
-        let inv = 1.0 / (1.0 - e);
-        let coth = (1.0 + e) * inv;
-        let ix = 1.0 / ax;
-        let l = (coth - ix).copysign(x);
+        let d = 1.0 - e;
+        let r = 1.0 / (d * ax);
+        let (inv, ix) = (ax * r, d * r);
+        let l = ((1.0 + e) * inv - ix).copysign(x);
         let dl = ix * ix - 4.0 * e * inv * inv;
         (l, dl)
     }

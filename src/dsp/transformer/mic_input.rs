@@ -136,7 +136,15 @@
 //! type (`transformer/model.rs`, bit for bit): 0.48 / 0.52 → 0.37 / 0.40
 //! ms (4 runs alternated with the build before). The core's steps are
 //! about a quarter of what is left (21 % of that benchmark's samples, at
-//! 1 kHz).
+//! 1 kHz). Fourth pass: each slope of the core's step with one division
+//! instead of four (`ja.rs`; the step is a chain of dependent operations):
+//! 315 → 310 µs (3 runs alternated with the build before, another
+//! machine: the two figures above were taken on a slower one). Tried and
+//! dropped: the sections' numerators multiplied out into one FIR run
+//! across the pass, then only the denominators per sample (half the
+//! operations per sample on paper): 315 → 350 µs, and the DI 1.82 →
+//! 1.93 ms; the passes through memory cost more than the multiplies by
+//! zero they save.
 //!
 //! Sources: Jensen Transformers, "JT-115K-E Microphone Input Transformer
 //! 1:10", data sheet (jensen-transformers.com/wp-content/uploads/2014/08/
