@@ -19,6 +19,12 @@
 //!   120 kHz leakage resonance at 88.2-192 kHz) would alias, and in the audio
 //!   band it is only a gentle tail, so it becomes a 3-tap FIR matched the
 //!   same way.
+//! * One FIR section (that pair, or a real pole so far above the band that
+//!   its feedback is nil: the mic transformer's second leakage pole, 875
+//!   kHz into in_z 300, has e^(−114) at 48 kHz) is multiplied into the
+//!   first section's numerator (the DC-zero factor's, of degree 1), which
+//!   then has four taps (`Biquad::fold`): the same response, one section
+//!   less per sample.
 //!
 //! Sections run in direct form I (one multiply-add in the loop-carried path).
 //! Measured against the analog H(s), every setting: < 0.02 dB from 20 Hz to
@@ -167,14 +173,17 @@ pub(super) struct AnalogSection {
 /// form II, which is what bounds the speed of a cascade.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Biquad {
-    /// Feed-forward coefficients.
-    b: [f64; 3],
+    /// Feed-forward coefficients; b3 is 0 but in a section that took in
+    /// an FIR section ([`Biquad::fold`]).
+    b: [f64; 4],
     /// Feedback coefficients a1, a2 (a0 = 1).
     a: [f64; 2],
     /// Input one sample ago.
     x1: f64,
     /// Input two samples ago.
     x2: f64,
+    /// Input three samples ago (for b3).
+    x3: f64,
     /// Output one sample ago.
     y1: f64,
     /// Output two samples ago.
@@ -184,35 +193,75 @@ pub(super) struct Biquad {
 impl Biquad {
     /// Set normalised coefficients from b(z^-1), a(z^-1) (keeps the state).
     pub(super) fn set(&mut self, b: [f64; 3], a: [f64; 3]) {
-        self.b = [b[0] / a[0], b[1] / a[0], b[2] / a[0]];
+        self.b = [b[0] / a[0], b[1] / a[0], b[2] / a[0], 0.0];
         self.a = [a[1] / a[0], a[2] / a[0]];
     }
 
+    /// The coefficients of `o` (keeps the state).
+    pub(super) fn set_coefficients(&mut self, o: &Biquad) {
+        (self.b, self.a) = (o.b, o.a);
+    }
+
+    /// Whether the section is an FIR: feedback below [`FIR_FEEDBACK`]
+    /// (the matched design makes a pole pair above 3/8 fs an FIR, and a
+    /// real pole far above the band, 875 kHz at 48 kHz, has a feedback
+    /// of e^(−114)).
+    pub(super) fn is_fir(&self) -> bool {
+        self.a[0].abs() < FIR_FEEDBACK && self.a[1].abs() < FIR_FEEDBACK
+    }
+
+    /// Take the FIR section `fir` into this one's numerator, when this
+    /// one's is of degree 1 at most (the product is of degree 3): one
+    /// section less per sample for the same response (its feedback, under
+    /// [`FIR_FEEDBACK`], is dropped). Whether it did.
+    pub(super) fn fold(&mut self, fir: &Biquad) -> bool {
+        if self.b[2] != 0.0 || self.b[3] != 0.0 {
+            return false;
+        }
+        let (p, q) = (self.b, fir.b);
+        self.b = [
+            p[0] * q[0],
+            p[0] * q[1] + p[1] * q[0],
+            p[0] * q[2] + p[1] * q[1],
+            p[1] * q[2],
+        ];
+        true
+    }
+
     /// One sample of the section in direct form I,
-    /// `y = (b0·x + b1·x1 + b2·x2 − a2·y2) − a1·y1`, on lanes `L` (one
-    /// channel, or a stereo pair in `F2`) with the state `st` =
-    /// [x1, x2, y1, y2] held outside. The last operation, the one on the
+    /// `y = (b0·x + b1·x1 + b2·x2 (+ b3·x3) − a2·y2) − a1·y1`, on lanes
+    /// `L` (one channel, or a stereo pair in `F2`) with the state `st` =
+    /// [x1, x2, x3, y1, y2] held outside; b3 only with `B3` (a section
+    /// that may have folded in an FIR). The last operation, the one on the
     /// loop-carried path, is `mad` of build `M` (`−a1·y1 + t`: bit for bit
     /// the subtraction in the portable build, one rounding less in the FMA
     /// build).
     #[inline(always)]
-    pub(super) fn tick_lanes<M: MulAdd, L: Arith>(&self, st: &mut [L; 4], x: L) -> L {
-        let [x1, x2, y1, y2] = *st;
+    pub(super) fn tick_lanes<M: MulAdd, L: Arith, const B3: bool>(
+        &self,
+        st: &mut [L; 5],
+        x: L,
+    ) -> L {
+        let [x1, x2, x3, y1, y2] = *st;
         let s = L::splat;
-        let t = s(self.b[0]) * x + s(self.b[1]) * x1 + s(self.b[2]) * x2 - s(self.a[1]) * y2;
+        let mut t = s(self.b[0]) * x + s(self.b[1]) * x1 + s(self.b[2]) * x2;
+        if B3 {
+            t = t + s(self.b[3]) * x3;
+        }
+        let t = t - s(self.a[1]) * y2;
         let y = mad::<M, L>(s(-self.a[0]), y1, t);
-        *st = [x, x1, y, y1];
+        *st = [x, x1, if B3 { x2 } else { x3 }, y, y1];
         y
     }
 
-    /// The state [x1, x2, y1, y2].
-    pub(super) fn state(&self) -> [f64; 4] {
-        [self.x1, self.x2, self.y1, self.y2]
+    /// The state [x1, x2, x3, y1, y2].
+    pub(super) fn state(&self) -> [f64; 5] {
+        [self.x1, self.x2, self.x3, self.y1, self.y2]
     }
 
-    /// Set the state [x1, x2, y1, y2].
-    pub(super) fn set_state(&mut self, [x1, x2, y1, y2]: [f64; 4]) {
-        (self.x1, self.x2, self.y1, self.y2) = (x1, x2, y1, y2);
+    /// Set the state [x1, x2, x3, y1, y2].
+    pub(super) fn set_state(&mut self, [x1, x2, x3, y1, y2]: [f64; 5]) {
+        (self.x1, self.x2, self.x3, self.y1, self.y2) = (x1, x2, x3, y1, y2);
     }
 
     /// Whether both sections have the same coefficients.
@@ -222,20 +271,21 @@ impl Biquad {
 
     /// True when the state is finite.
     pub(super) fn is_finite(&self) -> bool {
-        self.x1.is_finite() && self.x2.is_finite() && self.y1.is_finite() && self.y2.is_finite()
+        self.state().iter().all(|v| v.is_finite())
     }
 
     /// Zero the state.
     pub(super) fn clear(&mut self) {
         self.x1 = 0.0;
         self.x2 = 0.0;
+        self.x3 = 0.0;
         self.y1 = 0.0;
         self.y2 = 0.0;
     }
 
     pub(super) fn response(&self, zi: Complex<f64>) -> Complex<f64> {
-        let zi2 = zi * zi;
-        (self.b[0] + zi * self.b[1] + zi2 * self.b[2]) / (1.0 + zi * self.a[0] + zi2 * self.a[1])
+        let b = self.b[0] + zi * (self.b[1] + zi * (self.b[2] + zi * self.b[3]));
+        b / (1.0 + zi * (self.a[0] + zi * self.a[1]))
     }
 }
 
@@ -243,6 +293,8 @@ impl Biquad {
 pub(super) const W_REF: f64 = 2.0 * std::f64::consts::PI * 1000.0;
 /// Maximum number of digital sections (one per factor).
 pub(super) const MAX_SEC: usize = 6;
+/// Feedback below which a section is an FIR ([`Biquad::is_fir`]).
+const FIR_FEEDBACK: f64 = 1e-15;
 /// Maximum number of analog factors (degree 5, all poles real).
 pub(super) const MAX_FACTORS: usize = 6;
 

@@ -139,7 +139,14 @@
 //! 1 kHz). Fourth pass: each slope of the core's step with one division
 //! instead of four (`ja.rs`; the step is a chain of dependent operations):
 //! 315 → 310 µs (3 runs alternated with the build before, another
-//! machine: the two figures above were taken on a slower one). Tried and
+//! machine: the two figures above were taken on a slower one). Fifth: the
+//! leakage's FIR section (the 107 kHz pair, or its 875 kHz pole into
+//! in_z 300) multiplied into the magnetising section's numerator
+//! (`linear.rs`), one section per sample less: 310 → 285 µs (2 runs
+//! alternated); in the chain (dynamic mic on 300 Ω, three sections then
+//! two) the time the mic and the transformer add to the tube chain fell
+//! from 0.70–0.75 to 0.63–0.66 ms (`cargo bench --bench ratios`, 3 runs
+//! alternated). Tried and
 //! dropped: the sections' numerators multiplied out into one FIR run
 //! across the pass, then only the denominators per sample (half the
 //! operations per sample on paper): 315 → 350 µs, and the DI 1.82 →

@@ -73,7 +73,13 @@
 //! puts a real pole at 1/(2π·100 Ω·300 pF) = 5.3 MHz on a line source:
 //! a third section (its feedback coefficient −5e−302, in effect a 3-tap
 //! FIR) for a response of −0.00006 dB at 20 kHz; that section is what the
-//! remaining 8 % is.
+//! remaining 8 % is. Since an FIR section is folded into the first
+//! (`linear.rs`), the cable's pole costs one tap more in the first
+//! section and the leakage pair, an FIR above 3/8 fs, stays a section of
+//! its own (2 runs alternated with the build before, another machine):
+//! `di` 1.77–1.80 → 1.82–1.83 ms (no gain: the core's steps at 8 kHz are
+//! most of the DI's time), `di_cable_0m` 1.59 → 1.43 ms (its one FIR
+//! section folded: one section left).
 
 use super::ja::{JaMaterial, JaState};
 use super::linear::{
@@ -431,6 +437,7 @@ impl TransformerModel {
         let w1 = (2.0 * pi * 10_000.0 * t).min(0.45 * pi);
         let w2 = (2.0 * pi * 20_000.0 * t).min(0.9 * pi);
         let mut ns = 0;
+        let mut sec = [Biquad::default(); MAX_SEC];
         for k in 0..self.n_fac {
             let s = self.analog[k];
             if k == 0 {
@@ -439,7 +446,7 @@ impl TransformerModel {
                 let g = self.analog_gain;
                 let b = [g * (s.b[0] + s.b[1] * cc), g * (s.b[0] - s.b[1] * cc), 0.0];
                 let a = [s.a[0] + s.a[1] * cc, s.a[0] - s.a[1] * cc, 0.0];
-                self.sec[ns].set(b, a);
+                sec[ns].set(b, a);
             } else {
                 let q = if s.order == 2 {
                     s.a[0].sqrt() / s.a[1]
@@ -447,9 +454,23 @@ impl TransformerModel {
                     0.0
                 };
                 let (b, a) = matched_factor(s.order, s.w0 * t, q, w1, w2);
-                self.sec[ns].set(b, a);
+                sec[ns].set(b, a);
             }
             ns += 1;
+        }
+        // An FIR section (a pole pair above 3/8 fs, a real pole far above
+        // the band) goes into the first section's numerator (the DC-zero
+        // factor's, of degree 1): one section less per sample.
+        if let Some(k) = (1..ns).find(|&k| sec[k].is_fir()) {
+            let fir = sec[k];
+            if sec[0].fold(&fir) {
+                sec.copy_within(k + 1..ns, k);
+                ns -= 1;
+            }
+        }
+        // The coefficients only: each section's state stays in place.
+        for (q, d) in self.sec.iter_mut().zip(&sec).take(ns) {
+            q.set_coefficients(d);
         }
         for q in self.sec[ns..].iter_mut() {
             *q = Biquad::default();
@@ -602,7 +623,7 @@ impl TransformerModel {
             let v = [f(&*m.0), m.1.as_deref().map_or(0.0, f)];
             L::load(&v)
         };
-        let mut sec = [[L::default(); 4]; N];
+        let mut sec = [[L::default(); 5]; N];
         for (k, st) in sec.iter_mut().enumerate() {
             for (j, l) in st.iter_mut().enumerate() {
                 *l = lanes(&|m| m.sec[k].state()[j], models);
@@ -624,8 +645,11 @@ impl TransformerModel {
                 let x = L::gather(blocks, i);
                 let xin = reg(if SCALED { x * into } else { x }.sanitize(INPUT_LIMIT_VOLTS));
                 let mut y = xin;
-                for (c, st) in coefs.iter().zip(sec_r.iter_mut()) {
-                    y = c.tick_lanes::<M, L::Reg<M>>(st, y);
+                // (The first section may carry b3, the others not.)
+                let (first, rest) = sec_r.split_at_mut(1);
+                y = coefs[0].tick_lanes::<M, L::Reg<M>, true>(&mut first[0], y);
+                for (c, st) in coefs[1..].iter().zip(rest.iter_mut()) {
+                    y = c.tick_lanes::<M, L::Reg<M>, false>(st, y);
                 }
                 acc = acc + xin;
                 corr = corr + step;
