@@ -145,7 +145,7 @@
 //! (`linear.rs`), one section per sample less: 310 → 285 µs (2 runs
 //! alternated); in the chain (dynamic mic on 300 Ω, three sections then
 //! two) the time the mic and the transformer add to the tube chain fell
-//! from 0.70–0.75 to 0.63–0.66 ms (`cargo bench --bench ratios`, 3 runs
+//! from 0.69–0.75 to 0.63–0.67 ms (`cargo bench --bench ratios`, 6 runs
 //! alternated). Tried and
 //! dropped: the sections' numerators multiplied out into one FIR run
 //! across the pass, then only the denominators per sample (half the
