@@ -134,11 +134,23 @@ impl Deck {
     }
 
     /// What a cached run is filed under: the deck (its data file named
-    /// alike for every run) and every checked-in netlist and library.
+    /// alike for every run) and every checked-in netlist and library
+    /// (read once per test binary: [`netlists_hash`]).
     fn cache_key(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.text(Path::new("case.data")).hash(&mut h);
+        netlists_hash().hash(&mut h);
+        h.finish()
+    }
+}
+
+/// A hash of every file in [`netlist_dir`], in name order, computed once.
+fn netlists_hash() -> u64 {
+    use std::hash::{Hash, Hasher};
+    static HASH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *HASH.get_or_init(|| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut files: Vec<PathBuf> = std::fs::read_dir(netlist_dir())
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -147,7 +159,7 @@ impl Deck {
             std::fs::read(f).unwrap_or_default().hash(&mut h);
         }
         h.finish()
-    }
+    })
 }
 
 /// Parse `wrdata` output written with `wr_singlescale` and `wr_vecnames`:
