@@ -232,10 +232,10 @@ impl Biquad {
     /// `y = (b0·x + b1·x1 + b2·x2 (+ b3·x3) − a2·y2) − a1·y1`, on lanes
     /// `L` (one channel, or a stereo pair in `F2`) with the state `st` =
     /// [x1, x2, x3, y1, y2] held outside; b3 only with `B3` (a section
-    /// that may have folded in an FIR). The last operation, the one on the
-    /// loop-carried path, is `mad` of build `M` (`−a1·y1 + t`: bit for bit
-    /// the subtraction in the portable build, one rounding less in the FMA
-    /// build).
+    /// that may have folded in an FIR). Each term after the first is added
+    /// by `mad` of build `M` (`−a1·y1 + t`: bit for bit the sum and the
+    /// subtraction written unfused in the portable build, one rounding
+    /// less each in the FMA build, and one instruction instead of two).
     #[inline(always)]
     pub(super) fn tick_lanes<M: MulAdd, L: Arith, const B3: bool>(
         &self,
@@ -244,11 +244,12 @@ impl Biquad {
     ) -> L {
         let [x1, x2, x3, y1, y2] = *st;
         let s = L::splat;
-        let mut t = s(self.b[0]) * x + s(self.b[1]) * x1 + s(self.b[2]) * x2;
+        let t = mad::<M, L>(s(self.b[1]), x1, s(self.b[0]) * x);
+        let mut t = mad::<M, L>(s(self.b[2]), x2, t);
         if B3 {
-            t = t + s(self.b[3]) * x3;
+            t = mad::<M, L>(s(self.b[3]), x3, t);
         }
-        let t = t - s(self.a[1]) * y2;
+        let t = mad::<M, L>(s(-self.a[1]), y2, t);
         let y = mad::<M, L>(s(-self.a[0]), y1, t);
         *st = [x, x1, if B3 { x2 } else { x3 }, y, y1];
         y
