@@ -74,21 +74,26 @@
 //! 0.03 dB (a numpy prototype of the same fit, confirmed by the tests).
 //! 16 at 6 it is: the chain's live latency stays within 16 samples at
 //! 48 kHz (6 + 5 oversampler + 4 headphone amp), and the FIR costs a fifth
-//! less.
+//! less. From 46 kHz up the correction has 10 taps (`SHORT_TAPS`, still at
+//! 6 samples): the last octave below Nyquist is wider there, and 10 fit as
+//! well as the 16 at 44.1 kHz (48 kHz: 0.018 dB / 0.12° with 10, 0.0053 dB
+//! / 0.040° with 16; 12 at 44.1 kHz would leave 0.059 dB); the FIR costs
+//! 10/16 of the 16-tap one (`stages/mic_Dynamic` 285–305 → 247–264 µs,
+//! 4 runs alternated with the build before).
 //! Every model × every `IN_Z_OHMS` is designed in `prepare` (15 designs, a few
 //! ms), so `set_settings` only copies one: the switch is abrupt (filter states
 //! carry over; all designs are stable, so any transient is bounded) and the
 //! chain crossfades around it. Measured against Z_in/(Z_in + Z_mic)
 //! (`mic/tests.rs`, every mic × every Z_in, rendered and `response()`,
 //! 241 points 20 Hz .. 20 kHz): worst 0.035 dB / 0.28° at 44.1 kHz,
-//! 0.0053 dB / 0.040° at 48 kHz, 0.0009 dB / 0.006° at 96 kHz (target
+//! 0.018 dB / 0.12° at 48 kHz, 0.0023 dB / 0.015° at 96 kHz (target
 //! ±0.05 dB, ±2°; docs/DESIGN.md, § Mic source).
 //!
 //! Run time, in chunks of up to 64 samples: per sample the biquads
 //! (direct form I, the recursion: one multiply-add from each section's
 //! last output to its next; the transposed form II of before carried
 //! three dependent operations per sample, which set the loop's speed),
-//! then the 16-tap FIR across
+//! then the correction FIR (16 or 10 taps) across
 //! the chunk (independent outputs: the loop runs over the samples, which
 //! the compiler vectorises; each output still sums its taps in order of
 //! delay), then per sample the double pole. The double pole of one chunk
@@ -203,8 +208,18 @@ pub fn in_z_index(ohms: f64) -> usize {
 /// Samples of delay the correction is fitted with: the stage's latency,
 /// for every model (see the module header).
 pub const LATENCY: usize = 6;
-/// Taps of the correction FIR numerator.
+/// Taps of the correction FIR numerator (the most; the FIR's history
+/// holds `TAPS − 1` samples at every rate).
 const TAPS: usize = 16;
+/// Taps of the correction from `SHORT_FIR_FROM_HZ` up, where the last
+/// octave below Nyquist is wider and fewer taps fit as well: every mic
+/// × every input within 0.018 dB / 0.12° at 48 kHz (16 taps: 0.0053 dB /
+/// 0.040°), 0.0023 dB / 0.015° at 96 kHz (`mic/tests.rs`, rendered and
+/// `response()`); the FIR costs 10/16 of the 16-tap one.
+const SHORT_TAPS: usize = 10;
+/// Rate from which the correction has `SHORT_TAPS` taps, Hz (44.1 kHz
+/// keeps 16: 12 would leave 0.059 dB there, 10 0.071 dB).
+const SHORT_FIR_FROM_HZ: f64 = 46_000.0;
 /// Top of the correction's fit, Hz: all of the audio band, at every
 /// rate (at 44.1 kHz the last 155 Hz matter: the ribbon's response bends
 /// there).
@@ -282,8 +297,8 @@ fn biquads<M: MulAdd, L: Lane>(d: &MicDesign, sections: &mut [[L; 4]; MAX_SECTIO
 /// loop over the taps outside, the one over the samples inside, as this
 /// was, loaded and stored every sum at every tap.)
 #[inline(always)]
-fn fir<M: MulAdd, L: PairLane>(d: &MicDesign, buf: &[L], acc: &mut [L]) {
-    let taps: [L::Pair<M>; TAPS] = std::array::from_fn(|k| <L::Pair<M>>::splat(d.taps[k]));
+fn fir<M: MulAdd, L: PairLane, const T: usize>(d: &MicDesign, buf: &[L], acc: &mut [L]) {
+    let taps: [L::Pair<M>; T] = std::array::from_fn(|k| <L::Pair<M>>::splat(d.taps[k]));
     let n = acc.len();
     let mut i = 0;
     while i + 2 <= n {
@@ -298,7 +313,7 @@ fn fir<M: MulAdd, L: PairLane>(d: &MicDesign, buf: &[L], acc: &mut [L]) {
     if i < n {
         let t = |k: usize| L::splat(d.taps[k]);
         let mut s = t(0) * buf[TAPS - 1 + i];
-        for k in 1..TAPS {
+        for k in 1..T {
             s = mad::<M, L>(t(k), buf[TAPS - 1 + i - k], s);
         }
         acc[i] = s;
@@ -385,7 +400,11 @@ impl<L: Channels + PairLane> Kernel for FilterRun<'_, L> {
             if flush {
                 f.flush_post();
             }
-            fir::<M, L>(d, &buf[..TAPS - 1 + n], &mut acc[..n]);
+            if d.n_taps == SHORT_TAPS {
+                fir::<M, L, SHORT_TAPS>(d, &buf[..TAPS - 1 + n], &mut acc[..n]);
+            } else {
+                fir::<M, L, TAPS>(d, &buf[..TAPS - 1 + n], &mut acc[..n]);
+            }
             f.tail.copy_from_slice(&buf[n..n + TAPS - 1]);
             *since_flush += n;
             let flush = *since_flush == FLUSH_EVERY;
@@ -583,12 +602,16 @@ impl Stage for MicSource {
         self.isa = spec.isa;
         let fs = spec.sample_rate;
         if fs != self.fs || self.designs.is_empty() {
-            let grid = FitGrid::<TAPS>::new(fs, LATENCY, FIT_TOP_HZ);
-            self.designs = MODELS
+            let all = MODELS
                 .iter()
-                .flat_map(|&m| IN_Z_OHMS.iter().map(move |&r| (m, r)))
-                .map(|(m, r)| MicDesign::new(m, r, &grid, fs))
-                .collect();
+                .flat_map(|&m| IN_Z_OHMS.iter().map(move |&r| (m, r)));
+            self.designs = if fs >= SHORT_FIR_FROM_HZ {
+                let grid = FitGrid::<SHORT_TAPS>::new(fs, LATENCY, FIT_TOP_HZ);
+                all.map(|(m, r)| MicDesign::new(m, r, &grid, fs)).collect()
+            } else {
+                let grid = FitGrid::<TAPS>::new(fs, LATENCY, FIT_TOP_HZ);
+                all.map(|(m, r)| MicDesign::new(m, r, &grid, fs)).collect()
+            };
             self.fs = fs;
         }
         self.select();

@@ -33,8 +33,11 @@ pub(super) struct MicDesign {
     /// Bilinear-transformed divider H_b(z) as biquads [b0, b1, b2, a1,
     /// a2], the gain in the first; unused ones are unity.
     pub(super) sections: [Section; MAX_SECTIONS],
-    /// Correction FIR numerator (before the fixed double pole).
+    /// Correction FIR numerator (before the fixed double pole), its
+    /// `n_taps` first entries (the rest 0).
     pub(super) taps: [f64; TAPS],
+    /// Taps of the correction: `TAPS`, or `SHORT_TAPS` at high rates.
+    pub(super) n_taps: usize,
     /// Worst complex relative error of the correction fit on its points.
     pub(super) fit_error: f64,
 }
@@ -45,12 +48,18 @@ impl MicDesign {
         plain: Some(1.0),
         sections: [[1.0, 0.0, 0.0, 0.0, 0.0]; MAX_SECTIONS],
         taps: [0.0; TAPS],
+        n_taps: TAPS,
         fit_error: 0.0,
     };
 
-    /// `model` into `in_z_ohms` at `fs`, the correction fitted on `grid`.
-    /// Allocates.
-    pub(super) fn new(model: MicModel, in_z_ohms: f64, grid: &FitGrid<TAPS>, fs: f64) -> MicDesign {
+    /// `model` into `in_z_ohms` at `fs`, the correction of `T` taps (at
+    /// most `TAPS`) fitted on `grid`. Allocates.
+    pub(super) fn new<const T: usize>(
+        model: MicModel,
+        in_z_ohms: f64,
+        grid: &FitGrid<T>,
+        fs: f64,
+    ) -> MicDesign {
         let Some(z) = model.rat() else {
             return MicDesign::PASSTHROUGH;
         };
@@ -83,11 +92,14 @@ impl MicDesign {
             .iter()
             .map(|f| in_z_ohms / (in_z_ohms + model.impedance(*f)))
             .collect();
-        let (taps, fit_error) = divider::fit_correction(grid, &uncorrected, &target);
+        let (fit, fit_error) = divider::fit_correction(grid, &uncorrected, &target);
+        let mut taps = [0.0; TAPS];
+        taps[..T].copy_from_slice(&fit);
         MicDesign {
             plain: None,
             sections,
             taps,
+            n_taps: T,
             fit_error,
         }
     }

@@ -430,7 +430,7 @@ fn the_filters_are_the_plain_per_sample_recursions() {
                 hist.rotate_right(1);
                 hist[0] = v;
                 let mut acc = d.taps[0] * hist[0];
-                for (tap, v) in d.taps.iter().zip(&hist).skip(1) {
+                for (tap, v) in d.taps[..d.n_taps].iter().zip(&hist).skip(1) {
                     acc += tap * v;
                 }
                 let y = (acc - 0.85 * 0.85 * post[1]) - 2.0 * 0.85 * post[0];
