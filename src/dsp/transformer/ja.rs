@@ -85,19 +85,49 @@ impl JaMaterial {
     /// the inputs are not: the caller resets the core then.
     #[inline]
     pub fn step(&self, from: JaState, kf: f64, kh: f64, p: f64) -> JaState {
-        let (h0, m0) = (from.h, from.m);
+        let [next] = self.steps([from], [kf], [kh], [p]);
+        next
+    }
+
+    /// [`Self::step`] for `N` independent cores of this material (a
+    /// stereo pair's), side by side: each phase of the step (the
+    /// direction, the first slope, its solve, the second slope, the last
+    /// solve) runs for every core before the next phase begins. A step is
+    /// one chain of dependent operations (two `exp`, five divisions), so
+    /// two cores' chains overlap instead of following one another. Each
+    /// core's result is bit for bit its own `step` (the same operations).
+    #[inline]
+    pub fn steps<const N: usize>(
+        &self,
+        from: [JaState; N],
+        kf: [f64; N],
+        kh: [f64; N],
+        p: [f64; N],
+    ) -> [JaState; N] {
+        let each: [usize; N] = std::array::from_fn(|i| i);
+        let (h0, m0) = (from.map(|s| s.h), from.map(|s| s.m));
         // Direction of the field change (the equation is monotone in h).
-        let r0 = kf * (self.eps * h0 + m0) + kh * h0 - p;
-        let delta = if r0 < 0.0 { 1.0 } else { -1.0 };
-        let solve = |g: f64| -> f64 { (p - kf * (m0 - g * h0)) / (kf * (self.eps + g) + kh) };
-        let g1 = self.slope(h0, m0, delta);
-        let h1 = solve(g1);
-        let m1 = m0 + g1 * (h1 - h0);
-        let g2 = self.slope(h1, m1, delta);
-        let g = 0.5 * (g1 + g2);
-        let h = solve(g);
-        let m = (m0 + g * (h - h0)).clamp(-1.0, 1.0);
-        JaState { h, m }
+        let delta = each.map(|i| {
+            let r0 = kf[i] * (self.eps * h0[i] + m0[i]) + kh[i] * h0[i] - p[i];
+            if r0 < 0.0 {
+                1.0
+            } else {
+                -1.0
+            }
+        });
+        let solve = |i: usize, g: f64| {
+            (p[i] - kf[i] * (m0[i] - g * h0[i])) / (kf[i] * (self.eps + g) + kh[i])
+        };
+        let g1 = each.map(|i| self.slope(h0[i], m0[i], delta[i]));
+        let h1 = each.map(|i| solve(i, g1[i]));
+        let m1 = each.map(|i| m0[i] + g1[i] * (h1[i] - h0[i]));
+        let g2 = each.map(|i| self.slope(h1[i], m1[i], delta[i]));
+        let g = each.map(|i| 0.5 * (g1[i] + g2[i]));
+        let h = each.map(|i| solve(i, g[i]));
+        each.map(|i| JaState {
+            h: h[i],
+            m: (m0[i] + g[i] * (h[i] - h0[i])).clamp(-1.0, 1.0),
+        })
     }
 }
 

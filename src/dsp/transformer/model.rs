@@ -495,16 +495,48 @@ impl TransformerModel {
     /// circuit's flux and the last step's correction folded into `p`.
     #[inline]
     fn core_step(&mut self) {
+        let (kf, kh, p) = self.core_equation();
+        let next = self.material.step(self.core, kf, kh, p);
+        self.take_core_step(next);
+    }
+
+    /// [`Self::core_step`] of a stereo pair's two cores (of one material:
+    /// the same transformer) side by side ([`JaMaterial::steps`]): each
+    /// bit for bit its own `core_step`.
+    fn core_steps(a: &mut Self, b: &mut Self) {
+        if a.material != b.material {
+            a.core_step();
+            b.core_step();
+            return;
+        }
+        let ((kfa, kha, pa), (kfb, khb, pb)) = (a.core_equation(), b.core_equation());
+        let [na, nb] = a
+            .material
+            .steps([a.core, b.core], [kfa, kfb], [kha, khb], [pa, pb]);
+        a.take_core_step(na);
+        b.take_core_step(nb);
+    }
+
+    /// The first half of a core step: the linear circuit's flux taken up
+    /// to now, and the circuit's equation for the step,
+    /// `kf·(eps h + m) + kh·h = p` (the coefficients and `p`).
+    #[inline]
+    fn core_equation(&mut self) -> (f64, f64, f64) {
         let a = self.core_a;
         let b = self.core_b;
-        let beta = self.core_beta;
-        let ls = self.lambda_sat;
-        let ia = self.i_a;
         self.lambda_lin = a * self.lambda_lin + self.acc * self.dump_weight;
         self.acc = 0.0;
         let p = self.lambda_lin + a * self.nu - b * self.i_nl;
         // beta lambda + b i_m = p, with lambda = ls (eps h + m), i_m = ia h.
-        let next = self.material.step(self.core, beta * ls, b * ia, p);
+        (self.core_beta * self.lambda_sat, b * self.i_a, p)
+    }
+
+    /// The second half: the core's new state `next` taken, and the
+    /// correction it gives the output over the next steps.
+    #[inline]
+    fn take_core_step(&mut self, next: JaState) {
+        let ls = self.lambda_sat;
+        let ia = self.i_a;
         let h = next.h;
         let lambda = ls * self.material.flux(next);
         let i_nl = ia * h - lambda / self.lm_henry;
@@ -668,9 +700,16 @@ impl TransformerModel {
                 m.acc = acc.lane(c);
                 m.corr = corr.lane(c);
                 m.k_count += run as u32;
-                if m.k_count >= m.k_dec {
-                    m.k_count = 0;
-                    m.core_step();
+            }
+            // (A pair runs together only with equal counts: both step.)
+            if a.k_count >= a.k_dec {
+                a.k_count = 0;
+                match b.as_deref_mut() {
+                    Some(b) => {
+                        b.k_count = 0;
+                        Self::core_steps(a, b);
+                    }
+                    None => a.core_step(),
                 }
             }
             if models.0.k_count == 0 {
