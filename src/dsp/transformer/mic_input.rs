@@ -146,7 +146,13 @@
 //! alternated); in the chain (dynamic mic on 300 Ω, three sections then
 //! two) the time the mic and the transformer add to the tube chain fell
 //! from 0.69–0.75 to 0.63–0.67 ms (`cargo bench --bench ratios`, 6 runs
-//! alternated). Tried and
+//! alternated). Sixth: every multiply-add of a section fused in the FMA
+//! build (only the loop-carried one was; `linear.rs`): 299 → 288 µs
+//! (2 runs alternated). Seventh: a stereo pair's two core steps side by
+//! side, phase by phase (`JaMaterial::steps`: each step is one chain of
+//! dependent operations, two `exp` and five divisions, so the two
+//! channels' chains overlap): 284–296 → 268–277 µs (6 runs alternated).
+//! Tried and
 //! dropped: the sections' numerators multiplied out into one FIR run
 //! across the pass, then only the denominators per sample (half the
 //! operations per sample on paper): 315 → 350 µs, and the DI 1.82 →
