@@ -115,6 +115,20 @@ fn bench_stages_alone(c: &mut Criterion) {
         })
     });
 
+    // The same pair as the chain runs it: both channels in the lanes of
+    // one loop, their cores stepped side by side (`DiBox::process_pair`).
+    let mut buf = host_line.clone();
+    group.bench_function("di_pair", |b| {
+        b.iter(|| {
+            buf.clone_from(&host_line);
+            let [a, b] = &mut dis;
+            let (l, r) = buf.split_at_mut(1);
+            for (x, y) in l[0].chunks_mut(BLOCK).zip(r[0].chunks_mut(BLOCK)) {
+                DiBox::process_pair(a, b, x, y);
+            }
+        })
+    });
+
     // The same DI with no cable capacitance (`cable_m` 0: one section
     // fewer, the source's pole at 5 MHz gone), to tell the cable's cost.
     let mut dis = [DiBox::new(), DiBox::new()];

@@ -168,6 +168,22 @@ fn fed_pair(channels: &mut [ChannelState], fed: usize) -> Option<[&mut ChannelSt
     }
 }
 
+/// The DI of each fed channel ([`ChannelState::run_di`]). A stereo pair
+/// with the DI fully in, one instance running, runs in the lanes of one
+/// loop ([`DiBox::process_pair`]: each channel bit for bit its own; the
+/// two channels' core steps overlap).
+#[inline(always)]
+fn run_dis(channels: &mut [ChannelState], x: &Chunk) {
+    if let ((Fade::To, Fade::From), [a, b]) = ((x.fade.di, x.fade.di_morph), &mut *channels) {
+        let (d, n) = (x.di[0], x.n);
+        DiBox::process_pair(&mut a.di[d], &mut b.di[d], &mut a.wet[..n], &mut b.wet[..n]);
+        return;
+    }
+    for ch in channels {
+        ch.run_di(x);
+    }
+}
+
 /// The auto-gain of every fed channel, on its section's compensated
 /// output (a stereo pair in one loop: their K-weighting recursions
 /// overlap).
@@ -271,6 +287,10 @@ impl Chain {
         for (ch, host) in self.channels.iter_mut().zip(io.iter()) {
             ch.front(&host[start..start + n], &x, &mut taps);
         }
+        run_dis(&mut self.channels[..fed], &x);
+        for ch in self.channels.iter_mut().take(fed) {
+            ch.front_after_di(&x, &mut taps);
+        }
         // 3. The section: each running instance.
         for &i in x.sections {
             self.sections[i].run_channels(&mut self.channels, i, n, fed);
@@ -343,11 +363,9 @@ impl Chain {
 }
 
 impl ChannelState {
-    /// The host rate up to the oversampled section: the track (and the
-    /// dry path, the auto-gain's reference and the ring of recent input it
-    /// feeds), the input conversion, the DI, the pad, each running section
-    /// instance's input, and the path that stands in for the section: the
-    /// stand-in delay, after the polarity switch, in `wet`.
+    /// The host rate up to the DI: the track (and the dry path, the
+    /// auto-gain's reference and the ring of recent input it feeds) and
+    /// the input conversion, in `wet`.
     #[inline(always)]
     fn front(&mut self, host: &[f32], x: &Chunk, taps: &mut Option<&mut TapSums>) {
         let (n, c) = (x.n, x.c);
@@ -374,9 +392,15 @@ impl ChannelState {
             *w *= g;
         }
         tap(taps, Tap::Input, wet);
+    }
 
-        self.run_di(x);
-
+    /// The host rate from the DI's output (`run_dis`) to the oversampled
+    /// section: the pad, each running section instance's input, and the
+    /// path that stands in for the section: the stand-in delay, after the
+    /// polarity switch, in `wet`.
+    #[inline(always)]
+    fn front_after_di(&mut self, x: &Chunk, taps: &mut Option<&mut TapSums>) {
+        let (n, c) = (x.n, x.c);
         let wet = &mut self.wet[..n];
         tap(taps, Tap::DiOut, wet);
         for (w, g) in wet.iter_mut().zip(&c.pad[..n]) {

@@ -234,6 +234,23 @@ impl DiBox {
     /// Process one block in place (volts in, volts out).
     pub fn process(&mut self, block: &mut [f64]) {
         self.model.process(block);
+        self.finish(block);
+    }
+
+    /// Process a stereo pair in place: both channels' transformers in the
+    /// lanes of one loop, their cores stepped side by side
+    /// (`TransformerModel::process_pair_scaled`, when the two run alike,
+    /// as two boxes with the same settings do), each channel bit for bit
+    /// its own [`Self::process`].
+    pub fn process_pair(a: &mut Self, b: &mut Self, left: &mut [f64], right: &mut [f64]) {
+        TransformerModel::process_pair_scaled(&mut a.model, &mut b.model, left, right, (1.0, 1.0));
+        a.finish(left);
+        b.finish(right);
+    }
+
+    /// After the transformer: the hum, and the reset of a stage whose
+    /// filters went non-finite.
+    fn finish(&mut self, block: &mut [f64]) {
         if !self.settings.ground_lift {
             self.add_hum(block);
         } else {
