@@ -93,7 +93,7 @@ impl JaMaterial {
     /// stereo pair's), side by side: each phase of the step (the
     /// direction, the first slope, its solve, the second slope, the last
     /// solve) runs for every core before the next phase begins. A step is
-    /// one chain of dependent operations (two `exp`, five divisions), so
+    /// one chain of dependent operations (two `exp`, six divisions), so
     /// two cores' chains overlap instead of following one another. Each
     /// core's result is bit for bit its own `step` (the same operations).
     #[inline]

@@ -150,7 +150,7 @@
 //! build (only the loop-carried one was; `linear.rs`): 299 → 288 µs
 //! (2 runs alternated). Seventh: a stereo pair's two core steps side by
 //! side, phase by phase (`JaMaterial::steps`: each step is one chain of
-//! dependent operations, two `exp` and five divisions, so the two
+//! dependent operations, two `exp` and six divisions, so the two
 //! channels' chains overlap): 284–296 → 268–277 µs (6 runs alternated).
 //! Tried and
 //! dropped: the sections' numerators multiplied out into one FIR run
