@@ -24,7 +24,7 @@ use super::compare::CompareMatch;
 use super::handover::handover_ratio;
 use super::morph::{crossfade, Fade};
 use super::plan::{ChunkPlan, Fades, GainCurves};
-use super::preroll::ring_write;
+use super::preroll::{pre_roll_dis, ring_write};
 use super::{
     AutoGain, Chain, ChainSettings, DelayLine, DiBox, HeadphoneAmp, LoudnessPair, Tap, TapSums,
     MAX_BLOCK,
@@ -350,9 +350,7 @@ impl Chain {
         if plan.di.run && plan.di.reset {
             let (gain, mains) = (self.input_gain_target(), self.mains());
             let (i, pos) = (self.di_morph.active, self.history_pos);
-            for ch in self.channels.iter_mut().take(fed) {
-                ch.pre_roll_di(i, pos, gain, None, mains);
-            }
+            pre_roll_dis(&mut self.channels[..fed], i, pos, gain, None, mains);
         }
         if plan.hp.run && plan.hp.reset {
             for ch in self.channels.iter_mut().take(fed) {

@@ -13,7 +13,7 @@
 
 use super::chunk::ChannelState;
 use super::morph::MorphStep;
-use super::{Chain, MAX_BLOCK};
+use super::{Chain, DiBox, MAX_BLOCK};
 
 /// How much recent input a section that comes in runs over first, in
 /// seconds: seven time constants of the grid's coupling capacitor (47 nF
@@ -63,44 +63,72 @@ pub(super) struct PreRollChunk {
     pub(super) len: usize,
 }
 
-impl ChannelState {
-    /// Bring DI instance `i` from rest to where its settings would have
-    /// it after the last [`PRE_ROLL_S`] of input (`pos`: the rings' next
-    /// write position, their oldest sample). Never allocates.
-    /// With `rewrite`, the section-input ring `history` is rewritten from
-    /// its output times `rewrite` (the new DI's output at unit drive).
-    /// `gain`: the input gain (track → volts) the DI runs at; `mains`: the
-    /// chain's clock, in samples, which the DI's hum follows.
-    pub(super) fn pre_roll_di(
-        &mut self,
-        i: usize,
-        pos: usize,
-        gain: f64,
-        rewrite: Option<f64>,
-        mains: Mains,
-    ) {
-        let di = &mut self.di[i];
+/// Bring DI instance `i` of each of `channels` from rest to where its
+/// settings would have it after the last [`PRE_ROLL_S`] of input (`pos`:
+/// the rings' next write position, their oldest sample). Never allocates.
+/// With `rewrite`, each channel's section-input ring `history` is
+/// rewritten from its output times `rewrite` (the new DI's output at unit
+/// drive). `gain`: the input gain (track → volts) the DI runs at; `mains`:
+/// the chain's clock, in samples, which the DI's hum follows. A stereo
+/// pair runs in the lanes of one loop ([`DiBox::process_pair`](super::DiBox::process_pair):
+/// each channel bit for bit its own; the pre-roll is the bulk of the CPU
+/// a DI switched in costs in its block).
+pub(super) fn pre_roll_dis(
+    channels: &mut [ChannelState],
+    i: usize,
+    pos: usize,
+    gain: f64,
+    rewrite: Option<f64>,
+    mains: Mains,
+) {
+    let Some(len) = channels.first().map(|ch| ch.di_history.len()) else {
+        return;
+    };
+    if channels.iter().any(|ch| ch.di_history.len() != len) {
+        // (Never so in a prepared chain: every channel has the same rings.)
+        for ch in channels {
+            pre_roll_dis(std::slice::from_mut(ch), i, pos, gain, rewrite, mains);
+        }
+        return;
+    }
+    let (clock, fs) = mains;
+    let start = clock.saturating_sub(len as u64) as f64;
+    for ch in channels.iter_mut() {
+        let di = &mut ch.di[i];
         di.reset();
-        let len = self.di_history.len();
-        let (clock, fs) = mains;
-        let start = clock.saturating_sub(len as u64) as f64;
         di.set_mains_phase(start * di.settings().mains_hz.hz() / fs);
-        let mut done = 0;
-        while done < len {
-            let n = (len - done).min(MAX_BLOCK);
-            let from = (pos + done) % len;
-            let track = ring_read(&self.di_history, from);
-            for (y, v) in self.scratch[..n].iter_mut().zip(track) {
+    }
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(MAX_BLOCK);
+        let from = (pos + done) % len;
+        for ch in channels.iter_mut() {
+            let track = ring_read(&ch.di_history, from);
+            for (y, v) in ch.scratch[..n].iter_mut().zip(track) {
                 *y = v * gain;
             }
-            di.process(&mut self.scratch[..n]);
-            if let Some(unit) = rewrite {
-                for (k, y) in self.scratch[..n].iter().enumerate() {
-                    self.history[(from + k) % len] = y * unit;
+        }
+        match channels {
+            [a, b] => DiBox::process_pair(
+                &mut a.di[i],
+                &mut b.di[i],
+                &mut a.scratch[..n],
+                &mut b.scratch[..n],
+            ),
+            _ => {
+                for ch in channels.iter_mut() {
+                    ch.di[i].process(&mut ch.scratch[..n]);
                 }
             }
-            done += n;
         }
+        if let Some(unit) = rewrite {
+            for ch in channels.iter_mut() {
+                for (k, y) in ch.scratch[..n].iter().enumerate() {
+                    ch.history[(from + k) % len] = y * unit;
+                }
+            }
+        }
+        done += n;
     }
 }
 
@@ -178,9 +206,7 @@ impl Chain {
                 let unit = 1.0 / (input_gain * self.di_gain[to]);
                 let rewrite = reseat.then_some(unit);
                 let (pos, mains) = (self.history_pos, self.mains());
-                for ch in &mut self.channels {
-                    ch.pre_roll_di(to, pos, input_gain, rewrite, mains);
-                }
+                pre_roll_dis(&mut self.channels, to, pos, input_gain, rewrite, mains);
                 reseat
             }
         }
@@ -206,9 +232,7 @@ impl Chain {
             let a = self.di_morph.active;
             let unit = 1.0 / (input_gain * self.di_gain[a]);
             let (pos, mains) = (self.history_pos, self.mains());
-            for ch in &mut self.channels {
-                ch.pre_roll_di(a, pos, input_gain, Some(unit), mains);
-            }
+            pre_roll_dis(&mut self.channels, a, pos, input_gain, Some(unit), mains);
         } else {
             for ch in &mut self.channels {
                 let (history, track) = (&mut ch.history, &ch.di_history);
