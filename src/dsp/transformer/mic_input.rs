@@ -151,7 +151,9 @@
 //! (2 runs alternated). Seventh: a stereo pair's two core steps side by
 //! side, phase by phase (`JaMaterial::steps`: each step is one chain of
 //! dependent operations, two `exp` and six divisions, so the two
-//! channels' chains overlap): 284–296 → 268–277 µs (6 runs alternated).
+//! channels' chains overlap): 284–296 → 268–277 µs (7 runs alternated;
+//! three, one of the build before and two of this one, read 317–338 µs
+//! while the machine was busy).
 //! Tried and
 //! dropped: the sections' numerators multiplied out into one FIR run
 //! across the pass, then only the denominators per sample (half the
