@@ -595,6 +595,17 @@ fn split(f: &Filters<F2>) -> (Filters<f64>, Filters<f64>) {
     (lane(0), lane(1))
 }
 
+/// Every model × every `IN_Z_OHMS` at `fs`, with corrections of `T`
+/// taps, in `MicSource::designs`' order. Allocates.
+fn all_designs<const T: usize>(fs: f64) -> Vec<MicDesign> {
+    let grid = FitGrid::<T>::new(fs, LATENCY, FIT_TOP_HZ);
+    MODELS
+        .iter()
+        .flat_map(|&m| IN_Z_OHMS.iter().map(move |&r| (m, r)))
+        .map(|(m, r)| MicDesign::new(m, r, &grid, fs))
+        .collect()
+}
+
 impl Stage for MicSource {
     type Settings = MicSettings;
 
@@ -602,15 +613,10 @@ impl Stage for MicSource {
         self.isa = spec.isa;
         let fs = spec.sample_rate;
         if fs != self.fs || self.designs.is_empty() {
-            let all = MODELS
-                .iter()
-                .flat_map(|&m| IN_Z_OHMS.iter().map(move |&r| (m, r)));
             self.designs = if fs >= SHORT_FIR_FROM_HZ {
-                let grid = FitGrid::<SHORT_TAPS>::new(fs, LATENCY, FIT_TOP_HZ);
-                all.map(|(m, r)| MicDesign::new(m, r, &grid, fs)).collect()
+                all_designs::<SHORT_TAPS>(fs)
             } else {
-                let grid = FitGrid::<TAPS>::new(fs, LATENCY, FIT_TOP_HZ);
-                all.map(|(m, r)| MicDesign::new(m, r, &grid, fs)).collect()
+                all_designs::<TAPS>(fs)
             };
             self.fs = fs;
         }

@@ -81,16 +81,11 @@ pub(super) fn pre_roll_dis(
     rewrite: Option<f64>,
     mains: Mains,
 ) {
+    // (Every channel's rings have one length, which `pos` indexes: the
+    // chain allocates them together.)
     let Some(len) = channels.first().map(|ch| ch.di_history.len()) else {
         return;
     };
-    if channels.iter().any(|ch| ch.di_history.len() != len) {
-        // (Never so in a prepared chain: every channel has the same rings.)
-        for ch in channels {
-            pre_roll_dis(std::slice::from_mut(ch), i, pos, gain, rewrite, mains);
-        }
-        return;
-    }
     let (clock, fs) = mains;
     let start = clock.saturating_sub(len as u64) as f64;
     for ch in channels.iter_mut() {
